@@ -1,0 +1,29 @@
+# The two commands of the README. Each installs what it needs first.
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: demo test deps check fuzz bench
+
+demo: deps
+	$(GO) run ./cmd/intake demo
+
+test: deps check
+	$(GO) test -race -timeout 40m ./...
+	$(MAKE) fuzz
+
+# deps installs the Debian packages the demo and the tests start for real:
+# tor (private Tor network and onion service), Chromium (browser tests) and
+# CJK fonts (screenshots of Korean pages).
+deps:
+	@scripts/deps
+
+check:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+# fuzz runs every fuzzer briefly.
+fuzz:
+	@scripts/fuzz $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 

@@ -1,0 +1,490 @@
+// Package audit implements a tamper-evident, append-only audit log that
+// auditors verify offline, and the checks they run on it.
+//
+// The intake server and each researcher keep their own log. Use [Open] to
+// open (or create) a log, [Log.Append] to add a [Record] made by one of the
+// record constructors ([SubmissionStored], [BatchExported], ...), and
+// [Log.Checkpoint] to sign the current state. Auditors use [Verify] to check
+// one log and [Reconcile] to check that the batches a server exported are
+// exactly the batches the researchers imported.
+//
+// A log is a directory holding:
+//
+//	records      the records, one per line, as encoded by Record.MarshalText
+//	hashes       the stored hashes of the Merkle tree of the records
+//	             (golang.org/x/mod/sumdb/tlog), 32 bytes each, in
+//	             tlog.StoredHashIndex order; derived from records
+//	checkpoints/ one signed C2SP checkpoint per file, named by its tree
+//	             size as 19 decimal digits
+//	lock         held while a process has the log open
+//
+// Records carry a UTC day, never a precise time, and a fixed set of fields
+// that identify nobody. Checkpoints are signed at most once a day, and at
+// export, so that the signatures do not reveal when single submissions
+// arrived.
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Names of the files in a log directory.
+const (
+	recordsFile    = "records"
+	hashesFile     = "hashes"
+	checkpointsDir = "checkpoints"
+	lockName       = "lock"
+)
+
+// GenerateKey returns a new checkpoint signing key skey and its verifier key
+// vkey, named name (use the log's origin). skey must stay on the machine that
+// writes the log; vkey is what auditors pin. It wraps [note.GenerateKey] with
+// crypto/rand.
+func GenerateKey(name string) (skey, vkey string, err error) {
+	skey, vkey, err = note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return "", "", fmt.Errorf("failed to generate audit key %q: %w", name, err)
+	}
+	return skey, vkey, nil
+}
+
+// A Log is an open audit log. Its methods are safe for concurrent use.
+type Log struct {
+	dir    string
+	origin string
+	signer note.Signer
+
+	mu      sync.Mutex
+	lock    *os.File
+	records *os.File
+	hashes  *os.File
+	size    int64 // bytes in records
+	tree    tree
+	latest  []byte     // latest signed checkpoint, or nil
+	ckpt    Checkpoint // parsed latest, if latest != nil
+	broken  error      // set when the files may disagree with memory
+}
+
+// Open opens the log in dir, creating it if needed (directories 0700, files
+// 0600). origin is the checkpoint origin line, for example
+// "testimony/server/<study-id>"; signer signs checkpoints (see
+// [note.NewSigner]) and must be deterministic, as Ed25519 is.
+//
+// Open recovers from a crash: it removes a partial record at the end of the
+// records file (one whose [Log.Append] never returned) and rebuilds missing
+// stored hashes. It refuses to open a log whose records do not parse, do not
+// match its latest checkpoint, or were not signed by signer: such a log may
+// have been tampered with, and appending to it would hide that. Run
+// auditor verify on it.
+func Open(dir string, origin string, signer note.Signer) (*Log, error) {
+	if err := checkOrigin(origin); err != nil {
+		return nil, fmt.Errorf("failed to open audit log: %w", err)
+	}
+	if signer == nil {
+		return nil, errors.New("failed to open audit log: no signer")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, checkpointsDir), 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create audit log directory: %w", err)
+	}
+	l := &Log{dir: dir, origin: origin, signer: signer}
+	ok := false
+	defer func() {
+		if !ok {
+			l.closeFiles()
+		}
+	}()
+	var err error
+	if l.lock, err = os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("failed to open audit log: %w", err)
+	}
+	if err := lockFile(l.lock); err != nil {
+		return nil, fmt.Errorf("failed to open audit log in %s: %w", dir, err)
+	}
+	// Check everything before changing anything: a damaged log is left as
+	// it is, for the auditors.
+	records, err := readOptional(filepath.Join(dir, recordsFile))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read audit log records: %w", err)
+	}
+	lines, tail := splitRecords(records)
+	l.size = int64(len(records) - len(tail))
+	l.tree.hashes = make([]tlog.Hash, 0, 2*len(lines)+64)
+	for i, line := range lines {
+		if _, err := ParseRecord(line); err != nil {
+			return nil, fmt.Errorf("audit log in %s is damaged: record %d: %w (run auditor verify; nothing was changed)", dir, i, err)
+		}
+		l.tree.add(tlog.RecordHash(line))
+	}
+	temps, err := l.loadLatest()
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := readOptional(filepath.Join(dir, hashesFile))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read audit log hashes: %w", err)
+	}
+	keep, err := l.checkHashes(hashes)
+	if err != nil {
+		return nil, err
+	}
+
+	// Recover.
+	if l.records, err = os.OpenFile(filepath.Join(dir, recordsFile), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		return nil, fmt.Errorf("failed to open audit log: %w", err)
+	}
+	if l.hashes, err = os.OpenFile(filepath.Join(dir, hashesFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("failed to open audit log: %w", err)
+	}
+	if len(tail) > 0 {
+		// A record is acknowledged only after its newline reached the disk,
+		// so a record without one was never acknowledged.
+		if err := l.records.Truncate(l.size); err != nil {
+			return nil, fmt.Errorf("failed to remove partial audit record: %w", err)
+		}
+		if err := l.records.Sync(); err != nil {
+			return nil, fmt.Errorf("failed to remove partial audit record: %w", err)
+		}
+	}
+	if keep < len(hashes) || keep < len(l.tree.hashes)*tlog.HashSize {
+		if err := l.hashes.Truncate(int64(keep)); err != nil {
+			return nil, fmt.Errorf("failed to rebuild audit log hashes: %w", err)
+		}
+		if _, err := l.hashes.WriteAt(hashBytes(l.tree.hashes[keep/tlog.HashSize:]), int64(keep)); err != nil {
+			return nil, fmt.Errorf("failed to rebuild audit log hashes: %w", err)
+		}
+		if err := l.hashes.Sync(); err != nil {
+			return nil, fmt.Errorf("failed to rebuild audit log hashes: %w", err)
+		}
+	}
+	for _, name := range temps {
+		// Left by a crash before the rename: never part of the log.
+		if err := os.Remove(filepath.Join(dir, checkpointsDir, name)); err != nil {
+			return nil, fmt.Errorf("failed to remove partial audit checkpoint: %w", err)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	ok = true
+	return l, nil
+}
+
+// checkHashes checks the hashes file against the records and returns how
+// many of its bytes to keep; the rest is rebuilt. Only the hashes of the
+// last record may be missing or partly written after a crash: any other
+// difference means the files were changed behind the log's back.
+func (l *Log) checkHashes(data []byte) (keep int, err error) {
+	want := l.tree.hashes
+	k := 0 // leading hashes that agree
+	for k < len(want) && (k+1)*tlog.HashSize <= len(data) && bytes.Equal(data[k*tlog.HashSize:(k+1)*tlog.HashSize], want[k][:]) {
+		k++
+	}
+	if k == len(want) && len(data) == k*tlog.HashSize {
+		return len(data), nil
+	}
+	lastStart := 0
+	if n := l.tree.n; n > 0 {
+		lastStart = int(tlog.StoredHashCount(n - 1))
+	}
+	// Missing hashes are rebuilt. Wrong ones are tolerated only for the
+	// last record, whose hashes may have been cut short by a crash.
+	prefix := len(data) < (k+1)*tlog.HashSize
+	if !(prefix || k >= lastStart) || len(data) > len(want)*tlog.HashSize {
+		return 0, fmt.Errorf("audit log in %s is damaged: the hashes file disagrees with the records at stored hash %d; run auditor verify, and if the records are intact, move %s aside to rebuild it",
+			l.dir, k, filepath.Join(l.dir, hashesFile))
+	}
+	return k * tlog.HashSize, nil
+}
+
+// loadLatest reads the latest checkpoint and checks that it is ours and
+// matches the records. It returns the names of temporary files a crash left.
+func (l *Log) loadLatest() (temps []string, err error) {
+	cdir := filepath.Join(l.dir, checkpointsDir)
+	entries, err := os.ReadDir(cdir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read audit checkpoints: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".tmp-") {
+			temps = append(temps, name)
+			continue
+		}
+		if _, ok := checkpointFileSize(name); ok {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return temps, nil
+	}
+	sort.Strings(names)
+	name := names[len(names)-1]
+	msg, err := readLimited(filepath.Join(cdir, name), MaxCheckpointSize)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read audit checkpoint: %w", err)
+	}
+	c, _, err := openCheckpoint(msg, signerVerifiers{l.signer})
+	if err != nil {
+		return nil, fmt.Errorf("audit log in %s is damaged: checkpoint %s is not signed by this log's key: %w (run auditor verify)", l.dir, name, err)
+	}
+	size, _ := checkpointFileSize(name)
+	switch {
+	case c.Origin != l.origin:
+		return nil, fmt.Errorf("audit log in %s belongs to %q, not %q", l.dir, c.Origin, l.origin)
+	case c.Size != size:
+		return nil, fmt.Errorf("audit log in %s is damaged: checkpoint %s covers %d records", l.dir, name, c.Size)
+	case c.Size > l.tree.n:
+		return nil, fmt.Errorf("audit log in %s is damaged: it has %d records but its latest checkpoint covers %d (run auditor verify)", l.dir, l.tree.n, c.Size)
+	case l.tree.root(c.Size) != c.Hash:
+		return nil, fmt.Errorf("audit log in %s is damaged: its records do not match its latest checkpoint (run auditor verify)", l.dir)
+	}
+	l.latest, l.ckpt = msg, c
+	return temps, nil
+}
+
+func readOptional(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// Size returns the number of records in the log.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tree.n
+}
+
+// Append adds r to the log and returns its index, counting from 0. The
+// record is on disk (fsync) before Append returns; if Append fails, the
+// record may or may not be in the log.
+func (l *Log) Append(r Record) (index int64, err error) {
+	text, err := r.MarshalText()
+	if err != nil {
+		return 0, fmt.Errorf("failed to append audit record: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, err
+	}
+	if _, err := l.records.Write(text); err != nil {
+		// Remove what was written, so the next record starts on a line.
+		if terr := l.records.Truncate(l.size); terr != nil {
+			l.broken = fmt.Errorf("failed to append audit record: %w", err)
+		}
+		return 0, fmt.Errorf("failed to append audit record: %w", err)
+	}
+	if err := l.records.Sync(); err != nil {
+		// After a failed fsync the file's state is unknown: only reopening
+		// tells what reached the disk.
+		l.broken = fmt.Errorf("failed to append audit record: %w", err)
+		return 0, l.broken
+	}
+	index = l.tree.n
+	off := tlog.StoredHashCount(index) * tlog.HashSize
+	hs := l.tree.add(tlog.RecordHash(text))
+	l.size += int64(len(text))
+	if _, err := l.hashes.WriteAt(hashBytes(hs), off); err != nil {
+		l.broken = fmt.Errorf("audit record %d was written but its hashes were not: %w", index, err)
+		return 0, l.broken
+	}
+	if err := l.hashes.Sync(); err != nil {
+		l.broken = fmt.Errorf("audit record %d was written but its hashes were not: %w", index, err)
+		return 0, l.broken
+	}
+	return index, nil
+}
+
+// Checkpoint returns the latest signed checkpoint, first signing a new one
+// over every record if the log grew since the latest one and either force is
+// true (use it at export) or no checkpoint was signed on now's UTC day. New
+// checkpoints are stored in the log directory before Checkpoint returns.
+// Checkpoint fails on an empty log.
+func (l *Log) Checkpoint(now time.Time, force bool) (signed []byte, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return nil, err
+	}
+	n := l.tree.n
+	if n == 0 {
+		return nil, errors.New("failed to sign audit checkpoint: the log is empty")
+	}
+	day := dayOf(now)
+	if l.latest != nil && (l.ckpt.Size == n || !force && l.ckpt.Day == day) {
+		return bytes.Clone(l.latest), nil
+	}
+	c := Checkpoint{Origin: l.origin, Size: n, Hash: l.tree.root(n), Day: day}
+	text, err := c.MarshalText()
+	if err != nil {
+		return nil, fmt.Errorf("failed to sign audit checkpoint: %w", err)
+	}
+	msg, err := note.Sign(&note.Note{Text: string(text)}, l.signer)
+	if err != nil {
+		return nil, fmt.Errorf("failed to sign audit checkpoint: %w", err)
+	}
+	if err := writeCheckpoint(filepath.Join(l.dir, checkpointsDir), n, msg); err != nil {
+		return nil, err
+	}
+	l.latest, l.ckpt = msg, c
+	return bytes.Clone(msg), nil
+}
+
+// Close closes the log. It is safe to call more than once.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.records == nil {
+		return nil
+	}
+	err := l.closeFiles()
+	if err != nil {
+		return fmt.Errorf("failed to close audit log: %w", err)
+	}
+	return nil
+}
+
+func (l *Log) usable() error {
+	if l.records == nil {
+		return errors.New("audit log is closed")
+	}
+	if l.broken != nil {
+		return fmt.Errorf("audit log must be reopened after an earlier failure: %w", l.broken)
+	}
+	return nil
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, f := range []*os.File{l.records, l.hashes, l.lock} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	l.records, l.hashes, l.lock = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// writeCheckpoint stores msg as the checkpoint of size n, atomically.
+func writeCheckpoint(cdir string, n int64, msg []byte) error {
+	name := checkpointFileName(n)
+	tmp := filepath.Join(cdir, ".tmp-"+name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to store audit checkpoint: %w", err)
+	}
+	_, err = f.Write(msg)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(cdir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("failed to store audit checkpoint: %w", err)
+	}
+	return syncDir(cdir)
+}
+
+func checkpointFileName(n int64) string { return fmt.Sprintf("%019d", n) }
+
+// checkpointFileSize returns the tree size a checkpoint file name stands for.
+func checkpointFileSize(name string) (int64, bool) {
+	if len(name) != 19 || strings.TrimLeft(name, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(name, 10, 64)
+	return n, err == nil
+}
+
+// splitRecords splits data into lines, each with its newline, and returns
+// the bytes after the last newline separately.
+func splitRecords(data []byte) (lines [][]byte, tail []byte) {
+	lines = make([][]byte, 0, len(data)/128+1)
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return lines, data
+		}
+		lines = append(lines, data[:i+1:i+1])
+		data = data[i+1:]
+	}
+}
+
+func hashBytes(hs []tlog.Hash) []byte {
+	b := make([]byte, 0, len(hs)*tlog.HashSize)
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return b
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("failed to sync audit log directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("failed to sync audit log directory: %w", err)
+	}
+	return nil
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// signerVerifiers verifies signatures made by a deterministic signer by
+// signing again and comparing: the writer of a log holds its signing key,
+// not necessarily its verifier key.
+type signerVerifiers struct{ s note.Signer }
+
+func (v signerVerifiers) Verifier(name string, hash uint32) (note.Verifier, error) {
+	if name != v.s.Name() || hash != v.s.KeyHash() {
+		return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
+	}
+	return v, nil
+}
+
+func (v signerVerifiers) Name() string    { return v.s.Name() }
+func (v signerVerifiers) KeyHash() uint32 { return v.s.KeyHash() }
+func (v signerVerifiers) Verify(msg, sig []byte) bool {
+	want, err := v.s.Sign(msg)
+	return err == nil && bytes.Equal(want, sig)
+}

@@ -1,0 +1,198 @@
+package audit
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// A ProblemKind says how the server log and the researcher logs disagree.
+type ProblemKind string
+
+// The problems [Reconcile] reports.
+const (
+	// NotImported: the server exported a batch no researcher imported.
+	NotImported ProblemKind = "not-imported"
+	// NotExported: a researcher imported a batch the server never exported.
+	NotExported ProblemKind = "not-exported"
+	// CountMismatch: a researcher imported a batch with another number of
+	// envelopes than the server exported in it.
+	CountMismatch ProblemKind = "count-mismatch"
+	// Unproven: a record is not covered by a signed checkpoint, so its
+	// inclusion in the log cannot be proven.
+	Unproven ProblemKind = "unproven"
+	// LogDamaged: a log failed [Verify].
+	LogDamaged ProblemKind = "log-damaged"
+)
+
+// A Problem is one finding of [Reconcile].
+type Problem struct {
+	Kind ProblemKind `json:"kind"`
+	// Log is the directory of the log the record is in.
+	Log string `json:"log"`
+	// Record is the index of the record concerned, or -1.
+	Record int64 `json:"record"`
+	// Manifest is the SHA-256 of the batch manifest, in hex, if any.
+	Manifest string `json:"manifest_sha256,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+func (p Problem) String() string {
+	if p.Record >= 0 {
+		return fmt.Sprintf("%s: record %d: %s: %s", p.Log, p.Record, p.Kind, p.Detail)
+	}
+	return fmt.Sprintf("%s: %s: %s", p.Log, p.Kind, p.Detail)
+}
+
+// A Batch is a batch the server exported and where it was imported.
+type Batch struct {
+	Manifest string   `json:"manifest_sha256"`
+	Count    int      `json:"count"`
+	Day      string   `json:"day"`
+	Record   int64    `json:"record"`
+	Imports  []Import `json:"imports"`
+}
+
+// An Import is a record of a researcher importing a batch.
+type Import struct {
+	Log           string `json:"log"`
+	Record        int64  `json:"record"`
+	Day           string `json:"day"`
+	Count         int    `json:"count"`
+	ResearcherKey string `json:"researcher_key"`
+}
+
+// A Reconciliation is what [Reconcile] found.
+type Reconciliation struct {
+	Server      *Report   `json:"server"`
+	Researchers []*Report `json:"researchers"`
+	// Batches lists every batch the server exported, in log order.
+	Batches []Batch `json:"batches"`
+	// Problems lists everything that does not add up. The logs reconcile
+	// if it is empty.
+	Problems []Problem `json:"problems"`
+}
+
+// OK reports whether the logs reconcile.
+func (r *Reconciliation) OK() bool { return len(r.Problems) == 0 }
+
+// Reconcile checks that every batch the server exported (each
+// [EventBatchExported] record in the log in serverDir, signed by serverKey)
+// was imported by a researcher with the same manifest hash and count (an
+// [EventBatchImported] record in one of the logs in researcherDirs, each
+// signed by one of researcherKeys), and that nothing else was imported.
+// Every record it relies on must be proven, by an inclusion proof, to be in
+// the tree of its log's latest signed checkpoint; every log must pass
+// [Verify].
+//
+// It returns an error wrapping [ErrDamaged] naming the first problem if it
+// found any, and a nil result only if it could not read a log or a key.
+func Reconcile(serverDir, serverKey string, researcherDirs, researcherKeys []string) (*Reconciliation, error) {
+	sv, err := note.NewVerifier(serverKey)
+	if err != nil {
+		return nil, fmt.Errorf("malformed server verifier key %q: %w", serverKey, err)
+	}
+	if len(researcherDirs) == 0 || len(researcherKeys) == 0 {
+		return nil, errors.New("reconcile needs at least one researcher log and one researcher key")
+	}
+	var rvs []note.Verifier
+	for _, k := range researcherKeys {
+		v, err := note.NewVerifier(k)
+		if err != nil {
+			return nil, fmt.Errorf("malformed researcher verifier key %q: %w", k, err)
+		}
+		rvs = append(rvs, v)
+	}
+	rec := &Reconciliation{Batches: []Batch{}, Problems: []Problem{}}
+	checked := func(dir string, known []note.Verifier) (*Report, error) {
+		rep, err := verifyDir(dir, known, nil)
+		if err != nil && !errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
+		for _, d := range rep.Damage {
+			rec.Problems = append(rec.Problems, Problem{LogDamaged, dir, d.Record, "", "failed verification: " + d.String()})
+		}
+		return rep, nil
+	}
+	if rec.Server, err = checked(serverDir, []note.Verifier{sv}); err != nil {
+		return nil, err
+	}
+	for _, dir := range researcherDirs {
+		rep, err := checked(dir, rvs)
+		if err != nil {
+			return nil, err
+		}
+		rec.Researchers = append(rec.Researchers, rep)
+	}
+	reconcile(rec)
+	if !rec.OK() {
+		return rec, fmt.Errorf("%w: the logs do not reconcile: %s", ErrDamaged, rec.Problems[0])
+	}
+	return rec, nil
+}
+
+// reconcile matches exports and imports of verified logs.
+func reconcile(rec *Reconciliation) {
+	problem := func(p Problem) { rec.Problems = append(rec.Problems, p) }
+	byManifest := map[[32]byte][]int{} // indexes into rec.Batches
+	for i, r := range rec.Server.records {
+		if r.Event != EventBatchExported {
+			continue
+		}
+		m := hex.EncodeToString(r.SHA256[:])
+		if err := proveIncluded(rec.Server, int64(i)); err != nil {
+			problem(Problem{Unproven, rec.Server.Dir, int64(i), m, err.Error()})
+		}
+		byManifest[r.SHA256] = append(byManifest[r.SHA256], len(rec.Batches))
+		rec.Batches = append(rec.Batches, Batch{Manifest: m, Count: r.Count, Day: r.Day, Record: int64(i), Imports: []Import{}})
+	}
+	for _, rep := range rec.Researchers {
+		for i, r := range rep.records {
+			if r.Event != EventBatchImported {
+				continue
+			}
+			m := hex.EncodeToString(r.SHA256[:])
+			if err := proveIncluded(rep, int64(i)); err != nil {
+				problem(Problem{Unproven, rep.Dir, int64(i), m, err.Error()})
+			}
+			bs := byManifest[r.SHA256]
+			if len(bs) == 0 {
+				problem(Problem{NotExported, rep.Dir, int64(i), m, fmt.Sprintf("imported a batch of %d envelopes that the server log does not show as exported", r.Count)})
+				continue
+			}
+			b := &rec.Batches[bs[0]]
+			b.Imports = append(b.Imports, Import{rep.Dir, int64(i), r.Day, r.Count, r.ResearcherKey})
+			if r.Count != b.Count {
+				problem(Problem{CountMismatch, rep.Dir, int64(i), m, fmt.Sprintf("imported %d envelopes, but the server exported %d in this batch (server record %d)", r.Count, b.Count, b.Record)})
+			}
+		}
+	}
+	for _, b := range rec.Batches {
+		if len(b.Imports) == 0 {
+			problem(Problem{NotImported, rec.Server.Dir, b.Record, b.Manifest, fmt.Sprintf("the server exported a batch of %d envelopes on %s that no researcher log shows as imported", b.Count, b.Day)})
+		}
+	}
+}
+
+// proveIncluded proves that record i of a verified log is in the tree of
+// its latest signed checkpoint.
+func proveIncluded(rep *Report, i int64) error {
+	if i >= rep.Signed {
+		return fmt.Errorf("the record is not covered by a signed checkpoint (the latest covers %d records); sign one (export does) and try again", rep.Signed)
+	}
+	text, err := rep.records[i].MarshalText()
+	if err != nil {
+		return fmt.Errorf("the record does not parse: %w", err)
+	}
+	p, err := tlog.ProveRecord(rep.Signed, i, rep.tree)
+	if err != nil {
+		return fmt.Errorf("failed to prove the record is in the log: %w", err)
+	}
+	if err := tlog.CheckRecord(p, rep.Signed, rep.latest.Hash, i, tlog.RecordHash(text)); err != nil {
+		return fmt.Errorf("the record is not in the tree of the latest checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,595 @@
+package batch
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+const study = "nk-internet-access"
+
+type keys struct {
+	signer   note.Signer
+	verifier note.Verifier
+}
+
+func TestGenerateKey(t *testing.T) {
+	skey, vkey, err := GenerateKey("testimony-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(vkey, "PRIVATE") || !strings.HasPrefix(skey, "PRIVATE+KEY+testimony-server+") {
+		t.Fatalf("GenerateKey returned keys in the wrong order or form: %q", vkey)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := Write(&buf, s, study, envelopes(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Read(&buf, v); err != nil {
+		t.Fatalf("batch signed with a generated key does not verify with its verifier: %v", err)
+	}
+	if _, _, err := GenerateKey("bad name"); err == nil {
+		t.Errorf("GenerateKey accepted a name with a space")
+	}
+}
+
+var serverKeys, otherKeys keys
+
+func init() {
+	for _, k := range []struct {
+		k    *keys
+		name string
+	}{{&serverKeys, "testimony-server"}, {&otherKeys, "testimony-server"}} {
+		skey, vkey, err := GenerateKey(k.name)
+		if err != nil {
+			panic(err)
+		}
+		k.k.signer, _ = note.NewSigner(skey)
+		k.k.verifier, _ = note.NewVerifier(vkey)
+	}
+}
+
+func newID() string { return strings.ToLower(rand.Text()) }
+
+func envelopes(n, size int) []Envelope {
+	envs := make([]Envelope, n)
+	for i := range envs {
+		envs[i] = Envelope{ID: newID(), Data: make([]byte, size+i)}
+		rand.Read(envs[i].Data)
+	}
+	return envs
+}
+
+func write(t testing.TB, envs []Envelope) ([]byte, *Manifest) {
+	t.Helper()
+	var buf bytes.Buffer
+	m, err := Write(&buf, serverKeys.signer, study, envs)
+	if err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return buf.Bytes(), m
+}
+
+func sortedByID(envs []Envelope) []Envelope {
+	s := slices.Clone(envs)
+	slices.SortFunc(s, func(a, b Envelope) int { return strings.Compare(a.ID, b.ID) })
+	return s
+}
+
+func TestRoundTrip(t *testing.T) {
+	envs := envelopes(50, 100)
+	b, wm := write(t, envs)
+	m, got, err := Read(bytes.NewReader(b), serverKeys.verifier)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if m.StudyID != study || m.BatchID != wm.BatchID || m.Hash != wm.Hash || !slices.Equal(m.Entries, wm.Entries) {
+		t.Errorf("Read manifest %+v differs from Write manifest %+v", m, wm)
+	}
+	want := sortedByID(envs)
+	if len(got) != len(want) {
+		t.Fatalf("Read returned %d envelopes, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].ID != want[i].ID || !bytes.Equal(got[i].Data, want[i].Data) {
+			t.Errorf("envelope %d: got %s, want %s (sorted by id)", i, got[i].ID, want[i].ID)
+		}
+		if m.Entries[i].ID != want[i].ID || m.Entries[i].SHA256 != sha256.Sum256(want[i].Data) {
+			t.Errorf("manifest entry %d wrong", i)
+		}
+	}
+
+	// Hash is the SHA-256 of the manifest entry as stored.
+	entries := untar(t, b)
+	if entries[0].name != "manifest" || sha256.Sum256(entries[0].data) != m.Hash {
+		t.Errorf("Manifest.Hash is not the SHA-256 of the manifest entry")
+	}
+
+	// Batch ids are random.
+	_, wm2 := write(t, envs)
+	if wm2.BatchID == wm.BatchID || !validID(wm.BatchID) {
+		t.Errorf("batch ids %q, %q: want fresh random ids", wm.BatchID, wm2.BatchID)
+	}
+}
+
+func TestManifestText(t *testing.T) {
+	envs := []Envelope{
+		{ID: strings.Repeat("b", 26), Data: []byte("second")},
+		{ID: strings.Repeat("a", 26), Data: []byte("first")},
+	}
+	b, m := write(t, envs)
+	msg := untar(t, b)[0].data
+	want := fmt.Sprintf("testimony batch v1\nstudy %s\nbatch %s\ncount 2\n%s %x\n%s %x\n\n— testimony-server ",
+		study, m.BatchID, envs[1].ID, sha256.Sum256(envs[1].Data), envs[0].ID, sha256.Sum256(envs[0].Data))
+	if !strings.HasPrefix(string(msg), want) {
+		t.Errorf("manifest:\n%s\nwant prefix:\n%s", msg, want)
+	}
+	if strings.Count(string(msg), "\n") != 8 {
+		t.Errorf("manifest has other lines than the header, entries and one signature:\n%s", msg)
+	}
+}
+
+// TestNoArrivalOrder checks a batch records no time and keeps no trace of
+// the order envelopes arrived in.
+func TestNoArrivalOrder(t *testing.T) {
+	envs := envelopes(20, 10)
+	b1, _ := write(t, envs)
+	b2, _ := write(t, slices.Collect(func(yield func(Envelope) bool) {
+		for _, e := range slices.Backward(envs) {
+			yield(e)
+		}
+	}))
+	e1, e2 := untar(t, b1), untar(t, b2)
+	for i := range e1 {
+		if e1[i].name != e2[i].name {
+			t.Fatalf("entry %d is %s or %s depending on input order", i, e1[i].name, e2[i].name)
+		}
+		h := e1[i].hdr
+		if !h.ModTime.Equal(time.Unix(0, 0)) || !h.AccessTime.IsZero() || !h.ChangeTime.IsZero() ||
+			h.Uname != "" || h.Gname != "" || h.Uid != 0 || h.Gid != 0 || h.Mode != 0o600 || len(h.PAXRecords) != 0 {
+			t.Errorf("entry %s header carries metadata: %+v", h.Name, h)
+		}
+	}
+}
+
+func TestWriteRefuses(t *testing.T) {
+	good := envelopes(2, 10)
+	for _, tc := range []struct {
+		name, study string
+		envs        []Envelope
+		want        string
+	}{
+		{"bad study", "NK Study", good, "malformed study id"},
+		{"short study", "nk", good, "malformed study id"},
+		{"study with newline", "nk\nbatch x", good, "malformed study id"},
+		{"no envelopes", study, nil, "no envelopes"},
+		{"duplicate", study, []Envelope{good[0], good[1], good[0]}, "duplicate envelope id"},
+		{"bad id", study, []Envelope{{ID: "../../etc/passwd", Data: []byte("x")}}, "malformed envelope id"},
+		{"upper id", study, []Envelope{{ID: strings.ToUpper(good[0].ID), Data: []byte("x")}}, "malformed envelope id"},
+		{"empty", study, []Envelope{{ID: good[0].ID}}, "is 0 bytes"},
+		{"oversize", study, []Envelope{{ID: good[0].ID, Data: make([]byte, MaxEnvelopeSize+1)}}, "is 8388609 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			_, err := Write(&buf, serverKeys.signer, tc.study, tc.envs)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Write: got %v, want %q", err, tc.want)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("Write wrote %d bytes before refusing", buf.Len())
+			}
+		})
+	}
+}
+
+func TestWriteMax(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes an 8 MiB envelope")
+	}
+	envs := []Envelope{{ID: newID(), Data: make([]byte, MaxEnvelopeSize)}}
+	b, _ := write(t, envs)
+	if _, got, err := Read(bytes.NewReader(b), serverKeys.verifier); err != nil || len(got[0].Data) != MaxEnvelopeSize {
+		t.Fatalf("Read of largest envelope: %v", err)
+	}
+}
+
+type entry struct {
+	name string
+	data []byte
+	hdr  *tar.Header
+}
+
+func untar(t testing.TB, b []byte) []entry {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	var es []entry
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return es
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, entry{hdr.Name, data, hdr})
+	}
+}
+
+// retar writes es as a tar file the way Write does, except where an
+// entry's hdr says otherwise.
+func retar(t testing.TB, es []entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range es {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: e.name, Size: int64(len(e.data)), Mode: 0o600, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
+		if e.hdr != nil {
+			hdr = e.hdr
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func signManifest(t testing.TB, text string, signers ...note.Signer) []byte {
+	t.Helper()
+	msg, err := note.Sign(&note.Note{Text: text}, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+func TestReadRefuses(t *testing.T) {
+	envs := envelopes(5, 300)
+	good, m := write(t, envs)
+	es := untar(t, good)
+	man, e1, e2, e3 := es[0], es[1], es[2], es[3]
+	text, _, _ := strings.Cut(string(man.data), "\n\n")
+	text += "\n"
+	name := func(i int) string { return "envelopes/" + m.Entries[i].ID }
+
+	tampered := slices.Clone(es)
+	tampered[3] = entry{name: e3.name, data: bytes.Clone(e3.data)}
+	tampered[3].data[17] ^= 1
+
+	twoSigs := signManifest(t, text, serverKeys.signer, otherKeys.signer)
+	unsignedDup := append(bytes.Clone(man.data), man.data[len(text)+1:]...)
+	badHash := strings.Replace(text, fmt.Sprintf("%x", m.Entries[1].SHA256), fmt.Sprintf("%x", sha256.Sum256(nil)), 1)
+	big := retar(t, append(slices.Clone(es[:1]), entry{name: name(0), data: make([]byte, MaxEnvelopeSize+1)}))
+	pax := slices.Clone(es)
+	pax[1] = entry{name: e1.name, data: e1.data, hdr: &tar.Header{Typeflag: tar.TypeReg, Name: e1.name, Size: int64(len(e1.data)), Mode: 0o600, Format: tar.FormatPAX, PAXRecords: map[string]string{"comment": "x"}}}
+
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+		want  string
+	}{
+		{"wrong key", func() []byte {
+			var buf bytes.Buffer
+			if _, err := Write(&buf, otherKeys.signer, study, envs); err != nil {
+				t.Fatal(err)
+			}
+			return buf.Bytes()
+		}(), "not signed by the pinned server key"},
+		{"unsigned", retar(t, append([]entry{{name: "manifest", data: []byte(text)}}, es[1:]...)), `"manifest" is not a signed note`},
+		{"manifest altered", retar(t, append([]entry{{name: "manifest", data: []byte(strings.Replace(string(man.data), "count 5", "count 4", 1))}}, es[1:]...)), `"manifest" has an invalid signature`},
+		{"manifest hash altered", retar(t, append([]entry{{name: "manifest", data: append([]byte(badHash), man.data[len(text):]...)}}, es[1:]...)), `"manifest" has an invalid signature`},
+		{"second signature", retar(t, append([]entry{{name: "manifest", data: twoSigs}}, es[1:]...)), "signatures other than the server's"},
+		{"repeated signature", retar(t, append([]entry{{name: "manifest", data: unsignedDup}}, es[1:]...)), "signatures other than the server's"},
+		{"envelope altered", retar(t, tampered), name(2) + `" does not match the SHA-256`},
+		{"envelope missing", retar(t, slices.Delete(slices.Clone(es), 2, 3)), name(1) + `" is missing (found "` + name(2)},
+		{"last envelope missing", retar(t, es[:len(es)-1]), name(4) + `" is missing: batch truncated`},
+		{"envelopes missing", retar(t, es[:3]), name(2) + `" and 2 after it are missing`},
+		{"extra envelope", retar(t, append(slices.Clone(es), entry{name: "envelopes/" + newID(), data: []byte("x")})), "is not listed in the signed manifest"},
+		{"extra file", retar(t, slices.Insert(slices.Clone(es), 2, entry{name: "README", data: []byte("x")})), `"README" is not listed in the signed manifest`},
+		{"duplicate envelope", retar(t, slices.Insert(slices.Clone(es), 2, e1)), `duplicate batch entry "` + name(0) + `"`},
+		{"duplicate at end", retar(t, append(slices.Clone(es), e1)), "duplicate batch entry " + `"` + name(0)},
+		{"duplicate manifest", retar(t, slices.Insert(slices.Clone(es), 1, man)), `duplicate batch entry "manifest"`},
+		{"reordered", retar(t, append([]entry{man, e2, e1}, es[3:]...)), name(0) + `" is missing (found "` + name(1)},
+		{"manifest not first", retar(t, append([]entry{e1, man}, es[2:]...)), "does not start with a manifest"},
+		{"no manifest", retar(t, es[1:]), "does not start with a manifest"},
+		{"empty", nil, "empty batch"},
+		{"empty tar", retar(t, nil), "empty batch"},
+		{"not a tar", []byte(strings.Repeat("testimony\n", 200)), "failed to read batch"},
+		{"symlink", retar(t, slices.Replace(slices.Clone(es), 1, 2, entry{hdr: &tar.Header{Typeflag: tar.TypeSymlink, Name: e1.name, Linkname: "/etc/passwd", Format: tar.FormatUSTAR}})), name(0) + `" is not a regular file`},
+		{"oversize envelope", big[:512+padded(int64(len(man.data)))+512+100], name(0) + `" is 8388609 bytes`},
+		{"empty envelope", retar(t, slices.Replace(slices.Clone(es), 1, 2, entry{name: e1.name})), name(0) + `" is 0 bytes`},
+		{"pax header", retar(t, pax), "unexpected tar headers"},
+		{"trailing data", append(bytes.Clone(good), 0), "data after its end-of-archive marker"},
+		{"trailing zeros", append(bytes.Clone(good), make([]byte, 8192)...), "data after its end-of-archive marker"},
+		{"no end marker", good[:len(good)-1024], "end-of-archive marker missing"},
+		{"half end marker", good[:len(good)-512], "end-of-archive marker missing"},
+		{"truncated in envelope", good[:len(good)-1024-512-100], name(4) + `": batch truncated`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, envs, err := Read(bytes.NewReader(tc.batch), serverKeys.verifier)
+			if err == nil {
+				t.Fatalf("Read accepted a bad batch")
+			}
+			if m != nil || envs != nil {
+				t.Errorf("Read returned a manifest or envelopes with an error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Read error:\n  %v\nwant it to contain\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadTruncatedAnywhere cuts a batch at every block and in the middle
+// of every block: Read must refuse each.
+func TestReadTruncatedAnywhere(t *testing.T) {
+	good, _ := write(t, envelopes(4, 700))
+	for n := 0; n < len(good); n += 256 {
+		if _, _, err := Read(bytes.NewReader(good[:n]), serverKeys.verifier); err == nil {
+			t.Errorf("Read accepted the batch cut to %d of %d bytes", n, len(good))
+		}
+	}
+}
+
+// TestReadEveryByte flips each byte of a small batch in turn: Read must
+// refuse each, or return exactly the original envelopes (a flip in tar
+// header padding or unused header fields may go unnoticed, harmlessly).
+func TestReadEveryByte(t *testing.T) {
+	envs := envelopes(2, 40)
+	good, _ := write(t, envs)
+	want := sortedByID(envs)
+	for i := range good {
+		b := bytes.Clone(good)
+		b[i] ^= 0x20
+		_, got, err := Read(bytes.NewReader(b), serverKeys.verifier)
+		if err != nil {
+			continue
+		}
+		for j := range want {
+			if got[j].ID != want[j].ID || !bytes.Equal(got[j].Data, want[j].Data) {
+				t.Fatalf("flipping byte %d changed envelope %d without error", i, j)
+			}
+		}
+	}
+}
+
+func TestReaderStreams(t *testing.T) {
+	envs := envelopes(3, 50)
+	good, wm := write(t, envs)
+	br, err := NewReader(bytes.NewReader(good), serverKeys.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br.Manifest().BatchID != wm.BatchID {
+		t.Errorf("Manifest() differs from the written one")
+	}
+	for i, want := range sortedByID(envs) {
+		e, err := br.Next()
+		if err != nil || e.ID != want.ID || !bytes.Equal(e.Data, want.Data) {
+			t.Fatalf("Next %d = %s, %v; want %s", i, e.ID, err, want.ID)
+		}
+	}
+	for range 2 {
+		if _, err := br.Next(); err != io.EOF {
+			t.Fatalf("Next after the last envelope: got %v, want io.EOF", err)
+		}
+	}
+
+	// Errors are sticky.
+	br, err = NewReader(bytes.NewReader(good[:len(good)-1024]), serverKeys.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		br.Next()
+	}
+	_, err1 := br.Next()
+	_, err2 := br.Next()
+	if err1 == nil || err1 == io.EOF || err2 != err1 {
+		t.Errorf("Next on a batch without end marker: %v, then %v; want the same error twice", err1, err2)
+	}
+}
+
+func TestParseManifestRefuses(t *testing.T) {
+	id1, id2 := strings.Repeat("a", 26), strings.Repeat("b", 26)
+	h := fmt.Sprintf("%x", sha256.Sum256([]byte("x")))
+	head := "testimony batch v1\nstudy nk-study\nbatch " + strings.Repeat("c", 26) + "\n"
+	ok := head + "count 2\n" + id1 + " " + h + "\n" + id2 + " " + h + "\n"
+	if m, err := parseManifest([]byte(ok)); err != nil || len(m.Entries) != 2 {
+		t.Fatalf("parseManifest(valid) = %v, %v", m, err)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"", "line 0: not a"},
+		{strings.Replace(ok, "v1", "v2", 1), "line 1: not a"},
+		{strings.ReplaceAll(ok, "\n", "\r\n"), "line 1: not a"},
+		{strings.Replace(ok, "study nk-study", "study NK", 1), "line 2: malformed study id"},
+		{strings.Replace(ok, "study nk-study", "study  nk-study", 1), "line 2: malformed study id"},
+		{strings.Replace(ok, "study nk-study", "studies nk-study", 1), `line 2: want "study" line`},
+		{strings.Replace(ok, "batch ccc", "batch cc", 1), "line 3: malformed batch id"},
+		{strings.Replace(ok, "count 2", "count 02", 1), "line 4: malformed count"},
+		{strings.Replace(ok, "count 2", "count +2", 1), "line 4: malformed count"},
+		{strings.Replace(ok, "count 2", "count 0", 1), "line 4: malformed count"},
+		{strings.Replace(ok, "count 2", "count 1000001", 1), "line 4: malformed count"},
+		{strings.Replace(ok, "count 2", "count 3", 1), "ends after 2 of 3"},
+		{strings.Replace(ok, "count 2", "count 1", 1), "line 6: unexpected text"},
+		{head + "count 2\n" + id2 + " " + h + "\n" + id1 + " " + h + "\n", "line 6: envelope " + id1 + " listed out of order"},
+		{head + "count 2\n" + id1 + " " + h + "\n" + id1 + " " + h + "\n", "line 6: envelope " + id1 + " listed out of order or twice"},
+		{strings.Replace(ok, h, strings.ToUpper(h), 1), "line 5: malformed SHA-256"},
+		{strings.Replace(ok, h, h[:62], 1), "line 5: malformed SHA-256"},
+		{strings.Replace(ok, h, h[:63]+"g", 1), "line 5: malformed SHA-256"},
+		{strings.Replace(ok, id1+" ", id1+"  ", 1), "line 5: malformed SHA-256"},
+		{strings.Replace(ok, id1, "../../../../../../etc/pass", 1), "line 5: malformed envelope line"},
+		{strings.TrimSuffix(ok, "\n"), "ends after 1 of 2"},
+		{ok + "\n", "unexpected text"},
+	} {
+		_, err := parseManifest([]byte(tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseManifest(%q):\n  got %v\n  want %q", tc.text, err, tc.want)
+		}
+	}
+}
+
+func TestManifestSizeBound(t *testing.T) {
+	// The largest manifest Write can produce fits the bound Read enforces.
+	m := &Manifest{StudyID: strings.Repeat("s", 64), BatchID: newID(), Entries: []ManifestEntry{{ID: newID()}}}
+	text := len(formatManifest(m)) + (MaxEnvelopes-1)*(26+1+64+1) + len("count 1000000") - len("count 1")
+	sigLine := len("— ") + 500 + 1 + 92 + 1 // a long key name, base64 of 4+64 bytes
+	if n := text + 1 + sigLine; n > maxManifestSize {
+		t.Errorf("largest manifest is %d bytes, over the %d bound", n, maxManifestSize)
+	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	for _, n := range []int{1, 2, 7} {
+		envs := envelopes(n, 5)
+		slices.SortFunc(envs, func(a, b Envelope) int { return strings.Compare(a.ID, b.ID) })
+		m := &Manifest{StudyID: study, BatchID: newID()}
+		for _, e := range envs {
+			m.Entries = append(m.Entries, ManifestEntry{ID: e.ID, SHA256: sha256.Sum256(e.Data)})
+		}
+		f.Add(formatManifest(m))
+	}
+	f.Add([]byte("testimony batch v1\nstudy x\n"))
+	f.Add([]byte("testimony batch v1\nstudy abc\nbatch aaaaaaaaaaaaaaaaaaaaaaaaaa\ncount 1\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		m, err := parseManifest(text)
+		if err != nil {
+			return
+		}
+		if again := formatManifest(m); !bytes.Equal(again, text) {
+			t.Fatalf("parse then format changed the manifest:\n%q\n%q", text, again)
+		}
+	})
+}
+
+func FuzzRead(f *testing.F) {
+	good, _ := write(f, envelopes(2, 30))
+	f.Add(good)
+	f.Add(good[:len(good)-1024])
+	f.Add(append(bytes.Clone(good), good...))
+	one, _ := write(f, envelopes(1, 1))
+	f.Add(one)
+	f.Add([]byte{})
+	if b, err := os.ReadFile("testdata/v1.batch"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, envs, err := Read(bytes.NewReader(b), serverKeys.verifier)
+		if err != nil {
+			if m != nil || envs != nil {
+				t.Fatal("Read returned data with an error")
+			}
+			return
+		}
+		if len(envs) != len(m.Entries) || len(envs) == 0 {
+			t.Fatalf("Read returned %d envelopes for %d manifest entries", len(envs), len(m.Entries))
+		}
+		for i, e := range envs {
+			if e.ID != m.Entries[i].ID || sha256.Sum256(e.Data) != m.Entries[i].SHA256 {
+				t.Fatalf("envelope %d does not match the manifest", i)
+			}
+		}
+		// Whatever Read accepts, Write must be able to produce again.
+		var buf bytes.Buffer
+		if _, err := Write(&buf, serverKeys.signer, m.StudyID, envs); err != nil {
+			t.Fatalf("Write refuses what Read accepted: %v", err)
+		}
+	})
+}
+
+func benchmarkEnvelopes(b *testing.B) []byte {
+	envs := envelopes(10_000, 8<<10)
+	buf, _ := write(b, envs)
+	return buf
+}
+
+// BenchmarkRead reads and checks a batch of 10,000 envelopes of 8 KiB.
+func BenchmarkRead(b *testing.B) {
+	buf := benchmarkEnvelopes(b)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if _, _, err := Read(bytes.NewReader(buf), serverKeys.verifier); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*10_000)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// BenchmarkWrite writes and signs a batch of 10,000 envelopes of 8 KiB.
+func BenchmarkWrite(b *testing.B) {
+	envs := envelopes(10_000, 8<<10)
+	b.SetBytes(int64(10_000 * 8 << 10))
+	for b.Loop() {
+		if _, err := Write(io.Discard, serverKeys.signer, study, envs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*10_000)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// TestVector reads a batch written by this package at format v1 and kept in
+// testdata, so a change that breaks reading batches already exported fails.
+func TestVector(t *testing.T) {
+	vkey, err := os.ReadFile("testdata/v1.vkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("testdata/v1.batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, envs, err := Read(bytes.NewReader(b), v)
+	if err != nil {
+		t.Fatalf("Read of v1 test vector: %v", err)
+	}
+	if got := fmt.Sprintf("%s %s %x", m.StudyID, m.BatchID, m.Hash); got != "nk-internet-access chtc6ee7oro6jkosxndujhadfp faf870f24bd858b626e701c38fdf9557e96a57e5d9e156ebe8ed58105fb760b9" {
+		t.Errorf("manifest = %s", got)
+	}
+	want := []Envelope{
+		{ID: "aaaaaaaaaaaaaaaaaaaaaaaaaa", Data: []byte("first envelope\n")},
+		{ID: "m2m3m4m5m6m7m2m3m4m5m6m7mm", Data: []byte("x")},
+		{ID: "zzzzzzzzzzzzzzzzzzzzzzzzzz", Data: bytes.Repeat([]byte{0, 1, 2, 255}, 300)},
+	}
+	if len(envs) != len(want) {
+		t.Fatalf("got %d envelopes, want %d", len(envs), len(want))
+	}
+	for i := range want {
+		if envs[i].ID != want[i].ID || !bytes.Equal(envs[i].Data, want[i].Data) {
+			t.Errorf("envelope %d = %s, want %s", i, envs[i].ID, want[i].ID)
+		}
+	}
+	if _, _, err := Read(bytes.NewReader(b), serverKeys.verifier); err == nil {
+		t.Errorf("test vector verified under an unrelated key")
+	}
+}

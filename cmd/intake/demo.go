@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/testimony-project/testimony/internal/demo"
+)
+
+func demoCmd() *cobra.Command {
+	var keep string
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole pipeline on this machine, with throwaway keys",
+		Long: `demo plays every role on this machine: two researchers make keys, a study is written,
+the server starts, people testify with and without JavaScript, the operator exports a
+signed batch, and a researcher decrypts it offline and gets a pseudonymized table.
+Everything happens in a temporary folder that is removed at the end (also on Ctrl-C).`,
+		Example: "  go run ./cmd/intake demo\n  intake demo --keep /tmp/demo   # keep the files to look at them",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			_, err := demo.Run(ctx, demo.Options{Out: cmd.OutOrStdout(), Dir: keep})
+			return err
+		},
+	}
+	c.Flags().StringVar(&keep, "keep", "", "keep the demo's files in this folder instead of a temporary one")
+	return c
+}

@@ -1,0 +1,465 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/testimony-project/testimony/crypto/envelope"
+)
+
+const examplePath = "../examples/nk-internet-access.yaml"
+
+var update = flag.Bool("update", false, "rewrite the # want: lines of testdata/broken/*.yaml")
+
+func TestLoadExample(t *testing.T) {
+	s, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SHA256 != sha256.Sum256(data) {
+		t.Errorf("SHA256 is not the hash of the file")
+	}
+	if s.ID != "nk-internet-2026" {
+		t.Errorf("ID = %q", s.ID)
+	}
+	if n := len(s.Questions); n < 15 || n > 22 {
+		t.Errorf("%d questions, want 15 to 22", n)
+	}
+	keys, err := s.RecipientKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].Equal(keys[1]) {
+		t.Errorf("want two distinct recipient keys, got %d", len(keys))
+	}
+
+	// The questions the study is about, with the types the issue asks for.
+	for id, typ := range map[string]QuestionType{
+		"departure_year":      Year,
+		"departure_province":  SingleChoice,
+		"phone_use":           SingleChoice,
+		"intranet_use":        SingleChoice,
+		"internet_use":        SingleChoice,
+		"internet_where":      MultiChoice,
+		"access_approval":     MultiChoice,
+		"approval_time":       SingleChoice,
+		"monitoring_seen":     MultiChoice,
+		"foreign_media":       SingleChoice,
+		"internet_first_used": DateApprox,
+		"testimony":           LongText,
+		"consent":             Consent,
+	} {
+		q := s.Question(id)
+		if q == nil {
+			t.Errorf("no question %q", id)
+			continue
+		}
+		if q.Type != typ {
+			t.Errorf("question %q is %s, want %s", id, q.Type, typ)
+		}
+	}
+	if q := s.Question("consent"); q == nil || !q.Required {
+		t.Errorf("consent question is not required")
+	}
+	if q := s.Question("monitoring_seen"); q != nil {
+		for _, v := range []string{"supervisor_beside", "screen_freeze_fingerprint", "auto_screenshots", "security_officer", "logs_checked"} {
+			if q.Choice(v) == nil {
+				t.Errorf("monitoring_seen has no choice %q", v)
+			}
+		}
+	}
+	if q := s.Question("internet_where"); q != nil && q.Choice("academy_of_sciences") == nil {
+		t.Errorf("internet_where has no choice academy_of_sciences")
+	}
+	if q := s.Question("testimony"); q != nil {
+		if !strings.Contains(q.Help.KO, "이름") || !strings.Contains(q.Help.EN, "names") || !strings.Contains(q.Help.ZH, "人名") {
+			t.Errorf("testimony help does not ask to leave out names: %+v", q.Help)
+		}
+	}
+}
+
+// TestExampleInEveryLanguage walks every Text of the example by reflection,
+// independently of Parse's own check, and fails if any is missing a
+// language.
+func TestExampleInEveryLanguage(t *testing.T) {
+	s, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	walkTexts(reflect.ValueOf(s).Elem(), "study", func(path string, txt Text) {
+		n++
+		if txt.IsZero() && strings.HasSuffix(path, ".Help") {
+			return
+		}
+		for _, lang := range Languages {
+			if strings.TrimSpace(txt.In(lang)) == "" {
+				t.Errorf("%s: no %s text", path, lang)
+			}
+		}
+	})
+	if n < 100 {
+		t.Errorf("walked only %d texts; the walk is broken", n)
+	}
+}
+
+func walkTexts(v reflect.Value, path string, f func(string, Text)) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			walkTexts(v.Elem(), path, f)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			walkTexts(v.Index(i), fmt.Sprintf("%s[%d]", path, i), f)
+		}
+	case reflect.Struct:
+		if t, ok := v.Interface().(Text); ok {
+			f(path, t)
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				walkTexts(v.Field(i), path+"."+v.Type().Field(i).Name, f)
+			}
+		}
+	}
+}
+
+// TestExampleWording checks that the Korean uses the words and spellings
+// of the North, which is what its readers know.
+func TestExampleWording(t *testing.T) {
+	s, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ko strings.Builder
+	walkTexts(reflect.ValueOf(s).Elem(), "study", func(_ string, txt Text) {
+		ko.WriteString(txt.KO + "\n")
+	})
+	all := ko.String()
+	for _, w := range []string{"손전화", "콤퓨터", "인터네트", "광명망", "량강도", "라선시", "평양시", "함경북도", "자강도", "황해남도"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("Korean text never uses %q", w)
+		}
+	}
+	for _, w := range []string{"휴대폰", "핸드폰", "컴퓨터", "인터넷", "양강도", "나선", "네트워크"} {
+		if strings.Contains(all, w) {
+			t.Errorf("Korean text uses the South Korean %q", w)
+		}
+	}
+}
+
+// TestBroken loads every file in testdata/broken and compares the error,
+// line by line, with the file's "# want: " comments. Run with -update to
+// rewrite them after checking the new messages by eye.
+func TestBroken(t *testing.T) {
+	files, err := filepath.Glob("testdata/broken/*.yaml")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("found %d broken study files: %v", len(files), err)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			s, err := Load(path)
+			if err == nil {
+				t.Fatalf("loaded %+v, want an error", s)
+			}
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error %T is not a non-empty Errors: %v", err, err)
+			}
+			for _, e := range es {
+				if e.File != path {
+					t.Errorf("error names file %q, want %q", e.File, path)
+				}
+				if e.Problem == "" || strings.Contains(e.Problem, "\n") {
+					t.Errorf("problem %q is empty or not one line", e.Problem)
+				}
+			}
+			got := strings.Split(err.Error(), "\n")
+			data, _ := os.ReadFile(path)
+			if *update {
+				writeWants(t, path, data, got)
+				return
+			}
+			var want []string
+			for line := range strings.SplitSeq(string(data), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					want = append(want, w)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+func writeWants(t *testing.T, path string, data []byte, got []string) {
+	var b bytes.Buffer
+	for line := range strings.SplitSeq(strings.TrimRight(string(data), "\n"), "\n") {
+		if !strings.HasPrefix(line, "# want: ") {
+			b.WriteString(line + "\n")
+		}
+	}
+	for _, g := range got {
+		b.WriteString("# want: " + g + "\n")
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryProblemAtOnce checks that problems in different parts of a file
+// are all reported, in file order, and reachable with errors.As.
+func TestEveryProblemAtOnce(t *testing.T) {
+	src := strings.NewReplacer(
+		"id: min-study", "id: X",
+		"name: Researcher", "name: \"\"",
+		"label: {ko: 동의합니다, en: I agree, zh: 我同意}", "label: {ko: 동의합니다, en: I agree}",
+	).Replace(readFile(t, "testdata/minimal.yaml"))
+	_, err := Parse("study.yaml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("got %v, want Errors", err)
+	}
+	var fields []string
+	for _, e := range es {
+		fields = append(fields, e.Question+"|"+e.Field)
+	}
+	want := []string{"|id", "|recipients[0].name", "consent|label.zh"}
+	if !reflect.DeepEqual(fields, want) {
+		t.Errorf("problems in %q, want %q:\n%v", fields, want, err)
+	}
+	var one *Error
+	if !errors.As(err, &one) || one.Field != "id" || one.Line != 2 {
+		t.Errorf("errors.As found %+v, want the id problem on line 2", one)
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	minimal := []byte(readFile(t, "testdata/minimal.yaml"))
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want string // "" for success
+	}{
+		{"minimal", minimal, ""},
+		{"byte order mark", append([]byte("\uFEFF"), minimal...), ""},
+		{"CRLF", bytes.ReplaceAll(minimal, []byte("\n"), []byte("\r\n")), ""},
+		{"not UTF-8", bytes.Replace(minimal, []byte("Survey"), []byte("Surv\xffey"), 1), "f:3:25: the file is not valid UTF-8; save it as UTF-8 text"},
+		{"too large", append(minimal, bytes.Repeat([]byte("#"), MaxFileSize)...), "f: the file is larger than 1048576 bytes"},
+		{"empty", nil, "f: the file is empty"},
+		{"white space", []byte(" \n\t\n"), "f: the file is empty"},
+		{"scalar", []byte("hello"), "f:1:1: the file must be a mapping of fields"},
+		{"deep", []byte("id: " + strings.Repeat("[", 40) + strings.Repeat("]", 40)), "nested too deeply"},
+		{"NUL in text", bytes.Replace(minimal, []byte("Survey"), []byte(`"Sur\0vey"`), 1), `f:3:17: title.en: holds the control character U+0000`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("f", tt.data)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatal(err)
+			case tt.want == "":
+				if s.SHA256 != sha256.Sum256(tt.data) {
+					t.Error("SHA256 is not the hash of the bytes given")
+				}
+			case err == nil:
+				t.Fatalf("no error, want %q", tt.want)
+			case !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("error %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	if _, err := Load(missing); err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("Load(missing) = %v, want a not-exist error naming the file", err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# x\n"), MaxFileSize/4+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), big+": the file is larger than") {
+		t.Errorf("Load(big) = %v, want a size error naming the file", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := Load("testdata/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Limits != (Limits{}) {
+		t.Errorf("Limits = %+v, want the zero value kept", s.Limits)
+	}
+	if got := s.MaxSubmissionBytes(); got != DefaultMaxSubmissionBytes {
+		t.Errorf("MaxSubmissionBytes() = %d", got)
+	}
+	if got := s.MaxTextLength(); got != DefaultMaxTextLength {
+		t.Errorf("MaxTextLength() = %d", got)
+	}
+	if !s.Questions[0].Required {
+		t.Errorf("consent question written without required is not Required")
+	}
+
+	s, err = Load("testdata/every-type.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxSubmissionBytes() != 1<<20 || s.MaxTextLength() != 20000 {
+		t.Errorf("limits = %d, %d; want the file's", s.MaxSubmissionBytes(), s.MaxTextLength())
+	}
+	now := time.Date(2026, 12, 31, 23, 0, 0, 0, time.FixedZone("KST", 9*3600)) // 2027 in Seoul, 2026 in UTC
+	for id, want := range map[string][3]int{ // max length, range low, range high
+		"agree": {0, 0, 0},
+		"one":   {0, 0, 0},
+		"many":  {0, 1, 2},
+		"short": {50, 0, 0},
+		"long":  {20000, 0, 0},
+		"born":  {0, 1930, 2010},
+		"count": {0, -5, math.MaxInt},
+		"when":  {0, DefaultMinYear, 2027},
+	} {
+		q := s.Question(id)
+		lo, hi := q.Range(now)
+		if got := [3]int{q.MaxLen(s), lo, hi}; got != want {
+			t.Errorf("question %q: MaxLen, Range = %v, want %v", id, got, want)
+		}
+	}
+	s.Limits.MaxTextLength = 100
+	if got := s.Question("short").MaxLen(s); got != 50 {
+		t.Errorf("short_text with max_length 50: MaxLen = %d", got)
+	}
+	s.Question("short").MaxLength = 0
+	if got := s.Question("short").MaxLen(s); got != 100 {
+		t.Errorf("short_text under max_text_length 100: MaxLen = %d, want 100", got)
+	}
+	s.Limits.MaxTextLength = 0
+	if got := s.Question("short").MaxLen(s); got != DefaultShortTextLength {
+		t.Errorf("short_text: MaxLen = %d, want %d", got, DefaultShortTextLength)
+	}
+	if s.Question("nope") != nil || s.Question("one").Choice("c") != nil || s.Question("one").Choice("a") == nil {
+		t.Error("Question or Choice finds what is not there, or misses what is")
+	}
+}
+
+func TestRecipientKeys(t *testing.T) {
+	s, err := Load("testdata/every-type.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.RecipientKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range s.Recipients {
+		if keys[i].String() != r.PublicKey {
+			t.Errorf("key %d = %s, want %s", i, keys[i], r.PublicKey)
+		}
+	}
+	// The keys are usable: Seal takes them in the study's order.
+	if _, err := envelope.Seal(s.ID, []byte("x"), keys); err != nil {
+		t.Errorf("cannot seal to the study's keys: %v", err)
+	}
+	s.Recipients[1].PublicKey = "testimony-pub-bad"
+	if _, err := s.RecipientKeys(); err == nil || !strings.Contains(err.Error(), `recipient "Researcher 2"`) {
+		t.Errorf("RecipientKeys with a bad key = %v, want an error naming the recipient", err)
+	}
+}
+
+// TestSealFitsLimit checks the promise of Limits.MaxSubmissionBytes: a
+// valid study's envelope holding every text answer at its longest, in
+// four-byte characters, fits.
+func TestSealFitsLimit(t *testing.T) {
+	for _, path := range []string{examplePath, "testdata/every-type.yaml", "testdata/minimal.yaml"} {
+		s, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i := range s.Questions {
+			n += s.Questions[i].MaxLen(s)
+		}
+		keys, err := s.RecipientKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := envelope.Seal(s.ID, []byte(strings.Repeat("😀", n)), keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(env) > s.MaxSubmissionBytes() {
+			t.Errorf("%s: envelope of %d bytes exceeds max_submission_bytes %d", path, len(env), s.MaxSubmissionBytes())
+		}
+	}
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.yaml")
+	broken, _ := filepath.Glob("testdata/broken/*.yaml")
+	for _, path := range append(append(seeds, broken...), examplePath) {
+		f.Add([]byte(readFile(f, path)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 || len(es) > maxErrors+1 {
+				t.Fatalf("error is not a bounded, non-empty Errors: %v", err)
+			}
+			for _, e := range es {
+				if e.File != "fuzz.yaml" || e.Problem == "" {
+					t.Fatalf("error without file or problem: %#v", e)
+				}
+			}
+			return
+		}
+		if s.SHA256 != sha256.Sum256(data) {
+			t.Fatal("SHA256 is not the hash of the input")
+		}
+		if _, err := s.RecipientKeys(); err != nil {
+			t.Fatalf("accepted study has a bad key: %v", err)
+		}
+		// Round trip: what Parse accepted, marshalled, parses to the same.
+		out, err := yaml.Marshal(s)
+		if err != nil {
+			t.Fatalf("cannot marshal an accepted study: %v", err)
+		}
+		s2, err := Parse("fuzz.yaml", out)
+		if err != nil {
+			t.Fatalf("marshalled study does not parse: %v\n%s", err, out)
+		}
+		s.SHA256, s2.SHA256 = [32]byte{}, [32]byte{}
+		if !reflect.DeepEqual(s, s2) {
+			t.Fatalf("round trip changed the study:\n%+v\n%+v\n%s", s, s2, out)
+		}
+	})
+}

@@ -1,0 +1,461 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// MaxFileSize bounds the size of a study file.
+const MaxFileSize = 1 << 20
+
+// maxDepth bounds the nesting of a study file; a valid one nests at most
+// six levels (questions[i].relevant.any_of[j]).
+const maxDepth = 16
+
+// Load reads the study file at path and returns it, checked and with
+// defaults applied, or an [Errors] listing every problem found.
+func Load(path string) (*Study, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read study file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read study file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and checks the study file data, named name in errors, and
+// returns it with defaults applied, or an [Errors] listing every problem
+// found.
+//
+// The file is YAML: one document, a mapping with the fields of [Study].
+// Unknown fields, duplicate keys, anchors, aliases, tags and files larger
+// than [MaxFileSize] are rejected. A YAML syntax error stops parsing, so it
+// is reported alone; every other problem is reported at once.
+//
+// Defaults: a consent question has Required set. Other defaults are applied
+// when asked for, by [Study.MaxSubmissionBytes], [Study.MaxTextLength],
+// [Question.MaxLen] and [Question.Range], so that the fields keep the
+// values written in the file.
+func Parse(name string, data []byte) (*Study, error) {
+	fail := func(line, col int, problem string) error {
+		return Errors{{File: name, Line: line, Column: col, Problem: problem}}
+	}
+	if len(data) > MaxFileSize {
+		return nil, fail(0, 0, fmt.Sprintf("the file is larger than %d bytes; a study file is a few kilobytes, check that this is the right file", MaxFileSize))
+	}
+	if !utf8.Valid(data) {
+		line, col := invalidUTF8(data)
+		return nil, fail(line, col, "the file is not valid UTF-8; save it as UTF-8 text")
+	}
+	src := bytes.TrimPrefix(data, []byte("\uFEFF")) // a byte order mark, as Windows editors write
+	if len(bytes.TrimSpace(src)) == 0 {
+		return nil, fail(0, 0, "the file is empty; start from examples/nk-internet-access.yaml")
+	}
+
+	file, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, Errors{yamlError(name, err)}
+	}
+	var docs []*ast.DocumentNode
+	for _, d := range file.Docs {
+		if d != nil && d.Body != nil {
+			docs = append(docs, d)
+		}
+	}
+	switch {
+	case len(docs) == 0:
+		return nil, fail(0, 0, "the file holds no fields; start from examples/nk-internet-access.yaml")
+	case len(docs) > 1:
+		line, col := position(docs[1].Body)
+		return nil, fail(line, col, "the file holds more than one YAML document; remove the second \"---\" and what follows it")
+	}
+	body := docs[0].Body
+	switch body.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+	default:
+		line, col := position(body)
+		return nil, fail(line, col, "the file must be a mapping of fields (id:, title:, questions: …); start from examples/nk-internet-access.yaml")
+	}
+
+	sc := &scanner{file: name, pos: make(map[string][2]int), ids: make(map[string]string), vpos: make(map[string][2]int)}
+	sc.node(body, "", 0)
+	if len(sc.errs) > 0 {
+		return nil, sc.finish(sc.errs)
+	}
+
+	s := new(Study)
+	dec := yaml.NewDecoder(bytes.NewReader(nil), yaml.Strict())
+	if err := dec.DecodeFromNode(body, s); err != nil {
+		e := yamlError(name, err)
+		var typ *yaml.TypeError
+		var unexpected *yaml.UnexpectedNodeTypeError
+		e.Field = sc.at(e.Line, e.Column, errors.As(err, &typ) || errors.As(err, &unexpected))
+		if e.Field != "" {
+			var unknown *yaml.UnknownFieldError
+			if errors.As(err, &unknown) {
+				e.Problem = "unknown field; remove it or correct its spelling (fields are lowercase, words joined by '_')"
+			}
+		}
+		return nil, sc.finish([]*Error{e})
+	}
+
+	if errs := check(s); len(errs) > 0 {
+		for _, e := range errs {
+			e.File = name
+			e.Line, e.Column = sc.lookup(e.Field)
+		}
+		return nil, sc.finish(errs)
+	}
+	for i := range s.Questions {
+		if s.Questions[i].Type == Consent {
+			s.Questions[i].Required = true
+		}
+	}
+	normalize(s)
+	s.SHA256 = sha256.Sum256(data)
+	return s, nil
+}
+
+// normalize makes empty lists of choices nil, however the file wrote them
+// (other lists are never empty in a valid study).
+func normalize(s *Study) {
+	for i := range s.Questions {
+		q := &s.Questions[i]
+		if len(q.Choices) == 0 {
+			q.Choices = nil
+		}
+	}
+}
+
+// finish sorts errs by position, keeping the order of problems on one
+// line, makes fields relative to their question, and bounds their number.
+func (sc *scanner) finish(errs []*Error) Errors {
+	sort.SliceStable(errs, func(i, j int) bool {
+		if errs[i].Line != errs[j].Line {
+			return errs[i].Line < errs[j].Line
+		}
+		return errs[i].Column < errs[j].Column
+	})
+	for _, e := range errs {
+		e.Question, e.Field = sc.splitQuestion(e.Field)
+	}
+	if len(errs) > maxErrors {
+		more := &Error{File: errs[0].File, Problem: fmt.Sprintf("and %d more problems; fix the ones above first", len(errs)-maxErrors)}
+		errs = append(errs[:maxErrors:maxErrors], more)
+	}
+	return Errors(errs)
+}
+
+// splitQuestion turns a path such as "questions[3].choices[1].value" into
+// the id of question 3 and "choices[1].value". The path of a question
+// without an id, and that of an id itself, are left whole.
+func (sc *scanner) splitQuestion(path string) (question, field string) {
+	rest, ok := strings.CutPrefix(path, "questions[")
+	if !ok {
+		return "", path
+	}
+	n, rest, ok := strings.Cut(rest, "]")
+	if !ok {
+		return "", path
+	}
+	rest, ok = strings.CutPrefix(rest, ".")
+	if !ok || rest == "id" {
+		return "", path
+	}
+	id := sc.ids["questions["+n+"].id"]
+	if id == "" {
+		return "", path
+	}
+	return id, rest
+}
+
+// scanner walks the YAML tree before decoding: it rejects what a study file
+// has no use for and that the decoder would accept silently (anchors,
+// aliases, tags, fractions where whole numbers go, deep nesting), and it
+// records where each field is written, for error messages.
+type scanner struct {
+	file string
+	pos  map[string][2]int // path → line, column of the field
+	vpos map[string][2]int // path → line, column of its value
+	ids  map[string]string // "questions[i].id" → the id written
+	errs []*Error
+}
+
+// intFields and boolFields are the fields that hold numbers and switches.
+var (
+	intFields  = map[string]bool{"min": true, "max": true, "max_length": true, "max_submission_bytes": true, "max_text_length": true}
+	boolFields = map[string]bool{"required": true, "require_browser_encryption": true}
+)
+
+func (sc *scanner) fail(n ast.Node, field, problem string) {
+	line, col := position(n)
+	sc.errs = append(sc.errs, &Error{File: sc.file, Line: line, Column: col, Field: field, Problem: problem})
+}
+
+// failValue is fail, showing the value written.
+func (sc *scanner) failValue(n ast.Node, field, problem string) {
+	v := n.String()
+	if tk := n.GetToken(); tk != nil && isScalar(n) {
+		v = tk.Value
+	}
+	sc.fail(n, field, problem)
+	sc.errs[len(sc.errs)-1].Value = shorten(v)
+}
+
+func isScalar(n ast.Node) bool {
+	switch n.(type) {
+	case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return true
+	}
+	return false
+}
+
+func (sc *scanner) node(n ast.Node, path string, depth int) {
+	if n == nil {
+		return
+	}
+	if depth > maxDepth {
+		sc.fail(n, path, "nested too deeply; check the indentation")
+		return
+	}
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, v := range n.Values {
+			sc.mappingValue(v, path, depth)
+		}
+	case *ast.MappingValueNode:
+		sc.mappingValue(n, path, depth)
+	case *ast.SequenceNode:
+		for i, v := range n.Values {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			sc.record(p, v)
+			sc.node(v, p, depth+1)
+		}
+	case *ast.AnchorNode:
+		sc.fail(n, path, "anchors (&) are not allowed in a study file; write the value out in full")
+	case *ast.AliasNode:
+		sc.fail(n, path, "aliases (*) are not allowed in a study file; write the value out in full")
+	case *ast.TagNode:
+		sc.fail(n, path, "tags (!) are not allowed in a study file; remove the tag, and quote the value if it is text")
+	case *ast.MergeKeyNode:
+		sc.fail(n, path, "merge keys (<<) are not allowed in a study file; write the fields out in full")
+	}
+}
+
+func (sc *scanner) mappingValue(v *ast.MappingValueNode, path string, depth int) {
+	if v == nil || v.Key == nil {
+		return
+	}
+	if _, ok := v.Key.(*ast.MergeKeyNode); ok {
+		sc.fail(v.Key, path, "merge keys (<<) are not allowed in a study file; write the fields out in full")
+		return
+	}
+	key := ""
+	if tk := v.Key.GetToken(); tk != nil {
+		key = tk.Value
+	}
+	p := key
+	if path != "" {
+		p = path + "." + key
+	}
+	sc.record(p, v.Key)
+	if line, col := position(v.Value); line > 0 {
+		sc.vpos[p] = [2]int{line, col}
+	}
+	if strings.HasPrefix(p, "questions[") && strings.HasSuffix(p, "].id") && isScalar(v.Value) {
+		sc.ids[p] = v.Value.GetToken().Value
+	}
+	switch val := v.Value.(type) {
+	case *ast.NullNode:
+	case *ast.IntegerNode:
+		if boolFields[key] {
+			sc.failValue(val, p, "must be true or false")
+		}
+	case *ast.BoolNode:
+		if intFields[key] {
+			sc.failValue(val, p, "must be a whole number, such as 10")
+		}
+	default:
+		if intFields[key] && isScalar(v.Value) && v.Value.GetToken().Type == token.StringType && digitsRE.MatchString(v.Value.GetToken().Value) {
+			sc.failValue(v.Value, p, "too large; use a smaller number")
+		} else if intFields[key] {
+			sc.failValue(v.Value, p, "must be a whole number, such as 10")
+		} else if boolFields[key] {
+			sc.failValue(v.Value, p, "must be true or false")
+		}
+	}
+	sc.node(v.Value, p, depth+1)
+}
+
+func (sc *scanner) record(path string, n ast.Node) {
+	if _, ok := sc.pos[path]; ok {
+		return
+	}
+	line, col := position(n)
+	sc.pos[path] = [2]int{line, col}
+}
+
+// at returns the path of the field an error at line and col is about: if
+// value is set, the field whose value starts there, else the field written
+// closest before it on the same line; or "".
+func (sc *scanner) at(line, col int, value bool) string {
+	if value {
+		best := ""
+		for p, pos := range sc.vpos {
+			if pos == [2]int{line, col} && (best == "" || len(p) < len(best)) {
+				best = p
+			}
+		}
+		if best != "" {
+			return best
+		}
+	}
+	best, bestCol := "", 0
+	for p, pos := range sc.pos {
+		if pos[0] != line || pos[1] > col {
+			continue
+		}
+		if pos[1] > bestCol || pos[1] == bestCol && len(p) > len(best) {
+			best, bestCol = p, pos[1]
+		}
+	}
+	return best
+}
+
+// lookup returns where path, or failing that its closest enclosing field,
+// is written.
+func (sc *scanner) lookup(path string) (line, col int) {
+	for path != "" {
+		if p, ok := sc.pos[path]; ok {
+			return p[0], p[1]
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0, 0
+}
+
+func position(n ast.Node) (line, col int) {
+	if n == nil {
+		return 0, 0
+	}
+	tk := n.GetToken()
+	if tk == nil || tk.Position == nil {
+		return 0, 0
+	}
+	return tk.Position.Line, tk.Position.Column
+}
+
+// invalidUTF8 returns the line and column (in characters) of the first
+// byte of data that is not valid UTF-8.
+func invalidUTF8(data []byte) (line, col int) {
+	line, col = 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size <= 1 {
+			return line, col
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		data = data[size:]
+	}
+	return 0, 0
+}
+
+// yamlError turns an error of the YAML parser or decoder into an [*Error]
+// that says how to fix it.
+func yamlError(file string, err error) *Error {
+	e := &Error{File: file}
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			e.Line, e.Column = tk.Position.Line, tk.Position.Column
+		}
+	}
+	var (
+		unknown    *yaml.UnknownFieldError
+		duplicate  *yaml.DuplicateKeyError
+		typ        *yaml.TypeError
+		overflow   *yaml.OverflowError
+		syntax     *yaml.SyntaxError
+		unexpected *yaml.UnexpectedNodeTypeError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		e.Problem = unknown.Message + "; remove it or correct its spelling (fields are lowercase, words joined by '_')"
+	case errors.As(err, &duplicate):
+		e.Problem = duplicate.Message + "; keep only one of them"
+	case errors.As(err, &typ):
+		e.Problem = "wrong kind of value here: want " + kindName(typ.DstType)
+	case errors.As(err, &overflow):
+		e.Problem = fmt.Sprintf("number %s is too large for this field", overflow.SrcNum)
+	case errors.As(err, &unexpected):
+		e.Problem = "wrong kind of value here: want " + nodeTypeName(unexpected.Expected)
+	case errors.As(err, &syntax) && strings.Contains(syntax.Message, "already defined"):
+		e.Problem = syntax.Message + "; keep only one of them"
+	case errors.As(err, &syntax):
+		e.Problem = "YAML syntax error: " + strings.ReplaceAll(syntax.Message, "\t", `\t`) + "; check the indentation (spaces, not tabs), colons and quotes here"
+	case ye != nil:
+		e.Problem = ye.GetMessage()
+	default:
+		e.Problem = err.Error()
+	}
+	return e
+}
+
+var digitsRE = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
+func nodeTypeName(t ast.NodeType) string {
+	switch t {
+	case ast.SequenceType:
+		return kindName(reflect.TypeFor[[]string]())
+	case ast.MappingType:
+		return kindName(reflect.TypeFor[Text]())
+	}
+	return t.String()
+}
+
+func kindName(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list (lines starting with \"- \")"
+	case reflect.Struct, reflect.Map:
+		return "a mapping of fields (lines of \"name: value\")"
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	}
+	return "another kind of value"
+}

@@ -1,0 +1,578 @@
+// Package tornet runs a private Tor network on the loopback interface, for
+// tests and the offline demo.
+//
+// Use [Start] to bring up three directory authorities, three relays and a
+// client with a SOCKS port, all on 127.0.0.1 with free ports, and
+// [Network.ExtraArgs] or [Network.TorrcLines] to point another tor (for
+// example the one that serves an onion service) at it. [Network.Close] stops
+// every tor it started.
+//
+// The network never touches the public Tor network: every tor runs with
+// TestingTorNetwork 1, UseDefaultFallbackDirs 0 and only this network's
+// DirAuthority lines. The tors run in the foreground as children of this
+// process and are killed by the kernel if it dies (Pdeathsig), and tor itself
+// exits within about 15 seconds once its owning process is gone
+// (__OwningControllerProcess), so none outlives a crashed test.
+package tornet
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	numAuthorities = 3
+	numRelays      = 3
+
+	// killAfter is how long Close waits after SIGTERM before SIGKILL. One
+	// authority occasionally ignores SIGTERM on such a network.
+	killAfter = 5 * time.Second
+)
+
+// Options configures [Start].
+type Options struct {
+	// Dir is the directory that holds every tor's data directory, torrc and
+	// logs. The zero value means a new temporary directory, removed by
+	// [Network.Close]; a directory given here is kept, so its logs can be read
+	// after a failure.
+	Dir string
+
+	// TorPath and TorGencertPath are the tor and tor-gencert programs. The
+	// zero value means "tor" and "tor-gencert" from PATH.
+	TorPath, TorGencertPath string
+
+	// Logf receives progress messages. The zero value discards them.
+	Logf func(format string, args ...any)
+}
+
+// Network is a running private Tor network. Its methods are safe for
+// concurrent use.
+type Network struct {
+	dir, removeDir string
+	logf           func(string, ...any)
+	procs          []*proc
+	dirAuthorities []string // "auth0 orport=… v3ident=… 127.0.0.1:… FP"
+	socksAddr      string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// node is one tor of the network before it starts.
+type node struct {
+	name             string // auth0, relay0, client0
+	dir              string
+	orPort, dirPort  int
+	socksPort        int
+	fingerprint      string // relay identity, 40 upper-case hex digits
+	v3ident          string // authorities only
+	isAuth, isClient bool
+}
+
+// Start creates the keys and configuration of a private network in
+// opts.Dir and starts its tors. It returns once an authority's consensus
+// lists every authority and relay and the client reports "Bootstrapped 100%";
+// on this kind of machine that takes 15 to 25 seconds. On any error, and if
+// ctx ends first, it stops every tor it started before returning.
+func Start(ctx context.Context, opts Options) (*Network, error) {
+	torPath, err := lookPath(opts.TorPath, "tor")
+	if err != nil {
+		return nil, err
+	}
+	gencertPath, err := lookPath(opts.TorGencertPath, "tor-gencert")
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{dir: opts.Dir, logf: opts.Logf}
+	if n.logf == nil {
+		n.logf = func(string, ...any) {}
+	}
+	if n.dir == "" {
+		if n.dir, err = os.MkdirTemp("", "tornet-"); err != nil {
+			return nil, fmt.Errorf("failed to create network directory: %w", err)
+		}
+		n.removeDir = n.dir
+	} else if n.dir, err = filepath.Abs(n.dir); err != nil {
+		return nil, fmt.Errorf("failed to resolve network directory: %w", err)
+	}
+	if strings.ContainsAny(n.dir, " \t\n\"'\\") {
+		n.Close()
+		return nil, fmt.Errorf("network directory %q contains spaces, quotes or backslashes, which torrc cannot express: choose another", n.dir)
+	}
+	// Tear down on every exit path, panics included.
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+
+	begin := time.Now()
+	nodes, err := n.layout()
+	if err != nil {
+		return nil, err
+	}
+	if err := makeKeys(ctx, torPath, gencertPath, nodes); err != nil {
+		return nil, err
+	}
+	n.logf("tornet: keys ready after %v", time.Since(begin).Round(time.Millisecond))
+	if err := n.writeConfig(nodes); err != nil {
+		return nil, err
+	}
+	for _, nd := range nodes {
+		p, err := startTor(torPath, nd)
+		if err != nil {
+			return nil, err
+		}
+		n.procs = append(n.procs, p)
+	}
+	n.logf("tornet: %d tors started in %s", len(nodes), n.dir)
+	if err := n.waitReady(ctx, nodes, begin); err != nil {
+		return nil, err
+	}
+	ok = true
+	return n, nil
+}
+
+func lookPath(given, name string) (string, error) {
+	if given == "" {
+		given = name
+	}
+	p, err := exec.LookPath(given)
+	if err != nil {
+		return "", fmt.Errorf("failed to find %s (on Debian: apt-get install tor): %w", name, err)
+	}
+	return p, nil
+}
+
+// layout picks free ports and names directories for every node.
+func (n *Network) layout() ([]*node, error) {
+	ports, err := freePorts(2*numAuthorities + numRelays + 1)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []*node
+	for i := range numAuthorities {
+		nodes = append(nodes, &node{name: "auth" + strconv.Itoa(i), isAuth: true, orPort: ports[0], dirPort: ports[1]})
+		ports = ports[2:]
+	}
+	for i := range numRelays {
+		nodes = append(nodes, &node{name: "relay" + strconv.Itoa(i), orPort: ports[0]})
+		ports = ports[1:]
+	}
+	nodes = append(nodes, &node{name: "client0", isClient: true, socksPort: ports[0]})
+	for _, nd := range nodes {
+		nd.dir = filepath.Join(n.dir, nd.name)
+		if err := os.MkdirAll(nd.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("failed to create %s directory: %w", nd.name, err)
+		}
+	}
+	n.socksAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(nodes[len(nodes)-1].socksPort))
+	return nodes, nil
+}
+
+// freePorts returns count distinct TCP ports that were free on 127.0.0.1 a
+// moment ago. They are all held open together so none repeats.
+func freePorts(count int) ([]int, error) {
+	var ports []int
+	for range count {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("failed to find a free port on 127.0.0.1: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// makeKeys creates the authorities' keys and every relay's identity, in
+// parallel, and records fingerprints and v3idents.
+func makeKeys(ctx context.Context, torPath, gencertPath string, nodes []*node) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, nd := range nodes {
+		if nd.isClient {
+			continue
+		}
+		wg.Go(func() {
+			if nd.isAuth {
+				if errs[i] = authorityKeys(ctx, gencertPath, nd); errs[i] != nil {
+					return
+				}
+			}
+			errs[i] = relayFingerprint(ctx, torPath, nd)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func authorityKeys(ctx context.Context, gencertPath string, nd *node) error {
+	keys := filepath.Join(nd.dir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return fmt.Errorf("failed to create %s keys directory: %w", nd.name, err)
+	}
+	cert := filepath.Join(keys, "authority_certificate")
+	cmd := exec.CommandContext(ctx, gencertPath, "--create-identity-key", "--passphrase-fd", "0",
+		"-i", filepath.Join(keys, "authority_identity_key"),
+		"-s", filepath.Join(keys, "authority_signing_key"),
+		"-c", cert, "-m", "12", "-a", net.JoinHostPort("127.0.0.1", strconv.Itoa(nd.dirPort)))
+	cmd.Stdin = strings.NewReader("\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("failed to create %s authority keys: %w: %s", nd.name, err, bytes.TrimSpace(out))
+	}
+	b, err := os.ReadFile(cert)
+	if err != nil {
+		return fmt.Errorf("failed to read %s authority certificate: %w", nd.name, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "fingerprint" {
+			nd.v3ident = f[1]
+		}
+	}
+	if !isFingerprint(nd.v3ident) {
+		return fmt.Errorf("malformed %s authority certificate: no fingerprint line", nd.name)
+	}
+	return nil
+}
+
+func relayFingerprint(ctx context.Context, torPath string, nd *node) error {
+	empty := filepath.Join(nd.dir, "empty-torrc")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		return fmt.Errorf("failed to write %s: %w", empty, err)
+	}
+	cmd := exec.CommandContext(ctx, torPath, "--ignore-missing-torrc", "-f", empty, "--defaults-torrc", empty,
+		"--list-fingerprint", "--orport", "1", "--datadirectory", nd.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("failed to create %s identity key: %w: %s", nd.name, err, lastLines(out, 3))
+	}
+	b, err := os.ReadFile(filepath.Join(nd.dir, "fingerprint"))
+	if err != nil {
+		return fmt.Errorf("failed to read %s fingerprint: %w", nd.name, err)
+	}
+	if f := strings.Fields(string(b)); len(f) == 2 && isFingerprint(f[1]) {
+		nd.fingerprint = f[1]
+		return nil
+	}
+	return fmt.Errorf("malformed %s fingerprint file %q", nd.name, b)
+}
+
+func isFingerprint(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == 20 && strings.ToUpper(s) == s
+}
+
+// writeConfig writes every node's torrc and the authorities' bandwidth file.
+func (n *Network) writeConfig(nodes []*node) error {
+	var hsdirs []string
+	for _, nd := range nodes {
+		if nd.isAuth {
+			n.dirAuthorities = append(n.dirAuthorities, fmt.Sprintf("%s orport=%d v3ident=%s 127.0.0.1:%d %s",
+				nd.name, nd.orPort, nd.v3ident, nd.dirPort, nd.fingerprint))
+			hsdirs = append(hsdirs, nd.fingerprint)
+		}
+	}
+
+	// Equal weights from the first consensus on: relays advertise almost no
+	// bandwidth for their first minute, and without this file new tors sit
+	// at "Bootstrapped 95%" with "No available nodes".
+	bwfile := filepath.Join(n.dir, "bwfile")
+	bw := fmt.Sprintf("%d\n", time.Now().Unix())
+	for _, nd := range nodes {
+		if !nd.isClient {
+			bw += fmt.Sprintf("node_id=$%s bw=20\n", nd.fingerprint)
+		}
+	}
+	if err := os.WriteFile(bwfile, []byte(bw), 0o600); err != nil {
+		return fmt.Errorf("failed to write bandwidth file: %w", err)
+	}
+
+	for _, nd := range nodes {
+		c := []string{
+			"DataDirectory " + nd.dir,
+			"Nickname " + nd.name,
+			"Log notice file " + filepath.Join(nd.dir, "notice.log"),
+			"SafeLogging 1",
+			"ShutdownWaitLength 0",
+			"__OwningControllerProcess " + strconv.Itoa(os.Getpid()),
+		}
+		c = append(c, n.TorrcLines()...)
+		switch {
+		case nd.isClient:
+			c = append(c, fmt.Sprintf("SocksPort 127.0.0.1:%d ExtendedErrors", nd.socksPort))
+		default:
+			c = append(c,
+				"SocksPort 0",
+				fmt.Sprintf("ORPort 127.0.0.1:%d", nd.orPort),
+				"Address 127.0.0.1",
+				"ExitRelay 0",
+				"ExitPolicy reject *:*",
+				"AssumeReachable 1",
+				"ContactInfo test@test.invalid",
+			)
+		}
+		if nd.isAuth {
+			c = append(c,
+				fmt.Sprintf("DirPort 127.0.0.1:%d", nd.dirPort),
+				"AuthoritativeDirectory 1",
+				"V3AuthoritativeDirectory 1",
+				"TestingV3AuthInitialVotingInterval 10",
+				"TestingV3AuthInitialVoteDelay 2",
+				"TestingV3AuthInitialDistDelay 2",
+				"V3AuthVotingInterval 10",
+				"V3AuthVoteDelay 2",
+				"V3AuthDistDelay 2",
+				"V3AuthNIntervalsValid 2",
+				"TestingDirAuthVoteGuard *",
+				"TestingDirAuthVoteHSDir "+strings.Join(hsdirs, ","),
+				"TestingDirAuthVoteHSDirIsStrict 1",
+				"TestingMinExitFlagThreshold 0",
+				"V3BandwidthsFile "+bwfile,
+			)
+		} else if !nd.isClient {
+			// Relays are not directory caches, so clients fetch directory
+			// data only from the always up-to-date authorities; otherwise a
+			// fresh client often stalls asking a fresh relay.
+			c = append(c, "DirCache 0")
+		}
+		torrc := filepath.Join(nd.dir, "torrc")
+		if err := os.WriteFile(torrc, []byte(strings.Join(c, "\n")+"\n"), 0o600); err != nil {
+			return fmt.Errorf("failed to write %s torrc: %w", nd.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(nd.dir, "empty-torrc"), nil, 0o600); err != nil {
+			return fmt.Errorf("failed to write %s defaults torrc: %w", nd.name, err)
+		}
+	}
+	return nil
+}
+
+// TorrcLines returns the options another tor needs to join the network, one
+// "Key value" line each: TestingTorNetwork 1, the DirAuthority lines and the
+// client settings the network was measured with.
+func (n *Network) TorrcLines() []string {
+	lines := []string{
+		"TestingTorNetwork 1",
+		"UseDefaultFallbackDirs 0",
+		"ClientUseIPv6 0",
+		"PathsNeededToBuildCircuits 0.67",
+	}
+	for _, d := range n.dirAuthorities {
+		lines = append(lines, "DirAuthority "+d)
+	}
+	return lines
+}
+
+// ExtraArgs returns [Network.TorrcLines] as tor command-line arguments:
+// "--Key", "value" for each line.
+func (n *Network) ExtraArgs() []string {
+	var args []string
+	for _, l := range n.TorrcLines() {
+		k, v, _ := strings.Cut(l, " ")
+		args = append(args, "--"+k, v)
+	}
+	return args
+}
+
+// SocksAddr returns the address of the client's SOCKS5 port,
+// "127.0.0.1:PORT". It accepts .onion names and, with ExtendedErrors, reports
+// an unknown or not yet published onion service as SOCKS error 0xF0.
+func (n *Network) SocksAddr() string { return n.socksAddr }
+
+// Dir returns the directory that holds the tors' data directories and logs
+// (each tor's log is NAME/notice.log).
+func (n *Network) Dir() string { return n.dir }
+
+// PIDs returns the process IDs of the network's tors that are still
+// running.
+func (n *Network) PIDs() []int {
+	var pids []int
+	for _, p := range n.procs {
+		if !p.exited() {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
+	}
+	return pids
+}
+
+// Close stops every tor of the network: SIGTERM, then SIGKILL for any still
+// running after 5 seconds. It returns once all have exited, and removes the
+// directory if [Start] created it. Close is idempotent.
+func (n *Network) Close() error {
+	n.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, p := range n.procs {
+			wg.Go(p.stop)
+		}
+		wg.Wait()
+		if n.removeDir != "" {
+			if err := os.RemoveAll(n.removeDir); err != nil {
+				n.closeErr = fmt.Errorf("failed to remove network directory: %w", err)
+			}
+		}
+		n.logf("tornet: stopped")
+	})
+	return n.closeErr
+}
+
+// waitReady polls the authorities' consensus and the client's log.
+func (n *Network) waitReady(ctx context.Context, nodes []*node, begin time.Time) error {
+	var relays []string
+	for _, nd := range nodes {
+		if !nd.isClient {
+			relays = append(relays, nd.fingerprint)
+		}
+	}
+	client := nodes[len(nodes)-1]
+	consensusOK, clientOK := false, false
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, p := range n.procs {
+			if p.exited() {
+				return fmt.Errorf("tor %s exited while the network was starting (%v): %s",
+					p.name, p.waitErr, p.logTail())
+			}
+		}
+		if !consensusOK {
+			for _, nd := range nodes {
+				if nd.isAuth && consensusLists(filepath.Join(nd.dir, "cached-microdesc-consensus"), relays) {
+					consensusOK = true
+					n.logf("tornet: consensus lists all %d relays after %v", len(relays), time.Since(begin).Round(time.Millisecond))
+					break
+				}
+			}
+		}
+		if !clientOK {
+			if b, err := os.ReadFile(filepath.Join(client.dir, "notice.log")); err == nil && bytes.Contains(b, []byte("Bootstrapped 100%")) {
+				clientOK = true
+				n.logf("tornet: client bootstrapped after %v", time.Since(begin).Round(time.Millisecond))
+			}
+		}
+		if consensusOK && clientOK {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("private Tor network not ready after %v (consensus complete: %v, client bootstrapped: %v; logs in %s): %w",
+				time.Since(begin).Round(time.Second), consensusOK, clientOK, n.dir, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// consensusLists reports whether the consensus file at path has an "r" line
+// for every fingerprint.
+func consensusLists(path string, fingerprints []string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	listed := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// r nickname identity [digest] date time IP ORPort DirPort
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[0] != "r" {
+			continue
+		}
+		id, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(fields[2], "="))
+		if err == nil {
+			listed[strings.ToUpper(hex.EncodeToString(id))] = true
+		}
+	}
+	for _, fp := range fingerprints {
+		if !listed[fp] {
+			return false
+		}
+	}
+	return true
+}
+
+// proc is one running tor.
+type proc struct {
+	name, dir string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	waitErr   error // set before done is closed
+}
+
+func startTor(torPath string, nd *node) (*proc, error) {
+	out, err := os.Create(filepath.Join(nd.dir, "stdout.log"))
+	if err != nil {
+		return nil, fmt.Errorf("failed to create %s output file: %w", nd.name, err)
+	}
+	defer out.Close()
+	cmd := exec.Command(torPath, "-f", filepath.Join(nd.dir, "torrc"),
+		"--defaults-torrc", filepath.Join(nd.dir, "empty-torrc"))
+	cmd.Stdout, cmd.Stderr = out, out
+	// The kernel kills the tor if the thread that started it dies, that is,
+	// if this process dies before Close.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("failed to start tor %s: %w", nd.name, err)
+	}
+	p := &proc{name: nd.name, dir: nd.dir, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stop() {
+	if p.exited() {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(killAfter):
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// logTail returns the last lines tor wrote, for error messages.
+func (p *proc) logTail() string {
+	var b []byte
+	for _, name := range []string{"notice.log", "stdout.log"} {
+		if data, err := os.ReadFile(filepath.Join(p.dir, name)); err == nil {
+			b = append(b, data...)
+		}
+	}
+	return lastLines(b, 3)
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,608 @@
+package pseudonym
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// key returns a testimony key shaped like the hex SHA-256 callers use.
+func key(i int) string { return fmt.Sprintf("%064x", i) }
+
+func mustAssign(t testing.TB, r *Registry, k string) Name {
+	t.Helper()
+	n, err := r.Assign(k)
+	if err != nil {
+		t.Fatalf("Assign(%q): %v", k, err)
+	}
+	return n
+}
+
+func TestAssignStable(t *testing.T) {
+	r := NewRegistry()
+	a := mustAssign(t, r, key(1))
+	b := mustAssign(t, r, key(2))
+	if a == b {
+		t.Fatalf("two keys got the same name %v", a)
+	}
+	if got := mustAssign(t, r, key(1)); got != a {
+		t.Errorf("second Assign(key 1) = %v; first gave %v", got, a)
+	}
+	if got, ok := r.Lookup(key(1)); !ok || got != a {
+		t.Errorf("Lookup(key 1) = %v, %v; want %v", got, ok, a)
+	}
+	if _, ok := r.Lookup(key(3)); ok {
+		t.Errorf("Lookup of an unassigned key succeeded")
+	}
+	if r.Len() != 2 {
+		t.Errorf("Len() = %d; want 2", r.Len())
+	}
+	// Stable across runs: through MarshalBinary and UnmarshalBinary.
+	data, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r2 Registry // the zero Registry is usable
+	if err := r2.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustAssign(t, &r2, key(1)); got != a {
+		t.Errorf("after reload, Assign(key 1) = %v; want %v", got, a)
+	}
+	if got := mustAssign(t, &r2, key(2)); got != b {
+		t.Errorf("after reload, Assign(key 2) = %v; want %v", got, b)
+	}
+}
+
+func TestZeroRegistry(t *testing.T) {
+	var r Registry
+	if r.Len() != 0 {
+		t.Fatal("zero Registry is not empty")
+	}
+	if _, ok := r.Lookup("x"); ok {
+		t.Fatal("zero Registry finds a key")
+	}
+	if err := r.Rename("김석한", "김영철"); err == nil {
+		t.Fatal("Rename in an empty registry succeeded")
+	}
+	n := mustAssign(t, &r, "x")
+	if !validName(n) {
+		t.Fatalf("drawn name %#v is not canonical", n)
+	}
+}
+
+// TestAssignNotDerivedFromKey checks that the same key gets independent
+// names in independent registries: the name is drawn, not computed.
+func TestAssignNotDerivedFromKey(t *testing.T) {
+	same := 0
+	for i := range 5 {
+		a := mustAssign(t, NewRegistry(), key(i))
+		b := mustAssign(t, NewRegistry(), key(i))
+		if a == b {
+			same++
+		}
+	}
+	// Each pair is equal with probability about one in two million.
+	if same > 1 {
+		t.Errorf("%d of 5 keys got the same name in two registries; names look derived from keys", same)
+	}
+}
+
+func TestAssignBadKey(t *testing.T) {
+	r := NewRegistry()
+	for _, k := range []string{"", strings.Repeat("k", MaxKeyLen+1)} {
+		if _, err := r.Assign(k); err == nil {
+			t.Errorf("Assign(%d-byte key) succeeded", len(k))
+		}
+	}
+	mustAssign(t, r, strings.Repeat("k", MaxKeyLen))
+	if r.Len() != 1 {
+		t.Errorf("Len() = %d; want 1", r.Len())
+	}
+}
+
+func TestAssignUnique100k(t *testing.T) {
+	const n = 100_000
+	r := NewRegistry()
+	hangul := make(map[string]bool, n)
+	roman := make(map[string]bool, n)
+	for i := range n {
+		nm := mustAssign(t, r, key(i))
+		rk := romanKey(nm.Roman)
+		if hangul[nm.Hangul] || roman[rk] {
+			t.Fatalf("assignment %d: %v is a duplicate", i, nm)
+		}
+		hangul[nm.Hangul], roman[rk] = true, true
+	}
+	if r.Len() != n {
+		t.Fatalf("Len() = %d; want %d", r.Len(), n)
+	}
+	// Every key still has the name it was first given.
+	data, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("registry of %d names: %d bytes", n, len(data))
+	r2 := NewRegistry()
+	if err := r2.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		a, _ := r.Lookup(key(i))
+		if b, ok := r2.Lookup(key(i)); !ok || a != b {
+			t.Fatalf("key %d: %v before reload, %v after", i, a, b)
+		}
+	}
+}
+
+func TestDistribution(t *testing.T) {
+	const n = 30_000
+	sp := defaultSpace
+	r := NewRegistry()
+	surnames := map[string]int{}
+	first, second := map[string]int{}, map[string]int{}
+	word := map[string]bool{}
+	for _, w := range blockedWords {
+		word[w] = true
+	}
+	blockedName := map[string]bool{}
+	for _, w := range blockedNames {
+		blockedName[w] = true
+	}
+	for i := range n {
+		nm := mustAssign(t, r, key(i))
+		rs := []rune(nm.Hangul)
+		if len(rs) != 3 {
+			t.Fatalf("drawn name %v is not three syllables", nm)
+		}
+		surnames[string(rs[0])]++
+		first[string(rs[1])]++
+		second[string(rs[2])]++
+		if word[string(rs[0:2])] || word[string(rs[1:3])] || blockedName[nm.Hangul] {
+			t.Fatalf("drew blocked name %v", nm)
+		}
+	}
+	// Each count is binomial with mean at least 180 and standard
+	// deviation below 14: falling outside [mean/2, 2·mean] is a >6σ event.
+	check := func(what string, counts map[string]int, want []string) {
+		t.Helper()
+		mean := float64(n) / float64(len(want))
+		lo, hi := mean, 0.0
+		for _, w := range want {
+			c := float64(counts[w])
+			lo, hi = min(lo, c), max(hi, c)
+			if c < mean/2 || c > 2*mean {
+				t.Errorf("%s %s drawn %v times; expected about %.0f", what, w, c, mean)
+			}
+		}
+		if len(counts) != len(want) {
+			t.Errorf("%d different %ss drawn; the table has %d", len(counts), what, len(want))
+		}
+		t.Logf("%d %ss: each drawn %.0f to %.0f times (mean %.0f)", len(want), what, lo, hi, mean)
+	}
+	var surnameList []string
+	for _, s := range sp.surnames {
+		surnameList = append(surnameList, s.hangul)
+	}
+	check("surname", surnames, surnameList)
+	check("first syllable", first, drawSyllables)
+	check("second syllable", second, drawSyllables)
+}
+
+func TestExhaustion(t *testing.T) {
+	// 2 surnames × 3² syllables = 18 names; 한가나 is blocked by word,
+	// 김나가 by name, 김다 (surname + first syllable) by word.
+	sp := newSpace([]struct{ hangul, roman string }{{"김", "Kim"}, {"한", "Han"}},
+		[]string{"가", "나", "다"}, []string{"가나", "김다"}, []string{"김나가"})
+	for _, fallback := range []int{maxDraws, 1} {
+		r := &Registry{space: sp, scanFallback: fallback}
+		seen := map[string]bool{}
+		for i := range 18 - 2 - 3 - 1 {
+			n := mustAssign(t, r, key(i))
+			if seen[n.Hangul] || n.Hangul == "김나가" || strings.Contains(n.Hangul, "가나") || strings.HasPrefix(n.Hangul, "김다") {
+				t.Fatalf("drew %v twice or drew a blocked name", n)
+			}
+			seen[n.Hangul] = true
+		}
+		_, err := r.Assign("one too many")
+		if err == nil || !strings.Contains(err.Error(), "taken") {
+			t.Errorf("Assign in a full space: %v; want an error saying every name is taken", err)
+		}
+		if r.Len() != 12 {
+			t.Errorf("Len() = %d after exhaustion; want 12", r.Len())
+		}
+	}
+}
+
+// TestExhaustionCountsRenames checks that names reserved by Rename are not
+// drawn again.
+func TestExhaustionCountsRenames(t *testing.T) {
+	sp := newSpace([]struct{ hangul, roman string }{{"김", "Kim"}}, []string{"가", "나"}, nil, nil)
+	r := &Registry{space: sp}
+	a := mustAssign(t, r, "a")
+	if err := r.Rename(a.Hangul, "박영철"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"b", "c", "d"} {
+		if n := mustAssign(t, r, k); n == a {
+			t.Fatalf("drew %v, reserved by a rename", n)
+		}
+	}
+	if _, err := r.Assign("e"); err == nil {
+		t.Fatal("drew a fifth name from a space of four")
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy source gone") }
+
+func TestAssignRandomnessFailure(t *testing.T) {
+	r := &Registry{rand: failingReader{}}
+	if _, err := r.Assign("k"); err == nil || !strings.Contains(err.Error(), "entropy source gone") {
+		t.Fatalf("Assign with failing randomness: %v", err)
+	}
+	if r.Len() != 0 {
+		t.Fatal("failed Assign changed the registry")
+	}
+}
+
+// newTestRegistry returns a registry with three known names.
+func newTestRegistry(t testing.TB) *Registry {
+	t.Helper()
+	r := NewRegistry()
+	data := []byte(magic)
+	data = binary.AppendUvarint(data, 3)
+	for _, e := range [][3]string{
+		{"k1", "김석한", "Kim Seok-han"},
+		{"k2", "박서나", "Park Seo-na"},
+		{"k3", "리설향", "Ri Seol-hyang"},
+	} {
+		for _, s := range e {
+			data = appendString(data, s)
+		}
+	}
+	data = append(data, 0, 0)
+	if err := r.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRename(t *testing.T) {
+	r := newTestRegistry(t)
+	must := func(old, new string) {
+		t.Helper()
+		if err := r.Rename(old, new); err != nil {
+			t.Fatalf("Rename(%q, %q): %v", old, new, err)
+		}
+	}
+	expect := func(k string, want Name) {
+		t.Helper()
+		if got, _ := r.Lookup(k); got != want {
+			t.Fatalf("Lookup(%s) = %v; want %v", k, got, want)
+		}
+	}
+
+	must("김석한", "김영철/Kim Young-chul")
+	expect("k1", Name{"김영철", "Kim Young-chul"})
+	if got := mustAssign(t, r, "k1"); got != (Name{"김영철", "Kim Young-chul"}) {
+		t.Fatalf("Assign after Rename = %v", got)
+	}
+	// Old by romanized form, ignoring case and hyphens; new romanized by
+	// the package.
+	must("kim youngchul", "김민수")
+	expect("k1", Name{"김민수", "Kim Min-su"})
+	// Old in the String form; only the romanization changes.
+	must("김민수 (Kim Min-su)", "김민수/Kim Min-soo")
+	expect("k1", Name{"김민수", "Kim Min-soo"})
+	// Back to a name this testimony had before.
+	must("김민수", "김영철/Kim Young-chul")
+	expect("k1", Name{"김영철", "Kim Young-chul"})
+	must("Kim Young-chul", "김석한/Kim Seok-han")
+	expect("k1", Name{"김석한", "Kim Seok-han"})
+	// A name outside the drawn space, with a compound surname.
+	must("Park Seo-na", "남궁민")
+	expect("k2", Name{"남궁민", "Namgung Min"})
+	if r.Len() != 3 {
+		t.Fatalf("Len() = %d; want 3", r.Len())
+	}
+
+	for _, tc := range []struct{ old, new, says string }{
+		{"김석한", "김석한", "already named"},
+		{"김석한", "김석한/Kim Seok-han", "already named"},
+		{"김석한", "남궁민", "pseudonym of another testimony"},
+		{"김석한", "남궁민/Namgung Min-x", "pseudonym of another testimony"},
+		{"김석한", "이민/Namgung Min", "taken by another testimony"},
+		{"김석한", "이민/NAMGUNG MIN", "taken by another testimony"},
+		{"김석한", "박서나", "earlier pseudonym of another testimony (now 남궁민 (Namgung Min))"},
+		{"김석한", "박서란/Park Seon-a", "too close to \"Park Seo-na\""},
+		{"리설향", "김영철", "earlier pseudonym of another testimony (now 김석한 (Kim Seok-han))"},
+		{"김석한", "", "malformed new name"},
+		{"김석한", "Kim Young-chul", "no Hangul form"},
+		{"김석한", "김", "1 syllables"},
+		{"김철수", "김영수", "no testimony is named \"김철수\""},
+		{"Kim Chul-su", "김영수", "no testimony is named"},
+		{"박서나", "김영수", "former pseudonym; that testimony is now 남궁민 (Namgung Min)"},
+		{"Park Seo-na", "김영수", "former pseudonym"},
+		{"김민수/Kim Min-soo", "김영수", "former pseudonym; that testimony is now 김석한"},
+		{"김석한/Kim Suk-han", "김영수", "does not match the registry"},
+		{"김석한 (Kim Seok-han", "김영수", "malformed old name"},
+		{"Kim", "김영수", "malformed old name"},
+		{"", "김영수", "malformed old name"},
+		{"\xff", "김영수", "malformed old name"},
+	} {
+		before, _ := r.MarshalBinary()
+		err := r.Rename(tc.old, tc.new)
+		if err == nil {
+			t.Errorf("Rename(%q, %q) succeeded; want error saying %q", tc.old, tc.new, tc.says)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("Rename(%q, %q) error %q does not say %q", tc.old, tc.new, err, tc.says)
+		}
+		if after, _ := r.MarshalBinary(); !bytes.Equal(before, after) {
+			t.Errorf("failed Rename(%q, %q) changed the registry", tc.old, tc.new)
+		}
+	}
+}
+
+// TestRenameReservesOldNames checks that a name given up by Rename is never
+// drawn for a new testimony.
+func TestRenameReservesOldNames(t *testing.T) {
+	sp := newSpace([]struct{ hangul, roman string }{{"김", "Kim"}}, []string{"가", "나"}, nil, nil)
+	r := &Registry{space: sp}
+	var given []Name
+	for _, k := range []string{"a", "b"} {
+		n := mustAssign(t, r, k)
+		if err := r.Rename(n.Hangul, "박"+n.Hangul[3:]+"/Park "+strings.SplitN(n.Roman, " ", 2)[1]); err != nil {
+			t.Fatal(err)
+		}
+		given = append(given, n)
+	}
+	for _, k := range []string{"c", "d"} {
+		n := mustAssign(t, r, k)
+		for _, g := range given {
+			if n == g {
+				t.Fatalf("key %s drew %v, given up by another testimony", k, n)
+			}
+		}
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	r := newTestRegistry(t)
+	for i := range 50 {
+		mustAssign(t, r, key(i))
+	}
+	for _, rn := range [][2]string{{"김석한", "김영철/Kim Young-chul"}, {"김영철", "김영철/Kim Yeong-cheol"}, {"박서나", "남궁민"}} {
+		if err := r.Rename(rn[0], rn[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := NewRegistry()
+	mustAssign(t, r2, "overwritten")
+	if err := r2.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r2.Lookup("overwritten"); ok || r2.Len() != r.Len() {
+		t.Fatalf("UnmarshalBinary did not replace the contents: Len() = %d, want %d", r2.Len(), r.Len())
+	}
+	data2, _ := r2.MarshalBinary()
+	if !bytes.Equal(data, data2) {
+		t.Fatal("MarshalBinary after UnmarshalBinary differs")
+	}
+	// The reservations survive: no one else can take the old names.
+	if err := r2.Rename("리설향", "김석한"); err == nil || !strings.Contains(err.Error(), "earlier pseudonym") {
+		t.Fatalf("renaming to a reserved name after reload: %v", err)
+	}
+	if err := r2.Rename("리설향", "김영철/Kim Young-chul"); err == nil {
+		t.Fatal("renaming to a reserved name after reload succeeded")
+	}
+	if err := r2.Rename("남궁민", "박서나"); err != nil {
+		t.Fatalf("renaming back after reload: %v", err)
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	good, err := newTestRegistry(t).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(k, h, ro string) []byte {
+		return appendString(appendString(appendString(nil, k), h), ro)
+	}
+	build := func(parts ...[]byte) []byte {
+		return append([]byte(magic), bytes.Join(parts, nil)...)
+	}
+	one := []byte{1}
+	zero := []byte{0}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		says string
+	}{
+		{"empty", nil, "not a pseudonym registry"},
+		{"other file", []byte("age-encryption.org/v1\n"), "not a pseudonym registry"},
+		{"newer version", []byte("testimony pseudonym registry v2\n\x00\x00\x00"), "unsupported"},
+		{"trailing byte", append(bytes.Clone(good), 0), "unexpected bytes"},
+		{"no counts", []byte(magic), "malformed length"},
+		{"non-minimal varint", build([]byte{0x80, 0x00}, zero, zero), "malformed length"},
+		{"count too large", build([]byte{0xff, 0xff, 0x03}, zero, zero), "more entries than fit"},
+		{"empty key", build(one, entry("", "김석한", "Kim Seok-han"), zero, zero), "empty testimony key"},
+		{"unsorted keys", build([]byte{2}, entry("b", "김석한", "Kim Seok-han"), entry("a", "김영철", "Kim Young-chul"), zero, zero), "not sorted"},
+		{"repeated key", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("a", "김영철", "Kim Young-chul"), zero, zero), "not sorted"},
+		{"duplicate Hangul", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("b", "김석한", "Kim Suk-han"), zero, zero), "occurs twice"},
+		{"duplicate romanized", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("b", "김석환", "Kim Seokhan"), zero, zero), "occurs twice"},
+		{"non-canonical case", build(one, entry("a", "김석한", "kim Seok-han"), zero, zero), "malformed name"},
+		{"one syllable", build(one, entry("a", "김", "Kim A"), zero, zero), "malformed name"},
+		{"jamo", build(one, entry("a", "\u1100\u1175김", "Kim A"), zero, zero), "malformed name"},
+		{"long name", build(one, entry("a", "김석한김석", "Kim A"), zero, zero), "too long"},
+		{"invalid UTF-8", build(one, entry("a", "김석\xff", "Kim A"), zero, zero), "malformed name"},
+		{"retired without owner", build(one, entry("a", "김석한", "Kim Seok-han"), one, appendString(appendString(nil, "김영철"), "b"), zero), "belongs to no testimony"},
+		{"retired in use", build(one, entry("a", "김석한", "Kim Seok-han"), one, appendString(appendString(nil, "김석한"), "a"), zero), "also in use"},
+		{"retired roman in use", build(one, entry("a", "김석한", "Kim Seok-han"), zero, one, appendString(appendString(nil, "Kim Seokhan"), "a")), "also in use"},
+		{"retired roman malformed", build(one, entry("a", "김석한", "Kim Seok-han"), zero, one, appendString(appendString(nil, "Kim"), "a")), "malformed retired"},
+		{"retired Hangul unsorted", build(one, entry("a", "김석한", "Kim Seok-han"), []byte{2}, appendString(appendString(nil, "이가"), "a"), appendString(appendString(nil, "김가"), "a"), zero), "not sorted"},
+	} {
+		r := newTestRegistry(t)
+		err := r.UnmarshalBinary(tc.data)
+		if err == nil {
+			t.Errorf("%s: UnmarshalBinary succeeded", tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: error %q does not say %q", tc.name, err, tc.says)
+		}
+		if after, _ := r.MarshalBinary(); !bytes.Equal(after, good) {
+			t.Errorf("%s: failed UnmarshalBinary changed the registry", tc.name)
+		}
+	}
+	// Every truncation of a valid encoding is rejected.
+	for i := range len(good) {
+		if err := NewRegistry().UnmarshalBinary(good[:i]); err == nil {
+			t.Errorf("UnmarshalBinary accepted the first %d of %d bytes", i, len(good))
+		}
+	}
+}
+
+func FuzzUnmarshalBinary(f *testing.F) {
+	empty, _ := NewRegistry().MarshalBinary()
+	f.Add(empty)
+	r := newTestRegistry(f)
+	good, _ := r.MarshalBinary()
+	f.Add(good)
+	for _, rn := range [][2]string{{"김석한", "김영철/Kim Young-chul"}, {"박서나", "박서나/Park Seon-a"}} {
+		if err := r.Rename(rn[0], rn[1]); err != nil {
+			f.Fatal(err)
+		}
+	}
+	renamed, _ := r.MarshalBinary()
+	f.Add(renamed)
+	f.Add([]byte(magic + "\x01\x01a\x06김가\x05Kim A\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewRegistry()
+		if err := r.UnmarshalBinary(data); err != nil {
+			if !utf8.ValidString(err.Error()) {
+				t.Errorf("error is not valid UTF-8: %q", err)
+			}
+			return
+		}
+		out, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, data) {
+			t.Fatalf("UnmarshalBinary accepted %q, which MarshalBinary writes as %q", data, out)
+		}
+		// An accepted registry keeps working.
+		if _, err := r.Assign("fuzz-new-key"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzRename checks that no input to Rename breaks the registry: after any
+// call the registry is still unique in both scripts (UnmarshalBinary checks
+// that) and still names the same testimonies.
+func FuzzRename(f *testing.F) {
+	for _, s := range [][2]string{
+		{"김석한", "김영철/Kim Young-chul"},
+		{"Kim Seok-han", "박서나"},
+		{"박서나 (Park Seo-na)", "박서나/Park Seon-a"},
+		{"리설향", "남궁민수"},
+		{"kim seokhan", "김석한/Kim Suk-han"},
+		{"김석한", "\u1100\u1175\u11b7\u110b\u1167\u11bc"},
+		{"김석한/", "("},
+	} {
+		f.Add(s[0], s[1], "리설향", "김석한")
+	}
+	f.Fuzz(func(t *testing.T, old1, new1, old2, new2 string) {
+		r := newTestRegistry(t)
+		before, _ := r.MarshalBinary()
+		for _, rn := range [][2]string{{old1, new1}, {old2, new2}} {
+			err := r.Rename(rn[0], rn[1])
+			data, _ := r.MarshalBinary()
+			if err != nil {
+				if !bytes.Equal(data, before) {
+					t.Fatalf("failed Rename(%q, %q) changed the registry", rn[0], rn[1])
+				}
+				continue
+			}
+			if err := NewRegistry().UnmarshalBinary(data); err != nil {
+				t.Fatalf("after Rename(%q, %q) the registry is inconsistent: %v", rn[0], rn[1], err)
+			}
+			n, err := Parse(rn[1])
+			if err != nil {
+				t.Fatalf("Rename accepted new name %q that Parse rejects: %v", rn[1], err)
+			}
+			found := false
+			for _, k := range []string{"k1", "k2", "k3"} {
+				if got, _ := r.Lookup(k); got == n {
+					found = true
+				}
+			}
+			if !found || r.Len() != 3 {
+				t.Fatalf("after Rename(%q, %q) no testimony is named %v", rn[0], rn[1], n)
+			}
+			before = data
+		}
+	})
+}
+
+func BenchmarkAssign(b *testing.B) {
+	r := NewRegistry()
+	keys := make([]string, 0, 1<<20)
+	i := 0
+	for b.Loop() {
+		if i == len(keys) {
+			keys = append(keys, key(i))
+		}
+		if _, err := r.Assign(keys[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkAssign100k measures assigning 100,000 names to a fresh registry,
+// the size of a large study.
+func BenchmarkAssign100k(b *testing.B) {
+	keys := make([]string, 100_000)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	for b.Loop() {
+		r := NewRegistry()
+		for _, k := range keys {
+			if _, err := r.Assign(k); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkMarshal100k(b *testing.B) {
+	r := NewRegistry()
+	for i := range 100_000 {
+		mustAssign(b, r, key(i))
+	}
+	data, _ := r.MarshalBinary()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := r.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+		if err := NewRegistry().UnmarshalBinary(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

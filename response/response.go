@@ -1,0 +1,571 @@
+// Package response is one person's answers to a study: how they are read
+// from a form post, checked against the questionnaire, and written as the
+// plaintext that is sealed in an envelope.
+//
+// The server uses [FromForm] on a plain form post; the researcher uses
+// [Unmarshal] on an opened envelope, which checks the answers again with the
+// same rules ([Validate]). [Marshal] writes the plaintext the browser and the
+// server both seal.
+//
+// # Plaintext, version 1
+//
+// The sealed plaintext is a JSON object, UTF-8, with exactly these members:
+//
+//	{"v":1,"study":"<study id>","lang":"ko|en|zh","answers":{...}}
+//
+// "answers" maps question ids to answers. Unanswered and irrelevant
+// questions are absent. A multi_choice answer is an array of choice values in
+// questionnaire order; every other answer is a string:
+//
+//	single_choice      the choice value
+//	short_text         one line, NFC-normalized, no control characters
+//	long_text          NFC-normalized, line breaks as "\n", no other control characters but tab
+//	year, integer      decimal digits, "-" allowed for integer, no leading zeros
+//	consent            "yes"
+//	date_approx        "YYYY", "YYYY-MM" (01–12), or "YYYY-spring|summer|autumn|winter"
+//
+// No time, address or other metadata is part of the plaintext.
+package response
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/testimony-project/testimony/config"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Version is the plaintext format version written by Marshal.
+const Version = 1
+
+// Seasons are the values a date_approx answer may give instead of a month.
+var Seasons = []string{"spring", "summer", "autumn", "winter"}
+
+// Response is one person's answers.
+type Response struct {
+	Study    string
+	Language string
+	// Answers maps question ids to values: one value for every type but
+	// multi_choice, which has one or more.
+	Answers map[string][]string
+}
+
+// Problem is why one answer was not accepted, in a form that pages can
+// translate: a fixed Code and, for some codes, a Limit.
+type Problem struct {
+	Code  Code
+	Limit int // the bound that was crossed, for TooLong, TooSmall, TooLarge, TooFew and TooMany
+}
+
+// Code names a kind of problem with an answer.
+type Code string
+
+// Problem codes.
+const (
+	Required       Code = "required"
+	TooLong        Code = "too_long"
+	NotAChoice     Code = "not_a_choice"
+	NotANumber     Code = "not_a_number"
+	TooSmall       Code = "too_small"
+	TooLarge       Code = "too_large"
+	TooFew         Code = "too_few"
+	TooMany        Code = "too_many"
+	NotOneLine     Code = "not_one_line"
+	BadCharacters  Code = "bad_characters"
+	BadDate        Code = "bad_date"
+	NotRelevant    Code = "not_relevant"
+	ConsentMissing Code = "consent_missing"
+	Unknown        Code = "unknown_question"
+)
+
+func (p Problem) String() string {
+	if p.Limit != 0 {
+		return fmt.Sprintf("%s (%d)", p.Code, p.Limit)
+	}
+	return string(p.Code)
+}
+
+// Problems maps question ids to the problem with their answer.
+type Problems map[string]Problem
+
+// Error lists the problems, one per question, in no particular order.
+func (ps Problems) Error() string {
+	var parts []string
+	for id, p := range ps {
+		parts = append(parts, fmt.Sprintf("question %q: %s", id, p))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+var validate = validator.New()
+
+// Relevant reports whether q is shown, given the answers so far: whether
+// its condition holds and, in turn, the condition of the question that
+// condition names, and so on. A chain of conditions that loops (which Load
+// rejects) is never relevant.
+func Relevant(s *config.Study, q *config.Question, answers map[string][]string) bool {
+	for steps := 0; q.Relevant != nil; steps++ {
+		if steps > len(s.Questions) {
+			return false
+		}
+		vals := answers[q.Relevant.Question]
+		if !slices.ContainsFunc(vals, func(v string) bool { return slices.Contains(q.Relevant.AnyOf, v) }) {
+			return false
+		}
+		q = question(s, q.Relevant.Question)
+		if q == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func question(s *config.Study, id string) *config.Question {
+	for i := range s.Questions {
+		if s.Questions[i].ID == id {
+			return &s.Questions[i]
+		}
+	}
+	return nil
+}
+
+// Validate checks every answer of r against the study: that every answer is
+// to a question of the study, that required questions are answered, that
+// every answer is well formed and within its bounds, and that no question
+// that was not shown was answered. It returns nil or the problems found.
+// It does not look at r.Study and r.Language: FromForm sets them, and
+// Unmarshal checks them.
+func Validate(s *config.Study, r *Response) Problems {
+	ps := Problems{}
+	for id := range r.Answers {
+		if question(s, id) == nil {
+			ps[id] = Problem{Code: Unknown}
+		}
+	}
+	for i := range s.Questions {
+		q := &s.Questions[i]
+		vals, answered := r.Answers[q.ID]
+		if !Relevant(s, q, r.Answers) {
+			if answered {
+				ps[q.ID] = Problem{Code: NotRelevant}
+			}
+			continue
+		}
+		if !answered || len(vals) == 0 {
+			if q.Type == config.Consent {
+				ps[q.ID] = Problem{Code: ConsentMissing}
+			} else if q.Required {
+				ps[q.ID] = Problem{Code: Required}
+			}
+			continue
+		}
+		if p, ok := check(s, q, vals); !ok {
+			ps[q.ID] = p
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
+
+// check validates one answer with validator rules built from the question.
+func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
+	if q.Type != config.MultiChoice && len(vals) != 1 {
+		return Problem{Code: TooMany, Limit: 1}, false
+	}
+	v := vals[0]
+	switch q.Type {
+	case config.SingleChoice:
+		if validate.Var(v, "oneof="+choiceList(q)) != nil {
+			return Problem{Code: NotAChoice}, false
+		}
+	case config.MultiChoice:
+		for i, v := range vals {
+			if validate.Var(v, "oneof="+choiceList(q)) != nil {
+				return Problem{Code: NotAChoice}, false
+			}
+			if i > 0 && choiceIndex(q, vals[i-1]) >= choiceIndex(q, v) {
+				return Problem{Code: NotAChoice}, false // duplicate or out of order
+			}
+		}
+		if q.Min != nil && validate.Var(vals, fmt.Sprintf("min=%d", *q.Min)) != nil {
+			return Problem{Code: TooFew, Limit: *q.Min}, false
+		}
+		if q.Max != nil && validate.Var(vals, fmt.Sprintf("max=%d", *q.Max)) != nil {
+			return Problem{Code: TooMany, Limit: *q.Max}, false
+		}
+	case config.ShortText, config.LongText:
+		if !norm.NFC.IsNormalString(v) || strings.Contains(v, "\r") {
+			return Problem{Code: BadCharacters}, false
+		}
+		for _, c := range v {
+			if c == '\n' && q.Type == config.ShortText {
+				return Problem{Code: NotOneLine}, false
+			}
+			if unicode.IsControl(c) && c != '\n' && c != '\t' || c == '\ufffd' {
+				return Problem{Code: BadCharacters}, false
+			}
+		}
+		if v == "" || strings.TrimSpace(v) == "" {
+			return Problem{Code: Required}, false
+		}
+		max := MaxLength(s, q)
+		if validate.Var(v, fmt.Sprintf("max=%d", max)) != nil {
+			return Problem{Code: TooLong, Limit: max}, false
+		}
+	case config.Year, config.Integer:
+		n, ok := parseInt(v, q.Type == config.Integer)
+		if !ok {
+			return Problem{Code: NotANumber}, false
+		}
+		min, max := Bounds(q)
+		if min != nil && validate.Var(n, fmt.Sprintf("min=%d", *min)) != nil {
+			return Problem{Code: TooSmall, Limit: *min}, false
+		}
+		if max != nil && validate.Var(n, fmt.Sprintf("max=%d", *max)) != nil {
+			return Problem{Code: TooLarge, Limit: *max}, false
+		}
+	case config.Consent:
+		if validate.Var(v, "eq=yes") != nil {
+			return Problem{Code: ConsentMissing}, false
+		}
+	case config.DateApprox:
+		year, part, _ := strings.Cut(v, "-")
+		n, ok := parseInt(year, false)
+		if !ok || len(year) != 4 {
+			return Problem{Code: BadDate}, false
+		}
+		min, max := Bounds(q)
+		if validate.Var(n, fmt.Sprintf("min=%d", *min)) != nil {
+			return Problem{Code: TooSmall, Limit: *min}, false
+		}
+		if validate.Var(n, fmt.Sprintf("max=%d", *max)) != nil {
+			return Problem{Code: TooLarge, Limit: *max}, false
+		}
+		if strings.Contains(v, "-") && validate.Var(part, "oneof=01 02 03 04 05 06 07 08 09 10 11 12 "+strings.Join(Seasons, " ")) != nil {
+			return Problem{Code: BadDate}, false
+		}
+	default:
+		return Problem{Code: NotAChoice}, false
+	}
+	return Problem{}, true
+}
+
+// MaxLength returns the bound, in characters (Unicode code points), of a
+// text answer, with the defaults documented on [config.Question.MaxLength].
+func MaxLength(s *config.Study, q *config.Question) int {
+	return q.MaxLen(s)
+}
+
+// Bounds returns the inclusive bounds of a year, integer or date_approx
+// answer, with the defaults documented on [config.Question.Min]: for year
+// and date_approx, 1900 and the year after the current one (in UTC) when
+// unset. Nil means unbounded.
+func Bounds(q *config.Question) (lo, hi *int) {
+	lo, hi = q.Min, q.Max
+	if q.Type == config.Year || q.Type == config.DateApprox {
+		dlo, dhi := q.Range(time.Now())
+		if lo == nil {
+			lo = &dlo
+		}
+		if hi == nil {
+			hi = &dhi
+		}
+	}
+	return lo, hi
+}
+
+func parseInt(s string, signed bool) (int, bool) {
+	digits := s
+	if signed {
+		digits = strings.TrimPrefix(s, "-")
+	}
+	if digits == "" || len(digits) > 9 || (len(digits) > 1 && digits[0] == '0') {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && s != "-0"
+}
+
+func choiceList(q *config.Question) string {
+	vals := make([]string, len(q.Choices))
+	for i, c := range q.Choices {
+		vals[i] = c.Value
+	}
+	return strings.Join(vals, " ")
+}
+
+func choiceIndex(q *config.Question, v string) int {
+	return slices.IndexFunc(q.Choices, func(c config.Choice) bool { return c.Value == v })
+}
+
+// Marshal writes r as the version 1 plaintext: members in the order above,
+// answers sorted by question id, no insignificant white space, and no
+// escapes but those JSON requires (and U+2028, U+2029). Answers with no
+// values are left out, as unanswered. It does not validate r, but refuses
+// text that is not UTF-8, which JSON would silently alter.
+func Marshal(s *config.Study, r *Response) ([]byte, error) {
+	if !utf8.ValidString(r.Study) || !utf8.ValidString(r.Language) {
+		return nil, errors.New("study id or language is not UTF-8")
+	}
+	answers := make(map[string]any, len(r.Answers))
+	for id, vals := range r.Answers {
+		if len(vals) == 0 {
+			continue // unanswered, as Validate treats it
+		}
+		if !utf8.ValidString(id) {
+			return nil, errors.New("a question id is not UTF-8")
+		}
+		for _, v := range vals {
+			if !utf8.ValidString(v) {
+				// The value is an answer: it stays out of the error.
+				return nil, fmt.Errorf("question %q: answer is not UTF-8", id)
+			}
+		}
+		q := question(s, id)
+		if q != nil && q.Type == config.MultiChoice {
+			answers[id] = vals
+		} else if len(vals) == 1 {
+			answers[id] = vals[0]
+		} else {
+			return nil, fmt.Errorf("question %q has %d values, want 1", id, len(vals))
+		}
+	}
+	w := struct {
+		V       int            `json:"v"`
+		Study   string         `json:"study"`
+		Lang    string         `json:"lang"`
+		Answers map[string]any `json:"answers"`
+	}{V: Version, Study: r.Study, Lang: r.Language, Answers: answers}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Unmarshal reads a version 1 plaintext for the study and validates it. An
+// error that wraps [Problems] means the plaintext is well formed but its
+// answers break the questionnaire's rules; the response is returned with it.
+//
+// Unmarshal accepts only what Marshal writes, up to the order of members and
+// JSON white space: member names are matched exactly, each member must be
+// present once, answers must be strings (arrays of one or more strings for
+// multi_choice), and nothing may follow the object.
+func Unmarshal(s *config.Study, data []byte) (*Response, error) {
+	w, err := parseWire(data)
+	if err != nil {
+		return nil, fmt.Errorf("malformed plaintext: %w", err)
+	}
+	if w.v != Version {
+		return nil, fmt.Errorf("unsupported plaintext version %d", w.v)
+	}
+	if w.study != s.ID {
+		return nil, fmt.Errorf("plaintext is for study %q, not %q", w.study, s.ID)
+	}
+	if !slices.Contains(config.Languages, w.lang) {
+		return nil, fmt.Errorf("malformed plaintext: unknown language %q", w.lang)
+	}
+	r := &Response{Study: w.study, Language: w.lang, Answers: make(map[string][]string, len(w.answers))}
+	for _, a := range w.answers {
+		q := question(s, a.id)
+		if q == nil {
+			return nil, fmt.Errorf("plaintext answers unknown question %q", a.id)
+		}
+		if (q.Type == config.MultiChoice) != a.array {
+			if a.array {
+				return nil, fmt.Errorf("malformed plaintext: question %q: want a string, not an array", a.id)
+			}
+			return nil, fmt.Errorf("malformed plaintext: question %q: want an array of strings", a.id)
+		}
+		r.Answers[a.id] = a.vals
+	}
+	if ps := Validate(s, r); ps != nil {
+		return r, ps
+	}
+	return r, nil
+}
+
+type wireAnswer struct {
+	id    string
+	array bool
+	vals  []string
+}
+
+type wireMessage struct {
+	v           int
+	study, lang string
+	answers     []wireAnswer
+}
+
+// parseWire reads the plaintext object strictly, without the study.
+func parseWire(data []byte) (*wireMessage, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := delim(dec, '{', "an object"); err != nil {
+		return nil, err
+	}
+	w := &wireMessage{}
+	seen := map[string]bool{}
+	for dec.More() {
+		key, err := str(dec, "a member name")
+		if err != nil {
+			return nil, err
+		}
+		if seen[key] {
+			return nil, fmt.Errorf("member %q repeated", key)
+		}
+		seen[key] = true
+		switch key {
+		case "v":
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			n, ok := tok.(json.Number)
+			if !ok {
+				return nil, fmt.Errorf("member \"v\": want a number, got %s", kind(tok))
+			}
+			v, err := strconv.Atoi(string(n))
+			if err != nil || strconv.Itoa(v) != string(n) {
+				return nil, fmt.Errorf("member \"v\": want a whole number, got %.20s", n)
+			}
+			w.v = v
+		case "study":
+			if w.study, err = str(dec, "member \"study\": a string"); err != nil {
+				return nil, err
+			}
+		case "lang":
+			if w.lang, err = str(dec, "member \"lang\": a string"); err != nil {
+				return nil, err
+			}
+		case "answers":
+			if w.answers, err = parseAnswers(dec); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("unknown member %q", key)
+		}
+	}
+	if err := delim(dec, '}', "the end of the object"); err != nil {
+		return nil, err
+	}
+	for _, m := range []string{"v", "study", "lang", "answers"} {
+		if !seen[m] {
+			return nil, fmt.Errorf("missing member %q", m)
+		}
+	}
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) != 0 {
+		return nil, errors.New("data after the object")
+	}
+	return w, nil
+}
+
+func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
+	if err := delim(dec, '{', "member \"answers\": an object"); err != nil {
+		return nil, err
+	}
+	var answers []wireAnswer
+	seen := map[string]bool{}
+	for dec.More() {
+		id, err := str(dec, "a question id")
+		if err != nil {
+			return nil, err
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("question %q answered twice", id)
+		}
+		seen[id] = true
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch tok := tok.(type) {
+		case string:
+			answers = append(answers, wireAnswer{id: id, vals: []string{tok}})
+		case json.Delim:
+			if tok != '[' {
+				return nil, fmt.Errorf("question %q: want a string or an array of strings, got an object", id)
+			}
+			a := wireAnswer{id: id, array: true}
+			for dec.More() {
+				v, err := str(dec, fmt.Sprintf("question %q: an array of strings", id))
+				if err != nil {
+					return nil, err
+				}
+				a.vals = append(a.vals, v)
+			}
+			if err := delim(dec, ']', "the end of an array"); err != nil {
+				return nil, err
+			}
+			if len(a.vals) == 0 {
+				return nil, fmt.Errorf("question %q: empty array; an unanswered question is left out", id)
+			}
+			answers = append(answers, a)
+		default:
+			return nil, fmt.Errorf("question %q: want a string or an array of strings, got %s", id, kind(tok))
+		}
+	}
+	return answers, delim(dec, '}', "the end of the answers")
+}
+
+func delim(dec *json.Decoder, d json.Delim, want string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("want %s, got %s", want, kind(tok))
+	}
+	return nil
+}
+
+func str(dec *json.Decoder, want string) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	v, ok := tok.(string)
+	if !ok {
+		return "", fmt.Errorf("want %s, got %s", want, kind(tok))
+	}
+	return v, nil
+}
+
+// kind names a JSON token without quoting its content.
+func kind(tok json.Token) string {
+	switch tok := tok.(type) {
+	case json.Delim:
+		return fmt.Sprintf("%q", string(tok))
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "an unexpected token"
+}
