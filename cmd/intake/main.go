@@ -208,4 +208,3 @@ func serverKeyCmd() *cobra.Command {
 	c.MarkFlagRequired("data")
 	return c
 }
-

@@ -1,0 +1,160 @@
+package intake
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/testimony-project/testimony/batch"
+	"github.com/testimony-project/testimony/internal/atomicfile"
+	"github.com/testimony-project/testimony/store"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Data is the server's data directory:
+//
+//	DIR/study             the id of the study this directory serves
+//	DIR/keys/server.key   the batch signing key (0600), made on first use
+//	DIR/keys/server.pub   its verifier key, for researchers to pin
+//	DIR/store/            the envelope store (see package store)
+//
+// One data directory serves one study, so envelopes of two studies are
+// never mixed in one store or one batch.
+type Data struct {
+	Dir   string
+	Store *store.Store
+
+	signer note.Signer
+	vkey   string
+}
+
+// ServerKeyName names the batch signing key in its verifier key.
+const ServerKeyName = "testimony-server"
+
+// ErrNothingToExport is returned by Export when every envelope was already
+// exported.
+var ErrNothingToExport = errors.New("nothing to export: every stored envelope was already exported")
+
+// OpenData opens the data directory, creating it (0700) and the server's
+// signing key if needed. The caller must Close it.
+func OpenData(dir string) (*Data, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d := &Data{Dir: dir}
+	skey, err := os.ReadFile(filepath.Join(dir, "keys", "server.key"))
+	if errors.Is(err, os.ErrNotExist) {
+		s, v, err := batch.GenerateKey(ServerKeyName)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileSync(filepath.Join(dir, "keys", "server.pub"), []byte(v+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		if err := writeFileSync(filepath.Join(dir, "keys", "server.key"), []byte(s+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		skey = []byte(s)
+	} else if err != nil {
+		return nil, fmt.Errorf("failed to read server key: %w", err)
+	}
+	d.signer, err = note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return nil, fmt.Errorf("malformed server key %s: %w", filepath.Join(dir, "keys", "server.key"), err)
+	}
+	vkey, err := os.ReadFile(filepath.Join(dir, "keys", "server.pub"))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read server verifier key: %w", err)
+	}
+	d.vkey = strings.TrimSpace(string(vkey))
+	if v, err := note.NewVerifier(d.vkey); err != nil || v.KeyHash() != d.signer.KeyHash() {
+		return nil, fmt.Errorf("%s does not match %s", filepath.Join(dir, "keys", "server.pub"), filepath.Join(dir, "keys", "server.key"))
+	}
+	if d.Store, err = store.Open(filepath.Join(dir, "store")); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the store.
+func (d *Data) Close() error { return d.Store.Close() }
+
+// ServerKey returns the verifier key of the batch signing key: one line for
+// researchers to pin.
+func (d *Data) ServerKey() string { return d.vkey }
+
+// BindStudy records that the data directory serves studyID, or checks that
+// it already does.
+func (d *Data) BindStudy(studyID string) error {
+	path := filepath.Join(d.Dir, "study")
+	old, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return writeFileSync(path, []byte(studyID+"\n"), 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(string(old)); got != studyID {
+		return fmt.Errorf("data directory %s serves study %q, not %q: use a new --data directory for a new study", d.Dir, got, studyID)
+	}
+	return nil
+}
+
+// StudyID returns the study the data directory serves.
+func (d *Data) StudyID() (string, error) {
+	b, err := os.ReadFile(filepath.Join(d.Dir, "study"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("data directory %s has never served a study: run `intake serve` first", d.Dir)
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// Export writes every envelope not yet exported to a new batch file at
+// path, synced, then marks them exported. It refuses to overwrite a file.
+func (d *Data) Export(path string) (*batch.Manifest, error) {
+	studyID, err := d.StudyID()
+	if err != nil {
+		return nil, err
+	}
+	pending, err := d.Store.Pending()
+	if err != nil {
+		return nil, err
+	}
+	if len(pending) == 0 {
+		return nil, ErrNothingToExport
+	}
+	envs := make([]batch.Envelope, 0, len(pending))
+	for _, e := range pending {
+		data, err := d.Store.Read(e)
+		if err != nil {
+			return nil, err
+		}
+		envs = append(envs, batch.Envelope{ID: e.ID, Data: data})
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("%s already exists: choose a new file name, an earlier batch must not be overwritten", path)
+	}
+	var m *batch.Manifest
+	err = atomicfile.Write(path, 0o600, func(w io.Writer) error {
+		var err error
+		m, err = batch.Write(w, d.signer, studyID, envs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Store.MarkExported(pending); err != nil {
+		return nil, fmt.Errorf("batch %s was written but its envelopes could not be marked exported (the next export will include them again, which researchers' tools tolerate): %w", path, err)
+	}
+	return m, nil
+}
+
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	return atomicfile.WriteBytes(path, mode, data)
+}

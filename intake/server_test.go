@@ -1,0 +1,363 @@
+package intake
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/testimony-project/testimony/config"
+	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/oplog"
+	"github.com/testimony-project/testimony/store"
+)
+
+func testStudy(t testing.TB) *config.Study {
+	t.Helper()
+	id, _ := envelope.GenerateIdentity()
+	y := fmt.Sprintf(`id: intake-test
+title: {ko: 시험 조사, en: Test study, zh: 测试调查}
+introduction: {ko: 소개, en: Intro, zh: 介绍}
+recipients: [{name: 연구자, public_key: %s}]
+questions:
+  - id: used
+    type: single_choice
+    required: true
+    label: {ko: 썼습니까, en: Did you use it, zh: 用过吗}
+    choices:
+      - {value: "yes", label: {ko: 예, en: "Yes", zh: 是}}
+      - {value: "no", label: {ko: 아니오, en: "No", zh: 否}}
+  - id: where
+    type: multi_choice
+    relevant: {question: used, any_of: ["yes"]}
+    label: {ko: 어디서, en: Where, zh: 哪里}
+    choices:
+      - {value: home, label: {ko: 집, en: Home, zh: 家}}
+      - {value: work, label: {ko: 직장, en: Work, zh: 单位}}
+  - id: when
+    type: date_approx
+    label: {ko: 언제, en: When, zh: 何时}
+  - id: story
+    type: long_text
+    label: {ko: 이야기, en: Story, zh: 故事}
+  - id: consent
+    type: consent
+    label: {ko: 동의, en: Consent, zh: 同意}
+`, id.Recipient())
+	s, err := config.Parse("intake-test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type testServer struct {
+	base  string
+	store *store.Store
+	logs  *bytes.Buffer
+	mu    *sync.Mutex
+}
+
+func startServer(t testing.TB, s *config.Study, dir string) *testServer {
+	t.Helper()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ts := &testServer{store: st, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	srv, err := New(Config{Study: s, Store: st, Log: oplog.New(lockedWriter{ts.mu, ts.logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := srv.HTTPServer()
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	ts.base = "http://" + ln.Addr().String()
+	return ts
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func get(t *testing.T, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func postForm(t testing.TB, c *http.Client, u string, v url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Post(u, "application/x-www-form-urlencoded", strings.NewReader(v.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	ts := startServer(t, testStudy(t), t.TempDir())
+	checks := map[string]string{
+		"Content-Security-Policy":      "default-src 'none'",
+		"Referrer-Policy":              "no-referrer",
+		"X-Content-Type-Options":       "nosniff",
+		"Cache-Control":                "no-store",
+		"Cross-Origin-Opener-Policy":   "same-origin",
+		"Cross-Origin-Resource-Policy": "same-origin",
+		"Permissions-Policy":           "camera=()",
+	}
+	for _, path := range []string{"/", "/?lang=en", "/static/style.css", "/nope", "/exit"} {
+		resp, _ := get(t, ts.base+path)
+		for h, want := range checks {
+			if !strings.Contains(resp.Header.Get(h), want) {
+				t.Errorf("%s: %s = %q, want it to contain %q", path, h, resp.Header.Get(h), want)
+			}
+		}
+		for _, h := range []string{"Server", "ETag", "Last-Modified", "Set-Cookie"} {
+			if resp.Header.Get(h) != "" {
+				t.Errorf("%s: response carries %s: %q", path, h, resp.Header.Get(h))
+			}
+		}
+	}
+	resp, _ := postForm(t, http.DefaultClient, ts.base+"/submit", url.Values{"x": {"1"}})
+	if resp.Header.Get("Content-Security-Policy") == "" {
+		t.Error("error responses lack the security headers")
+	}
+}
+
+func TestFormInEveryLanguage(t *testing.T) {
+	s := testStudy(t)
+	ts := startServer(t, s, t.TempDir())
+	for _, lang := range config.Languages {
+		resp, body := get(t, ts.base+"/?lang="+lang)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", lang, resp.StatusCode)
+		}
+		for _, q := range s.Questions {
+			if !strings.Contains(body, q.Label.In(lang)) {
+				t.Errorf("%s: label %q missing", lang, q.Label.In(lang))
+			}
+		}
+		if !strings.Contains(body, `lang="`+lang+`"`) || strings.Contains(body, "<script") {
+			t.Errorf("%s: page language not set, or the page has a script", lang)
+		}
+		if strings.Count(body, `autocomplete="off"`) < 2 {
+			t.Errorf("%s: free text fields must have autocomplete=off", lang)
+		}
+	}
+	// Accept-Language is ignored: Tor Browser sends en-US for everyone.
+	req, _ := http.NewRequest("GET", ts.base+"/", nil)
+	req.Header.Set("Accept-Language", "en-US")
+	resp, _ := http.DefaultClient.Do(req)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `lang="ko"`) {
+		t.Error("Accept-Language changed the page language")
+	}
+}
+
+func TestInvalidFormKeepsAnswersAndMarksErrors(t *testing.T) {
+	ts := startServer(t, testStudy(t), t.TempDir())
+	story := "긴 이야기 <b>\"따옴표\"</b> & 끝"
+	resp, body := postForm(t, http.DefaultClient, ts.base+"/submit", url.Values{
+		"lang": {"en"}, "q.used": {"yes"}, "q.where": {"work"}, "q.when": {"19"}, "q.when.when": {"spring"}, "q.story": {story},
+	})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422", resp.StatusCode)
+	}
+	for _, want := range []string{
+		"To send, tick the box",                    // consent missing, in English
+		"Write the year with four digits",          // bad date
+		`value="work" checked`,                     // multi choice kept
+		`value="yes" checked`,                      // single choice kept
+		`value="spring" selected`,                  // season kept
+		"&lt;b&gt;&#34;따옴표&#34;&lt;/b&gt; &amp; 끝", // text kept, escaped
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("re-shown form lacks %q", want)
+		}
+	}
+	if p, _ := ts.store.Pending(); len(p) != 0 {
+		t.Fatal("an invalid form was stored")
+	}
+}
+
+func TestRequireBrowserEncryption(t *testing.T) {
+	s := testStudy(t)
+	s.RequireBrowserEncryption = true
+	ts := startServer(t, s, t.TempDir())
+	resp, body := postForm(t, http.DefaultClient, ts.base+"/submit?lang=en", url.Values{"q.used": {"no"}, "q.consent": {"yes"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "JavaScript") {
+		t.Fatalf("status %d, want 403 with an explanation:\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestDiskFull fills a tiny tmpfs: the submitter gets a clear page, and no
+// partial envelope remains. It needs root to mount the tmpfs.
+func TestDiskFull(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (%v: %s)", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	ts := startServer(t, testStudy(t), filepath.Join(mnt, "store"))
+	filler, _ := os.Create(filepath.Join(mnt, "filler"))
+	io.Copy(filler, io.LimitReader(zeros{}, 1<<20))
+	filler.Close()
+	form := url.Values{"lang": {"en"}, "q.used": {"no"}, "q.consent": {"yes"}, "q.story": {strings.Repeat("x", 3000)}}
+	resp, body := postForm(t, http.DefaultClient, ts.base+"/submit", form)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "could not be saved right now") {
+		t.Fatalf("status %d, want 503 with a clear page:\n%s", resp.StatusCode, body)
+	}
+	var files []string
+	filepath.Walk(filepath.Join(mnt, "store"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && filepath.Base(p) != "lock" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Fatalf("partial files remain after a failed write: %v", files)
+	}
+	// Space freed: the same submission goes through.
+	os.Remove(filepath.Join(mnt, "filler"))
+	if resp, _ := postForm(t, http.DefaultClient, ts.base+"/submit", form); resp.StatusCode != 200 {
+		t.Fatalf("after freeing space: status %d", resp.StatusCode)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestNoStackTraceOnGarbage(t *testing.T) {
+	ts := startServer(t, testStudy(t), t.TempDir())
+	for _, c := range []struct{ method, path, ctype, body string }{
+		{"PUT", "/submit", "application/x-www-form-urlencoded", "x=1"},
+		{"POST", "/submit", "application/x-www-form-urlencoded", "%zz"},
+		{"POST", "/submit", "application/x-www-form-urlencoded", "lang=xx&q.used=no"},
+		{"POST", "/submit", "text/plain", "hello"},
+		{"POST", "/sealed", "application/x-www-form-urlencoded", "envelope="},
+		{"DELETE", "/", "", ""},
+		{"GET", "/../../etc/passwd", "", ""},
+	} {
+		req, _ := http.NewRequest(c.method, ts.base+c.path, strings.NewReader(c.body))
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("%s %s: status %d, want 4xx", c.method, c.path, resp.StatusCode)
+		}
+		if strings.Contains(string(b), "goroutine") || !strings.Contains(string(b), "<html") {
+			t.Errorf("%s %s: not a plain page:\n%s", c.method, c.path, b)
+		}
+	}
+}
+
+func TestHugeHeaderRefused(t *testing.T) {
+	ts := startServer(t, testStudy(t), t.TempDir())
+	req, _ := http.NewRequest("GET", ts.base+"/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+// BenchmarkFormSubmissions posts valid forms from 64 concurrent clients on
+// loopback; every submission is validated, sealed and fsynced before the
+// receipt. It reports submissions per second and the 99th percentile
+// latency.
+func BenchmarkFormSubmissions(b *testing.B) {
+	s := testStudy(b)
+	ts := startServer(b, s, b.TempDir())
+	form := url.Values{"lang": {"ko"}, "q.used": {"yes"}, "q.where": {"home", "work"}, "q.when": {"2015"}, "q.when.when": {"spring"},
+		"q.story": {strings.Repeat("도서관 관리원이 옆에서 지켜보았다. ", 60)}, "q.consent": {"yes"}}
+	body := form.Encode()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	c := &http.Client{Transport: tr}
+	const clients = 64
+	lat := make([][]time.Duration, clients)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var next int64
+	var mu sync.Mutex
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				n := next
+				next++
+				mu.Unlock()
+				if n >= int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				resp, err := c.Post(ts.base+"/submit", "application/x-www-form-urlencoded", strings.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all) > 0 {
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "submissions/s")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}

@@ -1,0 +1,162 @@
+package researcher
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/testimony-project/testimony/batch"
+	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/response"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Summary says what one import did.
+type Summary struct {
+	ManifestSHA256 [32]byte // of the batch's signed manifest, for the audit log
+	Envelopes      int      // in the batch
+	Imported       int      // new testimonies
+	Skipped        int      // already imported or quarantined
+	Quarantined    int      // newly quarantined
+}
+
+// Import reads a batch, refusing it whole unless it carries a valid
+// signature by the server key and every envelope matches the manifest, then
+// opens, checks and adds every envelope not seen before. progress, if not
+// nil, is called as envelopes are processed.
+func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done, total int)) (*Summary, error) {
+	m, envs, err := batch.Read(r, server)
+	if err != nil {
+		return nil, err
+	}
+	if m.StudyID != w.study.ID {
+		return nil, fmt.Errorf("batch %s is for study %q, not %q: use the study file it was exported for", m.BatchID, m.StudyID, w.study.ID)
+	}
+	sum := &Summary{ManifestSHA256: m.Hash, Envelopes: len(envs)}
+
+	seen := map[string]bool{}
+	for _, k := range w.state.Quarantined {
+		seen[k] = true
+	}
+	type result struct {
+		key   string
+		plain []byte
+		resp  *response.Response
+		err   error
+	}
+	results := make([]result, len(envs))
+	var todo []int
+	for i, e := range envs {
+		results[i].key = hexKey(sha256.Sum256(e.Data))
+		if _, ok := w.reg.Lookup(results[i].key); ok || seen[results[i].key] {
+			sum.Skipped++
+			continue
+		}
+		seen[results[i].key] = true // the same envelope twice in one batch
+		todo = append(todo, i)
+	}
+
+	// Open and check in parallel; assign pseudonyms in batch order.
+	var done int
+	var mu sync.Mutex
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				res := &results[i]
+				res.plain, res.err = envelope.Open(w.study.ID, envs[i].Data, w.id)
+				if res.err == nil {
+					res.resp, res.err = response.Unmarshal(w.study, res.plain)
+				}
+				if progress != nil {
+					mu.Lock()
+					done++
+					progress(done+sum.Skipped, len(envs))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, i := range todo {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if progress != nil && len(todo) == 0 {
+		progress(len(envs), len(envs))
+	}
+
+	for _, i := range todo {
+		res := &results[i]
+		if res.err != nil {
+			q := Quarantined{Reason: reason(res.err)}
+			var ps response.Problems
+			if errors.As(res.err, &ps) {
+				q.Problems = map[string]string{}
+				for id, p := range ps {
+					q.Problems[id] = p.String()
+				}
+			}
+			if res.plain != nil {
+				q.Plaintext = string(res.plain)
+			}
+			w.quar = append(w.quar, q)
+			w.state.Quarantined = append(w.state.Quarantined, res.key)
+			sum.Quarantined++
+			continue
+		}
+		name, err := w.reg.Assign(res.key)
+		if err != nil {
+			return nil, err
+		}
+		t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: res.resp.Language, Answers: map[string]json.RawMessage{}}
+		ids := make([]string, 0, len(res.resp.Answers))
+		for id := range res.resp.Answers {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			vals := res.resp.Answers[id]
+			var b []byte
+			if q := w.study.Question(id); q != nil && q.Type == "multi_choice" {
+				b, _ = json.Marshal(vals)
+			} else {
+				b, _ = json.Marshal(vals[0])
+			}
+			t.Answers[id] = b
+		}
+		w.rows = append(w.rows, t)
+		sum.Imported++
+	}
+	hash := hexKey(m.Hash)
+	if !slices.Contains(w.state.Batches, hash) {
+		w.state.Batches = append(w.state.Batches, hash)
+	}
+	w.dirty = true
+	return sum, nil
+}
+
+func reason(err error) string {
+	var ps response.Problems
+	switch {
+	case errors.Is(err, envelope.ErrNoIdentity):
+		return "not sealed to this researcher's key"
+	case errors.Is(err, envelope.ErrDamaged):
+		return "envelope failed authentication"
+	case errors.Is(err, envelope.ErrMalformed):
+		return "malformed envelope"
+	case errors.As(err, &ps):
+		return "answers break the questionnaire's rules"
+	default:
+		return "malformed plaintext: " + err.Error()
+	}
+}
