@@ -91,18 +91,18 @@ func (r *Reconciliation) OK() bool { return len(r.Problems) == 0 }
 // It returns an error wrapping [ErrDamaged] naming the first problem if it
 // found any, and a nil result only if it could not read a log or a key.
 func Reconcile(serverDir, serverKey string, researcherDirs, researcherKeys []string) (*Reconciliation, error) {
-	sv, err := note.NewVerifier(serverKey)
+	sv, err := newVerifier(serverKey)
 	if err != nil {
-		return nil, fmt.Errorf("malformed server verifier key %q: %w", serverKey, err)
+		return nil, fmt.Errorf("server key: %w", err)
 	}
 	if len(researcherDirs) == 0 || len(researcherKeys) == 0 {
 		return nil, errors.New("reconcile needs at least one researcher log and one researcher key")
 	}
 	var rvs []note.Verifier
 	for _, k := range researcherKeys {
-		v, err := note.NewVerifier(k)
+		v, err := newVerifier(k)
 		if err != nil {
-			return nil, fmt.Errorf("malformed researcher verifier key %q: %w", k, err)
+			return nil, fmt.Errorf("researcher key: %w", err)
 		}
 		rvs = append(rvs, v)
 	}

@@ -122,11 +122,24 @@ func (r *Report) OK() bool { return len(r.Damage) == 0 }
 // It returns a nil report only if it could not read the log or the key.
 // Verify only reads dir.
 func Verify(dir string, vkey string, trusted []byte) (*Report, error) {
+	v, err := newVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	return verifyDir(dir, []note.Verifier{v}, trusted)
+}
+
+// newVerifier parses a verifier key, taking care not to repeat a signing
+// key passed by mistake.
+func newVerifier(vkey string) (note.Verifier, error) {
+	if strings.HasPrefix(vkey, "PRIVATE+KEY+") {
+		return nil, errors.New("malformed verifier key: this is a private signing key, which must stay on the machine that writes the log; pass its verifier key (<name>+<hash>+<keydata>) instead")
+	}
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
 		return nil, fmt.Errorf("malformed verifier key %q: %w (want <name>+<hash>+<keydata>, as printed by intake audit-key)", vkey, err)
 	}
-	return verifyDir(dir, []note.Verifier{v}, trusted)
+	return v, nil
 }
 
 func verifyDir(dir string, known []note.Verifier, trusted []byte) (*Report, error) {
@@ -320,9 +333,6 @@ func verifyRecords(f logFiles, cc checkedCheckpoints, list note.Verifiers, trust
 			bad = append(bad, s)
 		}
 	}
-	if n > 0 && cc.files == 0 {
-		add(Damage{Removed, checkpointsDir, -1, fmt.Sprintf("there is no checkpoint, so none of the %d records can be verified", n)})
-	}
 
 	if len(bad) > 0 {
 		// The records differ from what a signature vouches for. Name the
@@ -359,7 +369,11 @@ func verifyRecords(f logFiles, cc checkedCheckpoints, list note.Verifiers, trust
 		}
 	}
 	if u := n - rep.Signed; u > 0 && rep.OK() {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%d records after the latest checkpoint are not signed yet; the next checkpoint will cover them", u))
+		if rep.Signed == 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("no checkpoint signs any of the %d records yet, so none of them is verified: a log just started, or one whose checkpoints were deleted (pass --trusted to tell)", u))
+		} else {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%d records after the latest checkpoint are not signed yet; the next checkpoint will cover them", u))
+		}
 	}
 
 	if trusted != nil {

@@ -134,7 +134,8 @@ func serve(t testing.TB, c Config) *served {
 		checkLog(t, lb.String())
 		if t.Failed() {
 			torLog, _ := os.ReadFile(filepath.Join(c.DataDir, "tor", "notice.log"))
-			t.Logf("service log:\n%s\ntor log:\n%s", lb.String(), torLog)
+			clientLog, _ := os.ReadFile(filepath.Join(testNet.Dir(), "client0", "notice.log"))
+			t.Logf("service log:\n%s\ntor log:\n%s\nclient log:\n%s", lb.String(), torLog, clientLog)
 		}
 	})
 	return sv

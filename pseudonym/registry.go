@@ -369,10 +369,10 @@ func appendString(b []byte, s string) []byte {
 func (r *Registry) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
-		if strings.HasPrefix(string(data), "testimony pseudonym registry ") {
-			return errors.New("unsupported pseudonym registry version; use a newer version of this program")
+		if line, _, ok := strings.Cut(string(data), "\n"); ok && strings.HasPrefix(line, "testimony pseudonym registry v") {
+			return fmt.Errorf("unsupported pseudonym registry version %q; use the version of this program that wrote it, or a newer one", strings.TrimPrefix(line, "testimony pseudonym registry "))
 		}
-		return errors.New("not a pseudonym registry: the header is missing; check that the file is the workspace's pseudonym registry")
+		return errors.New("not a pseudonym registry, or one cut short: the header is missing; check that the file is the workspace's pseudonym registry, or restore it from a backup")
 	}
 	d.b = d.b[len(magic):]
 	nr := NewRegistry()

@@ -237,6 +237,39 @@ func TestExhaustionCountsRenames(t *testing.T) {
 	}
 }
 
+func TestConcurrentAssign(t *testing.T) {
+	r := NewRegistry()
+	const workers, keys = 4, 500
+	got := make([][]Name, workers)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range keys {
+				n, err := r.Assign(key((i + w*keys/workers) % keys))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got[w] = append(got[w], n)
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	if r.Len() != keys {
+		t.Fatalf("Len() = %d; want %d", r.Len(), keys)
+	}
+	for w := range workers {
+		for i, n := range got[w] {
+			if want, _ := r.Lookup(key((i + w*keys/workers) % keys)); n != want {
+				t.Fatalf("worker %d got %v for a key now named %v", w, n, want)
+			}
+		}
+	}
+}
+
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy source gone") }
@@ -432,7 +465,8 @@ func TestUnmarshalRejects(t *testing.T) {
 	}{
 		{"empty", nil, "not a pseudonym registry"},
 		{"other file", []byte("age-encryption.org/v1\n"), "not a pseudonym registry"},
-		{"newer version", []byte("testimony pseudonym registry v2\n\x00\x00\x00"), "unsupported"},
+		{"newer version", []byte("testimony pseudonym registry v2\n\x00\x00\x00"), "unsupported pseudonym registry version \"v2\""},
+		{"cut header", []byte(magic[:20]), "cut short"},
 		{"trailing byte", append(bytes.Clone(good), 0), "unexpected bytes"},
 		{"no counts", []byte(magic), "malformed length"},
 		{"non-minimal varint", build([]byte{0x80, 0x00}, zero, zero), "malformed length"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,11 +12,13 @@ import (
 
 func demoCmd() *cobra.Command {
 	var keep string
+	var loopback bool
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline on this machine, with throwaway keys",
 		Long: `demo plays every role on this machine: two researchers make keys, a study is written,
-the server starts, people testify with and without JavaScript, the operator exports a
+the server starts as an onion service on a private Tor network on 127.0.0.1 (no
+internet needed), people testify through Tor with and without JavaScript, the operator exports a
 signed batch, and a researcher decrypts it offline and gets a pseudonymized table.
 Everything happens in a temporary folder that is removed at the end (also on Ctrl-C).`,
 		Example: "  go run ./cmd/intake demo\n  intake demo --keep /tmp/demo   # keep the files to look at them",
@@ -23,10 +26,14 @@ Everything happens in a temporary folder that is removed at the end (also on Ctr
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			_, err := demo.Run(ctx, demo.Options{Out: cmd.OutOrStdout(), Dir: keep})
+			_, err := demo.Run(ctx, demo.Options{Out: cmd.OutOrStdout(), Dir: keep, Loopback: loopback})
+			if err != nil && ctx.Err() != nil {
+				return errors.New("interrupted: everything the demo started was stopped and its files removed")
+			}
 			return err
 		},
 	}
+	c.Flags().BoolVar(&loopback, "loopback", false, "serve on 127.0.0.1 instead of an onion service on a private Tor network (faster, no tor needed)")
 	c.Flags().StringVar(&keep, "keep", "", "keep the demo's files in this folder instead of a temporary one")
 	return c
 }

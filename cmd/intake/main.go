@@ -12,12 +12,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/intake"
+	"github.com/testimony-project/testimony/onion"
 	"github.com/testimony-project/testimony/oplog"
 )
 
@@ -37,62 +38,48 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), demoCmd())
+	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), addressCmd(), demoCmd())
 	return root
 }
 
 func serveCmd() *cobra.Command {
-	var studyPath, dataDir, listen string
+	var o serveOptions
 	c := &cobra.Command{
-		Use:   "serve --config STUDY --data DIR --listen 127.0.0.1:PORT",
-		Short: "Serve the questionnaire",
-		Long: `serve shows the study's questionnaire and stores every submission as an envelope
-sealed to the study's researchers. Only loopback addresses are accepted.`,
-		Example: "  intake serve --config examples/nk-internet-access.yaml --data /var/lib/testimony --listen 127.0.0.1:8080",
-		Args:    cobra.NoArgs,
+		Use:   "serve --config STUDY --data DIR",
+		Short: "Serve the questionnaire as a Tor onion service",
+		Long: `serve shows the study's questionnaire as a Tor v3 onion service and stores every
+submission as an envelope sealed to the study's researchers. It starts the system tor,
+publishes the service with a key kept in DIR/onion (so the address never changes), and
+prints the address. There is no TCP listener: tor forwards to a Unix socket in DIR.
+
+--listen serves on a loopback address instead, for development only.`,
+		Example: `  intake serve --config study.yaml --data /var/lib/testimony
+  intake serve --config study.yaml --data /var/lib/testimony --tor-control 127.0.0.1:9051
+  intake serve --config study.yaml --data ./dev-data --listen 127.0.0.1:8080   # development`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLoopback(listen); err != nil {
-				return err
-			}
-			study, err := config.Load(studyPath)
-			if err != nil {
-				return err
-			}
-			d, err := intake.OpenData(dataDir)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			if err := d.BindStudy(study.ID); err != nil {
-				return err
-			}
-			log := oplog.New(cmd.ErrOrStderr())
-			srv, err := intake.New(intake.Config{Study: study, Store: d.Store, Log: log})
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("cannot listen on %s: %w", listen, err)
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, srv.HTTPServer(), ln, log, cmd.OutOrStdout())
+			return runServe(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	c.Flags().StringVar(&studyPath, "config", "", "study file (required)")
-	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
-	c.Flags().StringVar(&listen, "listen", "", "loopback address to listen on, e.g. 127.0.0.1:8080 (required)")
-	for _, f := range []string{"config", "data", "listen"} {
-		c.MarkFlagRequired(f)
-	}
+	f := c.Flags()
+	f.StringVar(&o.study, "config", "", "study file (required)")
+	f.StringVar(&o.data, "data", "", "data directory (required)")
+	f.StringVar(&o.listen, "listen", "", "serve on this loopback address instead of an onion service (development only)")
+	f.StringVar(&o.torControl, "tor-control", "", "use an already-running tor through its control port 127.0.0.1:PORT instead of starting one")
+	f.StringVar(&o.torCookie, "tor-cookie", "", "control cookie file of the tor at --tor-control (default: the file tor names)")
+	f.BoolVar(&o.noPoW, "no-pow", false, "turn off tor's proof-of-work defence against floods (on by default)")
+	f.IntVar(&o.maxStreams, "max-streams", 0, "streams allowed per circuit before tor closes it (default 32)")
+	f.StringVar(&o.testNetwork, "private-tor-network", "", "file of torrc lines joining a private Tor network, for tests and the demo; never for a real study")
+	c.MarkFlagRequired("config")
+	c.MarkFlagRequired("data")
 	return c
 }
 
 // serve serves hs on ln until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, hs *http.Server, ln net.Listener, log oplog.Logger, stdout io.Writer) error {
-	log.Addr(oplog.ServerStarted, ln.Addr().String())
-	fmt.Fprintf(stdout, "serving on http://%s\n", ln.Addr())
+func serve(ctx context.Context, hs *http.Server, ln net.Listener, log oplog.Logger) error {
+	log.Event(oplog.ServerStarted)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -201,6 +188,27 @@ func serverKeyCmd() *cobra.Command {
 			}
 			defer d.Close()
 			fmt.Fprintln(cmd.OutOrStdout(), d.ServerKey())
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
+	c.MarkFlagRequired("data")
+	return c
+}
+
+func addressCmd() *cobra.Command {
+	var dataDir string
+	c := &cobra.Command{
+		Use:     "address --data DIR",
+		Short:   "Print the onion address, without starting anything",
+		Example: "  intake address --data /var/lib/testimony",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := onion.Address(filepath.Join(dataDir, "onion"))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), a)
 			return nil
 		},
 	}

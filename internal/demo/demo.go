@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,6 +39,10 @@ type Options struct {
 	// Dir is where the demo keeps its files. Empty means a new temporary
 	// folder, removed at the end.
 	Dir string
+	// Loopback serves on 127.0.0.1 instead of an onion service on a private
+	// Tor network. The zero value (false) uses Tor, which needs the tor
+	// program and takes 20 to 40 seconds to start.
+	Loopback bool
 	// KDF are the argon2id parameters of the demo's key files. The zero
 	// value means keyfile.DefaultParams.
 	KDF keyfile.Params
@@ -48,6 +51,7 @@ type Options struct {
 // Result is what a run produced, for tests.
 type Result struct {
 	Dir         string
+	Address     string // the server's URL: an onion address, or a loopback one
 	Submitted   int
 	Testimonies []researcher.Testimony
 }
@@ -178,16 +182,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hs := srv.HTTPServer()
+	base, client, stopServer, err := startServing(ctx, o, dir, hs, step)
 	if err != nil {
 		return nil, err
 	}
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
-	client := &http.Client{Timeout: 2 * time.Minute}
-	step("operator", "Server listening on %s (loopback only)\n  server key for researchers to pin: %s", base, data.ServerKey())
+	defer stopServer()
+	res.Address = base
+	step("operator", "Server key for researchers to pin: %s", data.ServerKey())
 
 	// 4. People testify.
 	step("people", "Three people send the form without JavaScript; the server seals their answers in memory at once:")
@@ -296,6 +298,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Dir != "" {
 		fmt.Fprintf(out, "Files kept in %s\n", dir)
 	}
+	fmt.Fprintln(out, "Cleaning up …")
 	return res, nil
 }
 

@@ -1,0 +1,121 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+)
+
+type reconcileFixture struct {
+	server, r1, r2 string
+	sk, rk1, rk2   testKey
+}
+
+func manifest(name string) [32]byte { return sha256.Sum256([]byte(name)) }
+
+// newReconcileFixture makes a server log that exported batches m1 (3
+// envelopes) and m2 (2), and two researcher logs that imported one each.
+func newReconcileFixture(t *testing.T) reconcileFixture {
+	f := reconcileFixture{server: t.TempDir(), r1: t.TempDir(), r2: t.TempDir(),
+		sk: newTestKey(t, testOrigin), rk1: newTestKey(t, "testimony/researcher/a"), rk2: newTestKey(t, "testimony/researcher/b")}
+	s := openTestLog(t, f.server, f.sk)
+	for i := range 5 {
+		mustAppend(t, s, submission(i))
+	}
+	mustAppend(t, s, BatchExported(manifest("m1"), 3, testDay))
+	s.Checkpoint(testDay, true)
+	mustAppend(t, s, BatchExported(manifest("m2"), 2, testDay))
+	s.Checkpoint(testDay, true)
+	mustAppend(t, s, EnvelopesPurged(5, testDay))
+	s.Close()
+	for _, r := range []struct {
+		dir, m string
+		n      int
+		k      testKey
+	}{{f.r1, "m1", 3, f.rk1}, {f.r2, "m2", 2, f.rk2}} {
+		l, err := Open(r.dir, r.k.signer.Name(), r.k.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, BatchImported(manifest(r.m), r.n, "fingerprint-"+r.m, testDay.Add(48*time.Hour)))
+		mustAppend(t, l, TestimoniesQuarantined(0, testDay.Add(48*time.Hour)))
+		l.Checkpoint(testDay, true)
+		l.Close()
+	}
+	return f
+}
+
+func (f reconcileFixture) reconcile(t *testing.T, dirs ...string) (*Reconciliation, error) {
+	t.Helper()
+	rec, err := Reconcile(f.server, f.sk.vkey, dirs, []string{f.rk1.vkey, f.rk2.vkey})
+	if rec == nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	return rec, err
+}
+
+func wantProblem(t *testing.T, rec *Reconciliation, err error, kind ProblemKind) {
+	t.Helper()
+	if !errors.Is(err, ErrDamaged) || rec.OK() {
+		t.Fatalf("Reconcile error = %v, want ErrDamaged", err)
+	}
+	for _, p := range rec.Problems {
+		if p.Kind == kind {
+			return
+		}
+	}
+	t.Fatalf("problems = %v, want %s", rec.Problems, kind)
+}
+
+func TestReconcile(t *testing.T) {
+	f := newReconcileFixture(t)
+	rec, err := f.reconcile(t, f.r1, f.r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Batches) != 2 || len(rec.Batches[0].Imports) != 1 || rec.Batches[0].Imports[0].Log != f.r1 ||
+		rec.Batches[1].Imports[0].ResearcherKey != "fingerprint-m2" || rec.Batches[1].Count != 2 {
+		t.Fatalf("batches = %+v", rec.Batches)
+	}
+
+	t.Run("batch not imported", func(t *testing.T) {
+		rec, err := f.reconcile(t, f.r1)
+		wantProblem(t, rec, err, NotImported)
+	})
+	t.Run("batch not exported", func(t *testing.T) {
+		l, _ := Open(f.r2, f.rk2.signer.Name(), f.rk2.signer)
+		mustAppend(t, l, BatchImported(manifest("m3"), 1, "fingerprint-m2", testDay))
+		l.Checkpoint(testDay, true)
+		l.Close()
+		rec, err := f.reconcile(t, f.r1, f.r2)
+		wantProblem(t, rec, err, NotExported)
+	})
+	t.Run("count differs", func(t *testing.T) {
+		g := newReconcileFixture(t)
+		l, _ := Open(g.r1, g.rk1.signer.Name(), g.rk1.signer)
+		mustAppend(t, l, BatchImported(manifest("m2"), 1, "fingerprint-m2", testDay))
+		l.Checkpoint(testDay, true)
+		l.Close()
+		rec, err := g.reconcile(t, g.r1, g.r2)
+		wantProblem(t, rec, err, CountMismatch)
+	})
+	t.Run("import not signed", func(t *testing.T) {
+		g := newReconcileFixture(t)
+		l, _ := Open(g.r1, g.rk1.signer.Name(), g.rk1.signer)
+		mustAppend(t, l, BatchImported(manifest("m1"), 3, "fingerprint-m1", testDay))
+		l.Close()
+		rec, err := g.reconcile(t, g.r1, g.r2)
+		wantProblem(t, rec, err, Unproven)
+	})
+	t.Run("researcher log signed by an unknown key", func(t *testing.T) {
+		g := newReconcileFixture(t)
+		rec, err := Reconcile(g.server, g.sk.vkey, []string{g.r1, g.r2}, []string{g.rk1.vkey})
+		wantProblem(t, rec, err, LogDamaged)
+	})
+	t.Run("server log key swapped", func(t *testing.T) {
+		g := newReconcileFixture(t)
+		rec, err := Reconcile(g.server, g.rk1.vkey, []string{g.r1, g.r2}, []string{g.rk1.vkey, g.rk2.vkey})
+		wantProblem(t, rec, err, LogDamaged)
+	})
+}

@@ -1,0 +1,313 @@
+// Command auditor verifies testimony audit logs offline.
+//
+//	auditor verify --log DIR --key VERIFIER [--trusted CHECKPOINT] [--save-checkpoint FILE] [--json]
+//	auditor reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER... [--json]
+//
+// It exits 0 if everything verifies, 1 if it found damage or the logs do
+// not reconcile, and 2 if it could not run (bad flags, unreadable files).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/testimony-project/testimony/audit"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitDamaged = 1
+	exitError   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errFound is returned by a command that ran and found damage; it has
+// already printed why.
+var errFound = errors.New("damage found")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:   "auditor",
+		Short: "Verify testimony audit logs offline",
+		Long: `auditor checks the tamper-evident audit logs kept by a testimony intake server
+and by the researchers, on a machine of the auditor's choosing, without network
+access. It learns nothing about who testified or what they said: the logs hold
+only event types, UTC days, hashes and counts.`,
+		Example: `  auditor verify --log ./server-audit --key "$(cat server-audit.vkey)"
+  auditor reconcile --server-log ./server-audit --server-key "$(cat server-audit.vkey)" \
+    --researcher-log ./alice-audit --researcher-key "$(cat alice-audit.vkey)"`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(verifyCommand(stdout), reconcileCommand(stdout))
+	err := root.Execute()
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errFound):
+		return exitDamaged
+	default:
+		fmt.Fprintf(stderr, "auditor: %v\n", err)
+		return exitError
+	}
+}
+
+func verifyCommand(stdout io.Writer) *cobra.Command {
+	var dir, key, trustedFile, saveFile string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify --log DIR --key VERIFIER",
+		Short: "Verify one audit log",
+		Long: `verify replays every record of the audit log in DIR, recomputes its Merkle
+tree, checks the signature of every checkpoint against the verifier key you
+pinned, and, with --trusted, proves that the log extends a checkpoint you
+saved on an earlier visit. It prints the events by type per day.
+
+Any damage (a record edited, removed, reordered, inserted or truncated, a
+checkpoint signed by another key, or a log forked from your trusted
+checkpoint) is named with its record and makes verify exit with status 1.
+
+Keep the checkpoint of each visit (--save-checkpoint) and pass it with
+--trusted next time: that is what stops an operator holding the signing key
+from rewriting the log unnoticed.`,
+		Example: `  # First visit: verify, and keep the latest checkpoint.
+  auditor verify --log ./server-audit --key "$(cat server-audit.vkey)" --save-checkpoint visit-1.checkpoint
+
+  # Later visits: prove the log still extends what you saw.
+  auditor verify --log ./server-audit --key "$(cat server-audit.vkey)" \
+    --trusted visit-1.checkpoint --save-checkpoint visit-2.checkpoint
+
+  # For scripts.
+  auditor verify --log ./server-audit --key "$(cat server-audit.vkey)" --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var trusted []byte
+			if trustedFile != "" {
+				var err error
+				if trusted, err = os.ReadFile(trustedFile); err != nil {
+					return fmt.Errorf("failed to read trusted checkpoint: %w", err)
+				}
+			}
+			rep, err := audit.Verify(dir, key, trusted)
+			if rep == nil {
+				return err
+			}
+			if err != nil && !errors.Is(err, audit.ErrDamaged) {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(stdout, rep); err != nil {
+					return err
+				}
+			} else {
+				printReport(stdout, rep)
+			}
+			if !rep.OK() {
+				return errFound
+			}
+			if saveFile != "" && rep.Latest != "" {
+				if err := writeFileAtomic(saveFile, []byte(rep.Latest)); err != nil {
+					return fmt.Errorf("failed to save checkpoint: %w", err)
+				}
+				if !asJSON {
+					fmt.Fprintf(stdout, "saved the latest checkpoint (%d records) to %s: pass it with --trusted next time\n", rep.Signed, saveFile)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "log", "", "audit log directory (required)")
+	f.StringVar(&key, "key", "", "pinned verifier key of the log, <name>+<hash>+<keydata> (required)")
+	f.StringVar(&trustedFile, "trusted", "", "checkpoint file saved on an earlier visit; the log must extend it")
+	f.StringVar(&saveFile, "save-checkpoint", "", "if the log verifies, write its latest checkpoint to this file")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.MarkFlagRequired("log")
+	cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func reconcileCommand(stdout io.Writer) *cobra.Command {
+	var serverDir, serverKey string
+	var researcherDirs, researcherKeys []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER...",
+		Short: "Check that every exported batch was imported, and nothing else",
+		Long: `reconcile verifies the server's audit log and each researcher's audit log,
+then checks that every batch the server exported (manifest hash and count)
+was imported by a researcher with the same manifest hash and count, and that
+no researcher imported a batch the server did not export. Each record it
+relies on is proven, by an inclusion proof, to be in the tree of its log's
+latest signed checkpoint.
+
+Each researcher log must be signed by one of the --researcher-key keys.
+Any mismatch is named and makes reconcile exit with status 1.`,
+		Example: `  auditor reconcile \
+    --server-log ./server-audit --server-key "$(cat server-audit.vkey)" \
+    --researcher-log ./alice-audit --researcher-key "$(cat alice-audit.vkey)" \
+    --researcher-log ./bob-audit --researcher-key "$(cat bob-audit.vkey)"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := audit.Reconcile(serverDir, serverKey, researcherDirs, researcherKeys)
+			if rec == nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(stdout, rec); err != nil {
+					return err
+				}
+			} else {
+				printReconciliation(stdout, rec)
+			}
+			if !rec.OK() {
+				return errFound
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&serverDir, "server-log", "", "the server's audit log directory (required)")
+	f.StringVar(&serverKey, "server-key", "", "pinned verifier key of the server log (required)")
+	f.StringArrayVar(&researcherDirs, "researcher-log", nil, "a researcher's audit log directory (required; repeat for each)")
+	f.StringArrayVar(&researcherKeys, "researcher-key", nil, "pinned verifier key of a researcher log (required; repeat for each)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	for _, name := range []string{"server-log", "server-key", "researcher-log", "researcher-key"} {
+		cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printReport(w io.Writer, rep *audit.Report) {
+	fmt.Fprintf(w, "audit log:   %s\n", rep.Dir)
+	if rep.Origin != "" {
+		fmt.Fprintf(w, "origin:      %s\n", rep.Origin)
+		fmt.Fprintf(w, "signed by:   %s\n", rep.Key)
+	}
+	fmt.Fprintf(w, "records:     %d\n", rep.Records)
+	if rep.Signed > 0 {
+		fmt.Fprintf(w, "signed:      %d records, by the latest checkpoint (signed %s); %d checkpoints verified\n", rep.Signed, rep.LatestDay, rep.Checkpoints)
+	} else {
+		fmt.Fprintf(w, "signed:      none\n")
+	}
+	if rep.Trusted > 0 {
+		fmt.Fprintf(w, "trusted:     consistent with your checkpoint of %d records\n", rep.Trusted)
+	}
+	if len(rep.Days) > 0 {
+		fmt.Fprintf(w, "events by day:\n")
+		for _, d := range rep.Days {
+			fmt.Fprintf(w, "  %s  %s\n", d.Day, formatEvents(d.Events))
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if rep.OK() {
+		fmt.Fprintf(w, "result:      OK\n")
+		return
+	}
+	fmt.Fprintf(w, "result:      DAMAGED (%d findings)\n", len(rep.Damage))
+	for _, d := range rep.Damage {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+}
+
+func formatEvents(ev map[audit.Event]int) string {
+	var parts []string
+	for _, e := range audit.Events {
+		if c := ev[e]; c > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", e, c))
+		}
+	}
+	// Events this auditor does not know cannot be in a verified log, but
+	// print them rather than hide them.
+	var extra []string
+	for e, c := range ev {
+		if !knownEvent(e) {
+			extra = append(extra, fmt.Sprintf("%s %d", e, c))
+		}
+	}
+	sort.Strings(extra)
+	return strings.Join(append(parts, extra...), ", ")
+}
+
+func knownEvent(e audit.Event) bool {
+	for _, k := range audit.Events {
+		if k == e {
+			return true
+		}
+	}
+	return false
+}
+
+func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
+	logs := append([]*audit.Report{rec.Server}, rec.Researchers...)
+	for _, r := range logs {
+		status := "OK"
+		if !r.OK() {
+			status = "DAMAGED"
+		}
+		fmt.Fprintf(w, "log %s: %d records, %d signed, %s\n", r.Dir, r.Records, r.Signed, status)
+	}
+	fmt.Fprintf(w, "batches exported by the server: %d\n", len(rec.Batches))
+	for _, b := range rec.Batches {
+		var where []string
+		for _, im := range b.Imports {
+			where = append(where, fmt.Sprintf("%s record %d (%s, key %s)", im.Log, im.Record, im.Day, im.ResearcherKey))
+		}
+		if len(where) == 0 {
+			where = []string{"NOT IMPORTED"}
+		}
+		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, server record %d -> %s\n", b.Day, b.Count, b.Manifest, b.Record, strings.Join(where, "; "))
+	}
+	if rec.OK() {
+		fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else\n")
+		return
+	}
+	fmt.Fprintf(w, "result: DO NOT RECONCILE (%d findings)\n", len(rec.Problems))
+	for _, p := range rec.Problems {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+// writeFileAtomic writes data to path through a temporary file, so a crash
+// never leaves a half-written checkpoint.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/testimony-project/testimony/audit"
+	"golang.org/x/mod/sumdb/note"
+)
+
+var day = time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+
+type testLog struct {
+	dir, vkey string
+	signer    note.Signer
+	origin    string
+}
+
+func newLog(t *testing.T, origin string, records ...audit.Record) testLog {
+	t.Helper()
+	skey, vkey, err := audit.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	l := testLog{filepath.Join(t.TempDir(), "audit"), vkey, signer, origin}
+	l.append(t, records...)
+	return l
+}
+
+func (tl testLog) append(t *testing.T, records ...audit.Record) {
+	t.Helper()
+	l, err := audit.Open(tl.dir, tl.origin, tl.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, r := range records {
+		if _, err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Checkpoint(day, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func h(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+func runAuditor(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func serverRecords() []audit.Record {
+	return []audit.Record{
+		audit.ServiceStarted(h("study"), day),
+		audit.OnionPublished(day),
+		audit.SubmissionStored(h("e1"), day),
+		audit.SubmissionStored(h("e2"), day),
+		audit.BatchExported(h("manifest"), 2, day),
+		audit.EnvelopesPurged(2, day),
+	}
+}
+
+func TestVerifyCommand(t *testing.T) {
+	srv := newLog(t, "testimony/server/study-1", serverRecords()...)
+	saved := filepath.Join(t.TempDir(), "visit.checkpoint")
+	code, out, errOut := runAuditor(t, "verify", "--log", srv.dir, "--key", srv.vkey, "--save-checkpoint", saved)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"records:     6", "2026-03-04  service-started 1, onion-published 1, submission-stored 2, batch-exported 1, envelopes-purged 1", "result:      OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(saved); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.append(t, audit.SubmissionStored(h("e3"), day))
+	code, out, _ = runAuditor(t, "verify", "--log", srv.dir, "--key", srv.vkey, "--trusted", saved, "--json")
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK {
+		t.Fatalf("exit %d, JSON %v:\n%s", code, err, out)
+	}
+	if rep.Trusted != 6 || rep.Records != 7 || len(rep.Damage) != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+
+	// Remove a record from the middle.
+	path := filepath.Join(srv.dir, "records")
+	data, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(string(data), "\n")
+	os.WriteFile(path, []byte(strings.Join(append(lines[:3:3], lines[4:]...), "")), 0o600)
+	code, out, _ = runAuditor(t, "verify", "--log", srv.dir, "--key", srv.vkey, "--trusted", saved)
+	if code != exitDamaged || !strings.Contains(out, "record 3 (line 4): removed") || !strings.Contains(out, "DAMAGED") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+
+	// Someone else's key.
+	other := newLog(t, "testimony/server/study-1", serverRecords()...)
+	code, out, _ = runAuditor(t, "verify", "--log", other.dir, "--key", srv.vkey)
+	if code != exitDamaged || !strings.Contains(out, "signed-by-another-key") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestVerifyCommandUsageErrors(t *testing.T) {
+	srv := newLog(t, "testimony/server/study-1", serverRecords()...)
+	for _, args := range [][]string{
+		{"verify", "--log", srv.dir},
+		{"verify", "--key", srv.vkey},
+		{"verify", "--log", srv.dir, "--key", "garbage"},
+		{"verify", "--log", t.TempDir(), "--key", srv.vkey},
+		{"verify", "--log", srv.dir, "--key", srv.vkey, "--trusted", "/nonexistent"},
+		{"verify", "--log", srv.dir, "--key", srv.vkey, "extra"},
+		{"reconcile", "--server-log", srv.dir, "--server-key", srv.vkey},
+		{"frobnicate"},
+	} {
+		code, out, errOut := runAuditor(t, args...)
+		if code != exitError || !strings.HasPrefix(errOut, "auditor: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and an error", args, code, out, errOut)
+		}
+	}
+}
+
+func TestReconcileCommand(t *testing.T) {
+	srv := newLog(t, "testimony/server/study-1", serverRecords()...)
+	res := newLog(t, "testimony/researcher/alice", audit.BatchImported(h("manifest"), 2, "alice-key-fp", day))
+	args := []string{"reconcile", "--server-log", srv.dir, "--server-key", srv.vkey, "--researcher-log", res.dir, "--researcher-key", res.vkey}
+	code, out, errOut := runAuditor(t, args...)
+	if code != exitOK || !strings.Contains(out, "result: OK") || !strings.Contains(out, "alice-key-fp") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runAuditor(t, append(args, "--json")...)
+	var rec audit.Reconciliation
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || code != exitOK || len(rec.Batches) != 1 {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+
+	srv.append(t, audit.BatchExported(h("manifest-2"), 5, day))
+	code, out, _ = runAuditor(t, args...)
+	if code != exitDamaged || !strings.Contains(out, "not-imported") || !strings.Contains(out, "NOT IMPORTED") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, cmd := range []string{"", "verify", "reconcile"} {
+		args := []string{"--help"}
+		if cmd != "" {
+			args = []string{cmd, "--help"}
+		}
+		code, out, _ := runAuditor(t, args...)
+		if code != exitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "auditor ") {
+			t.Errorf("auditor %s --help: exit %d, no example:\n%s", cmd, code, out)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/testimony-project/testimony/config"
+	"github.com/testimony-project/testimony/intake"
+	"github.com/testimony-project/testimony/onion"
+	"github.com/testimony-project/testimony/oplog"
+)
+
+type serveOptions struct {
+	study, data, listen   string
+	torControl, torCookie string
+	noPoW                 bool
+	maxStreams            int
+	testNetwork           string
+}
+
+// runServe serves until ctx is done: on the onion service by default, on a
+// loopback address with --listen.
+func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
+	if o.listen != "" {
+		if err := checkLoopback(o.listen); err != nil {
+			return err
+		}
+	}
+	study, err := config.Load(o.study)
+	if err != nil {
+		return err
+	}
+	d, err := intake.OpenData(o.data)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.BindStudy(study.ID); err != nil {
+		return err
+	}
+	log := oplog.New(stderr)
+	srv, err := intake.New(intake.Config{Study: study, Store: d.Store, Log: log})
+	if err != nil {
+		return err
+	}
+	hs := srv.HTTPServer()
+
+	if o.listen != "" {
+		ln, err := net.Listen("tcp", o.listen)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s: %w", o.listen, err)
+		}
+		log.Addr(oplog.ListenerDevWarning, ln.Addr().String())
+		fmt.Fprintf(stdout, "serving on http://%s (development only: not an onion service)\n", ln.Addr())
+		return serve(ctx, hs, ln, log)
+	}
+
+	var extra []string
+	if o.testNetwork != "" {
+		if extra, err = readTorrcLines(o.testNetwork); err != nil {
+			return err
+		}
+	}
+	svc, err := onion.Start(ctx, onion.Config{
+		DataDir:       filepath.Join(o.data, "onion"),
+		ControlAddr:   o.torControl,
+		ControlCookie: o.torCookie,
+		PoWDisabled:   o.noPoW,
+		MaxStreams:    o.maxStreams,
+		TestNetwork:   extra,
+		Logger:        log.Zerolog(),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to start the onion service: %w", err)
+	}
+	defer svc.Close()
+	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
+	return serve(ctx, hs, svc.Listener(), log)
+}
+
+// readTorrcLines reads "Key value" lines (blank lines and # comments
+// skipped) as tor command-line arguments.
+func readTorrcLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read --private-tor-network: %w", err)
+	}
+	defer f.Close()
+	var args []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, " ")
+		if !ok {
+			return nil, fmt.Errorf("%s line %d: want \"Key value\", got %q", path, n, line)
+		}
+		args = append(args, "--"+k, strings.TrimSpace(v))
+	}
+	return args, sc.Err()
+}
