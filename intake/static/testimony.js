@@ -1,0 +1,487 @@
+/*
+ * testimony.js: the questionnaire in the browser.
+ *
+ * With JavaScript on, answers are checked here with the same rules as the
+ * server (package response), written as response.Marshal writes them, sealed
+ * to every researcher as package crypto/envelope specifies, and only the
+ * envelope is posted (to /sealed). Nothing is kept in the browser: no
+ * cookies, no storage. Randomness comes from crypto.getRandomValues only,
+ * through nacl.randomBytes.
+ *
+ * The same file runs under Node for tests (module.exports), where it needs no
+ * DOM.
+ */
+(function (root) {
+  'use strict';
+
+  var naclLib = null;
+  function nacl() {
+    if (naclLib) return naclLib;
+    naclLib = root.nacl || (typeof require === 'function' ? require('./nacl.min.js') : null);
+    if (!naclLib) throw new Error('nacl is missing');
+    return naclLib;
+  }
+
+  var encoder = new TextEncoder();
+  function utf8(s) { return encoder.encode(s); }
+
+  function concat(parts) {
+    var n = 0, i;
+    for (i = 0; i < parts.length; i++) n += parts[i].length;
+    var out = new Uint8Array(n), off = 0;
+    for (i = 0; i < parts.length; i++) { out.set(parts[i], off); off += parts[i].length; }
+    return out;
+  }
+
+  // ---- Recipients: "testimony-pub-" + base32(key || H("testimony-pub" || key)[0:4]) ----
+
+  var PREFIX = 'testimony-pub-';
+  var B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+  function base32Decode(s) {
+    var out = [], bits = 0, acc = 0;
+    for (var i = 0; i < s.length; i++) {
+      var v = B32.indexOf(s.charAt(i));
+      if (v < 0) throw new Error('malformed public key: bad character');
+      acc = (acc << 5) | v; bits += 5;
+      if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 0xff); }
+      acc &= (1 << bits) - 1;
+    }
+    if (bits >= 5 || acc !== 0) throw new Error('malformed public key: bad length');
+    return new Uint8Array(out);
+  }
+
+  // parseRecipient returns the 32-byte X25519 key of a public key string,
+  // checking its prefix, length and checksum as envelope.ParseRecipient does.
+  function parseRecipient(s) {
+    if (s.indexOf(PREFIX) !== 0) throw new Error('malformed public key: missing prefix');
+    var b = base32Decode(s.slice(PREFIX.length));
+    if (b.length !== 36) throw new Error('malformed public key: bad length');
+    var key = b.slice(0, 32);
+    var sum = nacl().hash(concat([utf8('testimony-pub'), key]));
+    for (var i = 0; i < 4; i++) if (sum[i] !== b[32 + i]) throw new Error('malformed public key: checksum mismatch');
+    if (key.every(function (x) { return x === 0; })) throw new Error('malformed public key: all zeros');
+    return key;
+  }
+
+  // ---- The envelope, version 1 (see crypto/envelope's package doc) ----
+
+  var LABEL = 'testimony-envelope-v1\n';
+  var MIN_BUCKET = 1024, MAX_BUCKET = 4 << 20, MAX_RECIPIENTS = 16;
+
+  function bucketSize(n) {
+    var b = MIN_BUCKET;
+    while (b < n + 4) b *= 2;
+    return b;
+  }
+
+  function checkStudyID(id) {
+    if (!/^[a-z0-9-]{3,64}$/.test(id)) throw new Error('study id must be 3 to 64 characters of a-z, 0-9 and -');
+  }
+
+  function commitment(S, k) {
+    return nacl().hash(concat([utf8('testimony-envelope-v1 commitment'), [0], [S.length], S, k])).slice(0, 32);
+  }
+
+  function bodyKey(hd, k) {
+    return nacl().hash(concat([utf8('testimony-envelope-v1 body'), [0], hd, k])).slice(0, 32);
+  }
+
+  // seal seals plaintext (bytes) for the study to the recipients (32-byte
+  // keys, in the study's order). fixed, for tests only, gives the content key
+  // and the ephemeral secret instead of drawing them.
+  function seal(studyId, plaintext, recipients, fixed) {
+    var n = nacl();
+    checkStudyID(studyId);
+    if (recipients.length < 1 || recipients.length > MAX_RECIPIENTS) throw new Error('need 1 to 16 recipients');
+    if (plaintext.length > MAX_BUCKET - 4) throw new Error('plaintext too large');
+    var k = fixed ? Uint8Array.from(fixed.contentKey) : n.randomBytes(32);
+    var e = fixed ? Uint8Array.from(fixed.ephemeralSecret) : n.randomBytes(32);
+    var S = utf8(studyId);
+    var E = n.box.keyPair.fromSecretKey(e).publicKey;
+    var parts = [utf8(LABEL), [S.length], S, E, commitment(S, k), [recipients.length]];
+    for (var i = 0; i < recipients.length; i++) {
+      var nonce = new Uint8Array(24);
+      nonce[23] = i;
+      parts.push(n.box(k, nonce, recipients[i], e));
+    }
+    var hd = concat(parts);
+    var q = new Uint8Array(bucketSize(plaintext.length));
+    var len = plaintext.length;
+    q[0] = len >>> 24; q[1] = (len >>> 16) & 0xff; q[2] = (len >>> 8) & 0xff; q[3] = len & 0xff;
+    q.set(plaintext, 4);
+    var B = bodyKey(hd, k);
+    var body = n.secretbox(q, new Uint8Array(24), B);
+    k.fill(0); e.fill(0); q.fill(0); B.fill(0);
+    return concat([hd, body]);
+  }
+
+  function base64(bytes) {
+    var s = '';
+    for (var i = 0; i < bytes.length; i += 0x8000) {
+      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return btoa(s);
+  }
+
+  // ---- Answers: the rules of package response ----
+  //
+  // A study model is {id, lang, questions: [q]}, q = {id, type, required,
+  // min, max (numbers or null: for year and date_approx with the defaults
+  // applied, for integer and multi_choice as written), maxLen, choices:
+  // [values], rel: null or {q: id, any: [values]}}. Answers map question ids
+  // to arrays of strings.
+
+  // isSpace is Go's unicode.IsSpace.
+  function isSpace(c) {
+    return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+      (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+  }
+
+  // trimSpace is Go's strings.TrimSpace.
+  function trimSpace(s) {
+    var a = 0, b = s.length;
+    while (a < b && isSpace(s.charCodeAt(a))) a++;
+    while (b > a && isSpace(s.charCodeAt(b - 1))) b--;
+    return s.slice(a, b);
+  }
+
+  function normalizeText(v) {
+    return v.replace(/\r\n/g, '\n').replace(/\r/g, '\n').normalize('NFC');
+  }
+
+  function question(model, id) {
+    for (var i = 0; i < model.questions.length; i++) if (model.questions[i].id === id) return model.questions[i];
+    return null;
+  }
+
+  function relevant(model, q, answers) {
+    for (var steps = 0; q.rel; steps++) {
+      if (steps > model.questions.length) return false;
+      var vals = answers[q.rel.q] || [], any = q.rel.any;
+      if (!vals.some(function (v) { return any.indexOf(v) >= 0; })) return false;
+      q = question(model, q.rel.q);
+      if (!q) return false;
+    }
+    return true;
+  }
+
+  // fromForm reads answers from form fields ({name: [values]}, as a browser
+  // would post them) as response.FromForm does.
+  function fromForm(model, form) {
+    var answers = {};
+    function get(name) { return form[name] || []; }
+    model.questions.forEach(function (q) {
+      var vals = get('q.' + q.id), answer = [];
+      switch (q.type) {
+        case 'multi_choice':
+          vals.forEach(function (v) { if (v !== '' && answer.indexOf(v) < 0) answer.push(v); });
+          answer.sort(function (a, b) { return q.choices.indexOf(a) - q.choices.indexOf(b); });
+          break;
+        case 'short_text': case 'long_text':
+          if (vals.length === 1 && trimSpace(vals[0]) !== '') answer = [normalizeText(vals[0])];
+          break;
+        case 'date_approx':
+          var year = vals.length === 1 ? trimSpace(vals[0]) : '';
+          var when = trimSpace(get('q.' + q.id + '.when')[0] || '');
+          if (year !== '' && when !== '') answer = [year + '-' + when];
+          else if (year !== '') answer = [year];
+          else if (when !== '') answer = ['-' + when];
+          break;
+        default:
+          if (vals.length === 1 && trimSpace(vals[0]) !== '') answer = [trimSpace(vals[0])];
+      }
+      if (answer.length > 0 && relevant(model, q, answers)) answers[q.id] = answer;
+    });
+    return { answers: answers, problems: validate(model, answers) };
+  }
+
+  // validate returns {id: {code, limit}} for every answer that breaks the
+  // rules, or null, as response.Validate does.
+  function validate(model, answers) {
+    var ps = {}, any = false;
+    Object.keys(answers).forEach(function (id) {
+      if (!question(model, id)) { ps[id] = { code: 'unknown_question', limit: 0 }; any = true; }
+    });
+    model.questions.forEach(function (q) {
+      var vals = answers[q.id], answered = Object.prototype.hasOwnProperty.call(answers, q.id);
+      if (!relevant(model, q, answers)) {
+        if (answered) { ps[q.id] = { code: 'not_relevant', limit: 0 }; any = true; }
+        return;
+      }
+      if (!answered || vals.length === 0) {
+        if (q.type === 'consent') { ps[q.id] = { code: 'consent_missing', limit: 0 }; any = true; }
+        else if (q.required) { ps[q.id] = { code: 'required', limit: 0 }; any = true; }
+        return;
+      }
+      var p = check(q, vals);
+      if (p) { ps[q.id] = p; any = true; }
+    });
+    return any ? ps : null;
+  }
+
+  function problem(code, limit) { return { code: code, limit: limit || 0 }; }
+
+  // parseInt is response.parseInt: decimal digits, no leading zeros, at
+  // most nine digits, "-" allowed if signed but not "-0".
+  function parseInteger(s, signed) {
+    var digits = s;
+    if (signed && digits.charAt(0) === '-') digits = digits.slice(1);
+    if (digits === '' || digits.length > 9 || (digits.length > 1 && digits.charAt(0) === '0')) return null;
+    if (!/^[0-9]+$/.test(digits)) return null;
+    if (s === '-0') return null;
+    return Number(s);
+  }
+
+  var LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(^|[^\ud800-\udbff])[\udc00-\udfff]/;
+
+  function check(q, vals) {
+    if (q.type !== 'multi_choice' && vals.length !== 1) return problem('too_many', 1);
+    var v = vals[0], n;
+    switch (q.type) {
+      case 'single_choice':
+        if (q.choices.indexOf(v) < 0) return problem('not_a_choice');
+        break;
+      case 'multi_choice':
+        for (var i = 0; i < vals.length; i++) {
+          if (q.choices.indexOf(vals[i]) < 0) return problem('not_a_choice');
+          if (i > 0 && q.choices.indexOf(vals[i - 1]) >= q.choices.indexOf(vals[i])) return problem('not_a_choice');
+        }
+        if (q.min !== null && vals.length < q.min) return problem('too_few', q.min);
+        if (q.max !== null && vals.length > q.max) return problem('too_many', q.max);
+        break;
+      case 'short_text': case 'long_text':
+        if (LONE_SURROGATE.test(v) || v.normalize('NFC') !== v || v.indexOf('\r') >= 0) return problem('bad_characters');
+        for (var j = 0; j < v.length; j++) {
+          var c = v.charCodeAt(j);
+          if (c === 0x0a && q.type === 'short_text') return problem('not_one_line');
+          if (((c <= 0x1f || (c >= 0x7f && c <= 0x9f)) && c !== 0x0a && c !== 0x09) || c === 0xfffd) return problem('bad_characters');
+        }
+        if (v === '' || trimSpace(v) === '') return problem('required');
+        if (Array.from(v).length > q.maxLen) return problem('too_long', q.maxLen);
+        break;
+      case 'year': case 'integer':
+        n = parseInteger(v, q.type === 'integer');
+        if (n === null) return problem('not_a_number');
+        if (q.min !== null && n < q.min) return problem('too_small', q.min);
+        if (q.max !== null && n > q.max) return problem('too_large', q.max);
+        break;
+      case 'consent':
+        if (v !== 'yes') return problem('consent_missing');
+        break;
+      case 'date_approx':
+        var dash = v.indexOf('-');
+        var year = dash < 0 ? v : v.slice(0, dash), part = dash < 0 ? '' : v.slice(dash + 1);
+        n = parseInteger(year, false);
+        if (n === null || year.length !== 4) return problem('bad_date');
+        if (n < q.min) return problem('too_small', q.min);
+        if (n > q.max) return problem('too_large', q.max);
+        if (dash >= 0 && WHEN.indexOf(part) < 0) return problem('bad_date');
+        break;
+      default:
+        return problem('not_a_choice');
+    }
+    return null;
+  }
+
+  var WHEN = ['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', 'spring', 'summer', 'autumn', 'winter'];
+
+  // jsonString is Go's encoding/json for a string with HTML escaping off:
+  // JSON.stringify escapes the same characters the same way, except U+2028
+  // and U+2029, which Go escapes too.
+  function jsonString(s) {
+    if (LONE_SURROGATE.test(s)) throw new Error('text is not valid Unicode');
+    return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  }
+
+  // marshal writes the version 1 plaintext exactly as response.Marshal does.
+  function marshal(model, lang, answers) {
+    var ids = Object.keys(answers).filter(function (id) { return answers[id].length > 0; }).sort();
+    var members = ids.map(function (id) {
+      var q = question(model, id), vals = answers[id];
+      if (q && q.type === 'multi_choice') return jsonString(id) + ':[' + vals.map(jsonString).join(',') + ']';
+      if (vals.length !== 1) throw new Error('question ' + id + ' has ' + vals.length + ' values');
+      return jsonString(id) + ':' + jsonString(vals[0]);
+    });
+    return '{"v":1,"study":' + jsonString(model.id) + ',"lang":' + jsonString(lang) + ',"answers":{' + members.join(',') + '}}';
+  }
+
+  var api = {
+    parseRecipient: parseRecipient, seal: seal, bucketSize: bucketSize, base64: base64,
+    fromForm: fromForm, validate: validate, relevant: relevant, marshal: marshal,
+    normalizeText: normalizeText, trimSpace: trimSpace, utf8: utf8, looksLikeTorBrowser: looksLikeTorBrowser
+  };
+
+  // ---- The page ----
+
+  // looksLikeTorBrowser guesses from what Tor Browser's fingerprinting
+  // resistance makes every copy report: a Firefox user agent whose version
+  // ends in ".0" and matches its rv, the UTC time zone, no Chrome objects.
+  // It is a guess made here only; it is never sent anywhere.
+  function looksLikeTorBrowser(nav, win) {
+    var m = /^Mozilla\/5\.0 \([^)]*; rv:(\d+)\.0\) Gecko\/[0-9.]+ Firefox\/(\d+)\.0$/.exec(nav.userAgent);
+    if (!m || m[1] !== m[2]) return false;
+    if (typeof win.chrome !== 'undefined') return false;
+    return new Date().getTimezoneOffset() === 0;
+  }
+
+  function $(id) { return document.getElementById(id); }
+
+  function show(id) { var el = $(id); if (el) el.hidden = false; }
+
+  function init() {
+    show('js-note');
+    if (!looksLikeTorBrowser(navigator, window)) show('js-not-tor');
+    var start = $('start');
+    if (start && start.getAttribute('data-js')) start.href = start.getAttribute('data-js');
+    var form = $('tf');
+    if (!form) return;
+    if (form.getAttribute('data-onepage')) { location.replace(form.getAttribute('data-onepage')); return; }
+    if (form.getAttribute('data-mode') === 'all') enhance(form);
+  }
+
+  function modelOf(form) {
+    var qs = [];
+    var sets = form.querySelectorAll('fieldset[data-q]');
+    for (var i = 0; i < sets.length; i++) {
+      var f = sets[i], d = function (k) { return f.getAttribute('data-' + k); };
+      var num = function (k) { var v = d(k); return v === null || v === '' ? null : Number(v); };
+      var choices = [], inputs = f.querySelectorAll('input[type=radio],input[type=checkbox]');
+      for (var j = 0; j < inputs.length; j++) if (d('type') !== 'consent') choices.push(inputs[j].value);
+      qs.push({
+        id: d('q'), type: d('type'), required: d('req') === '1', min: num('min'), max: num('max'),
+        maxLen: num('maxlen') || 0, choices: choices,
+        rel: d('rel') ? { q: d('rel'), any: d('any').split(' ') } : null, el: f
+      });
+    }
+    return { id: form.getAttribute('data-study'), lang: form.getAttribute('data-lang'), questions: qs };
+  }
+
+  // fieldsOf returns the form's answer fields as the browser would post them.
+  function fieldsOf(form) {
+    var out = {};
+    for (var i = 0; i < form.elements.length; i++) {
+      var el = form.elements[i];
+      if (!el.name || el.name.indexOf('q.') !== 0) continue;
+      if ((el.type === 'radio' || el.type === 'checkbox') && !el.checked) continue;
+      (out[el.name] = out[el.name] || []).push(el.value);
+    }
+    return out;
+  }
+
+  function enhance(form) {
+    var model = modelOf(form);
+    var review = $('review'), list = $('review-list'), status = $('seal-status');
+    var recipients;
+    function update() {
+      var res = fromForm(model, fieldsOf(form));
+      model.questions.forEach(function (q) { q.el.hidden = !relevant(model, q, res.answers); });
+      return res;
+    }
+    var notes = form.querySelectorAll('.cond');
+    for (var i = 0; i < notes.length; i++) notes[i].hidden = true;
+    form.addEventListener('change', update);
+    form.addEventListener('input', update);
+    update();
+
+    function message(p) {
+      var t = form.getAttribute('data-p-' + p.code) || p.code;
+      return t.replace('{n}', String(p.limit));
+    }
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault(); // answers never leave the browser unsealed
+      var res = update();
+      var first = null;
+      model.questions.forEach(function (q) {
+        var p = res.problems && res.problems[q.id], el = q.el.querySelector('.problem');
+        q.el.classList.toggle('bad', !!p);
+        if (p) {
+          if (!el) {
+            el = document.createElement('p');
+            el.className = 'problem';
+            el.setAttribute('role', 'alert');
+            q.el.insertBefore(el, q.el.querySelector('legend').nextSibling);
+          }
+          el.textContent = message(p);
+          if (!first) first = q.el;
+        } else if (el) {
+          el.parentNode.removeChild(el);
+        }
+      });
+      $('summary').hidden = !first;
+      if (first) { first.scrollIntoView(); return; }
+      showReview(res.answers);
+    });
+
+    function answerText(q, vals) {
+      var parts = [];
+      if (q.type === 'single_choice' || q.type === 'multi_choice' || q.type === 'consent') {
+        var inputs = q.el.querySelectorAll('input:checked');
+        for (var i = 0; i < inputs.length; i++) parts.push(inputs[i].parentNode.textContent.trim());
+      } else if (q.type === 'date_approx') {
+        parts.push(q.el.querySelector('input').value.trim());
+        var sel = q.el.querySelector('select');
+        if (sel.value) parts.push(sel.options[sel.selectedIndex].textContent);
+      } else {
+        parts.push(vals[0]);
+      }
+      return parts.join(q.type === 'multi_choice' ? ' / ' : ' ');
+    }
+
+    function showReview(answers) {
+      while (list.firstChild) list.removeChild(list.firstChild);
+      model.questions.forEach(function (q) {
+        if (!answers[q.id]) return;
+        var dt = document.createElement('dt'), dd = document.createElement('dd');
+        dt.textContent = q.el.querySelector('.label').textContent;
+        dd.textContent = answerText(q, answers[q.id]);
+        list.appendChild(dt); list.appendChild(dd);
+      });
+      form.hidden = true;
+      review.hidden = false;
+      review.pending = answers;
+      status.textContent = '';
+      window.scrollTo(0, 0);
+    }
+
+    $('review-change').addEventListener('click', function () {
+      review.hidden = true;
+      form.hidden = false;
+      review.pending = null;
+    });
+
+    $('review-send').addEventListener('click', function () {
+      var btn = this, answers = review.pending;
+      if (!answers) return;
+      btn.disabled = true;
+      status.textContent = form.getAttribute('data-sealing');
+      setTimeout(function () {
+        var pt = null;
+        try {
+          if (!recipients) recipients = form.getAttribute('data-recipients').split(' ').map(parseRecipient);
+          pt = utf8(marshal(model, model.lang, answers));
+          var env = seal(model.id, pt, recipients);
+          var sealed = $('sealed');
+          sealed.elements.envelope.value = base64(env);
+          sealed.submit();
+        } catch (err) {
+          status.textContent = form.getAttribute('data-seal-failed');
+          btn.disabled = false;
+        } finally {
+          if (pt) pt.fill(0);
+        }
+      }, 20);
+    });
+  }
+
+  if (typeof module === 'object' && module.exports) {
+    module.exports = api;
+  } else {
+    root.testimony = api;
+    if (typeof document !== 'undefined') {
+      if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+      else init();
+    }
+  }
+})(typeof self !== 'undefined' ? self : this);
