@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -442,5 +441,4 @@ func TestLeafHashIsRecordHash(t *testing.T) {
 	if ck.Hash != root || ck.Size != 2 {
 		t.Fatalf("checkpoint %+v, want size 2 and root %v", ck, root)
 	}
-	_ = errors.New
 }

@@ -50,11 +50,6 @@ func (t *tree) root(n int64) tlog.Hash {
 	return h
 }
 
-// leaf returns the hash of record i.
-func (t *tree) leaf(i int64) tlog.Hash {
-	return t.hashes[tlog.StoredHashIndex(0, i)]
-}
-
 // buildTree returns the tree of the given record hashes.
 func buildTree(leaves []tlog.Hash) *tree {
 	t := &tree{hashes: make([]tlog.Hash, 0, 2*len(leaves))}

@@ -30,6 +30,7 @@ const ConsentValue = "yes"
 // Bounds of the defaults and checks of question fields.
 const (
 	DefaultShortTextLength = 200
+	maxQuestions           = 500
 	DefaultMinYear         = 1900
 	minYear, maxYear       = 1000, 9999
 )

@@ -329,7 +329,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("limits = %d, %d; want the file's", s.MaxSubmissionBytes(), s.MaxTextLength())
 	}
 	now := time.Date(2026, 12, 31, 23, 0, 0, 0, time.FixedZone("KST", 9*3600)) // 2027 in Seoul, 2026 in UTC
-	for id, want := range map[string][3]int{ // max length, range low, range high
+	for id, want := range map[string][3]int{                                   // max length, range low, range high
 		"agree": {0, 0, 0},
 		"one":   {0, 0, 0},
 		"many":  {0, 1, 2},
@@ -462,4 +462,55 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed the study:\n%+v\n%+v\n%s", s, s2, out)
 		}
 	})
+}
+
+// TestPathological checks that input the YAML parser handles slowly, or
+// that expands, is refused with a clear message; BenchmarkParsePathological
+// measures it at the full file size.
+func TestPathological(t *testing.T) {
+	for _, tt := range pathological(64 << 10) {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f", []byte(tt.src))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %.200q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func pathological(size int) []struct{ name, src, want string } {
+	deepBlock := new(strings.Builder)
+	for i := 0; deepBlock.Len() < size; i++ {
+		deepBlock.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	return []struct{ name, src, want string }{
+		{"brackets", "id: " + strings.Repeat("[", size/2) + strings.Repeat("]", size/2), "f:1:21: nested too deeply"},
+		{"braces", "id: " + strings.Repeat("{a: ", size/4), "f:1:69: nested too deeply"},
+		{"dashes", strings.Repeat("- ", size/2), "f:1:33: nested too deeply"},
+		{"indentation", deepBlock.String(), "nested too deeply"},
+		{"questions", "questions:\n" + strings.Repeat("- {}\n", size/5), "questions; a study has at most 500"},
+		{"anchors", "id: &a x\nquestions: [*a, *a, *a]\n", "anchors (&) are not allowed"},
+	}
+}
+
+func BenchmarkParseExample(b *testing.B) {
+	data := []byte(readFile(b, examplePath))
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse("example", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParsePathological(b *testing.B) {
+	for _, tt := range pathological(MaxFileSize - 100) {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Parse("f", []byte(tt.src)); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+	}
 }

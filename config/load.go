@@ -15,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -59,7 +60,7 @@ func Parse(name string, data []byte) (*Study, error) {
 		return Errors{{File: name, Line: line, Column: col, Problem: problem}}
 	}
 	if len(data) > MaxFileSize {
-		return nil, fail(0, 0, fmt.Sprintf("the file is larger than %d bytes; a study file is a few kilobytes, check that this is the right file", MaxFileSize))
+		return nil, fail(0, 0, fmt.Sprintf("the file is larger than %d bytes; a study file is tens of kilobytes, check that this is the right file", MaxFileSize))
 	}
 	if !utf8.Valid(data) {
 		line, col := invalidUTF8(data)
@@ -70,7 +71,13 @@ func Parse(name string, data []byte) (*Study, error) {
 		return nil, fail(0, 0, "the file is empty; start from examples/nk-internet-access.yaml")
 	}
 
-	file, err := parser.ParseBytes(src, 0)
+	// The parser slows down sharply on deep nesting, which no study file
+	// has: refuse it from the tokens, before parsing.
+	tokens := lexer.Tokenize(string(src))
+	if tk := tooDeep(tokens); tk != nil {
+		return nil, fail(tk.Position.Line, tk.Position.Column, "nested too deeply; check the indentation and brackets")
+	}
+	file, err := parser.Parse(tokens, 0)
 	if err != nil {
 		return nil, Errors{yamlError(name, err)}
 	}
@@ -99,6 +106,11 @@ func Parse(name string, data []byte) (*Study, error) {
 	sc.node(body, "", 0)
 	if len(sc.errs) > 0 {
 		return nil, sc.finish(sc.errs)
+	}
+
+	if n := sc.questions; n > maxQuestions {
+		line, col := sc.lookup("questions")
+		return nil, fail(line, col, fmt.Sprintf("%d questions; a study has at most %d, split it into several studies", n, maxQuestions))
 	}
 
 	s := new(Study)
@@ -196,7 +208,44 @@ type scanner struct {
 	pos  map[string][2]int // path → line, column of the field
 	vpos map[string][2]int // path → line, column of its value
 	ids  map[string]string // "questions[i].id" → the id written
-	errs []*Error
+	// questions is the number of questions, counted before decoding so
+	// that a file with far too many is refused at once.
+	questions int
+	errs      []*Error
+}
+
+// tooDeep returns the token at which tokens nest deeper than maxDepth, or
+// nil. It counts open brackets, and block lists and mappings that open on
+// the same line (as in "- - a: b: c"); nesting by indentation is bounded by
+// the file size.
+func tooDeep(tokens token.Tokens) *token.Token {
+	flow, line, block := 0, 0, 0
+	for _, tk := range tokens {
+		if tk.Position == nil {
+			continue
+		}
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			flow++
+			if flow > maxDepth {
+				return tk
+			}
+		case token.SequenceEndType, token.MappingEndType:
+			flow--
+		case token.SequenceEntryType, token.MappingValueType:
+			if flow > 0 {
+				continue
+			}
+			if tk.Position.Line != line {
+				line, block = tk.Position.Line, 0
+			}
+			block++
+			if block > maxDepth {
+				return tk
+			}
+		}
+	}
+	return nil
 }
 
 // intFields and boolFields are the fields that hold numbers and switches.
@@ -244,6 +293,9 @@ func (sc *scanner) node(n ast.Node, path string, depth int) {
 	case *ast.MappingValueNode:
 		sc.mappingValue(n, path, depth)
 	case *ast.SequenceNode:
+		if path == "questions" {
+			sc.questions = len(n.Values)
+		}
 		for i, v := range n.Values {
 			p := fmt.Sprintf("%s[%d]", path, i)
 			sc.record(p, v)

@@ -21,8 +21,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/intake"
@@ -82,7 +84,11 @@ func newHarness(t *testing.T) *harness {
 	if err := h.data.BindStudy(h.study.ID); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := intake.New(intake.Config{Study: h.study, Store: h.data.Store, Log: oplog.New(h.logs)})
+	if err := h.data.Record(audit.ServiceStarted(h.study.SHA256, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := intake.New(intake.Config{Study: h.study, Store: h.data.Store, Log: oplog.New(h.logs),
+		Stored: func(sum [32]byte, day time.Time) error { return h.data.Record(audit.SubmissionStored(sum, day)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,14 +240,14 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// Export, then decrypt offline with the second researcher's key.
 	batchPath := filepath.Join(h.dir, "batch.tar")
-	m, err := h.data.Export(batchPath)
+	m, err := h.data.Export(batchPath, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(m.Entries) != len(viaForm)+len(viaSealed) {
 		t.Fatalf("batch has %d envelopes, want %d", len(m.Entries), len(viaForm)+len(viaSealed))
 	}
-	if _, err := h.data.Export(filepath.Join(h.dir, "again.tar")); !errors.Is(err, intake.ErrNothingToExport) {
+	if _, err := h.data.Export(filepath.Join(h.dir, "again.tar"), time.Now()); !errors.Is(err, intake.ErrNothingToExport) {
 		t.Fatalf("second export: %v, want ErrNothingToExport", err)
 	}
 	verifier, err := note.NewVerifier(h.data.ServerKey())

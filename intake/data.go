@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
 	"github.com/testimony-project/testimony/internal/atomicfile"
 	"github.com/testimony-project/testimony/store"
@@ -19,7 +21,10 @@ import (
 //	DIR/study             the id of the study this directory serves
 //	DIR/keys/server.key   the batch signing key (0600), made on first use
 //	DIR/keys/server.pub   its verifier key, for researchers to pin
+//	DIR/keys/audit.key    the audit log's checkpoint signing key (0600), made on first use
+//	DIR/keys/audit.pub    its verifier key, for auditors to pin
 //	DIR/store/            the envelope store (see package store)
+//	DIR/audit/            the audit log (see package audit)
 //
 // One data directory serves one study, so envelopes of two studies are
 // never mixed in one store or one batch.
@@ -29,6 +34,7 @@ type Data struct {
 
 	signer note.Signer
 	vkey   string
+	audit  *audit.Log
 }
 
 // ServerKeyName names the batch signing key in its verifier key.
@@ -82,8 +88,92 @@ func OpenData(dir string) (*Data, error) {
 	return d, nil
 }
 
-// Close closes the store.
-func (d *Data) Close() error { return d.Store.Close() }
+// Close closes the store and the audit log.
+func (d *Data) Close() error {
+	if d.audit != nil {
+		d.audit.Close()
+	}
+	return d.Store.Close()
+}
+
+// Audit returns the server's audit log, opening it (and making its signing
+// key) on first use. Its origin names the study the directory serves.
+func (d *Data) Audit() (*audit.Log, error) {
+	if d.audit != nil {
+		return d.audit, nil
+	}
+	studyID, err := d.StudyID()
+	if err != nil {
+		return nil, err
+	}
+	origin := "testimony/" + studyID + "/server"
+	skey, err := d.auditKey(origin)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("malformed audit key %s: %w", filepath.Join(d.Dir, "keys", "audit.key"), err)
+	}
+	if d.audit, err = audit.Open(filepath.Join(d.Dir, "audit"), origin, signer); err != nil {
+		return nil, fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	return d.audit, nil
+}
+
+// auditKey returns the audit signing key, making it if needed.
+func (d *Data) auditKey(origin string) (string, error) {
+	path := filepath.Join(d.Dir, "keys", "audit.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("failed to read audit key: %w", err)
+	}
+	skey, vkey, err := audit.GenerateKey(origin)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileSync(filepath.Join(d.Dir, "keys", "audit.pub"), []byte(vkey+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	if err := writeFileSync(path, []byte(skey+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return skey, nil
+}
+
+// AuditKey returns the verifier key of the audit log: one line for
+// auditors to pin.
+func (d *Data) AuditKey() (string, error) {
+	if _, err := d.Audit(); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(d.Dir, "keys", "audit.pub"))
+	return strings.TrimSpace(string(b)), err
+}
+
+// Record appends a record to the audit log.
+func (d *Data) Record(r audit.Record) error {
+	l, err := d.Audit()
+	if err != nil {
+		return err
+	}
+	if _, err := l.Append(r); err != nil {
+		return fmt.Errorf("failed to append to the audit log: %w", err)
+	}
+	return nil
+}
+
+// Purge removes exported envelopes and records how many in the audit log.
+func (d *Data) Purge(now time.Time) (int, error) {
+	n, err := d.Store.PurgeExported()
+	if err != nil {
+		return n, err
+	}
+	return n, d.Record(audit.EnvelopesPurged(n, now))
+}
 
 // ServerKey returns the verifier key of the batch signing key: one line for
 // researchers to pin.
@@ -117,7 +207,9 @@ func (d *Data) StudyID() (string, error) {
 
 // Export writes every envelope not yet exported to a new batch file at
 // path, synced, then marks them exported. It refuses to overwrite a file.
-func (d *Data) Export(path string) (*batch.Manifest, error) {
+//
+// It also records the export in the audit log and signs a checkpoint.
+func (d *Data) Export(path string, now time.Time) (*batch.Manifest, error) {
 	studyID, err := d.StudyID()
 	if err != nil {
 		return nil, err
@@ -151,6 +243,12 @@ func (d *Data) Export(path string) (*batch.Manifest, error) {
 	}
 	if err := d.Store.MarkExported(pending); err != nil {
 		return nil, fmt.Errorf("batch %s was written but its envelopes could not be marked exported (the next export will include them again, which researchers' tools tolerate): %w", path, err)
+	}
+	if err := d.Record(audit.BatchExported(m.Hash, len(m.Entries), now)); err != nil {
+		return m, err
+	}
+	if _, err := d.audit.Checkpoint(now, true); err != nil {
+		return m, fmt.Errorf("failed to sign an audit checkpoint: %w", err)
 	}
 	return m, nil
 }

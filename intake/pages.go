@@ -2,9 +2,12 @@ package intake
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -21,27 +24,70 @@ func (s *Server) text(l *i18n.Localizer, id string, data map[string]any) string 
 	return l.MustLocalize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data})
 }
 
+// problemCodes are every code response can report; each has a message
+// "problem_<code>" in every language.
+var problemCodes = []response.Code{
+	response.Required, response.TooLong, response.NotAChoice, response.NotANumber,
+	response.TooSmall, response.TooLarge, response.TooFew, response.TooMany,
+	response.NotOneLine, response.BadCharacters, response.BadDate, response.NotRelevant,
+	response.ConsentMissing, response.Unknown,
+}
+
 type langLink struct {
 	Code, Name, Href string
 	Current          bool
 }
 
 type page struct {
-	Lang  string
-	L     *i18n.Localizer
-	Title string
-	Langs []langLink
+	Lang    string
+	L       *i18n.Localizer
+	Title   string
+	Langs   []langLink
+	Scripts []string
 }
 
-func (s *Server) page(lang, title string) page {
+// page returns the parts every page shares. langPath is where the language
+// links lead ("" for none: a page holding answers cannot be left by a link
+// without losing them).
+func (s *Server) page(lang, title, langPath string) page {
 	l := i18n.NewLocalizer(s.bundle, lang)
-	p := page{Lang: lang, L: l, Title: title}
+	p := page{Lang: lang, L: l, Title: title, Scripts: []string{"/static/testimony.js"}}
+	if langPath == "" {
+		return p
+	}
 	for _, c := range config.Languages {
 		ll := i18n.NewLocalizer(s.bundle, c)
-		p.Langs = append(p.Langs, langLink{Code: c, Name: localize(ll, "lang_name"), Href: "/?lang=" + c, Current: c == lang})
+		href := langPath + "lang=" + c
+		p.Langs = append(p.Langs, langLink{Code: c, Name: localize(ll, "lang_name"), Href: href, Current: c == lang})
 	}
 	return p
 }
+
+// steps splits the questionnaire into the pages shown without JavaScript.
+// A question starts a new page when its condition names a question on the
+// current page, so that the server decides from answers already posted
+// whether to show it; a page also ends after maxPerStep questions.
+func splitSteps(st *config.Study) [][]int {
+	const maxPerStep = 8
+	var steps [][]int
+	var cur []int
+	onCur := map[string]bool{}
+	for i := range st.Questions {
+		q := &st.Questions[i]
+		if len(cur) > 0 && (len(cur) >= maxPerStep || q.Relevant != nil && onCur[q.Relevant.Question]) {
+			steps = append(steps, cur)
+			cur, onCur = nil, map[string]bool{}
+		}
+		cur = append(cur, i)
+		onCur[q.ID] = true
+	}
+	return append(steps, cur)
+}
+
+// version is the study file's hash, carried by every form so that answers
+// typed for one version of a questionnaire are never read as answers to
+// another.
+func version(st *config.Study) string { return hex.EncodeToString(st.SHA256[:8]) }
 
 type choiceView struct {
 	Q, Value, Label string
@@ -53,71 +99,177 @@ type questionView struct {
 	Number, MaxLength                                   int
 	Required                                            bool
 	Choices, WhenOptions                                []choiceView
+	// Data attributes for the browser's checks: bounds as response
+	// applies them ("" for none) and the condition.
+	Min, Max, RelQ, RelAny string
 }
+
+type hiddenField struct{ Name, Value string }
 
 type formPage struct {
 	page
-	Intro      string
-	Recipients []string
+	All        bool // every question on one page, for browsers with JavaScript
+	Step       int  // 1-based, when not All
+	Steps      int
+	First      bool
 	Questions  []questionView
+	Hidden     []hiddenField
 	Problems   bool
-	Prefix     string
-	When       string
+	OnePage    string
+	Version    string
+	Study      string
+	Recipients string
+	Messages   []template.HTMLAttr
+	StepLabel  string
 }
 
-func (s *Server) renderForm(w http.ResponseWriter, r *http.Request, lang string, status int, form url.Values, problems response.Problems) {
+type landingPage struct {
+	page
+	Intro      []string
+	Recipients []string
+	Start      string
+	StartJS    string
+}
+
+func (s *Server) renderLanding(w http.ResponseWriter, lang string) {
 	st := s.c.Study
+	p := landingPage{page: s.page(lang, st.Title.In(lang), "/?"), Recipients: s.names}
+	for _, para := range strings.Split(st.Introduction.In(lang), "\n\n") {
+		if para = strings.TrimSpace(para); para != "" {
+			p.Intro = append(p.Intro, para)
+		}
+	}
+	p.Start = "/form?lang=" + lang
+	p.StartJS = "/form?lang=" + lang + "&all=1"
+	s.render(w, http.StatusOK, "landing.html", p)
+}
+
+// renderStep shows step (0-based) of the questionnaire, or every question
+// when step is -1, with the values of form filled in and problems beside
+// their questions. Answers to relevant questions on other steps travel in
+// hidden fields.
+func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step int, form url.Values, answers map[string][]string, problems response.Problems) {
+	st := s.c.Study
+	langPath := ""
+	if len(form) == 0 {
+		langPath = "/form?"
+		if step < 0 {
+			langPath = "/form?all=1&"
+		}
+	}
 	p := formPage{
-		page:       s.page(lang, st.Title.In(lang)),
-		Intro:      st.Introduction.In(lang),
-		Recipients: s.names,
-		Problems:   len(problems) > 0,
-		Prefix:     response.FieldPrefix,
-		When:       response.WhenSuffix,
+		page:    s.page(lang, st.Title.In(lang), langPath),
+		All:     step < 0,
+		Step:    step + 1,
+		Steps:   len(s.steps),
+		First:   step <= 0,
+		Version: version(st),
+	}
+	shown := map[int]bool{}
+	if p.All {
+		p.Scripts = []string{"/static/nacl.min.js", "/static/testimony.js"}
+		p.Study = st.ID
+		var keys []string
+		for _, r := range s.recipients {
+			keys = append(keys, r.String())
+		}
+		p.Recipients = strings.Join(keys, " ")
+		for _, c := range problemCodes {
+			p.Messages = append(p.Messages, dataAttr("data-p-"+string(c), s.text(p.L, "problem_"+string(c), map[string]any{"Limit": "{n}"})))
+		}
+		p.Messages = append(p.Messages, dataAttr("data-sealing", localize(p.L, "sealing")), dataAttr("data-seal-failed", localize(p.L, "seal_failed")))
+		for i := range st.Questions {
+			shown[i] = true
+		}
+	} else {
+		for _, i := range s.steps[step] {
+			if response.Relevant(st, &st.Questions[i], answers) {
+				shown[i] = true
+			}
+		}
+		p.StepLabel = s.text(p.L, "step_of", map[string]any{"Step": step + 1, "Total": len(s.steps)})
+		if step == 0 && len(form) == 0 {
+			p.OnePage = "/form?lang=" + lang + "&all=1"
+		}
 	}
 	for i := range st.Questions {
 		q := &st.Questions[i]
-		v := questionView{
-			ID: q.ID, Type: string(q.Type), Number: i + 1,
-			Label: q.Label.In(lang), Help: q.Help.In(lang),
-			Required:  q.Required || q.Type == config.Consent,
-			MaxLength: response.MaxLength(st, q),
-			Value:     form.Get(response.FieldPrefix + q.ID),
-		}
-		if pr, ok := problems[q.ID]; ok {
-			v.Problem = s.text(p.L, "problem_"+string(pr.Code), map[string]any{"Limit": pr.Limit})
-		}
-		if c := q.Relevant; c != nil {
-			if dep := st.Question(c.Question); dep != nil {
-				var labels []string
-				for _, a := range c.AnyOf {
-					if ch := dep.Choice(a); ch != nil {
-						labels = append(labels, ch.Label.In(lang))
-					} else {
-						labels = append(labels, localize(p.L, "consent_yes"))
+		if !shown[i] {
+			if response.Relevant(st, q, answers) {
+				for _, name := range []string{response.FieldPrefix + q.ID, response.FieldPrefix + q.ID + response.WhenSuffix} {
+					for _, v := range form[name] {
+						p.Hidden = append(p.Hidden, hiddenField{name, v})
 					}
 				}
-				v.RelevantNote = s.text(p.L, "relevant_note", map[string]any{"Question": dep.Label.In(lang), "Answers": strings.Join(labels, " / ")})
 			}
+			continue
 		}
-		selected := form[response.FieldPrefix+q.ID]
-		for _, c := range q.Choices {
-			v.Choices = append(v.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value)})
-		}
-		if q.Type == config.DateApprox {
-			when := form.Get(response.FieldPrefix + q.ID + response.WhenSuffix)
-			v.WhenOptions = append(v.WhenOptions, choiceView{Value: "", Label: localize(p.L, "when_unknown"), Checked: when == ""})
-			for _, season := range response.Seasons {
-				v.WhenOptions = append(v.WhenOptions, choiceView{Value: season, Label: localize(p.L, "season_"+season), Checked: when == season})
-			}
-			for m := 1; m <= 12; m++ {
-				val := fmt.Sprintf("%02d", m)
-				v.WhenOptions = append(v.WhenOptions, choiceView{Value: val, Label: s.text(p.L, "month", map[string]any{"Month": m}), Checked: when == val})
-			}
+		v := s.questionView(p.L, lang, i, form)
+		if pr, ok := problems[q.ID]; ok {
+			v.Problem = s.text(p.L, "problem_"+string(pr.Code), map[string]any{"Limit": pr.Limit})
+			p.Problems = true
 		}
 		p.Questions = append(p.Questions, v)
 	}
 	s.render(w, status, "form.html", p)
+}
+
+// dataAttr writes a data attribute for the browser's script. name is a
+// constant of this package; value is escaped.
+func dataAttr(name, value string) template.HTMLAttr {
+	return template.HTMLAttr(name + `="` + template.HTMLEscapeString(value) + `"`)
+}
+
+func (s *Server) questionView(l *i18n.Localizer, lang string, i int, form url.Values) questionView {
+	st := s.c.Study
+	q := &st.Questions[i]
+	v := questionView{
+		ID: q.ID, Type: string(q.Type), Number: i + 1,
+		Label: q.Label.In(lang), Help: q.Help.In(lang),
+		Required:  q.Required || q.Type == config.Consent,
+		MaxLength: response.MaxLength(st, q),
+		Value:     form.Get(response.FieldPrefix + q.ID),
+	}
+	lo, hi := q.Min, q.Max
+	if q.Type == config.Year || q.Type == config.DateApprox {
+		lo, hi = response.Bounds(q)
+	}
+	if lo != nil {
+		v.Min = strconv.Itoa(*lo)
+	}
+	if hi != nil {
+		v.Max = strconv.Itoa(*hi)
+	}
+	if c := q.Relevant; c != nil {
+		v.RelQ, v.RelAny = c.Question, strings.Join(c.AnyOf, " ")
+		if dep := st.Question(c.Question); dep != nil {
+			var labels []string
+			for _, a := range c.AnyOf {
+				if ch := dep.Choice(a); ch != nil {
+					labels = append(labels, ch.Label.In(lang))
+				} else {
+					labels = append(labels, localize(l, "consent_yes"))
+				}
+			}
+			v.RelevantNote = s.text(l, "relevant_note", map[string]any{"Question": dep.Label.In(lang), "Answers": strings.Join(labels, " / ")})
+		}
+	}
+	selected := form[response.FieldPrefix+q.ID]
+	for _, c := range q.Choices {
+		v.Choices = append(v.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value)})
+	}
+	if q.Type == config.DateApprox {
+		when := form.Get(response.FieldPrefix + q.ID + response.WhenSuffix)
+		v.WhenOptions = append(v.WhenOptions, choiceView{Value: "", Label: localize(l, "when_unknown"), Checked: when == ""})
+		for _, season := range response.Seasons {
+			v.WhenOptions = append(v.WhenOptions, choiceView{Value: season, Label: localize(l, "season_"+season), Checked: when == season})
+		}
+		for m := 1; m <= 12; m++ {
+			val := fmt.Sprintf("%02d", m)
+			v.WhenOptions = append(v.WhenOptions, choiceView{Value: val, Label: s.text(l, "month", map[string]any{"Month": m}), Checked: when == val})
+		}
+	}
+	return v
 }
 
 func contains(vals []string, v string) bool {
@@ -129,6 +281,75 @@ func contains(vals []string, v string) bool {
 	return false
 }
 
+type reviewItem struct{ Label, Answer string }
+
+type reviewStep struct {
+	Step  int
+	Items []reviewItem
+}
+
+type reviewPage struct {
+	page
+	Steps   []reviewStep
+	Hidden  []hiddenField
+	Version string
+	Empty   bool
+}
+
+// renderReview shows every answer before it is sent, with a button to go
+// back to each step; the answers travel in hidden fields.
+func (s *Server) renderReview(w http.ResponseWriter, lang string, form url.Values, answers map[string][]string) {
+	st := s.c.Study
+	p := reviewPage{page: s.page(lang, localize(i18n.NewLocalizer(s.bundle, lang), "review_title"), ""), Version: version(st), Empty: len(answers) == 0}
+	for si, step := range s.steps {
+		rs := reviewStep{Step: si + 1}
+		for _, i := range step {
+			q := &st.Questions[i]
+			vals, ok := answers[q.ID]
+			if !ok {
+				continue
+			}
+			rs.Items = append(rs.Items, reviewItem{Label: q.Label.In(lang), Answer: s.answerText(p.L, lang, q, vals)})
+			for _, name := range []string{response.FieldPrefix + q.ID, response.FieldPrefix + q.ID + response.WhenSuffix} {
+				for _, v := range form[name] {
+					p.Hidden = append(p.Hidden, hiddenField{name, v})
+				}
+			}
+		}
+		if len(rs.Items) > 0 {
+			p.Steps = append(p.Steps, rs)
+		}
+	}
+	s.render(w, http.StatusOK, "review.html", p)
+}
+
+// answerText shows an answer as the submitter chose it: choice labels, not
+// values.
+func (s *Server) answerText(l *i18n.Localizer, lang string, q *config.Question, vals []string) string {
+	switch q.Type {
+	case config.SingleChoice, config.MultiChoice:
+		var labels []string
+		for _, v := range vals {
+			if c := q.Choice(v); c != nil {
+				labels = append(labels, c.Label.In(lang))
+			}
+		}
+		return strings.Join(labels, " / ")
+	case config.Consent:
+		return localize(l, "consent_yes")
+	case config.DateApprox:
+		year, part, ok := strings.Cut(vals[0], "-")
+		if !ok {
+			return year
+		}
+		if m, err := strconv.Atoi(part); err == nil {
+			return year + " " + s.text(l, "month", map[string]any{"Month": m})
+		}
+		return year + " " + localize(l, "season_"+part)
+	}
+	return vals[0]
+}
+
 type messagePage struct {
 	page
 	Heading    string
@@ -136,7 +357,7 @@ type messagePage struct {
 }
 
 func (s *Server) message(w http.ResponseWriter, r *http.Request, lang string, status int, heading string, paragraphs ...string) {
-	p := messagePage{page: s.page(lang, "")}
+	p := messagePage{page: s.page(lang, "", "")}
 	p.Heading = localize(p.L, heading)
 	p.Title = p.Heading
 	for _, id := range paragraphs {

@@ -14,6 +14,8 @@
 package intake
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -24,6 +26,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -62,8 +67,9 @@ type Server struct {
 	names      []string
 	bundle     *i18n.Bundle
 	tmpl       *template.Template
-	static     http.Handler
+	static     map[string]*staticFile
 	mux        *http.ServeMux
+	steps      [][]int
 }
 
 // Limits on requests, independent of the study.
@@ -103,14 +109,18 @@ func New(c Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse templates: %w", err)
 	}
-	sub, _ := fs.Sub(files, "static")
-	s.static = http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+	if s.static, err = loadStatic(); err != nil {
+		return nil, err
+	}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /{$}", s.form)
+	s.steps = splitSteps(c.Study)
+	s.mux.HandleFunc("GET /{$}", s.landing)
+	s.mux.HandleFunc("GET /form", s.form)
+	s.mux.HandleFunc("POST /next", s.next)
 	s.mux.HandleFunc("POST /submit", s.submitForm)
 	s.mux.HandleFunc("POST /sealed", s.submitSealed)
 	s.mux.HandleFunc("GET /exit", s.exit)
-	s.mux.Handle("GET /static/", s.static)
+	s.mux.HandleFunc("GET /static/{name}", s.serveStatic)
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }
@@ -178,14 +188,213 @@ func langOf(r *http.Request) string {
 	return config.DefaultLanguage
 }
 
+func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
+	s.renderLanding(w, langOf(r))
+}
+
+// form shows the first step of the questionnaire, or with all=1 every
+// question on one page, for browsers that run JavaScript (the landing
+// page's script links there).
 func (s *Server) form(w http.ResponseWriter, r *http.Request) {
-	s.renderForm(w, r, langOf(r), http.StatusOK, nil, nil)
+	lang := langOf(r)
+	if r.URL.Query().Get("all") == "1" {
+		s.renderStep(w, lang, http.StatusOK, -1, nil, nil, nil)
+		return
+	}
+	if s.c.Study.RequireBrowserEncryption {
+		s.encryptionRequired(w, r, lang, http.StatusOK)
+		return
+	}
+	s.renderStep(w, lang, http.StatusOK, 0, nil, nil, nil)
+}
+
+func (s *Server) encryptionRequired(w http.ResponseWriter, r *http.Request, lang string, status int) {
+	s.message(w, r, lang, status, "encryption_required_title", "encryption_required_why", "encryption_required_how")
+}
+
+// checkVersion refuses a form that carries answers typed for another
+// version of the study file (the server was restarted with a changed
+// questionnaire while someone was answering).
+func (s *Server) checkVersion(w http.ResponseWriter, r *http.Request, form url.Values, lang string) bool {
+	if v, ok := form["v"]; ok && (len(v) != 1 || v[0] != version(s.c.Study)) {
+		s.message(w, r, lang, http.StatusConflict, "error_title", "error_study_changed")
+		return false
+	}
+	return true
+}
+
+// next moves between the steps of the questionnaire without JavaScript.
+// The answers of every step travel in the form, never in a cookie or on
+// the server. "nav" says where to go: "next" (the default) checks the
+// answers up to the current step and goes to the next step with a
+// question to show, or to the review; "back" goes to the previous such
+// step; a number goes to that step (from the review).
+func (s *Server) next(w http.ResponseWriter, r *http.Request) {
+	if s.c.Study.RequireBrowserEncryption {
+		s.encryptionRequired(w, r, langOf(r), http.StatusForbidden)
+		return
+	}
+	form, ok := s.readForm(w, r, int64(s.maxSubmission()), "form")
+	if !ok {
+		return
+	}
+	lang := formLang(form)
+	if !s.checkVersion(w, r, form, lang) {
+		return
+	}
+	resp, problems, err := response.FromForm(s.c.Study, lang, form)
+	step, stepOK := s.parseStep(form.Get("step"))
+	if err != nil || !stepOK || len(form["step"]) > 1 || len(form["nav"]) > 1 {
+		s.c.Log.Rejected("form", "malformed")
+		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
+		return
+	}
+	nav := form.Get("nav")
+	switch {
+	case nav == "back":
+		target := 0
+		for i := step - 1; i >= 0; i-- {
+			if s.stepShown(i, resp.Answers) {
+				target = i
+				break
+			}
+		}
+		s.renderStep(w, lang, http.StatusOK, target, form, resp.Answers, nil)
+	case nav != "" && nav != "next":
+		n, err := strconv.Atoi(nav)
+		if err != nil || n < 1 || n > len(s.steps) {
+			s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
+			return
+		}
+		s.renderStep(w, lang, http.StatusOK, n-1, form, resp.Answers, nil)
+	default:
+		last := step
+		if step < 0 {
+			last = len(s.steps) - 1
+		}
+		if first := s.firstProblemStep(problems, last); first >= 0 {
+			if step < 0 {
+				first = -1
+			}
+			s.renderStep(w, lang, http.StatusUnprocessableEntity, first, form, resp.Answers, problems)
+			return
+		}
+		for i := last + 1; i < len(s.steps); i++ {
+			if s.stepShown(i, resp.Answers) {
+				s.renderStep(w, lang, http.StatusOK, i, form, resp.Answers, nil)
+				return
+			}
+		}
+		if first := s.firstProblemStep(problems, len(s.steps)-1); first >= 0 {
+			s.renderStep(w, lang, http.StatusUnprocessableEntity, first, form, resp.Answers, problems)
+			return
+		}
+		s.renderReview(w, lang, form, resp.Answers)
+	}
+}
+
+// parseStep reads the "step" field: "all" (-1) or a step number.
+func (s *Server) parseStep(v string) (int, bool) {
+	if v == "all" {
+		return -1, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > len(s.steps) {
+		return 0, false
+	}
+	return n - 1, true
+}
+
+// stepShown reports whether step i has a question to show given answers.
+func (s *Server) stepShown(i int, answers map[string][]string) bool {
+	for _, qi := range s.steps[i] {
+		if response.Relevant(s.c.Study, &s.c.Study.Questions[qi], answers) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstProblemStep returns the first step up to last with a problem, or -1.
+func (s *Server) firstProblemStep(problems response.Problems, last int) int {
+	for i := 0; i <= last; i++ {
+		for _, qi := range s.steps[i] {
+			if _, ok := problems[s.c.Study.Questions[qi].ID]; ok {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 func (s *Server) exit(w http.ResponseWriter, r *http.Request) {
 	// The quick exit shows a blank, harmless page with no trace of the study.
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprint(w, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Weather</title></head><body><p>Cloudy, 12°C.</p></body></html>")
+}
+
+// staticFile is a file of static/, kept in memory with its gzip form:
+// every request over an onion service costs seconds, every byte counts.
+type staticFile struct {
+	ctype   string
+	raw, gz []byte
+}
+
+func loadStatic() (map[string]*staticFile, error) {
+	out := map[string]*staticFile{}
+	ents, err := fs.ReadDir(files, "static")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		raw, err := fs.ReadFile(files, "static/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		zw.Write(raw)
+		zw.Close()
+		ctype := mime.TypeByExtension(path.Ext(e.Name()))
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		out[e.Name()] = &staticFile{ctype: ctype, raw: raw, gz: b.Bytes()}
+	}
+	return out, nil
+}
+
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.static[r.PathValue("name")]
+	if !ok {
+		s.notFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.ctype)
+	h.Set("Vary", "Accept-Encoding")
+	body := f.raw
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		body = f.gz
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(ae string) bool {
+	for _, part := range strings.Split(ae, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		if strings.TrimSpace(name) != "gzip" {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -264,7 +473,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	const path = "form"
 	if s.c.Study.RequireBrowserEncryption {
 		s.c.Log.Rejected(path, "browser_encryption_required")
-		s.message(w, r, langOf(r), http.StatusForbidden, "error_title", "error_encryption_required")
+		s.encryptionRequired(w, r, langOf(r), http.StatusForbidden)
 		return
 	}
 	form, ok := s.readForm(w, r, int64(s.maxSubmission()), path)
@@ -272,6 +481,9 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := formLang(form)
+	if !s.checkVersion(w, r, form, lang) {
+		return
+	}
 	resp, problems, err := response.FromForm(s.c.Study, lang, form)
 	if err != nil {
 		s.c.Log.Rejected(path, "malformed")
@@ -280,7 +492,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	if problems != nil {
 		s.c.Log.Rejected(path, "invalid_answers")
-		s.renderForm(w, r, lang, http.StatusUnprocessableEntity, form, problems)
+		s.renderStep(w, lang, http.StatusUnprocessableEntity, max(s.firstProblemStep(problems, len(s.steps)-1), 0), form, resp.Answers, problems)
 		return
 	}
 	plaintext, err := response.Marshal(s.c.Study, resp)

@@ -143,8 +143,9 @@ type Service struct {
 	procCancel context.CancelFunc
 	done       chan struct{} // closed when the supervisor has stopped
 
-	mu     sync.Mutex
-	torPID int // of the current tor, 0 if none or not ours
+	mu           sync.Mutex
+	torPID       int // of the current tor, 0 if none or not ours
+	publications int // successful publications, for tests
 
 	closeOnce sync.Once
 	closeErr  error

@@ -25,6 +25,10 @@ import (
 	"github.com/cretz/bine/tor"
 )
 
+// testTorrc, if set by a test, adds lines to the torrc of every tor the
+// package starts.
+var testTorrc func(torDir string) []string
+
 // incarnation is one tor in use by a Service, from start to loss or Close.
 type incarnation struct {
 	ctrl   *control.Conn
@@ -126,6 +130,9 @@ func (s *Service) startIncarnation(ctx context.Context) (inc *incarnation, err e
 			}
 		}()
 	}
+	s.mu.Lock()
+	s.publications++
+	s.mu.Unlock()
 	s.log.Info().Dur("elapsed", time.Since(begin)).Msg("onion service published")
 	return inc, nil
 }
@@ -139,13 +146,17 @@ func (s *Service) startTor(ctx context.Context, inc *incarnation) error {
 		return fmt.Errorf("failed to restrict tor data directory: %w", err)
 	}
 	torrc := filepath.Join(s.torDir, "torrc")
-	conf := strings.Join([]string{
+	lines := []string{
 		"SocksPort 0",
 		"SafeLogging 1",
 		"Log notice file " + filepath.Join(s.torDir, "notice.log"),
 		// tor exits if this process dies without closing it.
 		"__OwningControllerProcess " + strconv.Itoa(os.Getpid()),
-	}, "\n") + "\n"
+	}
+	if testTorrc != nil {
+		lines = append(lines, testTorrc(s.torDir)...)
+	}
+	conf := strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(torrc, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("failed to write torrc: %w", err)
 	}

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/response"
@@ -137,9 +139,14 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 		w.rows = append(w.rows, t)
 		sum.Imported++
 	}
+	now := time.Now()
 	hash := hexKey(m.Hash)
 	if !slices.Contains(w.state.Batches, hash) {
 		w.state.Batches = append(w.state.Batches, hash)
+		w.pending = append(w.pending, audit.BatchImported(m.Hash, len(envs), w.id.Recipient().Fingerprint(), now))
+	}
+	if sum.Quarantined > 0 {
+		w.pending = append(w.pending, audit.TestimoniesQuarantined(sum.Quarantined, now))
 	}
 	w.dirty = true
 	return sum, nil

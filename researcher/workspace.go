@@ -15,6 +15,8 @@
 //	codebook.csv        every question and choice, with labels in every language
 //	testimonies/*.md    one file per testimony, named by pseudonym, with question labels
 //	quarantine.jsonl    testimonies that could not be opened or broke the questionnaire's rules, with reasons
+//	audit/              the researcher's audit log: batches imported, testimonies quarantined, pseudonyms renamed
+//	audit.key           its checkpoint signing key (0600); audit.pub is the verifier key auditors pin
 //
 // The exports hold no envelope id, no hash and no arrival day, so published
 // data cannot be joined to records of the server. Only registry.sealed links
@@ -39,12 +41,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/atomicfile"
 	"github.com/testimony-project/testimony/pseudonym"
 	"golang.org/x/crypto/nacl/box"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Workspace is a folder on the researcher's offline machine holding the
@@ -59,6 +64,9 @@ type Workspace struct {
 	rows  []Testimony
 	quar  []Quarantined
 	dirty bool
+	// pending are audit records of changes not yet written; Close appends
+	// them once the workspace files are durable.
+	pending []audit.Record
 }
 
 // Testimony is one imported testimony, as written to testimonies.jsonl.
@@ -178,14 +186,18 @@ func (w *Workspace) Rename(old, new string) error {
 		return fmt.Errorf("no testimony is called %q", old)
 	}
 	w.dirty = true
+	w.pending = append(w.pending, audit.PseudonymRenamed(time.Now()))
 	return nil
 }
 
-// Close writes the registry and every export, each atomically.
+// Close writes the registry and every export, each atomically, then
+// records what changed in the researcher's audit log and signs a
+// checkpoint.
 func (w *Workspace) Close() error {
 	if !w.dirty {
 		return nil
 	}
+	defer func() { w.pending = nil }()
 	reg, err := w.reg.MarshalBinary()
 	if err != nil {
 		return err
@@ -209,7 +221,70 @@ func (w *Workspace) Close() error {
 		return err
 	}
 	w.dirty = false
+	if len(w.pending) == 0 {
+		return nil
+	}
+	l, err := w.openAudit()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for _, r := range w.pending {
+		if _, err := l.Append(r); err != nil {
+			return fmt.Errorf("failed to append to the audit log: %w", err)
+		}
+	}
+	if _, err := l.Checkpoint(time.Now(), true); err != nil {
+		return fmt.Errorf("failed to sign an audit checkpoint: %w", err)
+	}
 	return nil
+}
+
+// auditOrigin names the researcher's log: the study and the fingerprint of
+// the researcher's key.
+func (w *Workspace) auditOrigin() string {
+	return "testimony/" + w.study.ID + "/researcher/" + w.id.Recipient().Fingerprint()
+}
+
+func (w *Workspace) openAudit() (*audit.Log, error) {
+	keyPath := filepath.Join(w.dir, "audit.key")
+	skey, err := os.ReadFile(keyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		s, v, err := audit.GenerateKey(w.auditOrigin())
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(w.dir, "audit.pub"), 0o644, []byte(v+"\n")); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(keyPath, 0o600, []byte(s+"\n")); err != nil {
+			return nil, err
+		}
+		skey = []byte(s)
+	} else if err != nil {
+		return nil, fmt.Errorf("failed to read audit key: %w", err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return nil, fmt.Errorf("malformed %s: %w", keyPath, err)
+	}
+	l, err := audit.Open(filepath.Join(w.dir, "audit"), w.auditOrigin(), signer)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	return l, nil
+}
+
+// AuditKey returns the verifier key of the researcher's audit log, for
+// auditors to pin, making the log's key if needed.
+func (w *Workspace) AuditKey() (string, error) {
+	l, err := w.openAudit()
+	if err != nil {
+		return "", err
+	}
+	l.Close()
+	b, err := os.ReadFile(filepath.Join(w.dir, "audit.pub"))
+	return strings.TrimSpace(string(b)), err
 }
 
 func readJSONL[T any](path string) ([]T, error) {

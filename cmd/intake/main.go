@@ -38,7 +38,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), addressCmd(), demoCmd())
+	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())
 	return root
 }
 
@@ -126,7 +126,7 @@ their ids and SHA-256 hashes signed by the server's key. It deletes nothing: run
 				return err
 			}
 			defer d.Close()
-			m, err := d.Export(out)
+			m, err := d.Export(out, time.Now())
 			if err != nil {
 				return err
 			}
@@ -159,7 +159,7 @@ func purgeCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			n, err := d.Store.PurgeExported()
+			n, err := d.Purge(time.Now())
 			if err != nil {
 				return err
 			}
@@ -209,6 +209,34 @@ func addressCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), a)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
+	c.MarkFlagRequired("data")
+	return c
+}
+
+func auditKeyCmd() *cobra.Command {
+	var dataDir string
+	c := &cobra.Command{
+		Use:   "audit-key --data DIR",
+		Short: "Print the verifier key of the audit log, for auditors to pin",
+		Long: `audit-key prints the key auditors use with "auditor verify" to check the server's
+audit log. Give it to them over a channel they trust, and have them check it by voice.`,
+		Example: "  intake audit-key --data /var/lib/testimony > audit.pub",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := intake.OpenData(dataDir)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			k, err := d.AuditKey()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k)
 			return nil
 		},
 	}

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/intake"
 	"github.com/testimony-project/testimony/onion"
@@ -45,11 +47,25 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	log := oplog.New(stderr)
-	srv, err := intake.New(intake.Config{Study: study, Store: d.Store, Log: log})
+	if err := d.Record(audit.ServiceStarted(study.SHA256, time.Now())); err != nil {
+		return err
+	}
+	defer func() {
+		now := time.Now()
+		d.Record(audit.ServiceStopped(now))
+		if l, err := d.Audit(); err == nil {
+			l.Checkpoint(now, false)
+		}
+	}()
+	srv, err := intake.New(intake.Config{
+		Study: study, Store: d.Store, Log: log,
+		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
+	})
 	if err != nil {
 		return err
 	}
 	hs := srv.HTTPServer()
+	go dailyCheckpoints(ctx, d)
 
 	if o.listen != "" {
 		ln, err := net.Listen("tcp", o.listen)
@@ -80,6 +96,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return fmt.Errorf("failed to start the onion service: %w", err)
 	}
 	defer svc.Close()
+	if err := d.Record(audit.OnionPublished(time.Now())); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
 	return serve(ctx, hs, svc.Listener(), log)
 }
@@ -106,4 +125,22 @@ func readTorrcLines(path string) ([]string, error) {
 		args = append(args, "--"+k, strings.TrimSpace(v))
 	}
 	return args, sc.Err()
+}
+
+// dailyCheckpoints asks the audit log every hour to sign a checkpoint; it
+// signs at most one a day, so signatures do not reveal when single
+// submissions arrived.
+func dailyCheckpoints(ctx context.Context, d *intake.Data) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if l, err := d.Audit(); err == nil {
+				l.Checkpoint(now, false)
+			}
+		}
+	}
 }

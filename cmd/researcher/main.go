@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
@@ -39,7 +40,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd())
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd())
 	return root
 }
 
@@ -278,5 +279,32 @@ func pseudonymCmd() *cobra.Command {
 	}
 	flags(list)
 	c.AddCommand(rename, list)
+	return c
+}
+
+func auditKeyCmd() *cobra.Command {
+	var ws string
+	c := &cobra.Command{
+		Use:   "audit-key --workspace WORKSPACE",
+		Short: "Print the verifier key of the workspace's audit log, for auditors to pin",
+		Long: `audit-key prints the key auditors use with "auditor verify" and "auditor reconcile" to
+check this workspace's audit log (batches imported, testimonies quarantined, pseudonyms
+renamed; never a name or an answer). The log and its key are made by the first decrypt.`,
+		Example: "  researcher audit-key --workspace ~/study-workspace > researcher-audit.pub",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := os.ReadFile(filepath.Join(ws, "audit.pub"))
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s has no audit log yet: run researcher decrypt first", ws)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace(string(b)))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&ws, "workspace", "", "workspace folder made by decrypt (required)")
+	c.MarkFlagRequired("workspace")
 	return c
 }

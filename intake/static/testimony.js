@@ -330,13 +330,17 @@
   function show(id) { var el = $(id); if (el) el.hidden = false; }
 
   function init() {
+    // The quick exit replaces this page in the history, so Back does not
+    // return to the questionnaire.
+    var exit = $('exit');
+    if (exit) exit.addEventListener('click', function (ev) { ev.preventDefault(); location.replace(exit.href); });
     show('js-note');
     if (!looksLikeTorBrowser(navigator, window)) show('js-not-tor');
     var start = $('start');
     if (start && start.getAttribute('data-js')) start.href = start.getAttribute('data-js');
     var form = $('tf');
     if (!form) return;
-    if (form.getAttribute('data-onepage')) { location.replace(form.getAttribute('data-onepage')); return; }
+    if (form.getAttribute('data-all-url')) { location.replace(form.getAttribute('data-all-url')); return; }
     if (form.getAttribute('data-mode') === 'all') enhance(form);
   }
 

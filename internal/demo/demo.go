@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/crypto/keyfile"
@@ -178,7 +179,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	var logs bytes.Buffer
-	srv, err := intake.New(intake.Config{Study: study, Store: data.Store, Log: oplog.New(&logs)})
+	if err := data.Record(audit.ServiceStarted(study.SHA256, time.Now())); err != nil {
+		return nil, err
+	}
+	srv, err := intake.New(intake.Config{Study: study, Store: data.Store, Log: oplog.New(&logs),
+		Stored: func(sum [32]byte, day time.Time) error { return data.Record(audit.SubmissionStored(sum, day)) }})
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +249,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	// 5. The operator exports a signed batch.
 	batchPath := filepath.Join(dir, "batch.tar")
-	m, err := data.Export(batchPath)
+	m, err := data.Export(batchPath, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +299,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	fmt.Fprintln(out)
 	printTable(out, rows)
+	// 7. An auditor checks both logs offline.
+	serverKey, err := data.AuditKey()
+	if err != nil {
+		return nil, err
+	}
+	researcherKey, err := os.ReadFile(filepath.Join(wsDir, "audit.pub"))
+	if err != nil {
+		return nil, err
+	}
+	rec, err := audit.Reconcile(filepath.Join(dir, "server", "audit"), serverKey,
+		[]string{filepath.Join(wsDir, "audit")}, []string{strings.TrimSpace(string(researcherKey))})
+	if err != nil {
+		return nil, fmt.Errorf("audit logs do not reconcile: %w", err)
+	}
+	step("auditor", "Verified the server's audit log (%d records, %d signed) and the researcher's (%d): every exported batch was imported, nothing else. No record names a person, an address or a time finer than the day.",
+		rec.Server.Records, rec.Server.Signed, rec.Researchers[0].Records)
+
 	fmt.Fprintf(out, "\nDone in %.1f s. The workspace holds testimonies.csv (opens in Excel), testimonies.jsonl, codebook.csv and one Markdown file per testimony.\n", time.Since(started).Seconds())
 	if o.Dir != "" {
 		fmt.Fprintf(out, "Files kept in %s\n", dir)
