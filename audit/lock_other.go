@@ -2,8 +2,17 @@
 
 package audit
 
-import "os"
+import (
+	"errors"
+	"os"
+	"time"
+)
 
-// lockFile does nothing where flock is not available: only one process may
-// open a log at a time, and nothing enforces it.
-func lockFile(f *os.File) error { return nil }
+// lockFile only opens the file where flock is not available: nothing keeps
+// two processes from appending to one log at the same time, so only one
+// process may have a log open.
+func lockFile(path string, flag int, exclusive bool, deadline time.Time) (*os.File, error) {
+	return os.OpenFile(path, flag, 0o600)
+}
+
+var errLockTimeout = errors.New("timed out")

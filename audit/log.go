@@ -16,7 +16,17 @@
 //	             tlog.StoredHashIndex order; derived from records
 //	checkpoints/ one signed C2SP checkpoint per file, named by its tree
 //	             size as 19 decimal digits
-//	lock         held while a process has the log open
+//	lock         locked (flock) by a process for the duration of each
+//	             append, checkpoint and crash recovery
+//
+// Several processes may have one log open at once: the intake server keeps
+// it open for days while the operator exports and purges. Each
+// [Log.Append] and [Log.Checkpoint] holds the lock, waiting up to 30 seconds
+// for another process to release it, and first takes in the records and
+// checkpoints other processes added since, so that records are never
+// interleaved or lost and the once-a-day rule for checkpoints holds across
+// processes. Where flock is not available (outside Unix), only one process
+// may have a log open.
 //
 // Records carry a UTC day, never a precise time, and a fixed set of fields
 // that identify nobody. Checkpoints are signed at most once a day, and at

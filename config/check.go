@@ -27,12 +27,17 @@ var questionTypes = []QuestionType{SingleChoice, MultiChoice, ShortText, LongTex
 // [Condition] names to depend on it.
 const ConsentValue = "yes"
 
-// Bounds of the defaults and checks of question fields.
+// Defaults of question fields; [Question.MaxLen] and [Question.Range]
+// apply them.
 const (
-	DefaultShortTextLength = 200
-	maxQuestions           = 500
-	DefaultMinYear         = 1900
-	minYear, maxYear       = 1000, 9999
+	DefaultShortTextLength = 200  // max_length of a short_text question
+	DefaultMinYear         = 1900 // min of a year or date_approx question
+)
+
+// Bounds of question fields.
+const (
+	maxQuestions     = 500
+	minYear, maxYear = 1000, 9999 // of year and date_approx min and max
 )
 
 var languageNames = map[string]string{"ko": "Korean", "en": "English", "zh": "Chinese (Simplified)"}

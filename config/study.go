@@ -2,8 +2,10 @@
 // translations, its recipients and its limits.
 //
 // Use [Load] to read a study file from disk, or [Parse] for bytes already in
-// memory. Both return a [Study] that has passed every check, or an error that
-// names the file, the question and the field, and says how to fix it.
+// memory. Both return a [Study] that has passed every check, or an [Errors]
+// listing every problem, each naming the file, the line, the question and
+// the field, and saying how to fix it. examples/nk-internet-access.yaml is a
+// complete study file.
 package config
 
 import (
