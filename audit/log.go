@@ -43,7 +43,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +61,10 @@ const (
 	lockName       = "lock"
 )
 
+// lockTimeout is how long an operation on a log waits for other processes
+// to finish theirs.
+var lockTimeout = 30 * time.Second
+
 // GenerateKey returns a new checkpoint signing key skey and its verifier key
 // vkey, named name (use the log's origin). skey must stay on the machine that
 // writes the log; vkey is what auditors pin. It wraps [note.GenerateKey] with
@@ -73,17 +77,17 @@ func GenerateKey(name string) (skey, vkey string, err error) {
 	return skey, vkey, nil
 }
 
-// A Log is an open audit log. Its methods are safe for concurrent use.
+// A Log is an open audit log. Its methods are safe for concurrent use, and
+// other processes may have the same log open at the same time.
 type Log struct {
 	dir    string
 	origin string
 	signer note.Signer
 
 	mu      sync.Mutex
-	lock    *os.File
 	records *os.File
 	hashes  *os.File
-	size    int64 // bytes in records
+	size    int64 // bytes of the complete records in tree
 	tree    tree
 	latest  []byte     // latest signed checkpoint, or nil
 	ckpt    Checkpoint // parsed latest, if latest != nil
@@ -93,7 +97,9 @@ type Log struct {
 // Open opens the log in dir, creating it if needed (directories 0700, files
 // 0600). origin is the checkpoint origin line, for example
 // "testimony/server/<study-id>"; signer signs checkpoints (see
-// [note.NewSigner]) and must be deterministic, as Ed25519 is.
+// [note.NewSigner]) and must be deterministic, as Ed25519 is. Other
+// processes may have the log open too; Open waits up to 30 seconds for one
+// that is appending to it.
 //
 // Open recovers from a crash: it removes a partial record at the end of the
 // records file (one whose [Log.Append] never returned) and rebuilds missing
@@ -112,80 +118,40 @@ func Open(dir string, origin string, signer note.Signer) (*Log, error) {
 		return nil, fmt.Errorf("failed to create audit log directory: %w", err)
 	}
 	l := &Log{dir: dir, origin: origin, signer: signer}
-	ok := false
-	defer func() {
-		if !ok {
-			l.closeFiles()
-		}
-	}()
-	var err error
-	if l.lock, err = os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	unlock, err := l.lock()
+	if err != nil {
 		return nil, fmt.Errorf("failed to open audit log: %w", err)
 	}
-	if err := lockFile(l.lock); err != nil {
-		return nil, fmt.Errorf("failed to open audit log in %s: %w", dir, err)
-	}
+	defer unlock()
 	// Check everything before changing anything: a damaged log is left as
 	// it is, for the auditors.
 	records, err := readOptional(filepath.Join(dir, recordsFile))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read audit log records: %w", err)
 	}
-	lines, tail := splitRecords(records)
-	l.size = int64(len(records) - len(tail))
-	l.tree.hashes = make([]tlog.Hash, 0, 2*len(lines)+64)
-	for i, line := range lines {
-		if _, err := ParseRecord(line); err != nil {
-			return nil, fmt.Errorf("audit log in %s is damaged: record %d: %w (run auditor verify; nothing was changed)", dir, i, err)
-		}
-		l.tree.add(tlog.RecordHash(line))
-	}
-	temps, err := l.loadLatest()
-	if err != nil {
-		return nil, err
-	}
 	hashes, err := readOptional(filepath.Join(dir, hashesFile))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read audit log hashes: %w", err)
 	}
-	keep, err := l.checkHashes(hashes)
+	fix, err := l.load(records, hashes, 0, true)
 	if err != nil {
 		return nil, err
 	}
 
-	// Recover.
+	ok := false
+	defer func() {
+		if !ok {
+			l.closeFiles()
+		}
+	}()
 	if l.records, err = os.OpenFile(filepath.Join(dir, recordsFile), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
 		return nil, fmt.Errorf("failed to open audit log: %w", err)
 	}
 	if l.hashes, err = os.OpenFile(filepath.Join(dir, hashesFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		return nil, fmt.Errorf("failed to open audit log: %w", err)
 	}
-	if len(tail) > 0 {
-		// A record is acknowledged only after its newline reached the disk,
-		// so a record without one was never acknowledged.
-		if err := l.records.Truncate(l.size); err != nil {
-			return nil, fmt.Errorf("failed to remove partial audit record: %w", err)
-		}
-		if err := l.records.Sync(); err != nil {
-			return nil, fmt.Errorf("failed to remove partial audit record: %w", err)
-		}
-	}
-	if keep < len(hashes) || keep < len(l.tree.hashes)*tlog.HashSize {
-		if err := l.hashes.Truncate(int64(keep)); err != nil {
-			return nil, fmt.Errorf("failed to rebuild audit log hashes: %w", err)
-		}
-		if _, err := l.hashes.WriteAt(hashBytes(l.tree.hashes[keep/tlog.HashSize:]), int64(keep)); err != nil {
-			return nil, fmt.Errorf("failed to rebuild audit log hashes: %w", err)
-		}
-		if err := l.hashes.Sync(); err != nil {
-			return nil, fmt.Errorf("failed to rebuild audit log hashes: %w", err)
-		}
-	}
-	for _, name := range temps {
-		// Left by a crash before the rename: never part of the log.
-		if err := os.Remove(filepath.Join(dir, checkpointsDir, name)); err != nil {
-			return nil, fmt.Errorf("failed to remove partial audit checkpoint: %w", err)
-		}
+	if err := l.recover(fix); err != nil {
+		return nil, err
 	}
 	if err := syncDir(dir); err != nil {
 		return nil, err
@@ -194,78 +160,245 @@ func Open(dir string, origin string, signer note.Signer) (*Log, error) {
 	return l, nil
 }
 
+// lock takes the log's lock, shared by every process that has the log open,
+// and returns the function that releases it. It waits lockTimeout at most.
+func (l *Log) lock() (unlock func(), err error) {
+	path := filepath.Join(l.dir, lockName)
+	f, err := lockFile(path, os.O_RDWR|os.O_CREATE, true, time.Now().Add(lockTimeout))
+	if errors.Is(err, errLockTimeout) {
+		return nil, fmt.Errorf("another process has held the audit log in %s for over %v; if it is stuck, find it with `fuser %s` and stop it", l.dir, lockTimeout, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to lock audit log in %s: %w", l.dir, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// A recovery is what a crash left for the next writer to repair.
+type recovery struct {
+	tail       bool     // a partial record follows the complete ones
+	hashesLen  int64    // length of the hashes file
+	hashesKeep int64    // bytes of the hashes file that are right
+	temps      []string // temporary checkpoint files
+}
+
+// load checks records, the records file from byte l.size on, and takes in
+// its complete records; hashes is the hashes file from byte hoff on, hoff
+// being a multiple of [tlog.HashSize] that it holds all of. If checkpoints
+// is true, load also takes in the latest checkpoint. It changes no file, and
+// if it fails, it leaves l as it was.
+func (l *Log) load(records, hashes []byte, hoff int64, checkpoints bool) (recovery, error) {
+	n0, h0, size0 := l.tree.n, len(l.tree.hashes), l.size
+	fail := func(err error) (recovery, error) {
+		l.tree.n, l.tree.hashes, l.size = n0, l.tree.hashes[:h0], size0
+		return recovery{}, err
+	}
+	lines, tail := splitRecords(records)
+	l.tree.hashes = slices.Grow(l.tree.hashes, 2*len(lines)+64)
+	for i, line := range lines {
+		if _, err := ParseRecord(line); err != nil {
+			return fail(fmt.Errorf("audit log in %s is damaged: record %d: %w (run auditor verify; nothing was changed)", l.dir, n0+int64(i), err))
+		}
+		l.tree.add(tlog.RecordHash(line))
+	}
+	l.size += int64(len(records) - len(tail))
+	fix := recovery{tail: len(tail) > 0, hashesLen: hoff + int64(len(hashes))}
+	latest, ckpt := l.latest, l.ckpt
+	if checkpoints {
+		var err error
+		if latest, ckpt, fix.temps, err = l.loadLatest(); err != nil {
+			return fail(err)
+		}
+	}
+	var err error
+	if fix.hashesKeep, err = l.checkHashes(hashes, hoff); err != nil {
+		return fail(err)
+	}
+	l.latest, l.ckpt = latest, ckpt
+	return fix, nil
+}
+
+// recover repairs what load found a crash left. It runs with the lock held,
+// when no other process can be writing.
+func (l *Log) recover(fix recovery) error {
+	if fix.tail {
+		// A record is acknowledged only after its newline reached the disk,
+		// so a record without one was never acknowledged.
+		if err := l.records.Truncate(l.size); err != nil {
+			return fmt.Errorf("failed to remove partial audit record: %w", err)
+		}
+		if err := l.records.Sync(); err != nil {
+			return fmt.Errorf("failed to remove partial audit record: %w", err)
+		}
+	}
+	keep := fix.hashesKeep
+	if keep < fix.hashesLen || keep < int64(len(l.tree.hashes))*tlog.HashSize {
+		if err := l.hashes.Truncate(keep); err != nil {
+			return fmt.Errorf("failed to rebuild audit log hashes: %w", err)
+		}
+		if _, err := l.hashes.WriteAt(hashBytes(l.tree.hashes[keep/tlog.HashSize:]), keep); err != nil {
+			return fmt.Errorf("failed to rebuild audit log hashes: %w", err)
+		}
+		if err := l.hashes.Sync(); err != nil {
+			return fmt.Errorf("failed to rebuild audit log hashes: %w", err)
+		}
+	}
+	if len(fix.temps) > 0 {
+		cdir := filepath.Join(l.dir, checkpointsDir)
+		for _, name := range fix.temps {
+			// Left by a crash before the rename: never part of the log.
+			if err := os.Remove(filepath.Join(cdir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("failed to remove partial audit checkpoint: %w", err)
+			}
+		}
+		if err := syncDir(cdir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUp takes in the records and checkpoints other processes added since
+// this Log last held the lock, and repairs what a crash of one of them
+// left. It runs with the lock held.
+func (l *Log) catchUp(checkpoints bool) error {
+	rfi, err := l.stillOpen(l.records, recordsFile)
+	if err != nil {
+		return err
+	}
+	hfi, err := l.stillOpen(l.hashes, hashesFile)
+	if err != nil {
+		return err
+	}
+	hoff := tlog.StoredHashCount(l.tree.n) * tlog.HashSize
+	if rfi.Size() == l.size && hfi.Size() == hoff && !checkpoints {
+		return nil // nothing happened since
+	}
+	if rfi.Size() < l.size {
+		return fmt.Errorf("audit log in %s is damaged: its records file is shorter than the %d records it had: records were removed (run auditor verify)", l.dir, l.tree.n)
+	}
+	records := make([]byte, rfi.Size()-l.size)
+	if _, err := l.records.ReadAt(records, l.size); err != nil {
+		return fmt.Errorf("failed to read audit log records: %w", err)
+	}
+	if hfi.Size() < hoff {
+		hoff = 0 // check it all: it was cut short behind this Log's back
+	}
+	hashes := make([]byte, hfi.Size()-hoff)
+	if _, err := l.hashes.ReadAt(hashes, hoff); err != nil {
+		return fmt.Errorf("failed to read audit log hashes: %w", err)
+	}
+	fix, err := l.load(records, hashes, hoff, checkpoints)
+	if err != nil {
+		return err
+	}
+	if err := l.recover(fix); err != nil {
+		l.broken = err
+		return err
+	}
+	return nil
+}
+
+// stillOpen returns the FileInfo of f, which must still be the file name of
+// the log: one replaced behind the Log's back no longer receives the
+// records that other processes append.
+func (l *Log) stillOpen(f *os.File, name string) (fs.FileInfo, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read audit log: %w", err)
+	}
+	pi, err := os.Stat(filepath.Join(l.dir, name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("failed to read audit log: %w", err)
+	}
+	if err != nil || !os.SameFile(fi, pi) {
+		return nil, fmt.Errorf("the %s file of the audit log in %s was removed or replaced while the log was open; reopen the log", name, l.dir)
+	}
+	return fi, nil
+}
+
 // checkHashes checks the hashes file against the records and returns how
-// many of its bytes to keep; the rest is rebuilt. Only the hashes of the
-// last record may be missing or partly written after a crash: any other
-// difference means the files were changed behind the log's back.
-func (l *Log) checkHashes(data []byte) (keep int, err error) {
+// many of its bytes to keep; the rest is rebuilt. data is the file from
+// byte off on: the hashes before off were checked earlier. Only the hashes
+// of the last record may be missing or partly written after a crash: any
+// other difference means the files were changed behind the log's back.
+func (l *Log) checkHashes(data []byte, off int64) (keep int64, err error) {
+	const hs = tlog.HashSize
 	want := l.tree.hashes
-	k := 0 // leading hashes that agree
-	for k < len(want) && (k+1)*tlog.HashSize <= len(data) && bytes.Equal(data[k*tlog.HashSize:(k+1)*tlog.HashSize], want[k][:]) {
+	m := int64(len(want))
+	total := off + int64(len(data))
+	k := off / hs // leading hashes that agree
+	for k < m && (k+1)*hs <= total && bytes.Equal(data[k*hs-off:(k+1)*hs-off], want[k][:]) {
 		k++
 	}
-	if k == len(want) && len(data) == k*tlog.HashSize {
-		return len(data), nil
+	if k == m && total == k*hs {
+		return total, nil
 	}
-	lastStart := 0
+	lastStart := int64(0)
 	if n := l.tree.n; n > 0 {
-		lastStart = int(tlog.StoredHashCount(n - 1))
+		lastStart = tlog.StoredHashCount(n - 1)
 	}
 	// Missing hashes are rebuilt. Wrong ones are tolerated only for the
 	// last record, whose hashes may have been cut short by a crash.
-	prefix := len(data) < (k+1)*tlog.HashSize
-	if !(prefix || k >= lastStart) || len(data) > len(want)*tlog.HashSize {
+	prefix := total < (k+1)*hs
+	if !(prefix || k >= lastStart) || total > m*hs {
 		return 0, fmt.Errorf("audit log in %s is damaged: the hashes file disagrees with the records at stored hash %d; run auditor verify, and if the records are intact, move %s aside to rebuild it",
 			l.dir, k, filepath.Join(l.dir, hashesFile))
 	}
-	return k * tlog.HashSize, nil
+	return k * hs, nil
 }
 
 // loadLatest reads the latest checkpoint and checks that it is ours and
-// matches the records. It returns the names of temporary files a crash left.
-func (l *Log) loadLatest() (temps []string, err error) {
+// matches the records. It also returns the names of temporary files a crash
+// left.
+func (l *Log) loadLatest() (latest []byte, c Checkpoint, temps []string, err error) {
 	cdir := filepath.Join(l.dir, checkpointsDir)
 	entries, err := os.ReadDir(cdir)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read audit checkpoints: %w", err)
+		return nil, c, nil, fmt.Errorf("failed to read audit checkpoints: %w", err)
 	}
-	var names []string
+	size := int64(-1)
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".tmp-") {
 			temps = append(temps, name)
 			continue
 		}
-		if _, ok := checkpointFileSize(name); ok {
-			names = append(names, name)
+		if n, ok := checkpointFileSize(name); ok {
+			size = max(size, n)
 		}
 	}
-	if len(names) == 0 {
-		return temps, nil
+	if l.latest != nil {
+		switch {
+		case size == l.ckpt.Size:
+			return l.latest, l.ckpt, temps, nil // checked before
+		case size < l.ckpt.Size:
+			return nil, c, nil, fmt.Errorf("audit log in %s is damaged: its checkpoint %s was removed (run auditor verify)", l.dir, checkpointFileName(l.ckpt.Size))
+		}
 	}
-	sort.Strings(names)
-	name := names[len(names)-1]
+	if size < 0 {
+		return nil, c, temps, nil
+	}
+	name := checkpointFileName(size)
 	msg, err := readLimited(filepath.Join(cdir, name), MaxCheckpointSize)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read audit checkpoint: %w", err)
+		return nil, c, nil, fmt.Errorf("failed to read audit checkpoint: %w", err)
 	}
-	c, _, err := openCheckpoint(msg, signerVerifiers{l.signer})
+	c, _, err = openCheckpoint(msg, signerVerifiers{l.signer})
 	if err != nil {
-		return nil, fmt.Errorf("audit log in %s is damaged: checkpoint %s is not signed by this log's key: %w (run auditor verify)", l.dir, name, err)
+		return nil, c, nil, fmt.Errorf("audit log in %s is damaged: checkpoint %s is not signed by this log's key: %w (run auditor verify)", l.dir, name, err)
 	}
-	size, _ := checkpointFileSize(name)
 	switch {
 	case c.Origin != l.origin:
-		return nil, fmt.Errorf("audit log in %s belongs to %q, not %q", l.dir, c.Origin, l.origin)
+		return nil, c, nil, fmt.Errorf("audit log in %s belongs to %q, not %q", l.dir, c.Origin, l.origin)
 	case c.Size != size:
-		return nil, fmt.Errorf("audit log in %s is damaged: checkpoint %s covers %d records", l.dir, name, c.Size)
+		return nil, c, nil, fmt.Errorf("audit log in %s is damaged: checkpoint %s covers %d records", l.dir, name, c.Size)
 	case c.Size > l.tree.n:
-		return nil, fmt.Errorf("audit log in %s is damaged: it has %d records but its latest checkpoint covers %d (run auditor verify)", l.dir, l.tree.n, c.Size)
+		return nil, c, nil, fmt.Errorf("audit log in %s is damaged: it has %d records but its latest checkpoint covers %d (run auditor verify)", l.dir, l.tree.n, c.Size)
 	case l.tree.root(c.Size) != c.Hash:
-		return nil, fmt.Errorf("audit log in %s is damaged: its records do not match its latest checkpoint (run auditor verify)", l.dir)
+		return nil, c, nil, fmt.Errorf("audit log in %s is damaged: its records do not match its latest checkpoint (run auditor verify)", l.dir)
 	}
-	l.latest, l.ckpt = msg, c
-	return temps, nil
+	return msg, c, temps, nil
 }
 
 func readOptional(path string) ([]byte, error) {
@@ -276,7 +409,9 @@ func readOptional(path string) ([]byte, error) {
 	return b, err
 }
 
-// Size returns the number of records in the log.
+// Size returns the number of records in the log when this Log last opened,
+// appended to or signed it: records other processes appended since are not
+// counted until then.
 func (l *Log) Size() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -285,7 +420,8 @@ func (l *Log) Size() int64 {
 
 // Append adds r to the log and returns its index, counting from 0. The
 // record is on disk (fsync) before Append returns; if Append fails, the
-// record may or may not be in the log.
+// record may or may not be in the log. Append waits up to 30 seconds for
+// another process that is appending to the log.
 func (l *Log) Append(r Record) (index int64, err error) {
 	text, err := r.MarshalText()
 	if err != nil {
@@ -295,6 +431,14 @@ func (l *Log) Append(r Record) (index int64, err error) {
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return 0, err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return 0, fmt.Errorf("failed to append audit record: %w", err)
+	}
+	defer unlock()
+	if err := l.catchUp(false); err != nil {
+		return 0, fmt.Errorf("failed to append audit record: %w", err)
 	}
 	if _, err := l.records.Write(text); err != nil {
 		// Remove what was written, so the next record starts on a line.
@@ -326,14 +470,23 @@ func (l *Log) Append(r Record) (index int64, err error) {
 
 // Checkpoint returns the latest signed checkpoint, first signing a new one
 // over every record if the log grew since the latest one and either force is
-// true (use it at export) or no checkpoint was signed on now's UTC day. New
-// checkpoints are stored in the log directory before Checkpoint returns.
-// Checkpoint fails on an empty log.
+// true (use it at export) or no checkpoint was signed on now's UTC day. The
+// latest checkpoint is the latest any process signed. New checkpoints are
+// stored in the log directory before Checkpoint returns. Checkpoint fails on
+// an empty log.
 func (l *Log) Checkpoint(now time.Time, force bool) (signed []byte, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return nil, err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return nil, fmt.Errorf("failed to sign audit checkpoint: %w", err)
+	}
+	defer unlock()
+	if err := l.catchUp(true); err != nil {
+		return nil, fmt.Errorf("failed to sign audit checkpoint: %w", err)
 	}
 	n := l.tree.n
 	if n == 0 {
@@ -385,12 +538,12 @@ func (l *Log) usable() error {
 
 func (l *Log) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{l.records, l.hashes, l.lock} {
+	for _, f := range []*os.File{l.records, l.hashes} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
 	}
-	l.records, l.hashes, l.lock = nil, nil, nil
+	l.records, l.hashes = nil, nil
 	return errors.Join(errs...)
 }
 

@@ -19,7 +19,8 @@ func TestLinesHoldOnlyTheVocabulary(t *testing.T) {
 	l.Rejected("sealed", "too_large")
 	l.Count(BatchExported, 12)
 	l.Error(StoreUnavailable, "form")
-	l.Zerolog().Info().Str("event", string(TorBootstrap)).Int("progress", 50).Send()
+	z := l.Zerolog()
+	z.Info().Str("event", string(TorBootstrap)).Int("progress", 50).Send()
 	allowed := map[string]bool{"level": true, "event": true, "day": true, "addr": true, "path": true, "reason": true, "count": true, "code": true, "progress": true}
 	day := regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
