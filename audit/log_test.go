@@ -228,15 +228,6 @@ func TestConcurrentAppend(t *testing.T) {
 	}
 }
 
-func TestOpenIsExclusive(t *testing.T) {
-	dir := t.TempDir()
-	k := newTestKey(t, testOrigin)
-	openTestLog(t, dir, k)
-	if _, err := Open(dir, testOrigin, k.signer); err == nil || !strings.Contains(err.Error(), "another process") {
-		t.Fatalf("second Open error = %v, want a lock error", err)
-	}
-}
-
 func TestOpenRecoversPartialWrites(t *testing.T) {
 	dir := t.TempDir()
 	k := newTestKey(t, testOrigin)

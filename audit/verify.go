@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -120,7 +121,8 @@ func (r *Report) OK() bool { return len(r.Damage) == 0 }
 // that the tree is consistent with trusted. It returns a report, and an
 // error wrapping [ErrDamaged] that names the first damage if it found any.
 // It returns a nil report only if it could not read the log or the key.
-// Verify only reads dir.
+// Verify only reads dir; it holds the log's lock (shared) while it reads the
+// files, so that it can check a log that a writer has open.
 func Verify(dir string, vkey string, trusted []byte) (*Report, error) {
 	v, err := newVerifier(vkey)
 	if err != nil {
@@ -175,7 +177,17 @@ type namedFile struct {
 
 func readLogFiles(dir string) (logFiles, error) {
 	var f logFiles
-	var err error
+	// Writers hold the lock while they change the files: with it held
+	// shared, an append in progress is not mistaken for damage. A copy of a
+	// log may have no lock file, or one this process may not open.
+	path := filepath.Join(dir, lockName)
+	lock, err := lockFile(path, os.O_RDONLY, false, time.Now().Add(lockTimeout))
+	switch {
+	case err == nil:
+		defer lock.Close()
+	case errors.Is(err, errLockTimeout):
+		return f, fmt.Errorf("another process has held the audit log in %s for over %v; if it is stuck, find it with `fuser %s` and stop it", dir, lockTimeout, path)
+	}
 	f.records, err = os.ReadFile(filepath.Join(dir, recordsFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, fmt.Errorf("no audit log in %s: it has no %s file", dir, recordsFile)

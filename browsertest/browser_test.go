@@ -278,7 +278,7 @@ func html(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(c, chromedp.OuterHTML(sel, chromedp.ByQuery))
+	s, err := chromedp.Run(c, chromedp.OuterHTML(chromedp.CSS(sel)))
 	if err != nil {
 		t.Fatalf("reading %s: %v", sel, err)
 	}
@@ -289,11 +289,11 @@ func attr(t *testing.T, ctx context.Context, sel, name string) (string, bool) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	r, err := chromedp.Run(c, chromedp.AttributeValue(sel, name, chromedp.ByQuery))
+	r, err := chromedp.Run(c, chromedp.AttributeValue(chromedp.CSS(sel), name))
 	if err != nil {
 		t.Fatalf("reading %s[%s]: %v", sel, name, err)
 	}
-	return r.Value, r.OK
+	return r.Value, r.Exists
 }
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
@@ -338,23 +338,23 @@ func wantAnswers() map[string][]string {
 	}
 }
 
-func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(sel, chromedp.ByQuery) }
+func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
 
 func choose(q, v string) chromedp.Action[chromedp.Void] {
 	return click(fmt.Sprintf(`input[name="q.%s"][value="%s"]`, q, v))
 }
 
 func typeIn(q, text string) chromedp.Action[chromedp.Void] {
-	return chromedp.SendKeys(fmt.Sprintf(`[name="q.%s"]`, q), text, chromedp.ByQuery)
+	return chromedp.SendKeys(chromedp.CSS(fmt.Sprintf(`[name="q.%s"]`, q)), text)
 }
 
 // selectWhen picks a month or season without a script, as the parser
 // would for an option marked selected.
 func selectWhen(q, v string) chromedp.Action[chromedp.Void] {
-	return chromedp.SetAttributeValue(fmt.Sprintf(`select[name="q.%s.when"] option[value="%s"]`, q, v), "selected", "", chromedp.ByQuery)
+	return chromedp.SetAttributeValue(chromedp.CSS(fmt.Sprintf(`select[name="q.%s.when"] option[value="%s"]`, q, v)), "selected", "")
 }
 
-func waitFor(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitReady(sel, chromedp.ByQuery) }
+func waitFor(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitReady(chromedp.CSS(sel)) }
 
 type weight struct {
 	Mode     string   `json:"mode"`
@@ -368,7 +368,11 @@ type weight struct {
 func measure(t *testing.T, ctx context.Context, n *netlog, mode, u string) weight {
 	t.Helper()
 	n.reset()
-	do(t, ctx, "load "+u, chromedp.Navigate(u), waitFor(`#tf`), chromedp.Sleep(500*time.Millisecond))
+	ready := waitFor(`#tf`)
+	if mode != "off" {
+		ready = chromedp.WaitVisible(chromedp.CSS(`#js-note`)) // the scripts ran
+	}
+	do(t, ctx, "load "+u, chromedp.Navigate(u), ready, chromedp.Sleep(500*time.Millisecond))
 	total, urls := n.weight()
 	w := weight{Mode: mode, URL: u, Bytes: total, Requests: len(urls), URLs: urls}
 	t.Logf("questionnaire page, JavaScript %s: %d bytes transferred in %d requests: %v", mode, total, len(urls), urls)
@@ -496,7 +500,7 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 		t.Errorf("questionnaire page with JavaScript: %d bytes, budget %d", w.Bytes, maxBytesJS)
 	}
 
-	do(t, ctx, "landing page", chromedp.Navigate(s.base+"/"), waitFor(`#start`), chromedp.WaitVisible(`#js-note`, chromedp.ByQuery))
+	do(t, ctx, "landing page", chromedp.Navigate(s.base+"/"), waitFor(`#start`), chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	if href, _ := attr(t, ctx, "#start", "href"); !strings.HasSuffix(href, "&all=1") {
 		t.Fatalf("the script did not send the start link to the one-page questionnaire: %q", href)
 	}
@@ -504,20 +508,20 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 	if _, hidden := attr(t, ctx, "#js-not-tor", "hidden"); hidden {
 		t.Error("no warning that this browser is not Tor Browser")
 	}
-	do(t, ctx, "start", click(`#start`), waitFor(`#tf[data-mode="all"]`))
+	do(t, ctx, "start", click(`#start`), waitFor(`#tf[data-mode="all"]`), chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	if _, hidden := attr(t, ctx, "#q-phone_activities", "hidden"); !hidden {
 		t.Fatal("a follow-up shows before the answer it depends on")
 	}
 	posts := countPosts(s)
 	do(t, ctx, "answers", typeIn("departure_year", "19"), choose("departure_province", "north_hamgyong"), choose("phone_use", "own"),
-		chromedp.WaitVisible(`#q-phone_activities`, chromedp.ByQuery))
+		chromedp.WaitVisible(chromedp.CSS(`#q-phone_activities`)))
 	if _, hidden := attr(t, ctx, "#q-internet_where", "hidden"); !hidden {
 		t.Fatal("a follow-up about the internet shows before it applies")
 	}
 	do(t, ctx, "answers", choose("phone_activities", "chinese_phone"), choose("phone_activities", "calls"),
 		choose("phone_monitoring", "auto_screenshots"), choose("intranet_use", "a_few_times"),
-		chromedp.WaitVisible(`#q-intranet_where`, chromedp.ByQuery), choose("intranet_where", "library"), choose("internet_use", "inside"),
-		chromedp.WaitVisible(`#q-internet_where`, chromedp.ByQuery), choose("internet_where", "university"),
+		chromedp.WaitVisible(chromedp.CSS(`#q-intranet_where`)), choose("intranet_where", "library"), choose("internet_use", "inside"),
+		chromedp.WaitVisible(chromedp.CSS(`#q-internet_where`)), choose("internet_where", "university"),
 		typeIn("internet_first_used", "2015"), selectWhen("internet_first_used", "spring"),
 		choose("monitoring_seen", "supervisor_beside"), choose("monitoring_seen", "screen_freeze_fingerprint"), choose("foreign_media", "never"),
 		typeIn("testimony", story), click(`input[name="q.consent"]`))
@@ -525,13 +529,13 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 		t.Fatal("the follow-up for internet use abroad shows for use inside the country")
 	}
 	screenshot(t, ctx, "ko-js-"+mode+"-questionnaire.png")
-	do(t, ctx, "check", click(`#tf button[value="next"]`), chromedp.WaitVisible(`#q-departure_year p.problem`, chromedp.ByQuery))
+	do(t, ctx, "check", click(`#tf button[value="next"]`), chromedp.WaitVisible(chromedp.CSS(`#q-departure_year p.problem`)))
 	if p := html(t, ctx, "#q-departure_year"); !strings.Contains(p, "1980보다 작은 수는 쓸 수 없습니다") {
 		t.Fatalf("the mistake is not explained in Korean:\n%s", p)
 	}
 	screenshot(t, ctx, "ko-js-"+mode+"-mistake.png")
 	do(t, ctx, "correct", click(`input[name="q.departure_year"]`), chromedp.KeyEvent("\b\b\b\b\b\b"), typeIn("departure_year", "2019"),
-		click(`#tf button[value="next"]`), chromedp.WaitVisible(`#review`, chromedp.ByQuery))
+		click(`#tf button[value="next"]`), chromedp.WaitVisible(chromedp.CSS(`#review`)))
 	if countPosts(s) != posts {
 		t.Fatal("the browser posted something before the person pressed send")
 	}
@@ -542,7 +546,7 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 		}
 	}
 	screenshot(t, ctx, "ko-js-"+mode+"-review.png")
-	do(t, ctx, "send", click(`#review-send`), chromedp.WaitReady(`//h1[contains(., "잘 받았습니다")]`, chromedp.BySearch))
+	do(t, ctx, "send", click(`#review-send`), chromedp.WaitReady(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
 	screenshot(t, ctx, "ko-js-"+mode+"-receipt.png")
 
 	checkStored(t, s, ids)

@@ -5,12 +5,53 @@
 // Use [New] to make a server for a study and a store, then serve
 // [Server.Handler] with the timeouts of [Server.HTTPServer].
 //
-// Answers arrive on one of two paths. A browser with JavaScript seals them
-// itself and posts the envelope to /sealed; the server checks only its
-// structure, study and size. A browser without JavaScript posts the form to
-// /submit; the server validates it, seals it in memory at once and keeps
-// nothing but the envelope. Either way the store is written and synced
-// before the page says the answers were received.
+// # Pages
+//
+//	GET  /             landing page: the study, safety advice, the researchers
+//	GET  /form         the questionnaire, step 1, for browsers without JavaScript
+//	GET  /form?all=1   every question on one page, for browsers with JavaScript
+//	POST /next         the next (or previous) step, or the review, without JavaScript
+//	POST /submit       the reviewed answers, sealed here (not with require_browser_encryption)
+//	POST /sealed       an envelope sealed by the browser (static/testimony.js)
+//	GET  /exit         a harmless page for the quick exit link on every page
+//	GET  /static/NAME  style sheet and scripts, all embedded in the binary
+//
+// The language is chosen by links (?lang=ko|en|zh, Korean by default), never
+// by Accept-Language: Tor Browser sends en-US for everyone.
+//
+// # Without JavaScript
+//
+// The questionnaire is split into steps: a question whose condition names a
+// question on the current step starts a new one, so the server decides from
+// answers already posted whether a follow-up is shown. Each step posts every
+// answer given so far; the server checks the answers up to that step, and
+// sends the next step with the earlier answers in hidden fields. Nothing is
+// kept between requests: no cookie, no session, no answer on disk or in
+// memory. The last step leads to a review page, whose send button posts
+// everything to /submit, where the answers are checked again, sealed at once
+// and only the envelope is stored.
+//
+// The hidden fields carry no signature (HMAC): they hold only what the
+// person typed, every post is checked from scratch against the whole
+// questionnaire, and a signature would protect the sender's answers from no
+// one but the sender, while a restart of the server would lose every
+// half-filled questionnaire. Every form carries instead the study file's
+// hash ("v"), so answers typed for one version of a questionnaire are never
+// read as answers to a changed one.
+//
+// # With JavaScript
+//
+// The landing page's script sends the person to the one-page form, where
+// follow-ups appear and hide in place; the script checks the answers with
+// the rules of package response, writes the plaintext as [response.Marshal]
+// does, seals it as package envelope specifies, and posts only the envelope
+// to /sealed. The server checks its structure, study and size. The script
+// also shows a note recommending Tor Browser's "Safest" level and, when the
+// browser does not look like Tor Browser, a warning; it keeps nothing in
+// the browser.
+//
+// Either way the store is written and synced before the page says the
+// answers were received.
 package intake
 
 import (
@@ -330,7 +371,7 @@ func (s *Server) firstProblemStep(problems response.Problems, last int) int {
 func (s *Server) exit(w http.ResponseWriter, r *http.Request) {
 	// The quick exit shows a blank, harmless page with no trace of the study.
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprint(w, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Weather</title></head><body><p>Cloudy, 12°C.</p></body></html>")
+	fmt.Fprint(w, "<!doctype html><html><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Weather</title></head><body><p>Cloudy, 12°C.</p></body></html>")
 }
 
 // staticFile is a file of static/, kept in memory with its gzip form:

@@ -139,6 +139,10 @@ func serve(t testing.TB, c Config) *served {
 		if t.Failed() {
 			torLog, _ := os.ReadFile(filepath.Join(c.DataDir, "tor", "notice.log"))
 			clientLog, _ := os.ReadFile(filepath.Join(testNet.Dir(), "client0", "notice.log"))
+			info, _ := os.ReadFile(filepath.Join(testNet.Dir(), "client0", "info.log"))
+			os.WriteFile("/tmp/client-info.log", info, 0o600)
+			sinfo, _ := os.ReadFile(filepath.Join(c.DataDir, "tor", "info.log"))
+			os.WriteFile("/tmp/service-info.log", sinfo, 0o600)
 			t.Logf("service log:\n%s\ntor log:\n%s\nclient log:\n%s", lb.String(), torLog, clientLog)
 		}
 	})

@@ -314,7 +314,9 @@ func (n *Network) writeConfig(nodes []*node) error {
 		c = append(c, n.TorrcLines()...)
 		switch {
 		case nd.isClient:
-			c = append(c, fmt.Sprintf("SocksPort 127.0.0.1:%d ExtendedErrors", nd.socksPort))
+			c = append(c, fmt.Sprintf("SocksPort 127.0.0.1:%d ExtendedErrors", nd.socksPort),
+				// For diagnosing onion service connections.
+				"Log info file "+filepath.Join(nd.dir, "info.log"))
 		default:
 			c = append(c,
 				"SocksPort 0",
