@@ -287,7 +287,9 @@ func TestJSAnswersMatchGo(t *testing.T) {
 	t.Logf("%d forms compared, %d valid", len(forms), valids)
 }
 
-func tempStore(t *testing.T) *store.Store {
+func tempStore(t *testing.T) *store.Store { return tempStoreTB(t) }
+
+func tempStoreTB(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
