@@ -41,6 +41,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io/fs"
 	"maps"
 	"os"
@@ -82,8 +83,9 @@ type Store struct {
 
 	exportMu sync.Mutex // serializes exports and purges within the process
 
-	dayMu sync.Mutex
-	days  map[string]bool // inbox day folders whose creation this process made durable
+	dayMu  sync.Mutex
+	days   map[string]bool       // inbox day folders whose creation this process made durable
+	groups map[string]*groupSync // group commits of folder syncs, by folder
 }
 
 // Entry names one stored envelope.
@@ -178,6 +180,9 @@ func (s *Store) probe() error {
 	if err != nil {
 		return fmt.Errorf("%w: store folder is not writable: %w", ErrUnavailable, err)
 	}
+	// The probe changed the folder's times: keep them coarse.
+	midnight := midnightUTC(time.Now())
+	os.Chtimes(filepath.Join(s.dir, tmpName), midnight, midnight)
 	return nil
 }
 
@@ -211,36 +216,41 @@ func (s *Store) Put(envelope []byte, now time.Time) (id string, err error) {
 	day := midnight.Format(DayFormat)
 	tmpDir := filepath.Join(s.dir, tmpName)
 
-	f, err := os.CreateTemp(tmpDir, "put-")
+	// The envelope is written to an unnamed file (O_TMPFILE), synced, and
+	// only then linked into the inbox: a crash at any point leaves either
+	// nothing or the whole envelope, and the kernel frees an unlinked file by
+	// itself. Where the file system lacks O_TMPFILE, a named temporary file
+	// and a rename do the same.
+	dayDir := filepath.Join(s.dir, inboxName, day)
+	if err := s.ensureInboxDay(day, midnight); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// The unnamed file is made in the day folder, whose times the sync
+	// below resets anyway.
+	f, named, err := createTemp(dayDir, tmpDir)
 	if err != nil {
 		return "", fmt.Errorf("%w: failed to create envelope file: %w", ErrUnavailable, err)
 	}
-	tmp := f.Name()
 	committed := false
 	defer func() {
-		if !committed {
-			os.Remove(tmp)
+		f.Close()
+		if !committed && named {
+			os.Remove(f.Name())
 			os.Chtimes(tmpDir, midnight, midnight)
 		}
 	}()
 	if _, err := f.Write(envelope); err != nil {
-		f.Close()
 		return "", fmt.Errorf("%w: failed to write envelope file: %w", ErrUnavailable, err)
 	}
-	if err := os.Chtimes(tmp, midnight, midnight); err != nil {
-		f.Close()
+	ts := []unix.Timespec{unix.NsecToTimespec(midnight.UnixNano()), unix.NsecToTimespec(midnight.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(f), ts, 0); err != nil {
 		return "", fmt.Errorf("%w: failed to set envelope file times: %w", ErrUnavailable, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return "", fmt.Errorf("%w: failed to sync envelope file: %w", ErrUnavailable, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("%w: failed to close envelope file: %w", ErrUnavailable, err)
 	}
 
 	id = newID()
-	dayDir := filepath.Join(s.dir, inboxName, day)
 	final := filepath.Join(dayDir, id)
 	// PurgeExported, perhaps in another process, removes empty inbox day
 	// folders older than yesterday; if the clock jumped and it removed ours,
@@ -249,7 +259,11 @@ func (s *Store) Put(envelope []byte, now time.Time) (id string, err error) {
 		if err := s.ensureInboxDay(day, midnight); err != nil {
 			return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		err = os.Rename(tmp, final)
+		if named {
+			err = os.Rename(f.Name(), final)
+		} else {
+			err = unix.Linkat(unix.AT_FDCWD, fdPath(f), unix.AT_FDCWD, final, unix.AT_SYMLINK_FOLLOW)
+		}
 		if err == nil {
 			break
 		}
@@ -260,19 +274,104 @@ func (s *Store) Put(envelope []byte, now time.Time) (id string, err error) {
 		delete(s.days, day)
 		s.dayMu.Unlock()
 	}
-	if err := os.Chtimes(dayDir, midnight, midnight); err != nil {
-		os.Remove(final)
-		return "", fmt.Errorf("%w: failed to set inbox folder times: %w", ErrUnavailable, err)
-	}
-	if err := syncDir(dayDir); err != nil {
+	committed = true
+	// One sync of the day folder makes every envelope linked into it
+	// before the sync began durable, so concurrent puts share it.
+	if err := s.syncGroup(dayDir).sync(func() error {
+		if err := os.Chtimes(dayDir, midnight, midnight); err != nil {
+			return fmt.Errorf("failed to set inbox folder times: %w", err)
+		}
+		return syncDir(dayDir)
+	}); err != nil {
 		// The envelope may not survive a crash, and the submitter will be
 		// told it was not saved: remove it so a retry does not duplicate it.
 		os.Remove(final)
 		return "", fmt.Errorf("%w: failed to sync inbox folder: %w", ErrUnavailable, err)
 	}
-	committed = true
-	os.Chtimes(tmpDir, midnight, midnight)
+	if named {
+		os.Chtimes(tmpDir, midnight, midnight)
+	}
 	return id, nil
+}
+
+// createTemp opens an unnamed file in dir (O_TMPFILE), or, where the file
+// system cannot, a named temporary file in fallback; named says which.
+func createTemp(dir, fallback string) (f *os.File, named bool, err error) {
+	if !forceNamedTemp {
+		f, err = os.OpenFile(dir, unix.O_TMPFILE|os.O_WRONLY, filePerm)
+		if err == nil {
+			return f, false, nil
+		}
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+			return nil, false, err
+		}
+	}
+	f, err = os.CreateTemp(fallback, "put-")
+	return f, true, err
+}
+
+// forceNamedTemp makes createTemp skip O_TMPFILE, for tests of the
+// fallback.
+var forceNamedTemp = false
+
+// fdPath names an open file through /proc, for calls that need a path.
+func fdPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// syncGroup returns the group commit of the folder dir.
+func (s *Store) syncGroup(dir string) *groupSync {
+	s.dayMu.Lock()
+	defer s.dayMu.Unlock()
+	if s.groups == nil {
+		s.groups = map[string]*groupSync{}
+	}
+	g := s.groups[dir]
+	if g == nil {
+		g = &groupSync{}
+		g.cond = sync.NewCond(&g.mu)
+		s.groups[dir] = g
+	}
+	return g
+}
+
+// groupSync runs one sync for every caller that arrived before it began:
+// a caller that arrives while a sync runs waits for the next one, since the
+// running one may have missed its change.
+type groupSync struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	next    uint64 // generation of the next sync to start
+	done    uint64 // generations below this have finished
+	running bool
+	err     error  // of the latest finished sync
+	errGen  uint64 // its generation
+}
+
+func (g *groupSync) sync(fn func() error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ticket := g.next
+	for g.done <= ticket {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		gen := g.next
+		g.next++
+		g.running = true
+		g.mu.Unlock()
+		err := fn()
+		g.mu.Lock()
+		g.running = false
+		g.done = gen + 1
+		g.err, g.errGen = err, gen
+		g.cond.Broadcast()
+	}
+	// The sync that covered us is the first one started at or after our
+	// ticket; later ones only cover more. If it failed, report it.
+	if g.errGen >= ticket && g.err != nil {
+		return g.err
+	}
+	return nil
 }
 
 // ensureInboxDay makes the inbox folder for day if it does not exist, and

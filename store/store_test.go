@@ -235,7 +235,7 @@ func TestTimesAreCoarse(t *testing.T) {
 	check(filepath.Join(dir, inboxName, atDay, id2), atMidnight)
 	check(filepath.Join(dir, inboxName, atDay), atMidnight)
 	check(filepath.Join(dir, inboxName), atMidnight)
-	check(filepath.Join(dir, tmpName), atMidnight)
+	check(filepath.Join(dir, tmpName), midnightUTC(time.Now())) // touched only by Open's probe
 
 	if err := s.MarkExported([]Entry{{ID: id, Day: atDay}}); err != nil {
 		t.Fatal(err)
@@ -348,7 +348,11 @@ func assertNothingPartial(t *testing.T, s *Store, want int) {
 	}
 }
 
+// TestPutUnwritableTemp uses the named temporary file that replaces
+// O_TMPFILE where the file system lacks it.
 func TestPutUnwritableTemp(t *testing.T) {
+	forceNamedTemp = true
+	defer func() { forceNamedTemp = false }()
 	s := open(t, t.TempDir())
 	tmp := filepath.Join(s.dir, tmpName)
 	if err := os.Remove(tmp); err != nil {
@@ -658,3 +662,18 @@ func BenchmarkPut(b *testing.B) { benchmarkPut(b, 1) }
 // BenchmarkPutParallel measures durable puts of 8 KiB envelopes from about
 // 64 goroutines (64/GOMAXPROCS × GOMAXPROCS).
 func BenchmarkPutParallel(b *testing.B) { benchmarkPut(b, 64) }
+
+// TestPutNamedTempFallback stores through the named temporary file used
+// where O_TMPFILE is missing, and leaves no temporary file behind.
+func TestPutNamedTempFallback(t *testing.T) {
+	forceNamedTemp = true
+	defer func() { forceNamedTemp = false }()
+	s := open(t, t.TempDir())
+	put(t, s, envelope(t, 10), at)
+	put(t, s, envelope(t, 10), at)
+	entries, err := os.ReadDir(filepath.Join(s.dir, tmpName))
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("temporary folder holds %v (%v)", entries, err)
+	}
+	assertNothingPartial(t, s, 2)
+}
