@@ -1,7 +1,6 @@
 package researcher
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,8 +53,9 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 	}
 	results := make([]result, len(envs))
 	var todo []int
-	for i, e := range envs {
-		results[i].key = hexKey(sha256.Sum256(e.Data))
+	for i := range envs {
+		// batch.Read checked every envelope against its manifest hash.
+		results[i].key = hexKey(m.Entries[i].SHA256)
 		if _, ok := w.reg.Lookup(results[i].key); ok || seen[results[i].key] {
 			sum.Skipped++
 			continue

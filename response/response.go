@@ -206,7 +206,7 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 			return Problem{Code: TooMany, Limit: *q.Max}, false
 		}
 	case config.ShortText, config.LongText:
-		if !norm.NFC.IsNormalString(v) || strings.Contains(v, "\r") {
+		if !isNFC(v) || strings.Contains(v, "\r") {
 			return Problem{Code: BadCharacters}, false
 		}
 		for _, c := range v {
@@ -568,4 +568,23 @@ func kind(tok json.Token) string {
 		return "null"
 	}
 	return "an unexpected token"
+}
+
+// isNFC reports whether s is in Unicode NFC. Most testimony is ASCII,
+// precomposed Hangul and CJK ideographs, which are NFC whatever surrounds
+// them; only text with other characters takes the full check.
+func isNFC(s string) bool {
+	for _, r := range s {
+		switch {
+		case r < 0x80, // ASCII
+			r >= 0xAC00 && r <= 0xD7A3, // Hangul syllables (a following jamo is not in this list)
+			r >= 0x4E00 && r <= 0x9FFF, // CJK unified ideographs
+			r >= 0x3000 && r <= 0x3029, // CJK symbols and punctuation, before the combining tone marks
+			r >= 0x3131 && r <= 0x318E, // Hangul compatibility jamo
+			r >= 0xFF01 && r <= 0xFF5E: // full-width ASCII
+		default:
+			return norm.NFC.IsNormalString(s)
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package response
 
 import (
 	"errors"
+	"golang.org/x/text/unicode/norm"
 	"maps"
 	"reflect"
 	"strings"
@@ -453,4 +454,30 @@ func TestFromFormRoundTrip(t *testing.T) {
 	if !maps.EqualFunc(got.Answers, r.Answers, func(a, b []string) bool { return reflect.DeepEqual(a, b) }) {
 		t.Errorf("round trip changed the answers")
 	}
+}
+
+// TestIsNFCAgreesWithNorm checks the fast path against the full check on
+// text at the edges of its ranges.
+func TestIsNFCAgreesWithNorm(t *testing.T) {
+	for _, s := range []string{
+		"", "plain ASCII", "도서관 관리원", "中文，标点。", "ㄱㄴㄷ", "ＡＢＣ",
+		"가\u11a8",      // syllable + conjoining final jamo: composes
+		"\u1100\u1161", // conjoining jamo: composes
+		"e\u0301",      // combining accent
+		"\u3000\u3029\u302a", "\u212b", "Å", "\uac00\u302e",
+	} {
+		if got, want := isNFC(s), norm.NFC.IsNormalString(s); got != want {
+			t.Errorf("isNFC(%q) = %v, norm says %v", s, got, want)
+		}
+	}
+}
+
+func FuzzIsNFC(f *testing.F) {
+	f.Add("도서관 관리원 中文 abc")
+	f.Add("가\u11a8")
+	f.Fuzz(func(t *testing.T, s string) {
+		if isNFC(s) != norm.NFC.IsNormalString(s) {
+			t.Fatalf("isNFC(%q) disagrees with norm", s)
+		}
+	})
 }
