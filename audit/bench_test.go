@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -80,5 +81,28 @@ func BenchmarkAppend(b *testing.B) {
 		}
 		i++
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// BenchmarkAppendTwoLogs appends from two Logs on one directory at the same
+// time, as two processes sharing a log do: each append first takes in the
+// other's.
+func BenchmarkAppendTwoLogs(b *testing.B) {
+	k := newTestKey(b, testOrigin)
+	dir := b.TempDir()
+	logs := []*Log{openTestLog(b, dir, k), openTestLog(b, dir, k)}
+	var next atomic.Int64
+	b.SetParallelism(1) // with GOMAXPROCS 2: one goroutine per Log
+	b.RunParallel(func(pb *testing.PB) {
+		l := logs[next.Add(1)%2]
+		i := 0
+		for pb.Next() {
+			if _, err := l.Append(submission(i)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }

@@ -160,8 +160,9 @@ func Open(dir string, origin string, signer note.Signer) (*Log, error) {
 	return l, nil
 }
 
-// lock takes the log's lock, shared by every process that has the log open,
-// and returns the function that releases it. It waits lockTimeout at most.
+// lock takes the log's lock, which every process that has the log open
+// takes for each operation, and returns the function that releases it. It
+// waits lockTimeout at most.
 func (l *Log) lock() (unlock func(), err error) {
 	path := filepath.Join(l.dir, lockName)
 	f, err := lockFile(path, os.O_RDWR|os.O_CREATE, true, time.Now().Add(lockTimeout))

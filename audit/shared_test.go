@@ -528,6 +528,11 @@ func TestCrashWhileOpen(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { w.run(t, 0, stop) })
+	stopWriter := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	t.Cleanup(stopWriter) // before the Log is closed
 	acked := map[string][]int64{}
 	partial, hashesBehind := 0, 0
 	for run := range runs {
@@ -572,12 +577,12 @@ func TestCrashWhileOpen(t *testing.T) {
 				t.FailNow()
 			}
 		}
-		if rep := mustVerify(t, dir, k.vkey, nil); rep.Records < int64(w.count()) {
-			t.Fatalf("run %d: %d records, but this process had %d acknowledged", run, rep.Records, w.count())
+		n := w.count()
+		if rep := mustVerify(t, dir, k.vkey, nil); rep.Records < int64(n) {
+			t.Fatalf("run %d: %d records, but this process had %d acknowledged", run, rep.Records, n)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopWriter()
 	if _, err := w.l.Checkpoint(testDay, true); err != nil {
 		t.Fatal(err)
 	}
