@@ -239,6 +239,10 @@ func browser(t *testing.T, js bool, proxy string) (context.Context, *netlog) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
+		// Chromium first tries https:// for a navigation to a host name
+		// (not an IP address); Tor Browser does not for .onion names, and
+		// the service has no port 443.
+		chromedp.Flag("disable-features", "HttpsUpgrades"),
 		chromedp.Flag("lang", "ko-KR"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(900, 1200),
@@ -301,6 +305,11 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
+	for try := 0; err != nil && try < 5; try++ {
+		// A page that has just arrived may not be laid out yet.
+		time.Sleep(300 * time.Millisecond)
+		png, err = chromedp.Run(c, chromedp.FullScreenshot(100))
+	}
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -416,6 +425,7 @@ func TestQuestionnaireJavaScriptOff(t *testing.T) {
 	if _, shown := attr(t, ctx, "#js-note", "hidden"); !shown {
 		t.Error("the note for JavaScript shows although JavaScript is off")
 	}
+	screenshot(t, ctx, "ko-nojs-landing.png")
 	do(t, ctx, "start", click(`#start`), waitFor(`input[name="step"][value="1"]`))
 
 	// Step 1, with a mistake.
@@ -464,10 +474,7 @@ func TestQuestionnaireJavaScriptOff(t *testing.T) {
 	if p, _ := s.store.Pending(); len(p) != 0 {
 		t.Fatal("something was stored before the person pressed send")
 	}
-	do(t, ctx, "send", click(`button[formaction="/submit"]`), waitFor(`h1`))
-	if page = html(t, ctx, "main"); !strings.Contains(page, "잘 받았습니다") {
-		t.Fatalf("no receipt:\n%s", page)
-	}
+	do(t, ctx, "send", click(`button[formaction="/submit"]`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
 	screenshot(t, ctx, "ko-nojs-receipt.png")
 
 	checkStored(t, s, ids)
@@ -500,6 +507,9 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 		t.Errorf("questionnaire page with JavaScript: %d bytes, budget %d", w.Bytes, maxBytesJS)
 	}
 
+	// The first step of the form for browsers without JavaScript sends a
+	// browser with JavaScript to the one-page form.
+	do(t, ctx, "first step", chromedp.Navigate(s.base+"/form?lang=ko"), waitFor(`#tf[data-mode="all"]`))
 	do(t, ctx, "landing page", chromedp.Navigate(s.base+"/"), waitFor(`#start`), chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	if href, _ := attr(t, ctx, "#start", "href"); !strings.HasSuffix(href, "&all=1") {
 		t.Fatalf("the script did not send the start link to the one-page questionnaire: %q", href)
@@ -508,6 +518,7 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 	if _, hidden := attr(t, ctx, "#js-not-tor", "hidden"); hidden {
 		t.Error("no warning that this browser is not Tor Browser")
 	}
+	screenshot(t, ctx, "ko-js-"+mode+"-landing.png")
 	do(t, ctx, "start", click(`#start`), waitFor(`#tf[data-mode="all"]`), chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	if _, hidden := attr(t, ctx, "#q-phone_activities", "hidden"); !hidden {
 		t.Fatal("a follow-up shows before the answer it depends on")
@@ -546,7 +557,11 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 		}
 	}
 	screenshot(t, ctx, "ko-js-"+mode+"-review.png")
-	do(t, ctx, "send", click(`#review-send`), chromedp.WaitReady(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
+	// Change an answer from the review, in place, and come back.
+	do(t, ctx, "change", click(`#review-change`), chromedp.WaitVisible(chromedp.CSS(`#tf`)),
+		choose("monitoring_seen", "supervisor_beside"), choose("monitoring_seen", "supervisor_beside"),
+		click(`#tf button[value="next"]`), chromedp.WaitVisible(chromedp.CSS(`#review`)))
+	do(t, ctx, "send", click(`#review-send`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
 	screenshot(t, ctx, "ko-js-"+mode+"-receipt.png")
 
 	checkStored(t, s, ids)
@@ -576,7 +591,7 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 		if !slices.Equal(keys, []string{"envelope", "lang"}) {
 			t.Errorf("the sealed post carried fields %v, want only envelope and lang", keys)
 		}
-		for _, marker := range []string{"도서관", url.QueryEscape("도서관"), "supervisor_beside", "north_hamgyong", "2015", "answers"} {
+		for _, marker := range []string{"도서관", url.QueryEscape("도서관"), "supervisor_beside", "north_hamgyong", "answers"} {
 			if bytes.Contains(e.Body, []byte(marker)) {
 				t.Errorf("the request body carried plaintext %q", marker)
 			}
@@ -678,4 +693,30 @@ func checkSite(t *testing.T, s *site, n *netlog) {
 		}
 	}
 	t.Logf("%d requests, all to %s, all with the security headers", len(ex), s.base)
+}
+
+// TestRequireBrowserEncryption: with require_browser_encryption, a browser
+// without JavaScript is told why and how to allow it, before typing
+// anything; a browser with JavaScript answers as usual.
+func TestRequireBrowserEncryption(t *testing.T) {
+	chromiumPath(t)
+	st, ids := study(t)
+	st.RequireBrowserEncryption = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSite(t, st, ln, "http://"+ln.Addr().String())
+
+	ctx, n := browser(t, false, "")
+	do(t, ctx, "start without JavaScript", chromedp.Navigate(s.base+"/"), click(`#start`),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "JavaScript를 켜야 합니다")]`)))
+	if page := html(t, ctx, "main"); !strings.Contains(page, "더 안전한") || strings.Contains(page, `name="q.`) {
+		t.Fatalf("the page does not explain how to allow JavaScript, or shows questions:\n%s", page)
+	}
+	screenshot(t, ctx, "ko-nojs-required.png")
+	checkSite(t, s, n)
+
+	ctx, n = browser(t, true, "")
+	fillWithJavaScript(t, ctx, n, s, ids, "required")
 }

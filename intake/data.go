@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/testimony-project/testimony/audit"
@@ -25,6 +26,7 @@ import (
 //	DIR/keys/audit.pub    its verifier key, for auditors to pin
 //	DIR/store/            the envelope store (see package store)
 //	DIR/audit/            the audit log (see package audit)
+//	DIR/serve.lock        held (flock) by the one process serving the directory
 //
 // One data directory serves one study, so envelopes of two studies are
 // never mixed in one store or one batch.
@@ -35,6 +37,8 @@ type Data struct {
 	signer note.Signer
 	vkey   string
 	audit  *audit.Log
+
+	serveLock *os.File
 }
 
 // ServerKeyName names the batch signing key in its verifier key.
@@ -90,6 +94,9 @@ func OpenData(dir string) (*Data, error) {
 
 // Close closes the store and the audit log.
 func (d *Data) Close() error {
+	if d.serveLock != nil {
+		d.serveLock.Close()
+	}
 	if d.audit != nil {
 		d.audit.Close()
 	}
@@ -173,6 +180,22 @@ func (d *Data) Purge(now time.Time) (int, error) {
 		return n, err
 	}
 	return n, d.Record(audit.EnvelopesPurged(n, now))
+}
+
+// LockServe makes sure no other process serves this data directory, and
+// keeps it so until the process exits. Export, purge and the key commands
+// may run beside the server; a second server may not.
+func (d *Data) LockServe() error {
+	f, err := os.OpenFile(filepath.Join(d.Dir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("another intake serve is already serving %s: stop it first", d.Dir)
+	}
+	d.serveLock = f
+	return nil
 }
 
 // ServerKey returns the verifier key of the batch signing key: one line for

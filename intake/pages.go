@@ -354,10 +354,15 @@ type messagePage struct {
 	page
 	Heading    string
 	Paragraphs []string
+	AllURL     string // where the script sends a browser with JavaScript
 }
 
 func (s *Server) message(w http.ResponseWriter, r *http.Request, lang string, status int, heading string, paragraphs ...string) {
-	p := messagePage{page: s.page(lang, "", "")}
+	s.messageTo(w, lang, status, "", heading, paragraphs...)
+}
+
+func (s *Server) messageTo(w http.ResponseWriter, lang string, status int, allURL, heading string, paragraphs ...string) {
+	p := messagePage{page: s.page(lang, "", ""), AllURL: allURL}
 	p.Heading = localize(p.L, heading)
 	p.Title = p.Heading
 	for _, id := range paragraphs {

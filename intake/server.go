@@ -243,7 +243,9 @@ func (s *Server) form(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.c.Study.RequireBrowserEncryption {
-		s.encryptionRequired(w, r, lang, http.StatusOK)
+		// A browser with JavaScript that comes here is sent on to the
+		// one-page form by the script.
+		s.messageTo(w, lang, http.StatusOK, "/form?lang="+lang+"&all=1", "encryption_required_title", "encryption_required_why", "encryption_required_how")
 		return
 	}
 	s.renderStep(w, lang, http.StatusOK, 0, nil, nil, nil)

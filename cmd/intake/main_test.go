@@ -2,10 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/testimony-project/testimony/audit"
 
 	"github.com/spf13/cobra"
 )
@@ -81,4 +89,78 @@ func TestServerNeverLinksKeyFileCode(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestServeRunsBesideExport starts a real server on loopback, then exports
+// and purges from other "processes" (separate Data values) while it runs,
+// and refuses a second server on the same directory.
+func TestServeRunsBesideExport(t *testing.T) {
+	dir := t.TempDir()
+	study, _ := filepath.Abs("../../examples/nk-internet-access.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() {
+		done <- runServe(ctx, serveOptions{study: study, data: dir, listen: "127.0.0.1:0"}, &out, io.Discard)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "serving on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	base := strings.Fields(out.String())[2]
+	form := url.Values{"lang": {"ko"}, "q.consent": {"yes"}, "q.testimony": {"증언"}}
+	resp, err := http.PostForm(base+"/submit", form)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("submission: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := runServe(context.Background(), serveOptions{study: study, data: dir, listen: "127.0.0.1:0"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "already serving") {
+		t.Fatalf("second server: %v", err)
+	}
+	if stdout, _, err := run(t, "export", "--data", dir, "--out", filepath.Join(dir, "b.tar")); err != nil || !strings.Contains(stdout, "exported 1 envelopes") {
+		t.Fatalf("export beside the server: %q %v", stdout, err)
+	}
+	if stdout, _, err := run(t, "purge", "--data", dir, "--exported"); err != nil || !strings.Contains(stdout, "removed 1") {
+		t.Fatalf("purge beside the server: %q %v", stdout, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := run(t, "audit-key", "--data", dir)
+	rep, err := audit.Verify(filepath.Join(dir, "audit"), strings.TrimSpace(key), nil)
+	if err != nil || len(rep.Damage) != 0 {
+		t.Fatalf("audit log after serve, export and purge: %v %v", err, rep.Damage)
+	}
+	events := map[audit.Event]int{}
+	for _, d := range rep.Days {
+		for e, n := range d.Events {
+			events[e] += n
+		}
+	}
+	for _, e := range []audit.Event{audit.EventServiceStarted, audit.EventSubmissionStored, audit.EventBatchExported, audit.EventEnvelopesPurged, audit.EventServiceStopped} {
+		if events[e] != 1 {
+			t.Errorf("audit log has %d %s records, want 1 (all: %v)", events[e], e, events)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

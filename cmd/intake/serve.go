@@ -43,6 +43,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer d.Close()
+	if err := d.LockServe(); err != nil {
+		return err
+	}
 	if err := d.BindStudy(study.ID); err != nil {
 		return err
 	}

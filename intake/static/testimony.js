@@ -338,10 +338,11 @@
     if (!looksLikeTorBrowser(navigator, window)) show('js-not-tor');
     var start = $('start');
     if (start && start.getAttribute('data-js')) start.href = start.getAttribute('data-js');
-    var form = $('tf');
-    if (!form) return;
-    if (form.getAttribute('data-all-url')) { location.replace(form.getAttribute('data-all-url')); return; }
-    if (form.getAttribute('data-mode') === 'all') enhance(form);
+    // The first step for browsers without JavaScript sends this one to the
+    // one-page form.
+    var form = $('tf'), to = $('to-all') || form;
+    if (to && to.getAttribute('data-all-url')) { location.replace(to.getAttribute('data-all-url')); return; }
+    if (form && form.getAttribute('data-mode') === 'all') enhance(form);
   }
 
   function modelOf(form) {
