@@ -117,6 +117,11 @@ type Config struct {
 	// DefaultPublishTimeout.
 	PublishTimeout time.Duration
 
+	// Published, if not nil, is called each time the service is published:
+	// once by Start, and again after every restart of tor (for the audit
+	// log). It must not block. The zero value calls nothing.
+	Published func()
+
 	// Logger receives the service's events: tor starting, bootstrap
 	// progress, publication, tor exiting and restarting, stopping. Entries
 	// carry no IP addresses or other identifying detail. The zero value

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -318,9 +319,13 @@ func TestRestartSameAddress(t *testing.T) {
 func TestTorKilled(t *testing.T) {
 	network(t)
 	t.Parallel()
-	s := serve(t, Config{DataDir: shortDir(t)})
+	var published atomic.Int32
+	s := serve(t, Config{DataDir: shortDir(t), Published: func() { published.Add(1) }})
 	if got := get(t, s.Address(), 2*time.Minute); got != s.token {
 		t.Fatalf("got %q, want %q", got, s.token)
+	}
+	if n := published.Load(); n != 1 {
+		t.Fatalf("Published called %d times by Start, want 1", n)
 	}
 	ln := s.Listener()
 	old := s.TorPID()
@@ -336,6 +341,9 @@ func TestTorKilled(t *testing.T) {
 			t.Fatalf("not republished within 2 minutes of killing tor %d", old)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if n := published.Load(); n != 2 {
+		t.Errorf("Published called %d times after the restart, want 2 (the audit log records each)", n)
 	}
 	if pid := s.TorPID(); pid == 0 || pid == old {
 		t.Errorf("TorPID() = %d after the restart, want a new tor (old %d)", pid, old)

@@ -134,6 +134,9 @@ func (s *Service) startIncarnation(ctx context.Context) (inc *incarnation, err e
 	s.publications++
 	s.mu.Unlock()
 	s.log.Info().Dur("elapsed", time.Since(begin)).Msg("onion service published")
+	if s.c.Published != nil {
+		s.c.Published()
+	}
 	return inc, nil
 }
 

@@ -93,15 +93,13 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		PoWDisabled:   o.noPoW,
 		MaxStreams:    o.maxStreams,
 		TestNetwork:   extra,
+		Published:     func() { d.Record(audit.OnionPublished(time.Now())) },
 		Logger:        log.Zerolog(),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to start the onion service: %w", err)
 	}
 	defer svc.Close()
-	if err := d.Record(audit.OnionPublished(time.Now())); err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
 	return serve(ctx, hs, svc.Listener(), log)
 }
