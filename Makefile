@@ -1,5 +1,7 @@
 # The two commands of the README. Each installs what it needs first.
 GO ?= go
+# tor lives in /usr/sbin on Debian, which a user's PATH may lack.
+export PATH := $(PATH):/usr/sbin
 FUZZTIME ?= 10s
 
 .PHONY: demo test deps check fuzz bench
