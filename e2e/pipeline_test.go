@@ -204,6 +204,16 @@ func TestPipelineEndToEnd(t *testing.T) {
 		{"zh", map[string][]string{"left_year": {"2022"}, "phone": {"yes"}, "phone_seen": {"fingerprint"}, "alias": {"- starts with a dash"}, "consent": {"yes"}}},
 	}
 
+	// Without JavaScript the marker travels through every step before the
+	// final post: it must not stick anywhere on the way either.
+	for _, step := range []string{"1", "2", "all"} {
+		f := form("ko", viaForm[4].answers)
+		f.Set("step", step)
+		code, body := h.post("/next", "application/x-www-form-urlencoded", []byte(f.Encode()))
+		if code != http.StatusOK || !strings.Contains(body, marker) {
+			t.Fatalf("step %s: status %d, or the answers were not carried to the next page", step, code)
+		}
+	}
 	for i, s := range viaForm {
 		code, body := h.postForm(form(s.lang, s.answers))
 		if code != http.StatusOK {
