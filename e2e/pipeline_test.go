@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/testimony-project/testimony/internal/clitest"
 	"io"
 	"io/fs"
 	"maps"
@@ -19,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -34,24 +34,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
 type harness struct {
 	t     *testing.T
 	dir   string
@@ -59,12 +41,12 @@ type harness struct {
 	ids   []*envelope.Identity
 	data  *intake.Data
 	base  string
-	logs  *syncBuffer
+	logs  *clitest.Buffer
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	h := &harness{t: t, dir: t.TempDir(), logs: &clitest.Buffer{}}
 	var rs []*envelope.Recipient
 	for range 2 {
 		id, err := envelope.GenerateIdentity()

@@ -174,20 +174,19 @@ func purgeCmd() *cobra.Command {
 	return c
 }
 
-func serverKeyCmd() *cobra.Command {
+// printCmd is a command that prints one line about the data directory
+// named by --data.
+func printCmd(use, short, long, example string, line func(dataDir string) (string, error)) *cobra.Command {
 	var dataDir string
 	c := &cobra.Command{
-		Use:     "server-key --data DIR",
-		Short:   "Print the verifier key of the batch signing key, for researchers to pin",
-		Example: "  intake server-key --data /var/lib/testimony > server.pub",
-		Args:    cobra.NoArgs,
+		Use: use, Short: short, Long: long, Example: example,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := intake.OpenData(dataDir)
+			l, err := line(dataDir)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			fmt.Fprintln(cmd.OutOrStdout(), d.ServerKey())
+			fmt.Fprintln(cmd.OutOrStdout(), l)
 			return nil
 		},
 	}
@@ -196,51 +195,36 @@ func serverKeyCmd() *cobra.Command {
 	return c
 }
 
-func addressCmd() *cobra.Command {
-	var dataDir string
-	c := &cobra.Command{
-		Use:     "address --data DIR",
-		Short:   "Print the onion address, without starting anything",
-		Example: "  intake address --data /var/lib/testimony",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := onion.Address(filepath.Join(dataDir, "onion"))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), a)
-			return nil
-		},
+// withData opens the data directory for f.
+func withData(f func(d *intake.Data) (string, error)) func(string) (string, error) {
+	return func(dir string) (string, error) {
+		d, err := intake.OpenData(dir)
+		if err != nil {
+			return "", err
+		}
+		defer d.Close()
+		return f(d)
 	}
-	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
-	c.MarkFlagRequired("data")
-	return c
+}
+
+func serverKeyCmd() *cobra.Command {
+	return printCmd("server-key --data DIR",
+		"Print the verifier key of the batch signing key, for researchers to pin", "",
+		"  intake server-key --data /var/lib/testimony > server.pub",
+		withData(func(d *intake.Data) (string, error) { return d.ServerKey(), nil }))
 }
 
 func auditKeyCmd() *cobra.Command {
-	var dataDir string
-	c := &cobra.Command{
-		Use:   "audit-key --data DIR",
-		Short: "Print the verifier key of the audit log, for auditors to pin",
-		Long: `audit-key prints the key auditors use with "auditor verify" to check the server's
+	return printCmd("audit-key --data DIR",
+		"Print the verifier key of the audit log, for auditors to pin",
+		`audit-key prints the key auditors use with "auditor verify" to check the server's
 audit log. Give it to them over a channel they trust, and have them check it by voice.`,
-		Example: "  intake audit-key --data /var/lib/testimony > audit.pub",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := intake.OpenData(dataDir)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			k, err := d.AuditKey()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), k)
-			return nil
-		},
-	}
-	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
-	c.MarkFlagRequired("data")
-	return c
+		"  intake audit-key --data /var/lib/testimony > audit.pub",
+		withData((*intake.Data).AuditKey))
+}
+
+func addressCmd() *cobra.Command {
+	return printCmd("address --data DIR", "Print the onion address, without starting anything", "",
+		"  intake address --data /var/lib/testimony",
+		func(dir string) (string, error) { return onion.Address(filepath.Join(dir, "onion")) })
 }

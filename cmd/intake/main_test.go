@@ -1,46 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/testimony-project/testimony/internal/clitest"
 	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/testimony-project/testimony/audit"
-
-	"github.com/spf13/cobra"
 )
 
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRoot(&out, &errb)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), errb.String(), err
+	return clitest.Run(t, newRoot, args...)
 }
 
 func TestEveryCommandHasHelpWithExample(t *testing.T) {
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		for _, sub := range c.Commands() {
-			if sub.Name() == "help" || sub.Name() == "completion" {
-				continue
-			}
-			if sub.Runnable() && sub.Example == "" {
-				t.Errorf("intake %s has no example in --help", sub.Name())
-			}
-			walk(sub)
-		}
-	}
-	walk(newRoot(nil, nil))
+	clitest.CheckExamples(t, newRoot(nil, nil))
 }
 
 func TestServeRefusesNonLoopback(t *testing.T) {
@@ -99,7 +80,7 @@ func TestServeRunsBesideExport(t *testing.T) {
 	study, _ := filepath.Abs("../../examples/nk-internet-access.yaml")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var out syncBuffer
+	var out clitest.Buffer
 	go func() {
 		done <- runServe(ctx, serveOptions{study: study, data: dir, listen: "127.0.0.1:0"}, &out, io.Discard)
 	}()
@@ -146,21 +127,4 @@ func TestServeRunsBesideExport(t *testing.T) {
 			t.Errorf("audit log has %d %s records, want 1 (all: %v)", events[e], e, events)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

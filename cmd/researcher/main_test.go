@@ -1,38 +1,20 @@
 package main
 
 import (
-	"bytes"
+	"github.com/testimony-project/testimony/internal/clitest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/spf13/cobra"
 )
 
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRoot(&out, &errb)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), errb.String(), err
+	return clitest.Run(t, newRoot, args...)
 }
 
 func TestEveryCommandHasHelpWithExample(t *testing.T) {
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		for _, sub := range c.Commands() {
-			if sub.Name() == "help" || sub.Name() == "completion" {
-				continue
-			}
-			if sub.Runnable() && sub.Example == "" {
-				t.Errorf("researcher %s has no example in --help", sub.CommandPath())
-			}
-			walk(sub)
-		}
-	}
-	walk(newRoot(nil, nil))
+	clitest.CheckExamples(t, newRoot(nil, nil))
 }
 
 func TestKeygen(t *testing.T) {
