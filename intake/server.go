@@ -63,7 +63,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
+	"log"
 	"mime"
 	"net/http"
 	"net/url"
@@ -187,7 +189,9 @@ func (s *Server) HTTPServer() *http.Server {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
-		ErrorLog:          nil,
+		// net/http's own messages name client addresses ("http: panic
+		// serving 127.0.0.1:5678"); they never reach any log.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 }
 
