@@ -208,6 +208,9 @@ func (s *Server) Handler() http.Handler {
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
 		h.Set("Permissions-Policy", "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()")
+		// No Date header: the server's clock, read to the second, helps
+		// tell which machine hosts an onion service (clock skew).
+		h["Date"] = nil
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {

@@ -152,7 +152,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 				t.Errorf("%s: %s = %q, want it to contain %q", path, h, resp.Header.Get(h), want)
 			}
 		}
-		for _, h := range []string{"Server", "ETag", "Last-Modified", "Set-Cookie"} {
+		for _, h := range []string{"Server", "ETag", "Last-Modified", "Set-Cookie", "Date"} {
 			if resp.Header.Get(h) != "" {
 				t.Errorf("%s: response carries %s: %q", path, h, resp.Header.Get(h))
 			}
