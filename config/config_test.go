@@ -158,7 +158,7 @@ func TestExampleWording(t *testing.T) {
 			t.Errorf("Korean text never uses %q", w)
 		}
 	}
-	for _, w := range []string{"휴대폰", "핸드폰", "컴퓨터", "인터넷", "양강도", "나선시", "네트워크"} {
+	for _, w := range []string{"휴대폰", "핸드폰", "컴퓨터", "인터넷", "양강도", "나선시", "네트워크", "숫자", "서버"} {
 		if strings.Contains(all, w) {
 			t.Errorf("Korean text uses the South Korean %q", w)
 		}
