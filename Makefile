@@ -2,7 +2,7 @@
 GO ?= go
 # tor lives in /usr/sbin on Debian, which a user's PATH may lack.
 export PATH := $(PATH):/usr/sbin
-FUZZTIME ?= 10s
+FUZZTIME ?= 100000x
 
 .PHONY: demo test deps check fuzz bench
 

@@ -422,6 +422,27 @@ func readFile(t testing.TB, path string) string {
 	return string(b)
 }
 
+// parseWithin parses data, failing t (so the fuzzer keeps the input) if
+// that takes longer than d: a study file must never hang the loader.
+func parseWithin(t *testing.T, data []byte, d time.Duration) (*Study, error) {
+	type result struct {
+		s   *Study
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := Parse("fuzz.yaml", data)
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-time.After(d):
+		t.Fatalf("Parse took over %v on %q", d, data)
+		return nil, nil
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.yaml")
 	broken, _ := filepath.Glob("testdata/broken/*.yaml")
@@ -429,7 +450,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(readFile(f, path)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Parse("fuzz.yaml", data)
+		s, err := parseWithin(t, data, 5*time.Second)
 		if err != nil {
 			var es Errors
 			if !errors.As(err, &es) || len(es) == 0 || len(es) > maxErrors+1 {
