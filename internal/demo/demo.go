@@ -188,7 +188,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	hs := srv.HTTPServer()
-	base, client, stopServer, err := startServing(ctx, o, dir, hs, step)
+	base, client, stopServer, err := startServing(ctx, o, dir, hs, func() { data.Record(audit.OnionPublished(time.Now())) }, step)
 	if err != nil {
 		return nil, err
 	}

@@ -16,9 +16,9 @@ import (
 )
 
 // startServing serves hs on loopback or as an onion service on a new
-// private Tor network, and returns the server's base URL and a client that
+// private Tor network (calling published at each publication), and returns the server's base URL and a client that
 // reaches it. stop tears everything down.
-func startServing(ctx context.Context, o Options, dir string, hs *http.Server, step func(who, format string, args ...any)) (base string, client *http.Client, stop func(), err error) {
+func startServing(ctx context.Context, o Options, dir string, hs *http.Server, published func(), step func(who, format string, args ...any)) (base string, client *http.Client, stop func(), err error) {
 	var cleanups []func()
 	stop = func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -56,6 +56,7 @@ func startServing(ctx context.Context, o Options, dir string, hs *http.Server, s
 	svc, err := onion.Start(ctx, onion.Config{
 		DataDir:     filepath.Join(dir, "server", "onion"),
 		TestNetwork: tn.ExtraArgs(),
+		Published:   published,
 	})
 	if err != nil {
 		return "", nil, stop, fmt.Errorf("failed to start the onion service: %w", err)
