@@ -13,6 +13,7 @@ import (
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
 	"github.com/testimony-project/testimony/internal/atomicfile"
+	"github.com/testimony-project/testimony/internal/notekey"
 	"github.com/testimony-project/testimony/store"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -34,9 +35,10 @@ type Data struct {
 	Dir   string
 	Store *store.Store
 
-	signer note.Signer
-	vkey   string
-	audit  *audit.Log
+	signer    note.Signer
+	vkey      string
+	audit     *audit.Log
+	auditVkey string
 
 	serveLock *os.File
 }
@@ -58,33 +60,11 @@ func OpenData(dir string) (*Data, error) {
 		return nil, err
 	}
 	d := &Data{Dir: dir}
-	skey, err := os.ReadFile(filepath.Join(dir, "keys", "server.key"))
-	if errors.Is(err, os.ErrNotExist) {
-		s, v, err := batch.GenerateKey(ServerKeyName)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileSync(filepath.Join(dir, "keys", "server.pub"), []byte(v+"\n"), 0o644); err != nil {
-			return nil, err
-		}
-		if err := writeFileSync(filepath.Join(dir, "keys", "server.key"), []byte(s+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-		skey = []byte(s)
-	} else if err != nil {
-		return nil, fmt.Errorf("failed to read server key: %w", err)
-	}
-	d.signer, err = note.NewSigner(strings.TrimSpace(string(skey)))
+	var err error
+	d.signer, d.vkey, err = notekey.LoadOrCreate(filepath.Join(dir, "keys", "server.key"), filepath.Join(dir, "keys", "server.pub"),
+		func() (string, string, error) { return batch.GenerateKey(ServerKeyName) })
 	if err != nil {
-		return nil, fmt.Errorf("malformed server key %s: %w", filepath.Join(dir, "keys", "server.key"), err)
-	}
-	vkey, err := os.ReadFile(filepath.Join(dir, "keys", "server.pub"))
-	if err != nil {
-		return nil, fmt.Errorf("failed to read server verifier key: %w", err)
-	}
-	d.vkey = strings.TrimSpace(string(vkey))
-	if v, err := note.NewVerifier(d.vkey); err != nil || v.KeyHash() != d.signer.KeyHash() {
-		return nil, fmt.Errorf("%s does not match %s", filepath.Join(dir, "keys", "server.pub"), filepath.Join(dir, "keys", "server.key"))
+		return nil, fmt.Errorf("server key: %w", err)
 	}
 	if d.Store, err = store.Open(filepath.Join(dir, "store")); err != nil {
 		return nil, err
@@ -114,41 +94,16 @@ func (d *Data) Audit() (*audit.Log, error) {
 		return nil, err
 	}
 	origin := "testimony/" + studyID + "/server"
-	skey, err := d.auditKey(origin)
+	signer, vkey, err := notekey.LoadOrCreate(filepath.Join(d.Dir, "keys", "audit.key"), filepath.Join(d.Dir, "keys", "audit.pub"),
+		func() (string, string, error) { return audit.GenerateKey(origin) })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		return nil, fmt.Errorf("malformed audit key %s: %w", filepath.Join(d.Dir, "keys", "audit.key"), err)
-	}
+	d.auditVkey = vkey
 	if d.audit, err = audit.Open(filepath.Join(d.Dir, "audit"), origin, signer); err != nil {
 		return nil, fmt.Errorf("failed to open the audit log: %w", err)
 	}
 	return d.audit, nil
-}
-
-// auditKey returns the audit signing key, making it if needed.
-func (d *Data) auditKey(origin string) (string, error) {
-	path := filepath.Join(d.Dir, "keys", "audit.key")
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("failed to read audit key: %w", err)
-	}
-	skey, vkey, err := audit.GenerateKey(origin)
-	if err != nil {
-		return "", err
-	}
-	if err := writeFileSync(filepath.Join(d.Dir, "keys", "audit.pub"), []byte(vkey+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	if err := writeFileSync(path, []byte(skey+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return skey, nil
 }
 
 // AuditKey returns the verifier key of the audit log: one line for
@@ -157,8 +112,7 @@ func (d *Data) AuditKey() (string, error) {
 	if _, err := d.Audit(); err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(filepath.Join(d.Dir, "keys", "audit.pub"))
-	return strings.TrimSpace(string(b)), err
+	return d.auditVkey, nil
 }
 
 // Record appends a record to the audit log.
@@ -208,7 +162,7 @@ func (d *Data) BindStudy(studyID string) error {
 	path := filepath.Join(d.Dir, "study")
 	old, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return writeFileSync(path, []byte(studyID+"\n"), 0o600)
+		return atomicfile.WriteBytes(path, 0o600, []byte(studyID+"\n"))
 	}
 	if err != nil {
 		return err
@@ -274,8 +228,4 @@ func (d *Data) Export(path string, now time.Time) (*batch.Manifest, error) {
 		return m, fmt.Errorf("failed to sign an audit checkpoint: %w", err)
 	}
 	return m, nil
-}
-
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.WriteBytes(path, mode, data)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,16 +16,16 @@ import (
 const MultiSeparator = ";"
 
 func (w *Workspace) writeExports() error {
-	if err := writeAtomicFunc(filepath.Join(w.dir, jsonlFile), func(out io.Writer) error { return writeJSONL(out, w.rows) }); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.dir, jsonlFile), 0o600, func(out io.Writer) error { return writeJSONL(out, w.rows) }); err != nil {
 		return err
 	}
-	if err := writeAtomicFunc(filepath.Join(w.dir, quarantineFile), func(out io.Writer) error { return writeJSONL(out, w.quar) }); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.dir, quarantineFile), 0o600, func(out io.Writer) error { return writeJSONL(out, w.quar) }); err != nil {
 		return err
 	}
-	if err := writeAtomicFunc(filepath.Join(w.dir, csvFile), w.writeCSV); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.dir, csvFile), 0o600, w.writeCSV); err != nil {
 		return err
 	}
-	if err := writeAtomicFunc(filepath.Join(w.dir, codebookFile), w.writeCodebook); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.dir, codebookFile), 0o600, w.writeCodebook); err != nil {
 		return err
 	}
 	return w.writeMarkdown()

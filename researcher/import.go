@@ -1,13 +1,13 @@
 package researcher
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -121,20 +121,14 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 			return nil, err
 		}
 		t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: res.resp.Language, Answers: map[string]json.RawMessage{}}
-		ids := make([]string, 0, len(res.resp.Answers))
-		for id := range res.resp.Answers {
-			ids = append(ids, id)
+		vals, err := response.Values(w.study, res.resp)
+		if err != nil {
+			return nil, err
 		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			vals := res.resp.Answers[id]
-			var b []byte
-			if q := w.study.Question(id); q != nil && q.Type == "multi_choice" {
-				b, _ = json.Marshal(vals)
-			} else {
-				b, _ = json.Marshal(vals[0])
+		for id, v := range vals {
+			if t.Answers[id], err = rawJSON(v); err != nil {
+				return nil, err
 			}
-			t.Answers[id] = b
 		}
 		w.rows = append(w.rows, t)
 		sum.Imported++
@@ -166,4 +160,16 @@ func reason(err error) string {
 	default:
 		return "malformed plaintext: " + err.Error()
 	}
+}
+
+// rawJSON encodes v as JSON without escaping <, > and &, so that
+// testimonies.jsonl shows text as it was written.
+func rawJSON(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -36,7 +36,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,9 +46,9 @@ import (
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/atomicfile"
+	"github.com/testimony-project/testimony/internal/notekey"
 	"github.com/testimony-project/testimony/pseudonym"
 	"golang.org/x/crypto/nacl/box"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // Workspace is a folder on the researcher's offline machine holding the
@@ -167,24 +166,20 @@ func (w *Workspace) Rename(old, new string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.reg.Rename(old, new); err != nil {
-		return err
-	}
 	to, err := pseudonym.Parse(new)
 	if err != nil {
 		return err
 	}
-	found := false
-	for i := range w.rows {
-		if w.rows[i].Pseudonym == from.Hangul || w.rows[i].PseudonymRoman == from.Roman {
-			// Take the name the registry settled on.
-			w.rows[i].Pseudonym, w.rows[i].PseudonymRoman = to.Hangul, to.Roman
-			found = true
-		}
-	}
-	if !found {
+	// Hangul names are unique in the registry: find the testimony first,
+	// so that a failed rename changes nothing.
+	row := slices.IndexFunc(w.rows, func(t Testimony) bool { return t.Pseudonym == from.Hangul })
+	if row < 0 {
 		return fmt.Errorf("no testimony is called %q", old)
 	}
+	if err := w.reg.Rename(old, new); err != nil {
+		return err
+	}
+	w.rows[row].Pseudonym, w.rows[row].PseudonymRoman = to.Hangul, to.Roman
 	w.dirty = true
 	w.pending = append(w.pending, audit.PseudonymRenamed(time.Now()))
 	return nil
@@ -217,7 +212,7 @@ func (w *Workspace) Close() error {
 	if err := w.writeExports(); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(w.dir, registryFile), sealed); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(w.dir, registryFile), 0o600, sealed); err != nil {
 		return err
 	}
 	w.dirty = false
@@ -247,44 +242,16 @@ func (w *Workspace) auditOrigin() string {
 }
 
 func (w *Workspace) openAudit() (*audit.Log, error) {
-	keyPath := filepath.Join(w.dir, "audit.key")
-	skey, err := os.ReadFile(keyPath)
-	if errors.Is(err, os.ErrNotExist) {
-		s, v, err := audit.GenerateKey(w.auditOrigin())
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteBytes(filepath.Join(w.dir, "audit.pub"), 0o644, []byte(v+"\n")); err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteBytes(keyPath, 0o600, []byte(s+"\n")); err != nil {
-			return nil, err
-		}
-		skey = []byte(s)
-	} else if err != nil {
-		return nil, fmt.Errorf("failed to read audit key: %w", err)
-	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	signer, _, err := notekey.LoadOrCreate(filepath.Join(w.dir, "audit.key"), filepath.Join(w.dir, "audit.pub"),
+		func() (string, string, error) { return audit.GenerateKey(w.auditOrigin()) })
 	if err != nil {
-		return nil, fmt.Errorf("malformed %s: %w", keyPath, err)
+		return nil, fmt.Errorf("audit key: %w", err)
 	}
 	l, err := audit.Open(filepath.Join(w.dir, "audit"), w.auditOrigin(), signer)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the audit log: %w", err)
 	}
 	return l, nil
-}
-
-// AuditKey returns the verifier key of the researcher's audit log, for
-// auditors to pin, making the log's key if needed.
-func (w *Workspace) AuditKey() (string, error) {
-	l, err := w.openAudit()
-	if err != nil {
-		return "", err
-	}
-	l.Close()
-	b, err := os.ReadFile(filepath.Join(w.dir, "audit.pub"))
-	return strings.TrimSpace(string(b)), err
 }
 
 func readJSONL[T any](path string) ([]T, error) {
@@ -343,12 +310,6 @@ func unseal(data []byte, id *envelope.Identity) ([]byte, error) {
 		return nil, errors.New("it is sealed to another key, or damaged")
 	}
 	return plain, nil
-}
-
-func writeAtomic(path string, data []byte) error { return atomicfile.WriteBytes(path, 0o600, data) }
-
-func writeAtomicFunc(path string, fill func(io.Writer) error) error {
-	return atomicfile.Write(path, 0o600, fill)
 }
 
 func hexKey(sum [32]byte) string { return hex.EncodeToString(sum[:]) }

@@ -324,6 +324,30 @@ func Marshal(s *config.Study, r *Response) ([]byte, error) {
 	if !utf8.ValidString(r.Study) || !utf8.ValidString(r.Language) {
 		return nil, errors.New("study id or language is not UTF-8")
 	}
+	answers, err := Values(s, r)
+	if err != nil {
+		return nil, err
+	}
+	w := struct {
+		V       int            `json:"v"`
+		Study   string         `json:"study"`
+		Lang    string         `json:"lang"`
+		Answers map[string]any `json:"answers"`
+	}{V: Version, Study: r.Study, Lang: r.Language, Answers: answers}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Values returns r's answers as the plaintext holds them: a string for
+// each answered question, or a list of strings for multi_choice. Answers
+// with no values are left out, as unanswered. It refuses text that is not
+// UTF-8, which JSON would silently alter.
+func Values(s *config.Study, r *Response) (map[string]any, error) {
 	answers := make(map[string]any, len(r.Answers))
 	for id, vals := range r.Answers {
 		if len(vals) == 0 {
@@ -347,19 +371,7 @@ func Marshal(s *config.Study, r *Response) ([]byte, error) {
 			return nil, fmt.Errorf("question %q has %d values, want 1", id, len(vals))
 		}
 	}
-	w := struct {
-		V       int            `json:"v"`
-		Study   string         `json:"study"`
-		Lang    string         `json:"lang"`
-		Answers map[string]any `json:"answers"`
-	}{V: Version, Study: r.Study, Lang: r.Language, Answers: answers}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return answers, nil
 }
 
 // Unmarshal reads a version 1 plaintext for the study and validates it. An

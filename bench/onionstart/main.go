@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/testimony-project/testimony/internal/tornet"
-	"golang.org/x/net/proxy"
 )
 
 func main() {
@@ -59,11 +58,7 @@ func run(runs int) error {
 	if err := os.WriteFile(netFile, []byte(strings.Join(n.TorrcLines(), "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
-	d, err := proxy.SOCKS5("tcp", n.SocksAddr(), nil, proxy.Direct)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.(proxy.ContextDialer).DialContext, DisableKeepAlives: true}}
+	client := n.HTTPClient(30 * time.Second)
 
 	var times []float64
 	var data string

@@ -12,7 +12,6 @@ import (
 
 	"github.com/testimony-project/testimony/internal/tornet"
 	"github.com/testimony-project/testimony/onion"
-	"golang.org/x/net/proxy"
 )
 
 // startServing serves hs on loopback or as an onion service on a new
@@ -71,13 +70,7 @@ func startServing(ctx context.Context, o Options, dir string, hs *http.Server, p
 	base = "http://" + svc.Address()
 	fmt.Fprintf(o.Out, "  published %s in %.1f s; the server has no TCP listener, only a Unix socket for tor\n", svc.Address(), time.Since(t1).Seconds())
 
-	d, err := proxy.SOCKS5("tcp", tn.SocksAddr(), nil, proxy.Direct)
-	if err != nil {
-		return "", nil, stop, err
-	}
-	client = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
-		DialContext: d.(proxy.ContextDialer).DialContext,
-	}}
+	client = tn.HTTPClient(2 * time.Minute)
 	// The descriptor may take a moment to reach the directories.
 	t2 := time.Now()
 	for {

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/proxy"
 )
 
 const (
@@ -394,6 +397,16 @@ func (n *Network) ExtraArgs() []string {
 // "127.0.0.1:PORT". It accepts .onion names and, with ExtendedErrors, reports
 // an unknown or not yet published onion service as SOCKS error 0xF0.
 func (n *Network) SocksAddr() string { return n.socksAddr }
+
+// HTTPClient returns an HTTP client whose connections go through the
+// network's client tor, which resolves .onion names itself, as Tor Browser
+// does. Requests time out after timeout.
+func (n *Network) HTTPClient(timeout time.Duration) *http.Client {
+	d, _ := proxy.SOCKS5("tcp", n.socksAddr, nil, proxy.Direct) // fails only for a nil forward dialer
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext: d.(proxy.ContextDialer).DialContext,
+	}}
+}
 
 // Dir returns the directory that holds the tors' data directories and logs
 // (each tor's log is NAME/notice.log).
