@@ -39,6 +39,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -361,7 +362,7 @@ func (l *Log) loadLatest() (latest []byte, c Checkpoint, temps []string, err err
 	size := int64(-1)
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".tmp-") {
+		if strings.HasPrefix(name, ".") { // a temporary file of a write cut short
 			temps = append(temps, name)
 			continue
 		}
@@ -444,7 +445,7 @@ func (l *Log) Append(r Record) (index int64, err error) {
 	if _, err := l.records.Write(text); err != nil {
 		// Remove what was written, so the next record starts on a line.
 		if terr := l.records.Truncate(l.size); terr != nil {
-			l.broken = fmt.Errorf("failed to append audit record: %w", err)
+			l.broken = fmt.Errorf("failed to remove a partial audit record: %w (after: %v)", terr, err)
 		}
 		return 0, fmt.Errorf("failed to append audit record: %w", err)
 	}
@@ -466,7 +467,20 @@ func (l *Log) Append(r Record) (index int64, err error) {
 		l.broken = fmt.Errorf("audit record %d was written but its hashes were not: %w", index, err)
 		return 0, l.broken
 	}
+	coarsenTimes(filepath.Join(l.dir, recordsFile), filepath.Join(l.dir, hashesFile))
 	return index, nil
+}
+
+// coarsenTimes sets the modification and access times of paths to midnight
+// UTC today, so that the files do not tell when the last record (say, a
+// submission) arrived. It is best effort: the records hold the day anyway.
+// The inode change time cannot be set; see SECURITY.md.
+func coarsenTimes(paths ...string) {
+	y, m, d := time.Now().UTC().Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	for _, p := range paths {
+		os.Chtimes(p, midnight, midnight)
+	}
 }
 
 // Checkpoint returns the latest signed checkpoint, first signing a new one
@@ -548,29 +562,15 @@ func (l *Log) closeFiles() error {
 	return errors.Join(errs...)
 }
 
-// writeCheckpoint stores msg as the checkpoint of size n, atomically.
+// writeCheckpoint stores msg as the checkpoint of size n, atomically,
+// with coarse times.
 func writeCheckpoint(cdir string, n int64, msg []byte) error {
-	name := checkpointFileName(n)
-	tmp := filepath.Join(cdir, ".tmp-"+name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	path := filepath.Join(cdir, checkpointFileName(n))
+	if err := atomicfile.WriteBytes(path, 0o600, msg); err != nil {
 		return fmt.Errorf("failed to store audit checkpoint: %w", err)
 	}
-	_, err = f.Write(msg)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(cdir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("failed to store audit checkpoint: %w", err)
-	}
-	return syncDir(cdir)
+	coarsenTimes(path, cdir)
+	return nil
 }
 
 func checkpointFileName(n int64) string { return fmt.Sprintf("%019d", n) }
@@ -629,9 +629,32 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, fmt.Errorf("%s: %w of %d bytes", path, errTooLarge, limit)
 	}
 	return b, nil
+}
+
+var errTooLarge = errors.New("larger than the limit")
+
+// MaxLogFileSize bounds the records and hashes files Verify reads: about
+// ten million records.
+const MaxLogFileSize = 2 << 30
+
+// readRegular reads a regular file of at most limit bytes. A log handed to
+// an auditor is untrusted: a pipe, a device or a huge file must not hang or
+// exhaust the auditor's machine.
+func readRegular(path string, limit int64) ([]byte, error) {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if info.Size() > limit {
+		return nil, fmt.Errorf("%s: %w of %d bytes", path, errTooLarge, limit)
+	}
+	return readLimited(path, limit)
 }
 
 // signerVerifiers verifies signatures made by a deterministic signer by

@@ -188,14 +188,14 @@ func readLogFiles(dir string) (logFiles, error) {
 	case errors.Is(err, errLockTimeout):
 		return f, fmt.Errorf("another process has held the audit log in %s for over %v; if it is stuck, find it with `fuser %s` and stop it", dir, lockTimeout, path)
 	}
-	f.records, err = os.ReadFile(filepath.Join(dir, recordsFile))
+	f.records, err = readRegular(filepath.Join(dir, recordsFile), MaxLogFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, fmt.Errorf("no audit log in %s: it has no %s file", dir, recordsFile)
 	}
 	if err != nil {
 		return f, fmt.Errorf("failed to read audit log: %w", err)
 	}
-	f.hashes, err = os.ReadFile(filepath.Join(dir, hashesFile))
+	f.hashes, err = readRegular(filepath.Join(dir, hashesFile), MaxLogFileSize)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return f, fmt.Errorf("failed to read audit log: %w", err)
 	}
@@ -210,10 +210,12 @@ func readLogFiles(dir string) (logFiles, error) {
 			continue
 		}
 		data, err := readLimited(filepath.Join(dir, checkpointsDir, e.Name()), MaxCheckpointSize)
-		if err != nil {
-			// Too large to be a checkpoint: keep a prefix, which fails to
-			// verify and is reported as damage.
+		if errors.Is(err, errTooLarge) {
+			// Too large to be a checkpoint: it fails to verify and is
+			// reported as damage.
 			data = []byte("oversized")
+		} else if err != nil {
+			return f, fmt.Errorf("failed to read audit log: %w", err)
 		}
 		f.checkpoints = append(f.checkpoints, namedFile{name, data})
 	}
@@ -296,7 +298,7 @@ func verifyRecords(f logFiles, cc checkedCheckpoints, list note.Verifiers, trust
 		rep.Damage = append(rep.Damage, d)
 	}
 	for _, name := range f.ignored {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("ignored %s: not a checkpoint file name", name))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("ignored %q: not a checkpoint file name", name))
 	}
 
 	// Replay the records.

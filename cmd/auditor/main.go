@@ -11,10 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -120,7 +119,7 @@ from rewriting the log unnoticed.`,
 				return errFound
 			}
 			if saveFile != "" && rep.Latest != "" {
-				if err := writeFileAtomic(saveFile, []byte(rep.Latest)); err != nil {
+				if err := atomicfile.WriteBytes(saveFile, 0o600, []byte(rep.Latest)); err != nil {
 					return fmt.Errorf("failed to save checkpoint: %w", err)
 				}
 				if !asJSON {
@@ -239,25 +238,8 @@ func formatEvents(ev map[audit.Event]int) string {
 			parts = append(parts, fmt.Sprintf("%s %d", e, c))
 		}
 	}
-	// Events this auditor does not know cannot be in a verified log, but
-	// print them rather than hide them.
-	var extra []string
-	for e, c := range ev {
-		if !knownEvent(e) {
-			extra = append(extra, fmt.Sprintf("%s %d", e, c))
-		}
-	}
-	sort.Strings(extra)
-	return strings.Join(append(parts, extra...), ", ")
-}
-
-func knownEvent(e audit.Event) bool {
-	for _, k := range audit.Events {
-		if k == e {
-			return true
-		}
-	}
-	return false
+	// Only known events parse, so nothing else can be in ev.
+	return strings.Join(parts, ", ")
 }
 
 func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
@@ -288,26 +270,4 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 	for _, p := range rec.Problems {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
-}
-
-// writeFileAtomic writes data to path through a temporary file, so a crash
-// never leaves a half-written checkpoint.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

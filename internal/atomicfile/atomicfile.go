@@ -20,7 +20,7 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) error {
 		return fmt.Errorf("failed to write %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(f, 64<<10)
 	err = fill(bw)
 	if err == nil {
 		err = bw.Flush()
