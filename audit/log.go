@@ -154,7 +154,7 @@ func Open(dir string, origin string, signer note.Signer) (*Log, error) {
 	if err := l.recover(fix); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -253,7 +253,7 @@ func (l *Log) recover(fix recovery) error {
 				return fmt.Errorf("failed to remove partial audit checkpoint: %w", err)
 			}
 		}
-		if err := syncDir(cdir); err != nil {
+		if err := atomicfile.SyncDir(cdir); err != nil {
 			return err
 		}
 	}
@@ -604,18 +604,6 @@ func hashBytes(hs []tlog.Hash) []byte {
 		b = append(b, h[:]...)
 	}
 	return b
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to sync audit log directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("failed to sync audit log directory: %w", err)
-	}
-	return nil
 }
 
 func readLimited(path string, limit int64) ([]byte, error) {

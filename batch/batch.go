@@ -48,6 +48,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"io"
 	"slices"
 	"strconv"
@@ -133,7 +134,7 @@ func GenerateKey(name string) (skey, vkey string, err error) {
 // returns an error, what it wrote is not a batch, so write to a temporary
 // file and rename it only on success.
 func Write(w io.Writer, signer note.Signer, studyID string, envs []Envelope) (*Manifest, error) {
-	if !validStudyID(studyID) {
+	if envelope.CheckStudyID(studyID) != nil {
 		return nil, fmt.Errorf("malformed study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", studyID)
 	}
 	if len(envs) == 0 {
@@ -426,14 +427,19 @@ func openManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
 		var invalid *note.InvalidSignatureError
 		switch {
 		case errors.As(err, &unverified):
+			// The names come from the batch file: quote them, and only a few.
 			var by []string
-			for _, s := range unverified.Note.UnverifiedSigs {
-				by = append(by, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+			for i, s := range unverified.Note.UnverifiedSigs {
+				if i == 3 {
+					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
+					break
+				}
+				by = append(by, fmt.Sprintf("%.64q+%08x", s.Name, s.Hash))
 			}
 			return nil, fmt.Errorf("batch manifest is not signed by the pinned server key %s+%08x (signed by %s): check --server-key, or the batch is not from this server",
 				verifier.Name(), verifier.KeyHash(), strings.Join(by, ", "))
 		case errors.As(err, &invalid):
-			return nil, fmt.Errorf(`batch entry "manifest" has an invalid signature by %s+%08x: altered after signing`, invalid.Name, invalid.Hash)
+			return nil, fmt.Errorf(`batch entry "manifest" has an invalid signature by %.64q+%08x: altered after signing`, invalid.Name, invalid.Hash)
 		}
 		return nil, fmt.Errorf(`batch entry "manifest" is not a signed note (unsigned or altered): %w`, err)
 	}
@@ -502,7 +508,7 @@ func parseManifest(text []byte) (*Manifest, error) {
 	if m.StudyID, err = field("study"); err != nil {
 		return nil, err
 	}
-	if !validStudyID(m.StudyID) {
+	if envelope.CheckStudyID(m.StudyID) != nil {
 		return nil, bad("malformed study id %q", m.StudyID)
 	}
 	if m.BatchID, err = field("batch"); err != nil {
@@ -556,19 +562,6 @@ func validID(id string) bool {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
-
-func validStudyID(s string) bool {
-	if len(s) < 3 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
 			return false
 		}
 	}

@@ -14,7 +14,6 @@ import (
 )
 
 var (
-	studyIDRE     = regexp.MustCompile(`^[a-z0-9-]{3,64}$`)
 	questionIDRE  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
 	choiceValueRE = regexp.MustCompile(`^[a-z0-9_]{1,48}$`)
 )
@@ -54,7 +53,7 @@ var structValidator = sync.OnceValue(func() *validator.Validate {
 		return name
 	})
 	for tag, fn := range map[string]validator.Func{
-		"studyid":      func(fl validator.FieldLevel) bool { return studyIDRE.MatchString(fl.Field().String()) },
+		"studyid":      func(fl validator.FieldLevel) bool { return envelope.CheckStudyID(fl.Field().String()) == nil },
 		"questionid":   func(fl validator.FieldLevel) bool { return questionIDRE.MatchString(fl.Field().String()) },
 		"choicevalue":  func(fl validator.FieldLevel) bool { return choiceValueRE.MatchString(fl.Field().String()) },
 		"questiontype": func(fl validator.FieldLevel) bool { return knownType(QuestionType(fl.Field().String())) },

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -113,21 +114,12 @@ func loadOrCreateKey(dir string) (bed25519.PrivateKey, error) {
 		err = os.Link(tmp.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = atomicfile.SyncDir(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to write onion key: %w", err)
 	}
 	return key, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // checkPathForTor rejects paths that tor's configuration and control

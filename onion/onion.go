@@ -148,9 +148,8 @@ type Service struct {
 	procCancel context.CancelFunc
 	done       chan struct{} // closed when the supervisor has stopped
 
-	mu           sync.Mutex
-	torPID       int // of the current tor, 0 if none or not ours
-	publications int // successful publications, for tests
+	mu     sync.Mutex
+	torPID int // of the current tor, 0 if none or not ours
 
 	closeOnce sync.Once
 	closeErr  error
@@ -312,8 +311,9 @@ func (s *Service) Listener() net.Listener { return s.ln }
 // Address returns the onion address, "xxxx.onion".
 func (s *Service) Address() string { return s.addr }
 
-// Close removes the onion service from tor, stops tor (SIGKILL if it has
-// not exited 5 seconds after being asked to) and closes the listener. With
+// Close removes the onion service from tor, stops tor (SIGTERM if it has
+// not exited 5 seconds after being asked to halt, SIGKILL 5 seconds later)
+// and closes the listener. With
 // ControlAddr, it removes the service and leaves that tor running. Close is
 // idempotent.
 func (s *Service) Close() error {

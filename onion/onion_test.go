@@ -336,7 +336,7 @@ func TestTorKilled(t *testing.T) {
 	// while (tor does not re-ask the same directory within minutes), so wait
 	// for the republication, as a visitor arriving after the crash would.
 	killed := time.Now()
-	for s.Publications() < 2 {
+	for published.Load() < 2 {
 		if time.Since(killed) > 2*time.Minute {
 			t.Fatalf("not republished within 2 minutes of killing tor %d", old)
 		}

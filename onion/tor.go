@@ -130,9 +130,6 @@ func (s *Service) startIncarnation(ctx context.Context) (inc *incarnation, err e
 			}
 		}()
 	}
-	s.mu.Lock()
-	s.publications++
-	s.mu.Unlock()
 	s.log.Info().Dur("elapsed", time.Since(begin)).Msg("onion service published")
 	if s.c.Published != nil {
 		s.c.Published()
@@ -240,6 +237,11 @@ func (s *Service) stopIncarnation(inc *incarnation) {
 	if inc.watch != nil {
 		inc.watch()
 	}
+	// The control commands below wait for tor's replies without a
+	// deadline: if tor is stuck, stop it anyway after stopWait, which also
+	// ends those waits.
+	force := time.AfterFunc(stopWait, inc.cancel)
+	defer force.Stop()
 	if inc.ctrl != nil {
 		if inc.id != "" {
 			inc.ctrl.DelOnion(inc.id)

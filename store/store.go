@@ -41,6 +41,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/testimony-project/testimony/internal/atomicfile"
 	"golang.org/x/sys/unix"
 	"io/fs"
 	"maps"
@@ -153,7 +154,7 @@ func removeTemps(tmp string) error {
 		}
 	}
 	if len(des) > 0 {
-		if err := syncDir(tmp); err != nil {
+		if err := atomicfile.SyncDir(tmp); err != nil {
 			return fmt.Errorf("failed to sync temporary folder: %w", err)
 		}
 	}
@@ -256,8 +257,10 @@ func (s *Store) Put(envelope []byte, now time.Time) (id string, err error) {
 	// folders older than yesterday; if the clock jumped and it removed ours,
 	// make it again.
 	for attempt := 0; ; attempt++ {
-		if err := s.ensureInboxDay(day, midnight); err != nil {
-			return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+		if attempt > 0 {
+			if err := s.ensureInboxDay(day, midnight); err != nil {
+				return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
 		}
 		if named {
 			err = os.Rename(f.Name(), final)
@@ -281,7 +284,7 @@ func (s *Store) Put(envelope []byte, now time.Time) (id string, err error) {
 		if err := os.Chtimes(dayDir, midnight, midnight); err != nil {
 			return fmt.Errorf("failed to set inbox folder times: %w", err)
 		}
-		return syncDir(dayDir)
+		return atomicfile.SyncDir(dayDir)
 	}); err != nil {
 		// The envelope may not survive a crash, and the submitter will be
 		// told it was not saved: remove it so a retry does not duplicate it.
@@ -389,7 +392,7 @@ func (s *Store) ensureInboxDay(day string, midnight time.Time) error {
 	}
 	// Sync even if the folder existed: whoever made it may have crashed
 	// before syncing.
-	if err := syncDir(filepath.Join(s.dir, inboxName)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(s.dir, inboxName)); err != nil {
 		return fmt.Errorf("failed to sync inbox folder: %w", err)
 	}
 	s.days[day] = true
@@ -497,7 +500,7 @@ func (s *Store) MarkExported(es []Entry) error {
 			return err
 		}
 	}
-	if err := syncDir(filepath.Join(s.dir, exportedName)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(s.dir, exportedName)); err != nil {
 		return fmt.Errorf("failed to sync exported folder: %w", err)
 	}
 
@@ -509,7 +512,10 @@ func (s *Store) MarkExported(es []Entry) error {
 		if err := os.Rename(from, to); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				if _, serr := os.Lstat(to); serr == nil {
-					continue // already exported
+					// Moved by an earlier call that may have crashed
+					// before syncing: sync it now.
+					touched[e.Day] = true
+					continue
 				}
 				firstErr = fmt.Errorf("envelope %s/%s not found in inbox", e.Day, e.ID)
 			} else {
@@ -527,7 +533,7 @@ func (s *Store) MarkExported(es []Entry) error {
 			if err := os.Chtimes(d, midnight, midnight); err != nil && firstErr == nil {
 				firstErr = fmt.Errorf("failed to set %s/%s folder times: %w", area, day, err)
 			}
-			if err := syncDir(d); err != nil && firstErr == nil {
+			if err := atomicfile.SyncDir(d); err != nil && firstErr == nil {
 				firstErr = fmt.Errorf("failed to sync %s/%s folder: %w", area, day, err)
 			}
 		}
@@ -551,11 +557,19 @@ func (s *Store) PurgeExported() (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	purged := map[string]bool{}
 	for _, e := range es {
 		if err := os.Remove(filepath.Join(s.dir, exportedName, e.Day, e.ID)); err != nil {
 			return n, fmt.Errorf("failed to remove exported envelope %s/%s: %w", e.Day, e.ID, err)
 		}
+		purged[e.Day] = true
 		n++
+	}
+	// Removing changed the folders' times: keep them at midnight of the day
+	// they stand for, as Put does.
+	for day := range purged {
+		midnight, _ := time.Parse(DayFormat, day)
+		os.Chtimes(filepath.Join(s.dir, exportedName, day), midnight, midnight)
 	}
 	// A Put may be about to move an envelope into today's inbox folder (or,
 	// just after midnight, yesterday's): leave those.
@@ -573,7 +587,9 @@ func (s *Store) PurgeExported() (n int, err error) {
 			// Remove fails, harmlessly, on a folder that is not empty.
 			os.Remove(filepath.Join(areaDir, d.Name()))
 		}
-		if err := syncDir(areaDir); err != nil {
+		today := midnightUTC(time.Now())
+		os.Chtimes(areaDir, today, today)
+		if err := atomicfile.SyncDir(areaDir); err != nil {
 			return n, fmt.Errorf("failed to sync %s folder: %w", area, err)
 		}
 	}
@@ -633,17 +649,4 @@ func validDay(day string) bool {
 func midnightUTC(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-// syncDir makes the entries of folder dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

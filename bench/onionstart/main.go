@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -103,11 +104,10 @@ func serveOnce(bin, data, netFile string, client *http.Client) (float64, [2]int6
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	var line [256]byte
-	k, _ := out.Read(line[:])
-	addr := strings.TrimSpace(strings.TrimPrefix(string(line[:k]), "serving on "))
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "serving on "))
 	if !strings.HasSuffix(addr, ".onion") {
-		return 0, rss, fmt.Errorf("serve printed %q", line[:k])
+		return 0, rss, fmt.Errorf("serve printed %q", line)
 	}
 	for {
 		resp, err := client.Get(addr + "/")
@@ -124,30 +124,16 @@ func serveOnce(bin, data, netFile string, client *http.Client) (float64, [2]int6
 		time.Sleep(200 * time.Millisecond)
 	}
 	secs := time.Since(start).Seconds()
-	rss[0] = rssOf(cmd.Process.Pid)
+	rss[0] = tornet.RSS([]int{cmd.Process.Pid})
 	// tor is a child of whichever thread of the server started it.
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
 	for _, t := range tasks {
 		kids, _ := os.ReadFile(t)
 		for _, f := range strings.Fields(string(kids)) {
 			if pid, err := strconv.Atoi(f); err == nil {
-				rss[1] += rssOf(pid)
+				rss[1] += tornet.RSS([]int{pid})
 			}
 		}
 	}
 	return secs, rss, nil
-}
-
-func rssOf(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -103,7 +103,7 @@ func Seal(studyID string, plaintext []byte, recipients []*Recipient) ([]byte, er
 }
 
 func seal(rnd io.Reader, studyID string, plaintext []byte, recipients []*Recipient) ([]byte, error) {
-	if err := checkStudyID(studyID); err != nil {
+	if err := CheckStudyID(studyID); err != nil {
 		return nil, err
 	}
 	if len(recipients) == 0 || len(recipients) > MaxRecipients {
@@ -173,7 +173,7 @@ func parse(env []byte) (*header, error) {
 		return nil, fmt.Errorf("%w: truncated in study id", ErrMalformed)
 	}
 	h := &header{studyID: string(rest[:sl])}
-	if err := checkStudyID(h.studyID); err != nil {
+	if err := CheckStudyID(h.studyID); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	rest = rest[sl:]
@@ -327,7 +327,10 @@ func bodyKey(hd []byte, k *[32]byte) [32]byte {
 	return b
 }
 
-func checkStudyID(id string) error {
+// CheckStudyID reports whether id is a valid study id: 3 to 64 bytes of
+// 'a'-'z', '0'-'9' and '-'. Every part of testimony that names a study
+// (study files, envelopes, batches) uses this rule.
+func CheckStudyID(id string) error {
 	if len(id) < minStudyID || len(id) > maxStudyID {
 		return fmt.Errorf("study id %q must be %d to %d characters", id, minStudyID, maxStudyID)
 	}

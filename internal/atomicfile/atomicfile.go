@@ -40,6 +40,12 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("failed to write %s: %w", path, err)
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes the entries of the folder dir durable: a file created,
+// renamed or removed in it survives a crash once SyncDir returns.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("failed to sync %s: %w", dir, err)

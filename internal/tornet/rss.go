@@ -21,7 +21,10 @@ func RSS(pids []int) int64 {
 			// VmRSS:	   47104 kB
 			if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 				f := strings.Fields(rest)
-				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil && len(f) == 2 && f[1] == "kB" {
+				if len(f) != 2 || f[1] != "kB" {
+					continue
+				}
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 					total += kb << 10
 				}
 			}
