@@ -116,6 +116,7 @@ type formPage struct {
 	Hidden     []hiddenField
 	Problems   bool
 	OnePage    string
+	SealedOnly bool // the study refuses answers not sealed in the browser
 	Version    string
 	Study      string
 	Recipients string
@@ -167,6 +168,7 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 	}
 	shown := map[int]bool{}
 	if p.All {
+		p.SealedOnly = st.RequireBrowserEncryption
 		p.Scripts = []string{"/static/nacl.min.js", "/static/testimony.js"}
 		p.Study = st.ID
 		var keys []string
@@ -227,7 +229,7 @@ func (s *Server) questionView(l *i18n.Localizer, lang string, i int, form url.Va
 		ID: q.ID, Type: string(q.Type), Number: i + 1,
 		Label: q.Label.In(lang), Help: q.Help.In(lang),
 		Required:  q.Required || q.Type == config.Consent,
-		MaxLength: response.MaxLength(st, q),
+		MaxLength: q.MaxLen(st),
 		Value:     form.Get(response.FieldPrefix + q.ID),
 	}
 	lo, hi := q.Min, q.Max

@@ -113,12 +113,31 @@ type Server struct {
 	static     map[string]*staticFile
 	mux        *http.ServeMux
 	steps      [][]int
+	maxFields  int // the most form fields any page of the study can post
+}
+
+// maxFields returns the most form fields a page of the study can post:
+// lang, v, step, nav and envelope, and per question one field, two for
+// date_approx (year and season or month) and one per choice, plus an empty
+// one, for multi_choice.
+func maxFields(st *config.Study) int {
+	n := 5
+	for _, q := range st.Questions {
+		switch q.Type {
+		case config.DateApprox:
+			n += 2
+		case config.MultiChoice:
+			n += len(q.Choices) + 1
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // Limits on requests, independent of the study.
 const (
 	maxHeaderBytes = 16 << 10
-	maxFields      = 512
 	// Tor circuits can be slow: a 256 KiB post at 4 KiB/s takes a minute.
 	readHeaderTimeout = 60 * time.Second
 	readTimeout       = 5 * time.Minute
@@ -134,13 +153,12 @@ func New(c Config) (*Server, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	s := &Server{c: c}
+	s := &Server{c: c, maxFields: maxFields(c.Study)}
+	var err error
+	if s.recipients, err = c.Study.RecipientKeys(); err != nil {
+		return nil, err
+	}
 	for _, r := range c.Study.Recipients {
-		k, err := envelope.ParseRecipient(r.PublicKey)
-		if err != nil {
-			return nil, fmt.Errorf("recipient %q: %w", r.Name, err)
-		}
-		s.recipients = append(s.recipients, k)
 		s.names = append(s.names, r.Name)
 	}
 	b, err := loadBundle()
@@ -284,7 +302,7 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 		s.encryptionRequired(w, r, langOf(r), http.StatusForbidden)
 		return
 	}
-	form, ok := s.readForm(w, r, int64(s.maxSubmission()), "form")
+	form, ok := s.readForm(w, r, int64(s.c.Study.MaxSubmissionBytes()), "form")
 	if !ok {
 		return
 	}
@@ -482,7 +500,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64, p
 		n += len(vs)
 	}
 	lang := r.PostForm.Get("lang")
-	if n > maxFields || len(r.PostForm["lang"]) > 1 || (lang != "" && !isLang(lang)) {
+	if n > s.maxFields || len(r.PostForm["lang"]) > 1 || (lang != "" && !isLang(lang)) {
 		s.c.Log.Rejected(path, "malformed")
 		s.message(w, r, config.DefaultLanguage, http.StatusBadRequest, "error_title", "error_malformed")
 		return nil, false
@@ -506,17 +524,10 @@ func formLang(f url.Values) string {
 	return config.DefaultLanguage
 }
 
-func (s *Server) maxSubmission() int {
-	if n := s.c.Study.Limits.MaxSubmissionBytes; n > 0 {
-		return n
-	}
-	return config.DefaultMaxSubmissionBytes
-}
-
 // maxEnvelope is the size of the largest envelope a browser can send: the
 // largest plaintext a form post could carry, padded and sealed.
 func (s *Server) maxEnvelope() int {
-	return envelope.Size(s.maxSubmission(), len(s.c.Study.ID), len(s.recipients))
+	return envelope.Size(s.c.Study.MaxSubmissionBytes(), len(s.c.Study.ID), len(s.recipients))
 }
 
 func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
@@ -526,7 +537,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.encryptionRequired(w, r, langOf(r), http.StatusForbidden)
 		return
 	}
-	form, ok := s.readForm(w, r, int64(s.maxSubmission()), path)
+	form, ok := s.readForm(w, r, int64(s.c.Study.MaxSubmissionBytes()), path)
 	if !ok {
 		return
 	}
@@ -602,7 +613,8 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, lang, path string
 	}
 	s.c.Log.Path(oplog.SubmissionStored, path)
 	if s.c.Stored != nil {
-		if err := s.c.Stored(sha256.Sum256(env), now); err != nil {
+		y, m, d := now.Date()
+		if err := s.c.Stored(sha256.Sum256(env), time.Date(y, m, d, 0, 0, 0, 0, time.UTC)); err != nil {
 			s.c.Log.Error(oplog.StoreUnavailable, "audit")
 		}
 	}

@@ -414,3 +414,26 @@ func benchmarkSubmissions(b *testing.B, rate int) {
 		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	}
 }
+
+// TestSealedOnlyPageNeedsItsScript: where a study accepts only answers
+// sealed in the browser, the one-page form cannot be sent until its script
+// has run, so a script that failed to load never lets answers go out in
+// the clear.
+func TestSealedOnlyPageNeedsItsScript(t *testing.T) {
+	s := testStudy(t)
+	s.RequireBrowserEncryption = true
+	ts := startServer(t, s, t.TempDir())
+	_, body := get(t, ts.base+"/form?all=1")
+	if !strings.Contains(body, `value="next" disabled data-needs-js`) {
+		t.Fatalf("send button of a sealed-only study is not disabled until the script runs:\n%s", body)
+	}
+	_, js := get(t, ts.base+"/static/testimony.js")
+	if !strings.Contains(js, "button[data-needs-js]") {
+		t.Fatal("the script does not enable the send button")
+	}
+	plain := testStudy(t)
+	ts2 := startServer(t, plain, t.TempDir())
+	if _, body := get(t, ts2.base+"/form?all=1"); strings.Contains(body, "data-needs-js") {
+		t.Fatal("the send button is disabled in a study that takes plain posts too")
+	}
+}

@@ -220,7 +220,7 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 		if v == "" || strings.TrimSpace(v) == "" {
 			return Problem{Code: Required}, false
 		}
-		max := MaxLength(s, q)
+		max := q.MaxLen(s)
 		if validate.Var(v, fmt.Sprintf("max=%d", max)) != nil {
 			return Problem{Code: TooLong, Limit: max}, false
 		}
@@ -260,12 +260,6 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 		return Problem{Code: NotAChoice}, false
 	}
 	return Problem{}, true
-}
-
-// MaxLength returns the bound, in characters (Unicode code points), of a
-// text answer, with the defaults documented on [config.Question.MaxLength].
-func MaxLength(s *config.Study, q *config.Question) int {
-	return q.MaxLen(s)
 }
 
 // Bounds returns the inclusive bounds of a year, integer or date_approx

@@ -188,16 +188,16 @@ func mapToForm(a map[string][]string) map[string][]string {
 func TestMaxLength(t *testing.T) {
 	s := testStudy()
 	for id, want := range map[string]int{"nickname": 10, "remark": 200, "testimony": 300, "intranet_watch": 50} {
-		if got := MaxLength(s, s.Question(id)); got != want {
+		if got := s.Question(id).MaxLen(s); got != want {
 			t.Errorf("MaxLength(%s) = %d; want %d", id, got, want)
 		}
 	}
 	s.Limits.MaxTextLength = 0
-	if got := MaxLength(s, s.Question("testimony")); got != config.DefaultMaxTextLength {
+	if got := s.Question("testimony").MaxLen(s); got != config.DefaultMaxTextLength {
 		t.Errorf("MaxLength with default limit = %d; want %d", got, config.DefaultMaxTextLength)
 	}
 	s.Limits.MaxTextLength = 100
-	if got := MaxLength(s, s.Question("remark")); got != 100 {
+	if got := s.Question("remark").MaxLen(s); got != 100 {
 		t.Errorf("MaxLength(short_text) under a limit of 100 = %d; want 100", got)
 	}
 }

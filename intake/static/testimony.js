@@ -478,6 +478,12 @@
         }
       }, 20);
     });
+
+    // Where the study accepts only sealed answers, the page comes with its
+    // send button disabled, so that a script that failed to load can never
+    // let the form post answers in the clear. Everything is in place now.
+    var locked = form.querySelectorAll('button[data-needs-js]');
+    for (var k = 0; k < locked.length; k++) locked[k].disabled = false;
   }
 
   if (typeof module === 'object' && module.exports) {
