@@ -13,6 +13,7 @@ import (
 
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
+	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/response"
 	"golang.org/x/mod/sumdb/note"
@@ -46,10 +47,11 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 		seen[k] = true
 	}
 	type result struct {
-		key   string
-		plain []byte
-		resp  *response.Response
-		err   error
+		key     string
+		plain   []byte
+		resp    *response.Response
+		answers map[string]json.RawMessage
+		err     error
 	}
 	results := make([]result, len(envs))
 	var todo []int
@@ -78,6 +80,9 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 				res.plain, res.err = envelope.Open(w.study.ID, envs[i].Data, w.id)
 				if res.err == nil {
 					res.resp, res.err = response.Unmarshal(w.study, res.plain)
+				}
+				if res.err == nil {
+					res.answers, res.err = encodeAnswers(w.study, res.resp)
 				}
 				if progress != nil {
 					mu.Lock()
@@ -120,16 +125,7 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 		if err != nil {
 			return nil, err
 		}
-		t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: res.resp.Language, Answers: map[string]json.RawMessage{}}
-		vals, err := response.Values(w.study, res.resp)
-		if err != nil {
-			return nil, err
-		}
-		for id, v := range vals {
-			if t.Answers[id], err = rawJSON(v); err != nil {
-				return nil, err
-			}
-		}
+		t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: res.resp.Language, Answers: res.answers}
 		w.rows = append(w.rows, t)
 		sum.Imported++
 	}
@@ -162,14 +158,24 @@ func reason(err error) string {
 	}
 }
 
-// rawJSON encodes v as JSON without escaping <, > and &, so that
-// testimonies.jsonl shows text as it was written.
-func rawJSON(v any) (json.RawMessage, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+// encodeAnswers returns the answers of r as testimonies.jsonl holds them:
+// as the plaintext holds them (response.Values), without escaping <, > and
+// &, so that the file shows text as it was written.
+func encodeAnswers(s *config.Study, r *response.Response) (map[string]json.RawMessage, error) {
+	vals, err := response.Values(s, r)
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	out := make(map[string]json.RawMessage, len(vals))
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for id, v := range vals {
+		buf.Reset()
+		if err := enc.Encode(v); err != nil {
+			return nil, err
+		}
+		out[id] = bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	}
+	return out, nil
 }
