@@ -108,6 +108,25 @@
 // Binding to the study: S is in C and in the header B covers, and opening
 // first compares S with the study the researcher expects, so an envelope
 // from one study fails to open as another.
+//
+// # Keys, version 2
+//
+// A researcher's identity is a 32-byte secret s. Its X25519 secret key is s
+// and its public key X = X25519(s, 9): envelopes are sealed to X. Its
+// Ed25519 seed is H("testimony-signing-key" || 0x00 || s)[0:32], with the
+// public key Ed: notes the researcher signs (golang.org/x/mod/sumdb/note,
+// key name "testimony-researcher-" followed by the fingerprint without
+// dashes) are verified with Ed ([Identity.Signer], [Recipient.Verifier]).
+//
+// The public key string is "testimony-pub-" followed by the base32 of X ||
+// Ed || H("testimony-pub" || X || Ed)[0:4] (RFC 4648 alphabet in lowercase,
+// no padding, the last character's unused bit zero): 109 characters after
+// the prefix. The fingerprint, for two people to compare by voice, is
+// H("testimony-fingerprint" || X || Ed)[0:10] in uppercase hex, as five
+// groups of four. [ParseRecipient] refuses a string whose checksum fails, an
+// X or Ed that is not the canonical encoding of a point of large order, and
+// the 36-byte payload of version 1 (X and a checksum), with
+// [ErrOldPublicKey].
 package envelope
 
 import (

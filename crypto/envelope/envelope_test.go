@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -359,22 +360,40 @@ func FuzzRecipientsAgree(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 3, 1, 1, 2})
 	f.Add([]byte{1, 3, 2, 2, 4, 9})
 	f.Add([]byte{2, 0, 3, 0, 40, 5, 5})
+	// Everything an operation can put in place, made once: the fuzzer then
+	// spends its time opening.
+	rs := []*Recipient{ids[0].Recipient(), ids[1].Recipient(), ids[2].Recipient()}
+	base := honest(f, "study-a", k[:], rs, pad([]byte("같은 답"), 1024))
+	keys := [][32]byte{*k, *k2}
+	e1, e2 := ephemeral(k), ephemeral(k2)
+	es := [][]byte{e1[:], e2[:], other}
+	var slots [2][3][4][3][]byte // content key, nonce, recipient, ephemeral
+	for a := range slots {
+		for n := range slots[a] {
+			for r := range slots[a][n] {
+				for e := range slots[a][n][r] {
+					slots[a][n][r][e] = slot(f, keys[a][:], n, all[r].pub.x[:], es[e])
+				}
+			}
+		}
+	}
+	var ephs [3][]byte
+	for i := range ephs {
+		ephs[i] = x25519(f, es[i], nil)
+	}
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		rs := []*Recipient{ids[0].Recipient(), ids[1].Recipient(), ids[2].Recipient()}
-		p := honest(t, "study-a", k[:], rs, pad([]byte("같은 답"), 1024))
-		keys := [][32]byte{*k, *k2}
-		es := [][]byte{nil, nil, other}
-		e1, e2 := ephemeral(k), ephemeral(k2)
-		es[0], es[1] = e1[:], e2[:]
+		p := *base
+		p.keys = slices.Clone(base.keys)
+		p.slots = slices.Clone(base.slots)
 		for len(ops) >= 4 {
 			op, a, b, c := ops[0]%6, int(ops[1]), int(ops[2]), int(ops[3])
 			ops = ops[4:]
 			j := a % len(p.slots)
 			switch op {
-			case 0: // slot j sealed with content key b, nonce c, to key b, from ephemeral c
-				p.slots[j] = slot(t, keys[b%2][:], c%3, all[b%4].pub.x[:], es[c%3])
+			case 0: // slot j: a content key, a nonce, a recipient, an ephemeral key
+				p.slots[j] = slots[b&1][c%3][(b>>1)%4][(c/3)%3]
 			case 1: // the ephemeral public key of ephemeral secret b
-				p.eph = x25519(t, es[b%3], nil)
+				p.eph = ephs[b%3]
 			case 2: // the commitment to content key b
 				p.commit = commitment(p.study, &keys[b%2])
 			case 3: // the body under content key b

@@ -151,3 +151,22 @@ func TestNoteSignerVerifier(t *testing.T) {
 		t.Fatal("a changed note verified")
 	}
 }
+
+func FuzzParseRecipient(f *testing.F) {
+	f.Add(fixedIdentity(f, "researcher 0").Recipient().String())
+	f.Add("testimony-pub-")
+	f.Add("testimony-pub-7gyooh7vcgebrg3nflwq56e4zry7x5ls3agr6zidxduwfv2m6flqgurii4")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRecipient(s)
+		if err != nil {
+			return
+		}
+		// One key, one string: what parses prints back the same.
+		if r.String() != s {
+			t.Fatalf("ParseRecipient(%q) prints as %q", s, r.String())
+		}
+		if checkX25519Key(&r.x) != nil || checkEd25519Key(&r.ed) != nil {
+			t.Fatal("a weak key parsed")
+		}
+	})
+}
