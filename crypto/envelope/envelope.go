@@ -99,11 +99,12 @@
 // commitment so that the error class, too, is the same for all.
 //
 // What this does not cover: a researcher the header leaves out cannot open
-// the envelope at all ([ErrNotRecipient]); [Check], on the server and on
-// the researchers' machines, refuses a key list that is not one of the
-// study's, so such an envelope is refused by everyone. And a submitter can
-// seal nonsense consistently: every researcher then reads the same
-// nonsense and quarantines it alike.
+// the envelope at all ([ErrNotRecipient]). [Check] refuses a key list that
+// is not one of the study's; the server runs it on every envelope before
+// storing it, and a researcher's tools should run it too before opening,
+// so that such an envelope is refused by everyone. And a submitter can seal
+// nonsense consistently: every researcher then reads the same nonsense and
+// quarantines it alike.
 //
 // Binding to the study: S is in C and in the header B covers, and opening
 // first compares S with the study the researcher expects, so an envelope
