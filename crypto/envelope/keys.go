@@ -121,17 +121,20 @@ type verifier struct {
 func (v *verifier) Name() string                { return v.name }
 func (v *verifier) KeyHash() uint32             { return v.hash }
 func (v *verifier) Verify(msg, sig []byte) bool { return ed25519.Verify(v.key, msg, sig) }
+
+// noteName is the key's name in signed notes: NoteKeyPrefix and the
+// fingerprint without dashes.
 func (r *Recipient) noteName() string {
 	return NoteKeyPrefix + strings.ReplaceAll(r.Fingerprint(), "-", "")
 }
-func (r *Recipient) noteKey() []byte { return append([]byte{1}, r.ed[:]...) } // 1: Ed25519, as note names it
-func (r *Recipient) keyHash() uint32 { return noteKeyHash(r.noteName(), r.noteKey()) }
-func noteKeyHash(name string, key []byte) uint32 {
-	// The note format's key hash: the first four bytes, big-endian, of
-	// SHA-256(name || "\n" || algorithm || public key).
+
+// keyHash is the note format's key hash: the first four bytes, big-endian,
+// of SHA-256(name || "\n" || 0x01 || Ed), 0x01 naming Ed25519.
+func (r *Recipient) keyHash() uint32 {
 	h := sha256.New()
-	h.Write([]byte(name + "\n"))
-	h.Write(key)
+	h.Write([]byte(r.noteName() + "\n"))
+	h.Write([]byte{1})
+	h.Write(r.ed[:])
 	return binary.BigEndian.Uint32(h.Sum(nil))
 }
 
