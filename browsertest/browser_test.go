@@ -632,7 +632,7 @@ func checkStored(t *testing.T, s *site, ids []*envelope.Identity) {
 		if err != nil {
 			t.Fatalf("researcher %d cannot open the envelope: %v", i+1, err)
 		}
-		r, err := response.Unmarshal(s.study, pt)
+		r, err := response.Unmarshal(s.study, pt.Plaintext)
 		if err != nil {
 			t.Fatalf("the plaintext does not pass the researchers' checks: %v", err)
 		}

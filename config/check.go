@@ -269,8 +269,7 @@ func (c *checker) crossCheck(s *Study) {
 		if err != nil {
 			continue // reported by the publickey tag
 		}
-		var b [32]byte
-		copy(b[:], k.Bytes())
+		b := k.X25519()
 		if j, ok := seenKey[b]; ok {
 			c.add(fmt.Sprintf("recipients[%d].public_key", i), "", fmt.Sprintf("the same key as recipients[%d]; every researcher needs their own key", j))
 			continue

@@ -107,10 +107,12 @@ func runTool(t *testing.T, req any, resp any) {
 // posts.
 func TestJSSealOpensInGo(t *testing.T) {
 	var ids []*envelope.Identity
+	var rs []*envelope.Recipient
 	var keys []string
 	for range 3 {
 		id, _ := envelope.GenerateIdentity()
 		ids = append(ids, id)
+		rs = append(rs, id.Recipient())
 		keys = append(keys, id.Recipient().String())
 	}
 	for _, pt := range [][]byte{
@@ -124,17 +126,22 @@ func TestJSSealOpensInGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := envelope.Check("js-go", env, envelope.Size(len(pt), 5, 3)); err != nil {
+		if err := envelope.Check("js-go", env, envelope.Size(len(pt), 5, 3), [][]*envelope.Recipient{rs}); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
 		if len(env) != envelope.Size(len(pt), 5, 3) {
 			t.Fatalf("envelope of %d bytes, want %d", len(env), envelope.Size(len(pt), 5, 3))
 		}
+		var key [32]byte
 		for i, id := range ids {
 			got, err := envelope.Open("js-go", env, id)
-			if err != nil || !bytes.Equal(got, pt) {
-				t.Fatalf("recipient %d: Open = %q, %v", i, got, err)
+			if err != nil || !bytes.Equal(got.Plaintext, pt) {
+				t.Fatalf("recipient %d: Open = %v, %v", i, got, err)
 			}
+			if i > 0 && got.Key != key {
+				t.Fatalf("recipient %d got another content key", i)
+			}
+			key = got.Key
 		}
 	}
 }

@@ -592,7 +592,7 @@ func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
-	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope()); err != nil {
+	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope(), [][]*envelope.Recipient{s.recipients}); err != nil {
 		reason := "malformed"
 		if errors.Is(err, envelope.ErrWrongStudy) {
 			reason = "wrong_study"

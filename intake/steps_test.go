@@ -228,7 +228,7 @@ func TestStepsWithoutJavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := response.Unmarshal(s, pt)
+	r, err := response.Unmarshal(s, pt.Plaintext)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,10 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 			defer wg.Done()
 			for i := range jobs {
 				res := &results[i]
-				res.plain, res.err = envelope.Open(w.study.ID, envs[i].Data, w.id)
+				var opened *envelope.Opened
+				if opened, res.err = envelope.Open(w.study.ID, envs[i].Data, w.id); res.err == nil {
+					res.plain = opened.Plaintext
+				}
 				if res.err == nil {
 					res.resp, res.err = response.Unmarshal(w.study, res.plain)
 				}
@@ -145,8 +148,10 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 func reason(err error) string {
 	var ps response.Problems
 	switch {
-	case errors.Is(err, envelope.ErrNoIdentity):
+	case errors.Is(err, envelope.ErrNotRecipient):
 		return "not sealed to this researcher's key"
+	case errors.Is(err, envelope.ErrInconsistent):
+		return "envelope is not sealed alike to every researcher"
 	case errors.Is(err, envelope.ErrDamaged):
 		return "envelope failed authentication"
 	case errors.Is(err, envelope.ErrMalformed):

@@ -143,7 +143,7 @@ func TestRefusesTamperedBatchWhole(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	data := f.batch(t, f.envelope(t, "one"), f.envelope(t, "two"))
-	i := bytes.LastIndex(data, []byte("testimony-envelope-v1"))
+	i := bytes.LastIndex(data, []byte(envelope.Label))
 	bad := bytes.Clone(data)
 	bad[i+200] ^= 1
 	ws, err := Open(dir, f.study, f.ids[0], "")

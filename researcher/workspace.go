@@ -287,8 +287,7 @@ func seal(plain []byte, to *envelope.Recipient) ([]byte, error) {
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, err
 	}
-	var peer [32]byte
-	copy(peer[:], to.Bytes())
+	peer := to.X25519()
 	out := append([]byte(registryLabel), pub[:]...)
 	out = append(out, nonce[:]...)
 	return box.Seal(out, plain, &nonce, &peer, priv), nil

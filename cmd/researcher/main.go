@@ -18,6 +18,7 @@ import (
 	"github.com/testimony-project/testimony/crypto/keyfile"
 	"github.com/testimony-project/testimony/internal/atomicfile"
 	"github.com/testimony-project/testimony/internal/passphrase"
+	"github.com/testimony-project/testimony/internal/secretfile"
 	"github.com/testimony-project/testimony/researcher"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/term"
@@ -40,7 +41,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd())
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd())
 	return root
 }
 
@@ -118,7 +119,7 @@ func pubkeyCmd() *cobra.Command {
 }
 
 func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error) {
-	data, err := os.ReadFile(path)
+	data, err := secretfile.Read(path, keyfile.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read key: %w", err)
 	}

@@ -33,7 +33,7 @@
     return out;
   }
 
-  // ---- Recipients: "testimony-pub-" + base32(key || H("testimony-pub" || key)[0:4]) ----
+  // ---- Recipients: "testimony-pub-" + base32(X || Ed || H("testimony-pub" || X || Ed)[0:4]) ----
 
   var PREFIX = 'testimony-pub-';
   var B32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -51,22 +51,49 @@
     return new Uint8Array(out);
   }
 
+  // The X25519 keys of small order (0, 1, two of order 8, p-1), as hex.
+  var SMALL_ORDER = [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+    '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
+  ];
+
+  function hex(b) {
+    var s = '';
+    for (var i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
+    return s;
+  }
+
+  // checkX25519Key refuses what envelope.ParseRecipient refuses in an
+  // X25519 key: a non-canonical encoding and the points of small order.
+  function checkX25519Key(x) {
+    var ge = x[31] === 0x7f && x[0] >= 0xed;
+    for (var i = 1; i < 31 && ge; i++) ge = x[i] === 0xff;
+    if ((x[31] & 0x80) !== 0 || ge) throw new Error('malformed public key: X25519 key is not canonical');
+    if (SMALL_ORDER.indexOf(hex(x)) >= 0) throw new Error('malformed public key: X25519 key of small order');
+  }
+
   // parseRecipient returns the 32-byte X25519 key of a public key string,
-  // checking its prefix, length and checksum as envelope.ParseRecipient does.
+  // checking its prefix, length and checksum and the X25519 key as
+  // envelope.ParseRecipient does. The Ed25519 key, which the browser never
+  // uses, is checked by the server when it loads the study.
   function parseRecipient(s) {
     if (s.indexOf(PREFIX) !== 0) throw new Error('malformed public key: missing prefix');
     var b = base32Decode(s.slice(PREFIX.length));
-    if (b.length !== 36) throw new Error('malformed public key: bad length');
-    var key = b.slice(0, 32);
-    var sum = nacl().hash(concat([utf8('testimony-pub'), key]));
-    for (var i = 0; i < 4; i++) if (sum[i] !== b[32 + i]) throw new Error('malformed public key: checksum mismatch');
-    if (key.every(function (x) { return x === 0; })) throw new Error('malformed public key: all zeros');
-    return key;
+    if (b.length === 36) throw new Error('this public key is in the old format; print the current one with `researcher pubkey --key FILE`');
+    if (b.length !== 68) throw new Error('malformed public key: bad length');
+    var sum = nacl().hash(concat([utf8('testimony-pub'), b.subarray(0, 64)]));
+    for (var i = 0; i < 4; i++) if (sum[i] !== b[64 + i]) throw new Error('malformed public key: checksum mismatch');
+    var x = b.slice(0, 32);
+    checkX25519Key(x);
+    return x;
   }
 
-  // ---- The envelope, version 1 (see crypto/envelope's package doc) ----
+  // ---- The envelope, version 2 (see crypto/envelope's package doc) ----
 
-  var LABEL = 'testimony-envelope-v1\n';
+  var LABEL = 'testimony-envelope-v2\n';
   var MIN_BUCKET = 1024, MAX_BUCKET = 4 << 20, MAX_RECIPIENTS = 16;
 
   function bucketSize(n) {
@@ -79,31 +106,49 @@
     if (!/^[a-z0-9-]{3,64}$/.test(id)) throw new Error('study id must be 3 to 64 characters of a-z, 0-9 and -');
   }
 
+  // hash32 returns H(parts)[0:32] and clears the rest of the hash.
+  function hash32(parts) {
+    var input = concat(parts), h = nacl().hash(input), out = h.slice(0, 32);
+    input.fill(0); h.fill(0);
+    return out;
+  }
+
+  function ephemeral(k) {
+    return hash32([utf8('testimony-envelope-v2 ephemeral'), [0], k]);
+  }
+
   function commitment(S, k) {
-    return nacl().hash(concat([utf8('testimony-envelope-v1 commitment'), [0], [S.length], S, k])).slice(0, 32);
+    return hash32([utf8('testimony-envelope-v2 commitment'), [0], [S.length], S, k]);
   }
 
   function bodyKey(hd, k) {
-    return nacl().hash(concat([utf8('testimony-envelope-v1 body'), [0], hd, k])).slice(0, 32);
+    return hash32([utf8('testimony-envelope-v2 body'), [0], hd, k]);
   }
 
   // seal seals plaintext (bytes) for the study to the recipients (32-byte
-  // keys, in the study's order). fixed, for tests only, gives the content key
-  // and the ephemeral secret instead of drawing them.
+  // X25519 keys from parseRecipient, distinct, in the study's order). The
+  // content key is the only random draw; fixed, for tests only, gives it
+  // ({contentKey}) instead.
   function seal(studyId, plaintext, recipients, fixed) {
     var n = nacl();
     checkStudyID(studyId);
     if (recipients.length < 1 || recipients.length > MAX_RECIPIENTS) throw new Error('need 1 to 16 recipients');
+    var seen = {};
+    for (var j = 0; j < recipients.length; j++) {
+      if (recipients[j].length !== 32) throw new Error('recipient key must be 32 bytes');
+      if (seen[hex(recipients[j])]) throw new Error('a recipient is listed twice');
+      seen[hex(recipients[j])] = true;
+    }
     if (plaintext.length > MAX_BUCKET - 4) throw new Error('plaintext too large');
     var k = fixed ? Uint8Array.from(fixed.contentKey) : n.randomBytes(32);
-    var e = fixed ? Uint8Array.from(fixed.ephemeralSecret) : n.randomBytes(32);
+    var e = ephemeral(k);
     var S = utf8(studyId);
     var E = n.box.keyPair.fromSecretKey(e).publicKey;
     var parts = [utf8(LABEL), [S.length], S, E, commitment(S, k), [recipients.length]];
     for (var i = 0; i < recipients.length; i++) {
       var nonce = new Uint8Array(24);
       nonce[23] = i;
-      parts.push(n.box(k, nonce, recipients[i], e));
+      parts.push(recipients[i], n.box(k, nonce, recipients[i], e));
     }
     var hd = concat(parts);
     var q = new Uint8Array(bucketSize(plaintext.length));
