@@ -130,14 +130,14 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(b)
 	}
 	for _, seed := range []string{
-		`{"v":1,"study":"test-study","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","testimony":"사서가 지켜봤다\n\"정말\""}}`,
-		`{"v":1,"study":"test-study","lang":"zh","answers":{"consent":"yes","left_year":"2019","phone":"yes","province":"pyongyang","phone_uses":["calls","intranet"],"intranet_where":["library"],"intranet_watch":"中文"}}`,
-		`{"answers":{"consent":"yes"},"lang":"en","study":"test-study","v":1}`,
-		`{"v":1,"study":"test-study","lang":"ko","answers":{"phone_years":"3","usb":["music","films"],"remark":"\ud800"}}`,
-		`{"v":1,"study":"test-study","lang":"ko","answers":{}}` + "\n",
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","testimony":"사서가 지켜봤다\n\"정말\""}}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"zh","answers":{"consent":"yes","left_year":"2019","phone":"yes","province":"pyongyang","phone_uses":["calls","intranet"],"intranet_where":["library"],"intranet_watch":"中文"}}`,
+		`{"answers":{"consent":"yes"},"lang":"en","study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","v":2}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"phone_years":"3","usb":["music","films"],"remark":"\ud800"}}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{}}` + "\n",
 		`{"v":1,"v":1}`,
 		`{"v":2,"study":"other","lang":"ko","answers":{}}`,
-		`{"v":1,"study":"test-study","lang":"ko","answers":{"usb":[]}}}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"usb":[]}}}`,
 		`[1,2,3]`,
 		`{"v":1e9999}`,
 		"",
