@@ -37,8 +37,18 @@ func TestLoadExample(t *testing.T) {
 	if s.ID != "nk-internet-2026" {
 		t.Errorf("ID = %q", s.ID)
 	}
-	if n := len(s.Questions); n < 15 || n > 22 {
-		t.Errorf("%d questions, want 15 to 22", n)
+	// Short enough for people at risk, over Tor.
+	answerable := 0
+	for i := range s.Questions {
+		if s.Questions[i].Answerable() {
+			answerable++
+		}
+	}
+	if answerable < 15 || answerable > 24 {
+		t.Errorf("%d questions, want 15 to 24", answerable)
+	}
+	if !reflect.DeepEqual(s.Languages, []string{"ko", "en", "zh"}) {
+		t.Errorf("languages %v, want Korean first, then English and Chinese", s.Languages)
 	}
 	keys, err := s.RecipientKeys()
 	if err != nil {
@@ -75,6 +85,26 @@ func TestLoadExample(t *testing.T) {
 	}
 	if q := s.Question("consent"); q == nil || !q.Required {
 		t.Errorf("consent question is not required")
+	}
+	// What the model offers, where this study's researchers want it: an
+	// optional permission to quote, "none of these" that cannot be ticked
+	// with another answer, a note, a section with a condition, a decimal.
+	if q := s.Question("quote_consent"); q == nil || q.Type != Consent || q.Required {
+		t.Errorf("no optional quote_consent question")
+	}
+	for _, qc := range [][2]string{{"phone_monitoring", "none"}, {"monitoring_seen", "none"}, {"media_crackdown", "none"}, {"access_approval", "dont_know"}} {
+		if q := s.Question(qc[0]); q == nil || q.Choice(qc[1]) == nil || !q.Choice(qc[1]).Exclusive {
+			t.Errorf("%s: choice %s is not exclusive", qc[0], qc[1])
+		}
+	}
+	if q := s.Question("internet_inside_note"); q == nil || q.Type != Note {
+		t.Errorf("no note internet_inside_note")
+	}
+	if sec := s.SectionOf("access_approval"); sec == nil || sec.Relevant == nil || sec.Relevant.Question != "internet_use" {
+		t.Errorf("access_approval is not in a section shown for internet use inside the country")
+	}
+	if q := s.Question("phone_hours"); q == nil || q.Type != Decimal || q.Decimals != 1 {
+		t.Errorf("no decimal phone_hours with one digit after the point")
 	}
 	if q := s.Question("monitoring_seen"); q != nil {
 		for _, v := range []string{"supervisor_beside", "screen_freeze_fingerprint", "auto_screenshots", "security_officer", "logs_checked"} {
