@@ -14,18 +14,6 @@ import (
 // them.
 const MaxDecimalDigits = 15
 
-// A decimal number's canonical text, as the plaintext holds it and
-// [Number.String] writes it, is:
-//
-//   - an optional "-" (never before zero),
-//   - the integer part: "0", or digits 0-9 without leading zeros,
-//   - optionally "." and one or more digits, the last of which is not 0,
-//
-// with at most [MaxDecimalDigits] digits, not counting a lone "0" integer
-// part. No "+", exponent, spaces, digit grouping or other digits than
-// ASCII. Examples: "0", "12", "-3.5", "0.25"; not "012", "1.50", "1.",
-// ".5", "-0" or "1e3".
-
 // CanonicalDecimal reads a decimal number as a person may type it — an
 // optional "-", digits with at most one ".", leading zeros, trailing zeros
 // after the point, nothing before or after the point ("5.", ".5") — and

@@ -25,6 +25,25 @@
 // section, and runs of questions in no section, so that a condition never
 // depends on an answer on its own step.
 //
+// Package response and [Study.Steps] read a Condition only through
+// [Condition.Holds] and [Condition.Refs], on the answers to the questions
+// shown before it: that is the seam where compound conditions (expressions
+// over several answers) can replace the single "question: …, any_of: […]"
+// of today. (intake's pages still show the question and values to people
+// and to the browser's script.)
+//
+// # Decimal numbers
+//
+// Decimal answers, and the min and max of decimal questions, are exact:
+// never floating point. Their canonical text, as the plaintext holds it, is
+// an optional "-" (never before zero), the integer part ("0", or digits
+// without leading zeros), and optionally "." and digits of which the last is
+// not 0; at most [MaxDecimalDigits] (15) digits, not counting a lone "0"
+// integer part. No "+", exponent, spaces, grouping or non-ASCII digits:
+// "0", "12", "-3.5", "0.25", not "012", "1.50", "1.", ".5", "-0" or "1e3".
+// [CanonicalDecimal] reads what people type into it; [CompareDecimal]
+// compares canonical texts.
+//
 // # Revising a study
 //
 // A study may be revised while answers arrive: each version is a study
