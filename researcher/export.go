@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io"
 	"os"
@@ -100,11 +101,22 @@ func (w *Workspace) writeCodebook(out io.Writer) error {
 	}
 	cw := csv.NewWriter(out)
 	cw.UseCRLF = true
-	cw.Write([]string{"question", "type", "value", "label_ko", "label_en", "label_zh"})
+	head := []string{"question", "type", "value"}
+	for _, l := range w.study.Languages {
+		head = append(head, "label_"+l)
+	}
+	cw.Write(head)
+	labels := func(t config.Text) []string {
+		var out []string
+		for _, l := range w.study.Languages {
+			out = append(out, t.In(l))
+		}
+		return out
+	}
 	for _, q := range w.study.Questions {
-		cw.Write([]string{q.ID, string(q.Type), "", q.Label.KO, q.Label.EN, q.Label.ZH})
+		cw.Write(append([]string{q.ID, string(q.Type), ""}, labels(q.Label)...))
 		for _, c := range q.Choices {
-			cw.Write([]string{q.ID, "choice", c.Value, c.Label.KO, c.Label.EN, c.Label.ZH})
+			cw.Write(append([]string{q.ID, "choice", c.Value}, labels(c.Label)...))
 		}
 	}
 	cw.Flush()

@@ -103,14 +103,14 @@ const (
 )
 
 // Open opens the workspace in dir for the study, creating it if needed.
-// lang is the language of question labels in Markdown files ("ko", "en" or
-// "zh"; empty means Korean).
+// lang is the language of question labels in Markdown files, one of the
+// study's (empty means the study's default language).
 func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (*Workspace, error) {
 	if lang == "" {
-		lang = config.DefaultLanguage
+		lang = study.DefaultLanguage()
 	}
-	if !slices.Contains(config.Languages, lang) {
-		return nil, fmt.Errorf("unknown language %q: use one of %s", lang, strings.Join(config.Languages, ", "))
+	if !study.HasLanguage(lang) {
+		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Languages, ", "))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create workspace: %w", err)

@@ -203,7 +203,7 @@ only what is new and never changes a pseudonym.`,
 	c.Flags().StringVar(&studyPath, "study", "", "the study file the server used (required)")
 	c.Flags().StringVar(&serverKey, "server-key", "", "the server's verifier key, as `intake server-key` printed it (required)")
 	c.Flags().StringVar(&out, "out", "", "workspace folder (required; created if missing)")
-	c.Flags().StringVar(&lang, "lang", config.DefaultLanguage, "language of question labels in Markdown files: ko, en or zh")
+	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files, one of the study's (default: its first)")
 	for _, f := range []string{"key", "study", "server-key", "out"} {
 		c.MarkFlagRequired(f)
 	}

@@ -155,7 +155,7 @@ func TestNoteSignerVerifier(t *testing.T) {
 func FuzzParseRecipient(f *testing.F) {
 	f.Add(fixedIdentity(f, "researcher 0").Recipient().String())
 	f.Add("testimony-pub-")
-	f.Add("testimony-pub-7gyooh7vcgebrg3nflwq56e4zry7x5ls3agr6zidxduwfv2m6flqgurii4")
+	f.Add("testimony-pub-ckt6tblsyuzvhlzjt6y2kvhgjec4pwcs3shz4dvfqohtkned3yl4r3gtwv6hdj77ljoskymg5sshjghmnziwrjpgkftdyqpmjwkq3bpfkj7b2")
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := ParseRecipient(s)
 		if err != nil {
