@@ -433,7 +433,7 @@ func TestUnitSecurityScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(readme, []byte("systemd-analyze security")) || !bytes.Contains(readme, []byte(figure+` ("OK")`)) {
+	if !bytes.Contains(readme, []byte("`systemd-analyze security testimony` rates the unit "+figure+` ("OK"`)) {
 		t.Errorf(`README.md does not state the unit's score as %s ("OK")`, figure)
 	}
 	if b, _ := os.ReadFile(unit); !bytes.Contains(b, []byte("rates this unit "+figure)) {
