@@ -46,10 +46,15 @@ package:
 	cd packaging && $(GO) run ./cmd/mkdeb -repo .. -out ../dist $(if $(ARCH),-arch $(ARCH))
 
 # package-test builds the package and checks its files, control data, man
-# pages, the unit's security score and command line; as root it also
-# installs it with apt in a fresh Debian chroot (debootstrap once, kept in
-# dist/chroot; apt needs a Debian mirror).
+# pages, the unit's security score and command line. As root it also
+# installs it with apt in a fresh Debian chroot, and runs testimony.service
+# under systemd in a container (systemd-nspawn) on a private Tor network;
+# the base systems are made once with debootstrap and kept in dist/chroot.
 package-test:
-	@[ "$$(id -u)" -ne 0 ] || command -v debootstrap >/dev/null 2>&1 || { echo "installing: debootstrap"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	@[ "$$(id -u)" -ne 0 ] || { missing=""; \
+	  command -v debootstrap >/dev/null 2>&1 || missing="$$missing debootstrap"; \
+	  command -v systemd-nspawn >/dev/null 2>&1 || missing="$$missing systemd-container"; \
+	  command -v tor-gencert >/dev/null 2>&1 || missing="$$missing tor"; \
+	  [ -z "$$missing" ] || { echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; }
 	@test -z "$$(gofmt -l packaging)" || { echo "gofmt would change:"; gofmt -l packaging; exit 1; }
 	cd packaging && $(GO) vet ./... && TESTIMONY_PACKAGE_CHROOT=1 $(GO) test -count=1 -timeout 20m ./...

@@ -38,50 +38,15 @@ func TestInstallInChroot(t *testing.T) {
 		t.Fatal("debootstrap is not installed: apt-get install debootstrap")
 	}
 	res, _ := built(t)
-	suite := envOr("TESTIMONY_CHROOT_SUITE", "bookworm")
-	mirror := envOr("TESTIMONY_CHROOT_MIRROR", "http://deb.debian.org/debian")
+	suite, mirror := chrootSuite()
 
 	start := time.Now()
-	base, err := filepath.Abs(filepath.Join("..", "dist", "chroot", suite+".tar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(base); err != nil {
-		makeBase(t, base, suite, mirror)
-		t.Logf("debootstrap --variant=minbase %s: %v", suite, time.Since(start).Round(time.Second))
-	}
-	root := t.TempDir()
-	sh(t, "", "tar", "-C", root, "-xf", base)
-	if err := os.Chmod(root, 0o755); err != nil { // the chroot's "/", made 0700 by TempDir
-		t.Fatal(err)
-	}
-	// No service starts in the chroot: tor must not reach the network.
-	if err := os.WriteFile(filepath.Join(root, "usr/sbin/policy-rc.d"), []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sh(t, "", "mount", "-t", "proc", "proc", filepath.Join(root, "proc"))
-	t.Cleanup(func() {
-		for _, pid := range processesIn(root) {
-			t.Errorf("process %d still runs in the chroot; killing it", pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		if err := exec.Command("umount", filepath.Join(root, "proc")).Run(); err != nil {
-			exec.Command("umount", "-l", filepath.Join(root, "proc")).Run()
-		}
-	})
-	deb := "/tmp/" + filepath.Base(res.Path)
-	sh(t, "", "cp", res.Path, filepath.Join(root, deb))
-
+	root := freshRoot(t, suite, mirror, "")
 	in := func(args ...string) string {
 		t.Helper()
 		return sh(t, "", append([]string{"chroot", root}, args...)...)
 	}
-	installStart := time.Now()
-	in("sh", "-c", "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+deb+" >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }")
-	t.Logf("apt-get install of the package and tor in a fresh chroot: %v", time.Since(installStart).Round(time.Second))
-	if pids := processesIn(root); len(pids) > 0 {
-		t.Errorf("installing started processes %v (tor?): nothing may start on install", pids)
-	}
+	installPackage(t, root, res.Path)
 
 	for _, name := range Commands {
 		if out := in(name, "--version"); !strings.HasPrefix(out, name+" version ") {
@@ -140,8 +105,68 @@ func TestInstallInChroot(t *testing.T) {
 	t.Logf("chroot test: %v in all", time.Since(start).Round(time.Second))
 }
 
-// makeBase runs debootstrap and keeps the result as a tar file.
-func makeBase(t *testing.T, tarPath, suite, mirror string) {
+func chrootSuite() (suite, mirror string) {
+	return envOr("TESTIMONY_CHROOT_SUITE", "bookworm"), envOr("TESTIMONY_CHROOT_MIRROR", "http://deb.debian.org/debian")
+}
+
+// freshRoot unpacks a fresh copy of a Debian base system: minbase, plus the
+// packages in extra (space-separated). Each base is made once and kept in
+// ../dist/chroot. /proc is mounted; services are kept from starting
+// (policy-rc.d) until the test removes that file.
+func freshRoot(t *testing.T, suite, mirror, extra string) string {
+	t.Helper()
+	name := suite
+	if extra != "" {
+		name += "+" + strings.ReplaceAll(extra, " ", "+")
+	}
+	base, err := filepath.Abs(filepath.Join("..", "dist", "chroot", name+".tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(base); err != nil {
+		begin := time.Now()
+		makeBase(t, base, suite, mirror, extra)
+		t.Logf("base system %s made in %v", name, time.Since(begin).Round(time.Second))
+	}
+	root := t.TempDir()
+	sh(t, "", "tar", "-C", root, "-xf", base)
+	if err := os.Chmod(root, 0o755); err != nil { // the chroot's "/", made 0700 by TempDir
+		t.Fatal(err)
+	}
+	// No service starts in the chroot: tor must not reach the network.
+	if err := os.WriteFile(filepath.Join(root, "usr/sbin/policy-rc.d"), []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, "", "mount", "-t", "proc", "proc", filepath.Join(root, "proc"))
+	t.Cleanup(func() {
+		for _, pid := range processesIn(root) {
+			t.Errorf("process %d still runs in the chroot; killing it", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if err := exec.Command("umount", filepath.Join(root, "proc")).Run(); err != nil {
+			exec.Command("umount", "-l", filepath.Join(root, "proc")).Run()
+		}
+	})
+	return root
+}
+
+// installPackage installs the .deb with apt in root, without recommended
+// packages, and checks that nothing was started.
+func installPackage(t *testing.T, root, debPath string) {
+	t.Helper()
+	deb := "/tmp/" + filepath.Base(debPath)
+	sh(t, "", "cp", debPath, filepath.Join(root, deb))
+	begin := time.Now()
+	sh(t, "", "chroot", root, "sh", "-c", "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+deb+" >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }")
+	t.Logf("apt-get install of the package and tor: %v", time.Since(begin).Round(time.Second))
+	if pids := processesIn(root); len(pids) > 0 {
+		t.Errorf("installing started processes %v (tor?): nothing may start on install", pids)
+	}
+}
+
+// makeBase runs debootstrap, installs extra packages, and keeps the result
+// as a tar file.
+func makeBase(t *testing.T, tarPath, suite, mirror, extra string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
 		t.Fatal(err)
@@ -152,6 +177,10 @@ func makeBase(t *testing.T, tarPath, suite, mirror string) {
 	}
 	defer os.RemoveAll(dir)
 	sh(t, "", "debootstrap", "--variant=minbase", suite, dir, mirror)
+	if extra != "" {
+		sh(t, "", "chroot", dir, "sh", "-c", "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+extra+" >/tmp/extra.log 2>&1 || { cat /tmp/extra.log; exit 1; }")
+		sh(t, "", "chroot", dir, "apt-get", "clean")
+	}
 	tmp := tarPath + ".part"
 	sh(t, "", "tar", "-C", dir, "-cf", tmp, ".")
 	if err := os.Rename(tmp, tarPath); err != nil {

@@ -37,6 +37,15 @@
 // commit's UTC day as its time (or SOURCE_DATE_EPOCH, to the day), so two
 // builds of one commit give the same bytes.
 //
+// # Tests
+//
+// The tests build the package and check it with dpkg-deb, systemd-analyze
+// and the packaged binaries. With TESTIMONY_PACKAGE_CHROOT=1, as root (make
+// package-test), they also install it with apt in a Debian chroot, and run
+// testimony.service under systemd in a systemd-nspawn container whose tor
+// joins a private Tor network (internal/tornet of the main module, which
+// this module reaches through a replace directive, for its tests only).
+//
 // # Why tor runs inside the service's unit
 //
 // `intake serve` starts tor as its own child and hands it the onion key over
