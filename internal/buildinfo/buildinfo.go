@@ -15,7 +15,8 @@
 //     uncommitted changes), the full commit hash, and "modified" for such a
 //     tree.
 //   - A build without version control information (-buildvcs=false, a
-//     tarball) reports "(devel)" and says that no commit was recorded.
+//     tarball, or a git worktree, whose .git is a file Go does not look
+//     into) reports "(devel)" and says that no commit was recorded.
 //
 // The commit time Go records (vcs.time) is never printed on its own; a
 // pseudo-version contains it, as Go writes it.
