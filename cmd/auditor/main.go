@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/testimony-project/testimony/audit"
+	"github.com/testimony-project/testimony/internal/buildinfo"
 )
 
 // Exit statuses.
@@ -49,6 +50,7 @@ only event types, UTC days, hashes and counts.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/testimony-project/testimony/intake"
+	"github.com/testimony-project/testimony/internal/buildinfo"
 	"github.com/testimony-project/testimony/onion"
 	"github.com/testimony-project/testimony/oplog"
 )
@@ -36,6 +37,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())

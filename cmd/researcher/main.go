@@ -17,6 +17,7 @@ import (
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/crypto/keyfile"
 	"github.com/testimony-project/testimony/internal/atomicfile"
+	"github.com/testimony-project/testimony/internal/buildinfo"
 	"github.com/testimony-project/testimony/internal/passphrase"
 	"github.com/testimony-project/testimony/internal/secretfile"
 	"github.com/testimony-project/testimony/researcher"
@@ -39,6 +40,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd())
