@@ -11,10 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io"
 	"os"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/testimony-project/testimony/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 	"github.com/testimony-project/testimony/audit"
@@ -36,6 +40,9 @@ func main() {
 var errFound = errors.New("damage found")
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// Logs, checkpoints and batch files are untrusted: nothing read from them
+	// may act on the auditor's terminal.
+	stdout, stderr = terminalSafe{stdout}, terminalSafe{stderr}
 	root := &cobra.Command{
 		Use:   "auditor",
 		Short: "Verify testimony audit logs offline",
@@ -189,6 +196,41 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 		cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// terminalSafe writes what is written to it with every character a
+// terminal could act on, or that could disguise text, replaced by a visible
+// escape: C0 and C1 controls other than newline and tab, bidi controls and
+// other format characters (such as U+202E RIGHT-TO-LEFT OVERRIDE), and bytes
+// that are not UTF-8. The escapes are JSON and Go string escapes, so JSON
+// output stays valid. Each Write must hold whole characters, as fmt's do.
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	var b []byte
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		switch {
+		case r == '\n' || r == '\t' || r >= 0x20 && r < 0x7f:
+			b = append(b, p[i])
+		case r == utf8.RuneError && size == 1:
+			b = fmt.Appendf(b, `\ufffd`)
+		case r < 0x80 || !unicode.IsPrint(r) && r != '\u3000':
+			if r > 0xffff {
+				r1, r2 := utf16.EncodeRune(r)
+				b = fmt.Appendf(b, `\u%04x\u%04x`, r1, r2)
+			} else {
+				b = fmt.Appendf(b, `\u%04x`, r)
+			}
+		default:
+			b = append(b, p[i:i+size]...)
+		}
+		i += size
+	}
+	if _, err := t.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -167,3 +167,58 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestUntrustedTextNeverReachesTheTerminal: names and origins come from the
+// log's files, which whoever holds the server may write. Bidi overrides and
+// C1 controls in them must reach neither the text nor the JSON output.
+func TestUntrustedTextNeverReachesTheTerminal(t *testing.T) {
+	const evil = "evil\u202eyek\u009b31m\u0090\u200f"
+	// A log whose checkpoints are signed by a key with that name...
+	forged := newLog(t, "testimony/server/study-1", serverRecords()...)
+	skey, evilVkey, err := note.GenerateKey(nil, evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := testLog{filepath.Join(t.TempDir(), "audit"), forged.vkey, signer, "testimony/server/" + evil}
+	fl.append(t, serverRecords()...)
+	bad := func(out string) bool {
+		return strings.ContainsAny(out, "\u202e\u009b\u0090\u200f")
+	}
+	for _, args := range [][]string{
+		// ...checked against another pinned key,
+		{"verify", "--log", fl.dir, "--key", forged.vkey},
+		{"verify", "--log", fl.dir, "--key", forged.vkey, "--json"},
+		// ...or against its own key (a hostile operator signs what it likes).
+		{"verify", "--log", fl.dir, "--key", evilVkey},
+		{"verify", "--log", fl.dir, "--key", evilVkey, "--json"},
+		{"verify", "--log", forged.dir, "--key", forged.vkey, "--trusted", checkpointFile(t, fl.dir)},
+		{"reconcile", "--server-log", fl.dir, "--server-key", forged.vkey, "--researcher-log", fl.dir, "--researcher-key", evilVkey},
+	} {
+		code, out, errOut := runAuditor(t, args...)
+		if bad(out) || bad(errOut) {
+			t.Errorf("%q (exit %d) printed terminal controls:\n%q\n%q", args, code, out, errOut)
+		}
+		if !strings.Contains(out+errOut, `\u202e`) {
+			t.Errorf("%q (exit %d) does not show the override as an escape:\n%s%s", args, code, out, errOut)
+		}
+		if strings.HasSuffix(args[len(args)-1], "json") {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				t.Errorf("%q: JSON output no longer parses: %v", args, err)
+			}
+		}
+	}
+}
+
+func checkpointFile(t *testing.T, logDir string) string {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(logDir, "checkpoints"))
+	if err != nil || len(es) == 0 {
+		t.Fatal("no checkpoint", err)
+	}
+	return filepath.Join(logDir, "checkpoints", es[len(es)-1].Name())
+}
