@@ -574,7 +574,7 @@ func TestParseUnverifiedManifest(t *testing.T) {
 		append(text, '\n'),
 		append(bytes.Clone(msg), msg[len(text)+2:]...),
 		bytes.TrimSuffix(msg, []byte("\n")),
-		append(bytes.Replace(msg, []byte("count 2"), []byte("count 3"), 1)),
+		bytes.Replace(msg, []byte("count 2"), []byte("count 3"), 1),
 	} {
 		if _, err := ParseUnverifiedManifest(bad); err == nil {
 			t.Errorf("ParseUnverifiedManifest accepted %q", bad)
