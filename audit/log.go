@@ -421,6 +421,25 @@ func (l *Log) Size() int64 {
 	return l.tree.n
 }
 
+// Len returns the number of records in the log now, counting those other
+// processes appended.
+func (l *Log) Len() (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return 0, fmt.Errorf("failed to read audit log: %w", err)
+	}
+	defer unlock()
+	if err := l.catchUp(false); err != nil {
+		return 0, fmt.Errorf("failed to read audit log: %w", err)
+	}
+	return l.tree.n, nil
+}
+
 // Scan calls fn with the index and content of every record in the log, in
 // order: every record any process had appended when Scan began. It stops at
 // the first error fn returns, and returns it. Scan holds the lock only to

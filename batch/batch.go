@@ -241,12 +241,13 @@ func (m *Manifest) check() error {
 // against the hash in the manifest, so a file that changed between the two
 // passes is caught rather than exported.
 type Writer struct {
-	tw    *tar.Writer
-	m     *Manifest
-	next  int   // position of the next entry: versions, then envelopes
-	err   error // sticky
-	h     hash.Hash
-	close bool
+	tw     *tar.Writer
+	m      *Manifest
+	signed []byte
+	next   int   // position of the next entry: versions, then envelopes
+	err    error // sticky
+	h      hash.Hash
+	close  bool
 }
 
 // NewWriter signs m (see [Sign]), writes the manifest to w, and returns a
@@ -262,7 +263,7 @@ func NewWriter(w io.Writer, signer note.Signer, m *Manifest) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	bw := &Writer{tw: tar.NewWriter(w), m: m, h: sha256.New()}
+	bw := &Writer{tw: tar.NewWriter(w), m: m, signed: signed, h: sha256.New()}
 	if err := writeEntry(bw.tw, manifestName, int64(len(signed)), bytes.NewReader(signed), nil); err != nil {
 		return nil, err
 	}
@@ -272,6 +273,10 @@ func NewWriter(w io.Writer, signer note.Signer, m *Manifest) (*Writer, error) {
 // Manifest returns the signed manifest, with its Hash set. The caller must
 // not modify it.
 func (bw *Writer) Manifest() *Manifest { return bw.m }
+
+// SignedManifest returns the signed manifest as written, the batch's first
+// entry (for the server to keep). The caller must not modify it.
+func (bw *Writer) SignedManifest() []byte { return bw.signed }
 
 // WriteVersion writes the next study file: the one whose SHA-256 is sum,
 // size bytes read from r.
