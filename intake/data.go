@@ -84,6 +84,7 @@ type Data struct {
 	auditVkey string
 
 	serveLock   *os.File
+	closed      bool
 	confirmable bool         // this process may confirm the store when it closes
 	recorded    atomic.Int64 // submission-stored records this process appended for its puts
 }
@@ -127,6 +128,10 @@ func OpenDataWith(dir string, o store.Options) (*Data, error) {
 // directory and the audit log holds a record of every envelope it stored,
 // it confirms the store first (see package store).
 func (d *Data) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	if d.serveLock != nil && d.confirmable && d.Store.Puts() == d.recorded.Load() && d.Store.Unconfirmed() {
 		d.Store.Confirm()
 	}

@@ -45,8 +45,9 @@ type ExportOptions struct {
 	// [DefaultMaxBytes].
 	MaxEnvelopes int
 	MaxBytes     int64
-	// Progress, if not nil, is called as the export reads envelopes: done
-	// out of total bytes, counting both passes (hash, then copy).
+	// Progress, if not nil, is called as the export reads envelopes and
+	// study files: done out of total bytes, counting both passes over the
+	// envelopes (hash, then copy).
 	Progress func(done, total int64)
 }
 
@@ -216,6 +217,7 @@ func (d *Data) ExportParts(o ExportOptions, now time.Time) (*ExportResult, error
 		return res, fmt.Errorf("%w (%s)", err, msg)
 	}
 	// Committed: the export happened. What follows can be completed later.
+	crashPoint("committed")
 	if err := d.recordExport(e, nil, now); err != nil {
 		return res, fmt.Errorf("exported %d envelopes, but %w; the next export or purge will record them", res.Envelopes, err)
 	}
@@ -290,6 +292,7 @@ func (ex *exporter) run(out string, dirMode bool, now time.Time) error {
 	if err := ex.e.TakeInbox(); err != nil {
 		return err
 	}
+	crashPoint("taken")
 	// Pass 0: plan the parts from the sizes alone.
 	cur := partPlan{bytes: ex.base}
 	var envBytes int64
@@ -322,7 +325,7 @@ func (ex *exporter) run(out string, dirMode bool, now time.Time) error {
 	for _, v := range ex.versions {
 		vBytes += v.size
 	}
-	ex.total = 2 * (envBytes + int64(len(ex.plan))*vBytes)
+	ex.total = 2*envBytes + int64(len(ex.plan))*vBytes
 
 	// Name the parts, and say where they go before writing any.
 	width := max(3, len(strconv.Itoa(len(ex.plan))))
@@ -356,6 +359,7 @@ func (ex *exporter) run(out string, dirMode bool, now time.Time) error {
 		if err := ex.writePart(part, entries); err != nil {
 			return err
 		}
+		crashPoint("part")
 		part++
 		entries = entries[:0]
 		return nil
@@ -380,6 +384,7 @@ func (ex *exporter) run(out string, dirMode bool, now time.Time) error {
 			return err
 		}
 	}
+	crashPoint("renamed")
 	return nil
 }
 
@@ -509,6 +514,10 @@ func renameNoReplace(from, to string) error {
 	return err
 }
 
+// crashPoint is called at the points of an export or purge where a crash
+// leaves the most to repair; tests make it kill the process.
+var crashPoint = func(stage string) {}
+
 // recordExport appends a batch-exported record for each part of the
 // committed export e that the log lacks (have: the manifest hashes it
 // holds, or nil to append them all), signs a checkpoint, and notes that the
@@ -536,6 +545,7 @@ func (d *Data) recordExport(e *store.Export, have map[[32]byte]bool, now time.Ti
 		if err := d.Record(audit.BatchExported(m.Hash, len(m.Entries), now)); err != nil {
 			return err
 		}
+		crashPoint("recorded")
 	}
 	if err := d.checkpoint(now); err != nil {
 		return err
@@ -581,6 +591,7 @@ func (d *Data) rollBack(e *store.Export, now time.Time) (int, string, error) {
 			}
 		}
 	}
+	crashPoint("rollback-recorded")
 	if _, err := e.RollBack(); err != nil {
 		return 0, "", err
 	}

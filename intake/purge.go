@@ -190,6 +190,7 @@ func (d *Data) Purge(o PurgeOptions, now time.Time) (*PurgeResult, error) {
 	if err := x.WriteJournal(j.marshal()); err != nil {
 		return res, err
 	}
+	crashPoint("journaled")
 	if err := d.runPurge(x, &j, now); err != nil {
 		return res, fmt.Errorf("%w (the next export or purge completes it)", err)
 	}
@@ -284,6 +285,7 @@ func (d *Data) runPurge(x *store.Exports, j *journal, now time.Time) error {
 	if err := d.checkpoint(now); err != nil {
 		return err
 	}
+	crashPoint("purge-recorded")
 	for _, p := range j.parts {
 		e, err := x.Get(p.export)
 		if err != nil {
@@ -307,6 +309,7 @@ func (d *Data) runPurge(x *store.Exports, j *journal, now time.Time) error {
 		if err := e.WriteNote(purgedNote(p.i), nil); err != nil {
 			return err
 		}
+		crashPoint("purged-part")
 	}
 	if err := x.RemoveJournal(); err != nil {
 		return err
