@@ -65,12 +65,12 @@ It deletes nothing: once the researchers have imported the batches, run
 			w := cmd.OutOrStdout()
 			if len(res.Parts) == 1 {
 				p := res.Parts[0]
-				fmt.Fprintf(w, "exported %d envelopes to %s (batch %s, %s)\n", p.Envelopes, p.Path, p.BatchID, formatSize(p.Bytes))
+				fmt.Fprintf(w, "exported %s to %s (batch %s, %s)\n", plural(p.Envelopes, "envelope"), p.Path, p.BatchID, formatSize(p.Bytes))
 				return nil
 			}
 			fmt.Fprintf(w, "exported %d envelopes in %d parts (export %s):\n", res.Envelopes, len(res.Parts), res.ExportID)
 			for _, p := range res.Parts {
-				fmt.Fprintf(w, "  %s  %d envelopes, %s\n", p.Path, p.Envelopes, formatSize(p.Bytes))
+				fmt.Fprintf(w, "  %s  %s, %s\n", p.Path, plural(p.Envelopes, "envelope"), formatSize(p.Bytes))
 			}
 			return nil
 		},
@@ -164,25 +164,25 @@ purge works on a full disk: it is how to free one.`,
 					refused++
 					fmt.Fprintf(w, "receipt %s: refused: %v\n", c.Name, c.Err)
 				case c.Unknown > 0:
-					fmt.Fprintf(w, "receipt %s: researcher %s, %d batches still held here (%d it lists are not, or no longer, on this server)\n", c.Name, c.Receipt.Researcher, c.Batches, c.Unknown)
+					fmt.Fprintf(w, "receipt %s: researcher %s, %s still held here (%d it lists are not, or no longer, on this server)\n", c.Name, c.Receipt.Researcher, plural(c.Batches, "batch"), c.Unknown)
 				default:
-					fmt.Fprintf(w, "receipt %s: researcher %s, %d batches still held here\n", c.Name, c.Receipt.Researcher, c.Batches)
+					fmt.Fprintf(w, "receipt %s: researcher %s, %s still held here\n", c.Name, c.Receipt.Researcher, plural(c.Batches, "batch"))
 				}
 			}
 			if res.PurgedWithoutReceipt > 0 {
 				fmt.Fprintf(stderr, "intake: WARNING: deleted %d exported envelopes that no researcher's receipt covers; if a batch did not reach the researchers, those testimonies are lost. The audit log records it (envelopes-purged-without-receipt).\n", res.PurgedWithoutReceipt)
 			}
 			oplog.New(stderr).Count(oplog.EnvelopesPurged, res.Purged+res.PurgedWithoutReceipt)
-			fmt.Fprintf(w, "deleted %d envelopes of %d batches", res.Purged+res.PurgedWithoutReceipt, res.Batches)
+			fmt.Fprintf(w, "deleted %s of %s", plural(res.Purged+res.PurgedWithoutReceipt, "envelope"), plural(res.Batches, "batch"))
 			if res.PurgedWithoutReceipt > 0 {
 				fmt.Fprintf(w, " (%d without a receipt)", res.PurgedWithoutReceipt)
 			}
 			fmt.Fprintln(w)
 			for _, k := range res.Kept {
 				if k.Batches > 0 {
-					fmt.Fprintf(w, "kept %d envelopes of %d batches: %s\n", k.Envelopes, k.Batches, k.Reason)
+					fmt.Fprintf(w, "kept %s of %s: %s\n", plural(k.Envelopes, "envelope"), plural(k.Batches, "batch"), k.Reason)
 				} else {
-					fmt.Fprintf(w, "kept %d envelopes: %s\n", k.Envelopes, k.Reason)
+					fmt.Fprintf(w, "kept %s: %s\n", plural(k.Envelopes, "envelope"), k.Reason)
 				}
 			}
 			if refused > 0 {
@@ -199,6 +199,17 @@ purge works on a full disk: it is how to free one.`,
 	f.BoolVar(&exported, "exported", false, "no longer enough on its own: use --receipt or --without-receipt")
 	c.MarkFlagRequired("data")
 	return c
+}
+
+// plural says "1 batch", "2 batches", "0 envelopes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "ch") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // readReceipt reads a receipt file, refusing anything larger than a

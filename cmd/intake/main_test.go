@@ -104,10 +104,10 @@ func TestServeRunsBesideExport(t *testing.T) {
 	if err := runServe(context.Background(), serveOptions{study: study, data: dir, listen: "127.0.0.1:0"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "already serving") {
 		t.Fatalf("second server: %v", err)
 	}
-	if stdout, _, err := run(t, "export", "--data", dir, "--out", filepath.Join(dir, "b.tar")); err != nil || !strings.Contains(stdout, "exported 1 envelopes") {
+	if stdout, _, err := run(t, "export", "--data", dir, "--out", filepath.Join(dir, "b.tar")); err != nil || !strings.Contains(stdout, "exported 1 envelope ") {
 		t.Fatalf("export beside the server: %q %v", stdout, err)
 	}
-	if stdout, _, err := run(t, "purge", "--data", dir, "--without-receipt"); err != nil || !strings.Contains(stdout, "deleted 1 envelopes") {
+	if stdout, _, err := run(t, "purge", "--data", dir, "--without-receipt"); err != nil || !strings.Contains(stdout, "deleted 1 envelope of 1 batch") {
 		t.Fatalf("purge beside the server: %q %v", stdout, err)
 	}
 	cancel()
