@@ -103,6 +103,8 @@ type Report struct {
 	// Damage lists everything that is wrong. The log verifies if it is
 	// empty.
 	Damage []Damage `json:"damage"`
+	// Envelopes counts the envelopes [Report.CheckEnvelopes] checked.
+	Envelopes int `json:"envelopes_checked,omitempty"`
 
 	records []Record // parsed records; zero Record where a line does not parse
 	tree    *tree
