@@ -320,7 +320,11 @@ func (d *Data) BindStudy(studyID string) error {
 	path := filepath.Join(d.Dir, "study")
 	old, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return atomicfile.WriteBytes(path, 0o600, []byte(studyID+"\n"))
+		if err := atomicfile.WriteBytes(path, 0o600, []byte(studyID+"\n")); err != nil {
+			return err
+		}
+		coarsen(path, d.Dir)
+		return nil
 	}
 	if err != nil {
 		return err
@@ -366,7 +370,18 @@ func (d *Data) SaveVersion(data []byte) error {
 	if err := atomicfile.WriteBytes(path, 0o600, data); err != nil {
 		return fmt.Errorf("failed to keep the study version: %w", err)
 	}
+	coarsen(path, filepath.Dir(path))
 	return nil
+}
+
+// coarsen sets the modification and access times of paths to midnight UTC
+// today, best effort: the data directory keeps no time finer than the day.
+func coarsen(paths ...string) {
+	y, m, d := time.Now().UTC().Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	for _, p := range paths {
+		os.Chtimes(p, midnight, midnight)
+	}
 }
 
 // SaveVersionFile keeps the study file at path (see [Data.SaveVersion]),

@@ -197,6 +197,9 @@ func TestExportParts(t *testing.T) {
 		if filepath.Base(p.Path) != want {
 			t.Errorf("part %d is %s, want %s", i+1, filepath.Base(p.Path), want)
 		}
+		if fi, err := os.Stat(p.Path); err != nil || fi.ModTime().UTC().Format(time.TimeOnly) != "00:00:00" {
+			t.Errorf("part %d's file tells the time of the export: %v", i+1, fi.ModTime())
+		}
 	}
 	rs := auditEvents(t, d)
 	if n, total := count(rs, audit.EventBatchExported); n != 3 || total != 25 {

@@ -470,6 +470,10 @@ func (ex *exporter) writePart(i int, entries []partEntry) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("failed to write batch %s: %w", path, err)
 	}
+	// The file's times would tell when the export ran: keep the day.
+	y, mo, dd := time.Now().UTC().Date()
+	midnight := time.Date(y, mo, dd, 0, 0, 0, 0, time.UTC)
+	os.Chtimes(tempPath(path, ex.e.ID), midnight, midnight)
 	if err := ex.e.WriteNote(partNote(i+1), bw.SignedManifest()); err != nil {
 		return err
 	}

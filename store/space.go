@@ -152,8 +152,9 @@ func (s *Store) EnsureReserve() (bool, error) {
 }
 
 // ReleaseReserve removes the reserve file if the file system has less free
-// space than the watermark (or than the reserve holds, if that is more):
-// something other than Put filled the disk. It is for the commands that
+// space than half the watermark (or than the reserve holds, if that is
+// more): something other than Put, which stops at the watermark, filled
+// the disk. It is for the commands that
 // free space or must record (an export, a purge, the server's start), so
 // that they can write their records. It reports whether it released it.
 func (s *Store) ReleaseReserve() (bool, error) {
@@ -169,7 +170,7 @@ func (s *Store) ReleaseReserve() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if sp.Free >= max(s.MinFree(sp.Size), fi.Size()) {
+	if sp.Free >= max(s.MinFree(sp.Size)/2, fi.Size()) {
 		return false, nil
 	}
 	if err := os.Remove(path); err != nil {

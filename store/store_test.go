@@ -290,8 +290,12 @@ func TestPendingRefusesStrangers(t *testing.T) {
 	}
 }
 
-func benchmarkPut(b *testing.B, parallel int) {
-	s := open(b, b.TempDir())
+func benchmarkPut(b *testing.B, parallel int, o Options) {
+	s, err := OpenWith(b.TempDir(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
 	env := envelope(b, 8<<10)
 	b.SetBytes(int64(len(env)))
 	start := time.Now()
@@ -315,12 +319,19 @@ func benchmarkPut(b *testing.B, parallel int) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
 }
 
-// BenchmarkPut measures durable puts of 8 KiB envelopes, one at a time.
-func BenchmarkPut(b *testing.B) { benchmarkPut(b, 1) }
+// BenchmarkPut measures durable puts of 8 KiB envelopes, one at a time,
+// with the low-disk watermark checked (the default) and without.
+func BenchmarkPut(b *testing.B) {
+	b.Run("watermark", func(b *testing.B) { benchmarkPut(b, 1, Options{}) })
+	b.Run("no-watermark", func(b *testing.B) { benchmarkPut(b, 1, Options{MinFree: -1}) })
+}
 
 // BenchmarkPutParallel measures durable puts of 8 KiB envelopes from about
 // 64 goroutines (64/GOMAXPROCS × GOMAXPROCS).
-func BenchmarkPutParallel(b *testing.B) { benchmarkPut(b, 64) }
+func BenchmarkPutParallel(b *testing.B) {
+	b.Run("watermark", func(b *testing.B) { benchmarkPut(b, 64, Options{}) })
+	b.Run("no-watermark", func(b *testing.B) { benchmarkPut(b, 64, Options{MinFree: -1}) })
+}
 
 // TestPutNamedTempFallback stores through the named temporary file used
 // where O_TMPFILE is missing, and leaves no temporary file behind.
