@@ -1013,3 +1013,24 @@ func TestMakeVector(t *testing.T) {
 	os.WriteFile("testdata/manifest.txt", formatManifest(m), 0o644)
 	t.Logf("vectorManifest = %q", fmt.Sprintf("%s %s %s %d/%d %x", m.StudyID, m.BatchID, m.ExportID, m.Part, m.Parts, m.Hash))
 }
+
+// FuzzParseUnverifiedManifest: auditors parse manifests from batch files
+// and export records they did not make.
+func FuzzParseUnverifiedManifest(f *testing.F) {
+	good, _ := write(f, envelopes(2, 30), studyFiles...)
+	f.Add(untar(f, good)[0].data)
+	f.Add([]byte("testimony batch v2\n\n— x y\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		m, err := ParseUnverifiedManifest(msg)
+		if err != nil {
+			return
+		}
+		if m.Hash != sha256.Sum256(msg) || m.check() != nil {
+			t.Fatalf("accepted a manifest it should not: %+v", m)
+		}
+		text := formatManifest(m)
+		if !bytes.HasPrefix(msg, append(text, "\n— "...)) {
+			t.Fatalf("the parsed manifest is not the text of the message")
+		}
+	})
+}

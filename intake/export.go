@@ -41,8 +41,9 @@ type ExportOptions struct {
 	// file, for an export that fits one part.
 	Out string
 	// MaxEnvelopes and MaxBytes bound each part: its number of envelopes,
-	// and the size of its file. Zero means [DefaultMaxEnvelopes] and
-	// [DefaultMaxBytes].
+	// and the size of its file (a part holds at least one envelope, so an
+	// envelope larger than MaxBytes gets a part of its own). Zero means
+	// [DefaultMaxEnvelopes] and [DefaultMaxBytes].
 	MaxEnvelopes int
 	MaxBytes     int64
 	// Progress, if not nil, is called as the export reads envelopes and
