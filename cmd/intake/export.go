@@ -271,8 +271,13 @@ func progressReporter(w io.Writer, what string) (progress func(done, total int64
 // (powers of 1024; "KiB", "MB" and the like are read the same).
 type sizeFlag int64
 
-func (s *sizeFlag) String() string { return formatSize(int64(*s)) }
-func (s *sizeFlag) Type() string   { return "SIZE" }
+func (s *sizeFlag) String() string {
+	if *s == 0 {
+		return "0"
+	}
+	return formatSize(int64(*s))
+}
+func (s *sizeFlag) Type() string { return "SIZE" }
 func (s *sizeFlag) Set(v string) error {
 	n, err := parseSize(v)
 	if err != nil {
