@@ -1,0 +1,46 @@
+package export
+
+import (
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/testimony-project/testimony/config"
+)
+
+// versions loads the test study's two versions, oldest first.
+func versions(t testing.TB) []*config.Study {
+	t.Helper()
+	var out []*config.Study
+	for _, name := range []string{"testdata/v1.yaml", "testdata/v2.yaml"} {
+		s, err := config.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func schema(t testing.TB) *Schema {
+	t.Helper()
+	s, err := NewSchema(versions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func versionID(s *config.Study) string { return hex.EncodeToString(s.SHA256[:]) }
+
+// current returns the id of the test study's current version.
+func current(t testing.TB) string { return versionID(versions(t)[1]) }
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
