@@ -1,6 +1,8 @@
 package export
 
 import (
+	"bytes"
+	"encoding/csv"
 	"encoding/hex"
 	"os"
 	"testing"
@@ -43,4 +45,17 @@ func readFile(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// readCSV reads a CSV file as written, with Go's RFC 4180 reader.
+func readCSV(t testing.TB, data []byte) [][]string {
+	t.Helper()
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	recs, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }

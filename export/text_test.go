@@ -45,20 +45,20 @@ func TestVisibleShowsHiddenCharacters(t *testing.T) {
 // Real sequences that need joiners, tags or selectors come out whole.
 func TestVisibleKeepsEmojiAndScripts(t *testing.T) {
 	for _, s := range []string{
-		"👩‍💻",                    // woman technologist: 1F469 200D 1F4BB
-		"🏳️‍🌈",                   // rainbow flag: 1F3F3 FE0F 200D 1F308
-		"🇰🇷🇰🇵",                   // regional indicators
-		"🧑🏽‍🚀",                   // astronaut, medium skin tone
-		"👨‍👩‍👧‍👦",                // family
-		"❤️‍🔥",                   // heart on fire: 2764 FE0F 200D 1F525
-		"🏴‍☠️",                   // pirate flag: 1F3F4 200D 2620 FE0F
-		"👩🏻‍❤️‍💋‍👨🏿",            // kiss, skin tones
+		"👩‍💻",        // woman technologist: 1F469 200D 1F4BB
+		"🏳️‍🌈",       // rainbow flag: 1F3F3 FE0F 200D 1F308
+		"🇰🇷🇰🇵",       // regional indicators
+		"🧑🏽‍🚀",       // astronaut, medium skin tone
+		"👨‍👩‍👧‍👦",    // family
+		"❤️‍🔥",       // heart on fire: 2764 FE0F 200D 1F525
+		"🏴‍☠️",       // pirate flag: 1F3F4 200D 2620 FE0F
+		"👩🏻‍❤️‍💋‍👨🏿", // kiss, skin tones
 		"🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", // Scotland
-		"1️⃣ #️⃣",                 // keycaps
-		"می\u200Cخواهم",          // Persian: ZWNJ
-		"क्\u200Dष",              // Devanagari: ZWJ after virama
-		"ന്\u200D",               // Malayalam chillu
-		"葛\U000E0100",            // ideographic variation sequence
+		"1️⃣ #️⃣",       // keycaps
+		"می\u200Cخواهم", // Persian: ZWNJ
+		"क्\u200Dष",     // Devanagari: ZWJ after virama
+		"ന്\u200D",      // Malayalam chillu
+		"葛\U000E0100",   // ideographic variation sequence
 		"손전화로 인터네트를 썼다 😀 👍🏾",
 	} {
 		if got := Visible(s); got != s {
