@@ -98,6 +98,7 @@ func readFODS(t *testing.T, path string) map[string][][]odsCell {
 	var cell *odsCell
 	var paras []string
 	var inP bool
+	var repeat int
 	dec := xml.NewDecoder(f)
 	for {
 		tok, err := dec.Token()
@@ -116,8 +117,10 @@ func readFODS(t *testing.T, path string) map[string][][]odsCell {
 				sheets[sheet] = append(sheets[sheet], nil)
 			case e.Name.Space == table && (e.Name.Local == "table-cell" || e.Name.Local == "covered-table-cell"):
 				cell = &odsCell{formula: attr(e, table, "formula"), valueType: attr(e, office, "value-type"), value: attr(e, office, "value")}
-				if n := attr(e, table, "number-columns-repeated"); n != "" && cell.valueType == "" {
-					cell = nil // a run of empty cells
+				repeat = 1
+				if n := attr(e, table, "number-columns-repeated"); n != "" {
+					fmt.Sscan(n, &repeat)
+					repeat = min(repeat, 1000) // runs of empty cells to the sheet's edge
 				}
 				paras = nil
 			case e.Name.Space == text && e.Name.Local == "p":
@@ -141,13 +144,10 @@ func readFODS(t *testing.T, path string) map[string][][]odsCell {
 				inP = false
 			case e.Name.Space == table && (e.Name.Local == "table-cell" || e.Name.Local == "covered-table-cell"):
 				rows := sheets[sheet]
-				if cell != nil {
-					cell.text = strings.Join(paras, "\n")
+				cell.text = strings.Join(paras, "\n")
+				for range repeat {
 					rows[len(rows)-1] = append(rows[len(rows)-1], *cell)
-				} else {
-					rows[len(rows)-1] = append(rows[len(rows)-1], odsCell{})
 				}
-				cell = nil
 			}
 		}
 	}
