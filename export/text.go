@@ -48,8 +48,11 @@ func hidden(s string, i int) (r rune, size int, hide bool) {
 		return rune(c), 1, (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f
 	}
 	r, size = utf8.DecodeRuneInString(s[i:])
-	if r == utf8.RuneError && size == 1 {
+	switch {
+	case r == utf8.RuneError && size == 1:
 		return r, 1, true
+	case r >= 0xac00 && r <= 0xd7a3, r >= 0x3400 && r <= 0x9fff, r >= 0xa0 && r < 0x600 && r != 0xad:
+		return r, size, false // Hangul, Han, Latin, Greek, Cyrillic…: nothing hidden
 	}
 	switch {
 	case r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0x3164, r == 0xffa0:

@@ -88,32 +88,32 @@ func WriteXLSX(w io.Writer, s *Schema, rows Rows, opt XLSXOptions) (err error) {
 	}
 	var cells []cell
 	out := make([]any, 0, len(header))
+	lout := make([]any, 0, len(header))
 	for r, err := range rows {
 		if err != nil {
 			return err
 		}
-		for _, sh := range []*sheet{values, labels} {
-			var v *version
-			cells, v, err = s.cells(cells, &r, sh == labels, lang)
-			if err != nil {
-				return err
+		var v *version
+		cells, v, err = s.cells(cells, &r, false, lang)
+		if err != nil {
+			return err
+		}
+		out = append(out[:0], xlsxText(r.Pseudonym), xlsxText(r.PseudonymRoman), xlsxText(r.Language), v.short)
+		for _, c := range cells {
+			out = append(out, xlsxCell(c, grey))
+		}
+		if err := values.add(out); err != nil {
+			return err
+		}
+		// The sheet of labels differs only in choices, months and seasons.
+		lout = append(lout[:0], out...)
+		for i, col := range s.columns {
+			if c := cells[i]; c.kind == text && (col.part == period || isChoice(col.q.q)) {
+				lout[len(fixedColumns)+i] = xlsxCell(col.q.cell(col.part, r.Answers[col.q.id], true, lang), grey)
 			}
-			out = append(out[:0], xlsxText(r.Pseudonym), xlsxText(r.PseudonymRoman), xlsxText(r.Language), v.short)
-			for _, c := range cells {
-				switch c.kind {
-				case code:
-					out = append(out, excelize.Cell{StyleID: grey, Value: c.text})
-				case integer:
-					out = append(out, int64(c.num))
-				case decimal:
-					out = append(out, c.num)
-				default:
-					out = append(out, xlsxText(escapeCode(c.text)))
-				}
-			}
-			if err := sh.add(out); err != nil {
-				return err
-			}
+		}
+		if err := labels.add(lout); err != nil {
+			return err
 		}
 	}
 	if err := values.sw.Flush(); err != nil {
@@ -144,6 +144,19 @@ func WriteXLSX(w io.Writer, s *Schema, rows Rows, opt XLSXOptions) (err error) {
 		return fmt.Errorf("failed to write the workbook: %w", err)
 	}
 	return nil
+}
+
+// xlsxCell returns what the stream writer takes for a cell.
+func xlsxCell(c cell, codeStyle int) any {
+	switch c.kind {
+	case code:
+		return excelize.Cell{StyleID: codeStyle, Value: c.text}
+	case integer:
+		return int64(c.num)
+	case decimal:
+		return c.num
+	}
+	return xlsxText(escapeCode(c.text))
 }
 
 type sheet struct {
