@@ -10,6 +10,14 @@ import (
 	"github.com/testimony-project/testimony/config"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sofficeProfile.dir != "" {
+		os.RemoveAll(sofficeProfile.dir)
+	}
+	os.Exit(code)
+}
+
 // versions loads the test study's two versions, oldest first.
 func versions(t testing.TB) []*config.Study {
 	t.Helper()

@@ -97,6 +97,8 @@ func TestDefuse(t *testing.T) {
 		{"+86 10 1234 5678", "+86 10 1234 5678"},
 		{"+82 (0)10-1234-5678", "+82 (0)10-1234-5678"},
 		{"-5", "-5"},
+		{"-5.5%", "-5.5%"},
+		{"-1:1", "'-1:1"},
 		{"-", "-"},
 		{"--", "--"},
 		{"1990-1995", "1990-1995"},
@@ -194,7 +196,7 @@ func dangerousAt(s string) int {
 				if k := strings.IndexFunc(rest, func(c rune) bool { return c == end || c == '\n' || c == '\r' }); k >= 0 {
 					rest = rest[:k]
 				}
-				if strings.TrimLeft(rest, "0123456789 .,()/+-") != "" {
+				if strings.TrimLeft(rest, "0123456789 .,()/+-%") != "" {
 					return j
 				}
 			}
