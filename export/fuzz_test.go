@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
 )
 
 // FuzzWriters writes a testimony whose story is arbitrary text and checks
@@ -63,6 +65,41 @@ func FuzzWriters(f *testing.F) {
 			if strings.HasPrefix(strings.TrimLeft(line, " "), fence) {
 				t.Fatalf("a line of the story closes the fence: %q", line)
 			}
+		}
+	})
+}
+
+// FuzzXLSX writes a workbook whose story is arbitrary text and reads it
+// back with excelize: the file is valid, and the cell holds the visible
+// text, cut to fit if it must be.
+func FuzzXLSX(f *testing.F) {
+	for _, s := range nasty {
+		f.Add(s)
+	}
+	f.Add("\uFFFF\uFFFE<&>]]>")
+	s, v := schema(f), current(f)
+	tmp := f.TempDir()
+	f.Fuzz(func(t *testing.T, story string) {
+		if !utf8.ValidString(story) {
+			return
+		}
+		r := Row{Pseudonym: "김석한", PseudonymRoman: "Kim Seok-han", Language: "ko", Version: v,
+			Answers: map[string][]string{"story": {story}}}
+		var b bytes.Buffer
+		if err := WriteXLSX(&b, s, Slice([]Row{r}), XLSXOptions{TempDir: tmp}); err != nil {
+			t.Fatal(err)
+		}
+		xf, err := excelize.OpenReader(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer xf.Close()
+		rows, err := xf.GetRows(ValuesSheet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rows[1][len(rows[1])-2], xlsxText(escapeCode(story)); got != want {
+			t.Fatalf("story cell %q, want %q", got, want)
 		}
 	})
 }

@@ -7,41 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// Invisible characters
-//
 // hidden reports whether the rune at s[i:] must not reach a reader's screen
-// as it is: it is invisible, or changes the direction or the lines of the
-// text around it, and so can hide or disguise what a testimony says. It
-// returns the rune and its size. Invalid UTF-8 is hidden with r set to
-// utf8.RuneError and size 1.
-//
-// Hidden are:
-//   - C0 and C1 control characters but tab and line feed, and DEL;
-//   - format characters (Unicode category Cf): the bidi embeddings,
-//     overrides and isolates U+202A–202E and U+2066–2069, the marks
-//     U+200E, U+200F and U+061C, U+200B, U+2060, U+FEFF, U+00AD, the
-//     invisible operators U+2061–2064, the tags U+E0001 and U+E0020–E007F
-//     and every other Cf — except ZERO WIDTH JOINER and NON-JOINER where
-//     they join (see below) and the tags of an emoji flag;
-//   - LINE SEPARATOR and PARAGRAPH SEPARATOR (U+2028, U+2029), which some
-//     tools take for a line break and others show as nothing;
-//   - the Hangul fillers U+3164 and U+FFA0, which render as blank;
-//   - a variation selector that follows another one (a run of them can
-//     carry hidden data after a single visible character).
-//
-// Kept, because text needs them:
-//   - U+200D ZERO WIDTH JOINER between two emoji (👩‍💻, 🏳️‍🌈, 🧑🏽‍🚀,
-//     ❤️‍🔥), after an emoji, its skin tone or its presentation selector;
-//   - U+200C and U+200D after a letter or mark of a script that shapes with
-//     them (Arabic and Persian, Syriac, N'Ko, Mongolian, Thaana, the Indic
-//     scripts, Sinhala, Myanmar, Khmer, Tibetan, Balinese, Javanese);
-//   - the tags of a flag such as 🏴󠁧󠁢󠁳󠁣󠁴󠁿 (U+1F3F4, 1 to 8 tag letters or
-//     digits, U+E007F);
-//   - one variation selector after any character (U+FE0F of 🏳️, the
-//     ideographic variation selectors of a Han character).
-//
-// Regional indicators (flags such as 🇰🇷), skin tones and keycaps are not
-// format characters and are kept.
+// as it is (see [Visible] for the list), and returns the rune and its size.
+// Invalid UTF-8 is hidden with r set to utf8.RuneError and size 1.
 func hidden(s string, i int) (r rune, size int, hide bool) {
 	c := s[i]
 	if c < utf8.RuneSelf {
@@ -57,6 +25,8 @@ func hidden(s string, i int) (r rune, size int, hide bool) {
 	switch {
 	case r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0x3164, r == 0xffa0:
 		return r, size, true
+	case r >= 0xfdd0 && r <= 0xfdef, r&0xfffe == 0xfffe:
+		return r, size, true // noncharacters
 	case r == 0x200c || r == 0x200d:
 		prev, _ := utf8.DecodeLastRuneInString(s[:i])
 		if joiningScript(prev) {
@@ -80,11 +50,44 @@ func hidden(s string, i int) (r rune, size int, hide bool) {
 	return r, size, false
 }
 
-// Visible returns s with every character [hidden] describes replaced by its
-// code point in angle brackets, such as "<U+202E>", and every byte that is
-// not UTF-8 by "<0xFF>". Text that has none is returned as it is. CSV,
-// XLSX and Markdown cells go through Visible; JSONL escapes the same
-// characters as \u sequences instead, which keeps the text exact.
+// Visible returns s with every character that is invisible, or changes the
+// direction or the lines of the text around it, replaced by its code point
+// in angle brackets, such as "<U+202E>", and every byte that is not UTF-8
+// by "<0xFF>": such characters can hide or disguise what a testimony says.
+// Text that has none is returned as it is. CSV, XLSX and Markdown cells go
+// through Visible; JSONL escapes the same characters as \u sequences
+// instead, which keeps the text exact.
+//
+// Replaced are:
+//   - C0 and C1 control characters but tab and line feed, and DEL;
+//   - format characters (Unicode category Cf): the bidi embeddings,
+//     overrides and isolates U+202A–202E and U+2066–2069, the marks
+//     U+200E, U+200F and U+061C, U+200B, U+2060, U+FEFF, U+00AD, the
+//     invisible operators U+2061–2064, the tags U+E0001 and U+E0020–E007F
+//     and every other Cf — except ZERO WIDTH JOINER and NON-JOINER where
+//     they join (see below) and the tags of an emoji flag;
+//   - LINE SEPARATOR and PARAGRAPH SEPARATOR (U+2028, U+2029), which some
+//     tools take for a line break and others show as nothing;
+//   - the Hangul fillers U+3164 and U+FFA0, which render as blank;
+//   - noncharacters (U+FDD0–FDEF and the last two code points of every
+//     plane), which XML cannot hold;
+//   - a variation selector that follows another one (a run of them can
+//     carry hidden data after a single visible character), or starts the
+//     text.
+//
+// Kept, because text needs them:
+//   - U+200D ZERO WIDTH JOINER between two emoji (👩‍💻, 🏳️‍🌈, 🧑🏽‍🚀,
+//     ❤️‍🔥), after an emoji, its skin tone or its presentation selector;
+//   - U+200C and U+200D after a letter or mark of a script that shapes with
+//     them (Arabic and Persian, Syriac, N'Ko, Mongolian, Thaana, the Indic
+//     scripts, Sinhala, Myanmar, Khmer, Tibetan, Balinese, Javanese);
+//   - the tags of a flag such as 🏴󠁧󠁢󠁳󠁣󠁴󠁿 (U+1F3F4, 1 to 8 tag letters or
+//     digits, U+E007F);
+//   - one variation selector after any character (U+FE0F of 🏳️, the
+//     ideographic variation selectors of a Han character).
+//
+// Regional indicators (flags such as 🇰🇷), skin tones and keycaps are not
+// format characters and are kept.
 func Visible(s string) string {
 	i := firstHidden(s)
 	if i < 0 {

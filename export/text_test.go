@@ -21,6 +21,7 @@ func TestVisibleShowsHiddenCharacters(t *testing.T) {
 		{"cr\r\x00\x1b\x7f\u0085", "cr<U+000D><U+0000><U+001B><U+007F><U+0085>"},
 		{"\u3164\uFFA0", "<U+3164><U+FFA0>"},
 		{"\u2061\u2064", "<U+2061><U+2064>"},
+		{"\uFFFE\uFFFF\uFDD0\U0010FFFF", "<U+FFFE><U+FFFF><U+FDD0><U+10FFFF>"},
 		{"bad\xffbyte", "bad<0xFF>byte"},
 		// Joiners that join nothing.
 		{"김\u200D철", "김<U+200D>철"},
