@@ -7,6 +7,10 @@
 // iter.Seq2[Row, error]); no writer holds more than one row, so memory does
 // not grow with the number of testimonies. [Row.Answers] holds answers as
 // the plaintext does (response.Response.Answers): question id to values.
+// A writer refuses a row that names a version it was not given or answers a
+// question its version lacks, and stops at the first error from the rows;
+// w may then hold part of the output, so write through a temporary file
+// renamed on success (internal/atomicfile).
 //
 //	WriteCSV       one row per testimony; values, or labels in a language
 //	WriteXLSX      a workbook: values, labels in a language, the codebook

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -338,5 +339,31 @@ func TestCodebook(t *testing.T) {
 	}
 	if r := find("question", "first_period", ""); r[3] != "date_approx month or season" {
 		t.Errorf("first_period row %v", r)
+	}
+}
+
+// TestSchemaOrderOfRemovedQuestions merges three versions: a removed
+// question comes after the question it followed in the last version that
+// asked it; one removed from the start comes first.
+func TestSchemaOrderOfRemovedQuestions(t *testing.T) {
+	study := func(n int, ids ...string) *config.Study {
+		y := fmt.Sprintf("id: order\ntitle: {ko: 판 %d, en: v%d, zh: 版 %d}\nintroduction: {ko: 가, en: a, zh: 甲}\n", n, n, n) +
+			"recipients:\n  - name: R\n    public_key: testimony-pub-7gyooh7vcgebrg3nflwq56e4zry7x5ls3agr6zidxduwfv2m6flqgurii4\nquestions:\n"
+		for _, id := range ids {
+			y += "  - {id: " + id + ", type: short_text, label: {ko: 가, en: a, zh: 甲}}\n"
+		}
+		s, err := config.Parse(fmt.Sprintf("v%d.yaml", n), []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s, err := NewSchema([]*config.Study{study(1, "z", "a", "b", "c", "d"), study(2, "a", "c", "e"), study(3, "e", "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pseudonym", "pseudonym_roman", "lang", "version", "z", "e", "a", "b", "c", "d"}
+	if got := s.Header(); !slices.Equal(got, want) {
+		t.Errorf("header %v, want %v", got, want)
 	}
 }
