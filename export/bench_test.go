@@ -87,6 +87,7 @@ func benchExport(b *testing.B, n int, write func(*os.File, *Schema, Rows) error)
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/export")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(size)/(1<<20), "file-MiB")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "process-peak-RSS-MiB")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/export")
 }
 
@@ -116,4 +117,21 @@ func BenchmarkCSV(b *testing.B) {
 // BenchmarkJSONL writes the JSONL of 10,000 testimonies.
 func BenchmarkJSONL(b *testing.B) {
 	benchExport(b, 10000, func(f *os.File, s *Schema, rows Rows) error { return WriteJSONL(f, s, rows) })
+}
+
+// peakRSS returns the most memory the process has held (VmHWM), or 0. It
+// covers the whole test binary: run one benchmark at a time to read it.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kib)
+			return kib << 10
+		}
+	}
+	return 0
 }

@@ -274,11 +274,11 @@ func defuse(s string) string {
 		}
 	}
 	check(0, 0)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		if isBoundary(r) {
-			check(i, r)
+	for i := 0; i < len(s); i++ {
+		// Boundaries are ASCII, which is never part of a longer UTF-8
+		// sequence: scanning bytes finds them all.
+		if c := s[i]; c < utf8.RuneSelf && isBoundary(rune(c)) {
+			check(i+1, rune(c))
 		}
 	}
 	if len(at) == 0 {
