@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,12 +17,10 @@ import (
 
 // benchRows yields n testimonies to the example study, made as they are
 // asked for, as a workspace streaming them from disk would: every question
-// answered, a story of about 2,000 characters. It samples the heap every
-// 500 rows into peak.
-func benchRows(b *testing.B, st *config.Study, n int, peak *uint64) Rows {
+// answered, a story of about 2,000 characters.
+func benchRows(b *testing.B, st *config.Study, n int) Rows {
 	story := strings.Repeat("도서관 관리원이 옆에서 지켜보았다. 5분마다 화면이 멈췄다. =1+1; ", 40)
 	return func(yield func(Row, error) bool) {
-		var ms runtime.MemStats
 		for i := range n {
 			a := map[string][]string{}
 			for _, q := range st.Questions {
@@ -43,10 +42,6 @@ func benchRows(b *testing.B, st *config.Study, n int, peak *uint64) Rows {
 				}
 			}
 			r := Row{Pseudonym: "김석한", PseudonymRoman: fmt.Sprint("Kim Seok-han ", i), Language: "ko", Answers: a}
-			if i%500 == 0 {
-				runtime.ReadMemStats(&ms)
-				*peak = max(*peak, ms.HeapInuse)
-			}
 			if !yield(r, nil) {
 				return
 			}
@@ -68,13 +63,31 @@ func benchExport(b *testing.B, n int, write func(*os.File, *Schema, Rows) error)
 	var size int64
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	// Sample the heap every 10 ms for the whole export, writing included.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64()+sample[1].Value.Uint64())
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	for b.Loop() {
 		runtime.GC()
 		f, err := os.Create(filepath.Join(dir, "out"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := write(f, s, benchRows(b, st, n, &peak)); err != nil {
+		if err := write(f, s, benchRows(b, st, n)); err != nil {
 			b.Fatal(err)
 		}
 		fi, _ := f.Stat()
@@ -82,6 +95,8 @@ func benchExport(b *testing.B, n int, write func(*os.File, *Schema, Rows) error)
 		f.Close()
 	}
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	close(stop)
+	<-done
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	// CPU time says more than wall time on a machine others share.
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/export")
