@@ -38,17 +38,21 @@
 //	.s  skipped: the question was shown and left blank
 //	.v  not in this version: the questionnaire version answered had no such question
 //
-// They are Stata's extended missing values of those letters, so Stata reads
-// them as missing values that keep their reason (import delimited, or
-// destring on a column read as text). Elsewhere they are text: in R,
-// read.csv(f, na.strings = c(".n", ".s", ".v")); in pandas,
+// They are spelled as Stata's extended missing values of those letters: a
+// numeric column that Stata reads as text becomes numbers that keep the
+// reason with
+//
+//	gen double x = cond(c==".n", .n, cond(c==".s", .s, cond(c==".v", .v, real(c))))
+//
+// In R, read.csv(f, na.strings = c(".n", ".s", ".v")); in pandas,
 // read_csv(f, na_values=[".n", ".s", ".v"], keep_default_na=False); in
-// Excel, they show as grey text in the XLSX file. No answer can be mistaken
-// for a code: numbers, choice values and dates never start with ".", and a
-// text answer that reads as a code — ".s", or "\.s" — gets one more
-// backslash in front ("\.s", "\\.s"); remove one leading backslash from a
-// cell matching ^\\+\.[nsv]$ to get the text back. The codebook lists the
-// codes, in every language.
+// Excel, they show as grey text in the XLSX file. Empty means only that a
+// date gave no month or season. No answer can be mistaken for a code:
+// numbers, choice values and dates never start with ".", and a text answer
+// that reads as a code — ".s", or "\.s" — gets one more backslash in front
+// ("\.s", "\\.s"); remove one leading backslash from a cell matching
+// ^\\+\.[nsv]$ to get the text back. The codebook lists the codes, in every
+// language.
 //
 // # Invisible characters
 //
