@@ -34,7 +34,7 @@ func hidden(s string, i int) (r rune, size int, hide bool) {
 		}
 		if r == 0x200d {
 			next, _ := utf8.DecodeRuneInString(s[i+size:])
-			if emojiBefore(prev) && pictographic(next) {
+			if emojiBefore(s[:i]) && pictographic(next) {
 				return r, size, false
 			}
 		}
@@ -186,10 +186,15 @@ func pictographic(r rune) bool {
 	return false
 }
 
-// emojiBefore reports whether a ZERO WIDTH JOINER after r continues an
-// emoji: r is an emoji, a skin tone, or the emoji presentation selector.
-func emojiBefore(r rune) bool {
-	return pictographic(r) || r == 0xfe0f || (r >= 0x1f3fb && r <= 0x1f3ff)
+// emojiBefore reports whether a ZERO WIDTH JOINER after before continues an
+// emoji: before ends with an emoji, a skin tone, or an emoji followed by
+// the emoji presentation selector.
+func emojiBefore(before string) bool {
+	r, size := utf8.DecodeLastRuneInString(before)
+	if r == 0xfe0f {
+		r, _ = utf8.DecodeLastRuneInString(before[:len(before)-size])
+	}
+	return pictographic(r) || (r >= 0x1f3fb && r <= 0x1f3ff)
 }
 
 func isVariationSelector(r rune) bool {

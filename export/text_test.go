@@ -28,6 +28,8 @@ func TestVisibleShowsHiddenCharacters(t *testing.T) {
 		{"pay\u200Cpal", "pay<U+200C>pal"},
 		{"\u200D👩", "<U+200D>👩"},
 		{"👩\u200Da", "👩<U+200D>a"},
+		{"\uFE0F\u200D🌈", "<U+FE0F><U+200D>🌈"},
+		{"x\uFE0F\u200D🌈", "x\uFE0F<U+200D>🌈"},
 		// Tags outside a flag: hidden ASCII.
 		{"hi\U000E0041\U000E0042", "hi<U+E0041><U+E0042>"},
 		{"🏴\U000E0067\U000E0062", "🏴<U+E0067><U+E0062>"},

@@ -139,7 +139,6 @@ func WriteXLSX(w io.Writer, s *Schema, rows Rows, opt XLSXOptions) (err error) {
 	if err := book.sw.Flush(); err != nil {
 		return err
 	}
-	f.SetActiveSheet(0)
 	if err := f.Write(w); err != nil {
 		return fmt.Errorf("failed to write the workbook: %w", err)
 	}
