@@ -84,7 +84,7 @@
 //     tool could start a cell — after any white space and double quotes.
 //   - A segment is dangerous if it starts with =, @ (or their full-width
 //     and small forms ＝ ＠ ﹦ ﹫), or with +, - (or ＋ － ﹢ ﹣ −) followed by
-//     anything but a plain number: digits, spaces and . , ( ) / + - %, up to
+//     anything but a plain number: digits, spaces and . , ( ) / + - % ', up to
 //     the same separator or a line break. Without a letter a formula can
 //     name no function, cell, sheet or program, so -5, +82 (0)10-1234-5678
 //     and 1990-1995 are not dangerous.

@@ -327,9 +327,11 @@ func trigger(r rune) rune {
 }
 
 // harmlessNumber reports whether rest, the text after a sign up to the next
-// sep or line break, holds only digits, spaces and . , ( ) / + - %: a number
-// such as -5 or a telephone number such as +82 (0)10-1234-5678. With no
-// letter a formula can name no function, cell, sheet or program.
+// sep or line break, holds only digits, spaces and . , ( ) / + - % ': a
+// number such as -5 or a telephone number such as +82 (0)10-1234-5678.
+// With no letter a formula can name no function, cell, sheet or program.
+// (The single quote is allowed so that the quotes defuse inserts never make
+// another segment dangerous.)
 func harmlessNumber(rest string, sep rune) bool {
 	for _, r := range rest {
 		if r == sep || r == '\n' || r == '\r' {
@@ -337,7 +339,7 @@ func harmlessNumber(rest string, sep rune) bool {
 		}
 		switch {
 		case r >= '0' && r <= '9':
-		case r == ' ', r == '.', r == ',', r == '(', r == ')', r == '/', r == '+', r == '-', r == '%':
+		case r == ' ', r == '.', r == ',', r == '(', r == ')', r == '/', r == '+', r == '-', r == '%', r == '\'':
 		default:
 			return false
 		}

@@ -199,7 +199,7 @@ func dangerousAt(s string) int {
 				if k := strings.IndexFunc(rest, func(c rune) bool { return c == end || c == '\n' || c == '\r' }); k >= 0 {
 					rest = rest[:k]
 				}
-				if strings.TrimLeft(rest, "0123456789 .,()/+-%") != "" {
+				if strings.TrimLeft(rest, "0123456789 .,()/+-%'") != "" {
 					return j
 				}
 			}
