@@ -367,3 +367,27 @@ func TestSchemaOrderOfRemovedQuestions(t *testing.T) {
 		t.Errorf("header %v, want %v", got, want)
 	}
 }
+
+func TestNumberCells(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		dec  bool
+		kind kind
+		num  float64
+	}{
+		{"2012", false, integer, 2012},
+		{"-3", false, integer, -3},
+		{"1.50", true, decimal, 1.5},
+		{"-0.25", true, decimal, -0.25},
+		{"1.5", false, text, 0},
+		{"1e9", true, text, 0},
+		{"Inf", true, text, 0},
+		{"0x1p3", true, text, 0},
+		{"1.", true, text, 0},
+		{"99999999999999999999", false, text, 0},
+	} {
+		if c := number(tc.in, tc.dec); c.kind != tc.kind || c.num != tc.num || c.text != tc.in {
+			t.Errorf("number(%q, %v) = %+v", tc.in, tc.dec, c)
+		}
+	}
+}

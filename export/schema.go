@@ -302,12 +302,22 @@ func number(s string, dec bool) cell {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > -1<<53 && n < 1<<53 {
 		return cell{kind: integer, text: s, num: float64(n)}
 	}
-	if dec {
-		if f, err := strconv.ParseFloat(s, 64); err == nil && strconv.FormatFloat(f, 'f', -1, 64) == s {
+	if dec && plainDecimal(s) {
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return cell{kind: decimal, text: s, num: f}
 		}
 	}
 	return cell{kind: text, text: s}
+}
+
+// plainDecimal reports whether s is digits with an optional sign and
+// decimal point, as a person types a number (not "1e9", "Inf" or "0x1p3",
+// which ParseFloat also reads).
+func plainDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(t string) bool { return t != "" && strings.Trim(t, "0123456789") == "" }
+	return digits(whole) && (!dot || digits(frac))
 }
 
 // Months and seasons of date_approx answers, in the languages this package
