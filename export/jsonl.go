@@ -35,15 +35,15 @@ func WriteJSONL(w io.Writer, s *Schema, rows Rows) error {
 			return err
 		}
 		line = append(line[:0], `{"pseudonym":`...)
-		if line, err = appendJSONString(line, r.Pseudonym); err != nil {
+		if line, err = AppendJSONString(line, r.Pseudonym); err != nil {
 			return fmt.Errorf("testimony %s: pseudonym: %w", r.Pseudonym, err)
 		}
 		line = append(line, `,"pseudonym_roman":`...)
-		if line, err = appendJSONString(line, r.PseudonymRoman); err != nil {
+		if line, err = AppendJSONString(line, r.PseudonymRoman); err != nil {
 			return fmt.Errorf("testimony %s: pseudonym: %w", r.Pseudonym, err)
 		}
 		line = append(line, `,"lang":`...)
-		if line, err = appendJSONString(line, r.Language); err != nil {
+		if line, err = AppendJSONString(line, r.Language); err != nil {
 			return fmt.Errorf("testimony %s: language: %w", r.Pseudonym, err)
 		}
 		line = append(line, `,"version":"`...)
@@ -75,7 +75,7 @@ func WriteJSONL(w io.Writer, s *Schema, rows Rows) error {
 				if i > 0 {
 					line = append(line, ',')
 				}
-				if line, err = appendJSONString(line, val); err != nil {
+				if line, err = AppendJSONString(line, val); err != nil {
 					return fmt.Errorf("testimony %s: question %q: %w", r.Pseudonym, q.id, err)
 				}
 			}
@@ -108,10 +108,10 @@ func countAnswered(answers map[string][]string) int {
 	return n
 }
 
-// appendJSONString appends s as a JSON string: quotes, backslashes and
+// AppendJSONString appends s as a JSON string: quotes, backslashes and
 // control characters escaped as JSON requires, and every character
 // [Visible] would replace as a \u escape.
-func appendJSONString(dst []byte, s string) ([]byte, error) {
+func AppendJSONString(dst []byte, s string) ([]byte, error) {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -67,8 +67,8 @@ func TestVisibleKeepsEmojiAndScripts(t *testing.T) {
 		if got := Visible(s); got != s {
 			t.Errorf("Visible(%+q) = %+q, want it unchanged", s, got)
 		}
-		if got, _ := appendJSONString(nil, s); string(got) != `"`+s+`"` {
-			t.Errorf("appendJSONString(%+q) = %s, want it unescaped", s, got)
+		if got, _ := AppendJSONString(nil, s); string(got) != `"`+s+`"` {
+			t.Errorf("AppendJSONString(%+q) = %s, want it unescaped", s, got)
 		}
 	}
 }
@@ -222,10 +222,10 @@ func FuzzVisible(f *testing.F) {
 		if firstHidden(s) < 0 && v != s {
 			t.Fatalf("Visible(%+q) = %+q changed visible text", s, v)
 		}
-		js, err := appendJSONString(nil, s)
+		js, err := AppendJSONString(nil, s)
 		if !utf8.ValidString(s) {
 			if err == nil {
-				t.Fatalf("appendJSONString(%+q) accepted text that is not UTF-8", s)
+				t.Fatalf("AppendJSONString(%+q) accepted text that is not UTF-8", s)
 			}
 			return
 		}
@@ -234,10 +234,10 @@ func FuzzVisible(f *testing.F) {
 		}
 		var back string
 		if err := json.Unmarshal(js, &back); err != nil || back != s {
-			t.Fatalf("appendJSONString(%+q) = %s, which decodes to %+q, %v", s, js, back, err)
+			t.Fatalf("AppendJSONString(%+q) = %s, which decodes to %+q, %v", s, js, back, err)
 		}
 		if firstHidden(string(js)) >= 0 {
-			t.Fatalf("appendJSONString(%+q) = %+q writes a hidden character", s, js)
+			t.Fatalf("AppendJSONString(%+q) = %+q writes a hidden character", s, js)
 		}
 	})
 }
