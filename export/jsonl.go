@@ -108,9 +108,11 @@ func countAnswered(answers map[string][]string) int {
 	return n
 }
 
-// AppendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped as JSON requires, and every character
-// [Visible] would replace as a \u escape.
+// AppendJSONString appends s to dst as a JSON string: quotes, backslashes
+// and control characters escaped as JSON requires, every character
+// [Visible] would replace as a \u escape, nothing else escaped. It refuses
+// text that is not UTF-8. Other JSON files of untrusted text (such as a
+// quarantine list) can use it to be as safe to look at as the JSONL.
 func AppendJSONString(dst []byte, s string) ([]byte, error) {
 	dst = append(dst, '"')
 	start := 0
