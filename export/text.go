@@ -247,36 +247,58 @@ func flagTag(r rune) bool {
 // documentation, "CSV and formulas", for what is dangerous and why.
 func defuse(s string) string {
 	var at []int // byte offsets of dangerous triggers, increasing
+	// The run of white space and quotes skipped last, [.., skipEnd), and
+	// its last quote: boundaries inside a run share its end, so that every
+	// byte is skipped once (a run of spaces is a run of boundaries).
+	skipEnd, lastQuote := -1, -1
+	seen, harmless := -1, map[rune]bool(nil)
 	check := func(b int, sep rune) {
-		j := b
-		for j < len(s) {
-			r, size := utf8.DecodeRuneInString(s[j:])
-			if r == '"' {
-				// A quote-aware tool reads on past the separator until
-				// the closing quote: check the rest of the line.
-				sep = 0
-			} else if !unicode.IsSpace(r) {
-				break
+		if b >= skipEnd {
+			skipEnd, lastQuote = b, -1
+			for skipEnd < len(s) {
+				r, size := utf8.DecodeRuneInString(s[skipEnd:])
+				if r == '"' {
+					lastQuote = skipEnd
+				} else if !unicode.IsSpace(r) {
+					break
+				}
+				skipEnd += size
 			}
-			j += size
+		}
+		j := skipEnd
+		if lastQuote >= b {
+			// A quote-aware tool reads on past the separator until the
+			// closing quote: check the rest of the line.
+			sep = 0
 		}
 		if j == len(s) {
 			return
+		}
+		if len(at) > 0 && at[len(at)-1] == j {
+			return // already found dangerous from an earlier boundary
 		}
 		r, size := utf8.DecodeRuneInString(s[j:])
 		switch trigger(r) {
 		case 0:
 			return
 		case '+':
-			if harmlessNumber(s[j+size:], sep) {
+			// Boundaries of one run reach the same trigger: remember the
+			// verdict for each separator, so the number is read once.
+			if j != seen {
+				seen, harmless = j, map[rune]bool{}
+			}
+			h, ok := harmless[sep]
+			if !ok {
+				h = harmlessNumber(s[j+size:], sep)
+				harmless[sep] = h
+			}
+			if h {
 				return
 			}
 		}
-		if len(at) == 0 || at[len(at)-1] != j {
-			// Boundaries are visited in order and skip forward only, so
-			// a trigger is found again only by the boundary just before.
-			at = append(at, j)
-		}
+		// Boundaries are visited in order and skip forward only, so a
+		// trigger is found again only by boundaries of the same run.
+		at = append(at, j)
 	}
 	check(0, 0)
 	for i := 0; i < len(s); i++ {

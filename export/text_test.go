@@ -241,3 +241,21 @@ func FuzzVisible(f *testing.F) {
 		}
 	})
 }
+
+// TestDefuseIsLinear gives defuse inputs that take quadratic time to a
+// naive reading (every space is a boundary that skips all the spaces after
+// it; every boundary before a long number reads it); it would take hours.
+func TestDefuseIsLinear(t *testing.T) {
+	const n = 1 << 20
+	spaces, quotes, digits := strings.Repeat(" ", n), strings.Repeat(" \"", n/2), strings.Repeat("1", n)
+	for _, tc := range []struct{ in, want string }{
+		{spaces + "=1", spaces + "'=1"},
+		{spaces + "+" + digits, spaces + "+" + digits},
+		{quotes + "-" + digits + "x", quotes + "'-" + digits + "x"},
+		{strings.Repeat(";+1", n/3), strings.Repeat(";+1", n/3)},
+	} {
+		if got := defuse(tc.in); got != tc.want {
+			t.Errorf("defuse of %d bytes: got %d bytes, want %d", len(tc.in), len(got), len(tc.want))
+		}
+	}
+}
