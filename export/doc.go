@@ -85,15 +85,17 @@
 //   - A segment is dangerous if it starts with =, @ (or their full-width
 //     and small forms ＝ ＠ ﹦ ﹫), or with +, - (or ＋ － ﹢ ﹣ −) followed by
 //     anything but a plain number: digits, spaces and . , ( ) / + - % ', up to
-//     the same separator or a line break. Without a letter a formula can
+//     the same separator or a line break (after a double quote, up to a line
+//     break: a tool that honours it reads on). Without a letter a formula can
 //     name no function, cell, sheet or program, so -5, +82 (0)10-1234-5678
 //     and 1990-1995 are not dangerous.
 //   - A single quote is written before the first character of every
 //     dangerous segment, and nowhere else: "x;=1+1" is written as
 //     "x;'=1+1", while "+86 10 1234 5678" is written as it is.
 //
-// This is tested with LibreOffice (formula evaluation on; comma,
-// semicolon, tab, space, vertical bar and no quote handling). The XLSX file
+// This is tested with LibreOffice, formula evaluation on, splitting on
+// comma, semicolon, tab, space, vertical bar or all of them, with double
+// quotes, single quotes or nothing as the text delimiter. The XLSX file
 // needs none of this: its cells are typed, and a text cell is never a
 // formula. JSONL and Markdown hold text exactly (JSONL) or fenced
 // (Markdown), never defused.
