@@ -431,4 +431,3 @@ func TestRestoreOverTor(t *testing.T) {
 		}
 	}
 }
-
