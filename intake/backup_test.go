@@ -15,7 +15,9 @@ import (
 	bed25519 "github.com/cretz/bine/torutil/ed25519"
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/backup"
+	"github.com/testimony-project/testimony/internal/smallfs"
 	"github.com/testimony-project/testimony/onion"
+	"github.com/testimony-project/testimony/store"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -238,5 +240,37 @@ func TestRestoreRefusesWhatIsNotADataDirectory(t *testing.T) {
 		if !restorablePath(p) {
 			t.Errorf("restorablePath(%q) = false", p)
 		}
+	}
+}
+
+// TestBackupAndStatusOnAFullDisk backs up, and reads the status of, a data
+// directory whose disk something filled to the last byte.
+func TestBackupAndStatusOnAFullDisk(t *testing.T) {
+	for _, kind := range smallfs.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			mnt := smallfs.Mount(t, kind, 8<<20)
+			dir := filepath.Join(mnt, "data")
+			d, err := OpenDataWith(dir, store.Options{MinFree: 1 << 20, Reserve: 512 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			d.BindStudy(dataStudy)
+			d.SaveVersion(studyVersions[0])
+			if ok, err := d.Store.EnsureReserve(); !ok || err != nil {
+				t.Fatal("no reserve", err)
+			}
+			submit(t, d, 20, 10<<10)
+			smallfs.Fill(t, mnt)
+
+			s := ReadStatus(dir, StatusOptions{MinFree: 1 << 20}, time.Now())
+			if s.Level != Critical || !hasProblem(s, Critical, "below the low-disk watermark") {
+				t.Fatalf("status on a full disk: %s %v", s.State, s.Problems)
+			}
+			sealed, _, id := makeBackup(t, d)
+			if _, err := Restore(filepath.Join(t.TempDir(), "new"), bytes.NewReader(sealed), id, "", time.Now()); err != nil {
+				t.Fatalf("restore of a backup made on a full disk: %v", err)
+			}
+		})
 	}
 }
