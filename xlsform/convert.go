@@ -689,7 +689,7 @@ func (c *converter) choices() {
 			for i, other := range l.choices {
 				if other.value == name {
 					_, prev := c.value(sheetChoices, l.rows[i], "name")
-					c.errAt(nameAt, "list %s already has a choice %s, in %s; give every choice of a list its own name", list, name, prev.cellName())
+					c.errAt(nameAt, "list %s already has a choice %s, in %s; give every choice of a list its own name", shown(list), name, prev.cellName())
 				}
 			}
 		}
@@ -761,7 +761,7 @@ func (c *converter) survey() bool {
 		t := parseType(typeValue)
 		switch t.kind {
 		case kindRefused:
-			c.errAt(typeAt, "%s: %s", typeValue, t.why)
+			c.errAt(typeAt, "%s: %s", shown(typeValue), t.why)
 			continue
 		case kindBeginRepeat:
 			c.errAt(typeAt, "%s", t.why)
@@ -791,7 +791,7 @@ func (c *converter) survey() bool {
 				open.nested--
 			default:
 				if name, at := c.value(sheetSurvey, r, "name"); name != "" && name != open.section.id {
-					c.errAt(at, "ends group %s, which begins in row %d as %s; correct the name or leave it empty", name, open.r.num, open.section.id)
+					c.errAt(at, "ends group %s, which begins in row %d as %s; correct the name or leave it empty", shown(name), open.r.num, open.section.id)
 				}
 				if len(open.section.questions) == 0 {
 					c.errAt(c.typeCell(open.r), "the group has no questions; add them between its begin group and end group rows, or remove the group")
@@ -818,7 +818,7 @@ func (c *converter) survey() bool {
 	}
 	for _, l := range c.lists {
 		if !l.used {
-			c.warnAt(l.at, "list %s is used by no question; ignored", l.name)
+			c.warnAt(l.at, "list %s is used by no question; ignored", shown(l.name))
 		}
 	}
 	c.consentWarning()
@@ -872,7 +872,7 @@ func (c *converter) group(r row, i int, missing map[missingKey]bool) sectionDoc 
 	}
 	c.noText(sheetSurvey, r, "constraint_message", "a group has no constraint_message; set it on its questions")
 	if v, at := c.value(sheetSurvey, r, "appearance"); v != "" && v != "field-list" {
-		c.warnAt(at, "appearance %s is ignored: each section is one page already", v)
+		c.warnAt(at, "appearance %s is ignored: each section is one page already", shown(v))
 	}
 	return sec
 }
@@ -909,7 +909,7 @@ func (c *converter) question(r row, t rowType, i int, missing map[missingKey]boo
 			q.typ = config.Year
 		case t.typ == config.DateApprox && a == "month-year":
 		default:
-			c.warnAt(appAt, "appearance %s is ignored: testimony lays out every question the same way, for every browser, with or without JavaScript", a)
+			c.warnAt(appAt, "appearance %s is ignored: testimony lays out every question the same way, for every browser, with or without JavaScript", shown(a))
 		}
 	}
 	if t.typ == config.DateApprox && q.typ == config.DateApprox && !slices.Contains(strings.Fields(appearance), "month-year") {
@@ -971,9 +971,9 @@ func (c *converter) question(r row, t rowType, i int, missing map[missingKey]boo
 		l := c.lists[t.list]
 		switch {
 		case l == nil && c.wb.sheets[sheetChoices] == nil:
-			c.errAt(c.typeCell(r), "list %s: the workbook has no choices sheet; add one with the columns list_name, name and label::…", t.list)
+			c.errAt(c.typeCell(r), "list %s: the workbook has no choices sheet; add one with the columns list_name, name and label::…", shown(t.list))
 		case l == nil:
-			msg := fmt.Sprintf("no list %s in the choices sheet", t.list)
+			msg := fmt.Sprintf("no list %s in the choices sheet", shown(t.list))
 			names := make([]string, 0, len(c.lists))
 			for n := range c.lists {
 				names = append(names, n)
@@ -981,11 +981,11 @@ func (c *converter) question(r row, t rowType, i int, missing map[missingKey]boo
 			if alt := suggest(t.list, names); alt != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", alt)
 			}
-			c.errAt(c.typeCell(r), "%s; add its choices there, with list_name %s", msg, t.list)
+			c.errAt(c.typeCell(r), "%s; add its choices there, with list_name %s", msg, shown(t.list))
 		case len(l.choices) < 2:
-			c.errAt(c.typeCell(r), "list %s has %d choice; a choice question has at least two: add choices to the list, or ask another type of question", t.list, len(l.choices))
+			c.errAt(c.typeCell(r), "list %s has %d choice; a choice question has at least two: add choices to the list, or ask another type of question", shown(t.list), len(l.choices))
 		case len(l.choices) > maxChoices:
-			c.errAt(c.typeCell(r), "list %s has %d choices; a choice question has at most %d: split the question, or ask a text question", t.list, len(l.choices), maxChoices)
+			c.errAt(c.typeCell(r), "list %s has %d choices; a choice question has at most %d: split the question, or ask a text question", shown(t.list), len(l.choices), maxChoices)
 		default:
 			l.used = true
 			for j, ch := range l.choices {

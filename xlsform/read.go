@@ -156,20 +156,21 @@ func readWorkbook(data []byte, p *problems) *workbook {
 	wb := &workbook{sheets: make(map[string]*sheet)}
 	for _, title := range f.GetSheetList() {
 		name := strings.ToLower(strings.TrimSpace(title))
+		shown := strings.TrimSpace(title)
 		switch name {
 		case sheetSurvey, sheetChoices, sheetSettings:
 		case "external_choices":
-			p.errorf(title, 0, 0, "", "choices from an external file are not supported: testimony shows every choice of a question; move the choices to the choices sheet")
+			p.errorf(shown, 0, 0, "", "choices from an external file are not supported: testimony shows every choice of a question; move the choices to the choices sheet")
 			continue
 		case "entities":
-			p.errorf(title, 0, 0, "", "entities are not supported: testimony never keeps records about people between testimonies; remove this sheet")
+			p.errorf(shown, 0, 0, "", "entities are not supported: testimony never keeps records about people between testimonies; remove this sheet")
 			continue
 		default:
-			p.warnf(title, 0, 0, "", "not an XLSForm sheet (survey, choices, settings); ignored")
+			p.warnf(shown, 0, 0, "", "not an XLSForm sheet (survey, choices, settings); ignored")
 			continue
 		}
 		if prev, ok := wb.sheets[name]; ok {
-			p.errorf(title, 0, 0, "", "a second %s sheet (the first is %q); keep one", name, prev.title)
+			p.errorf(shown, 0, 0, "", "a second %s sheet (the first is %q); keep one", name, prev.title)
 			continue
 		}
 		s := readSheet(f, title, name, p)
@@ -200,13 +201,15 @@ func openExcelize(data []byte) (f *excelize.File, err error) {
 // (numbers formatted, TRUE and FALSE for booleans) and line breaks as
 // "\n". The first row is the header.
 func readSheet(f *excelize.File, title, name string, p *problems) (s *sheet) {
+	sheetTitle := title
+	title = strings.TrimSpace(title)
 	defer func() {
 		if r := recover(); r != nil {
 			p.errorf(title, 0, 0, "", "the sheet cannot be read (malformed workbook: %v); save the form again from your spreadsheet program", r)
 			s = nil
 		}
 	}()
-	rows, err := f.Rows(title)
+	rows, err := f.Rows(sheetTitle)
 	if err != nil {
 		p.errorf(title, 0, 0, "", "the sheet cannot be read (%v); save the form again from your spreadsheet program", err)
 		return nil
@@ -221,17 +224,20 @@ func readSheet(f *excelize.File, title, name string, p *problems) (s *sheet) {
 			p.errorf(title, num, 0, "", "row %d cannot be read (%v); save the form again from your spreadsheet program", num, err)
 			return nil
 		}
-		last := -1
+		first, last := -1, -1
 		for i, c := range cells {
 			if strings.TrimSpace(c) != "" {
 				last = i
+				if first < 0 {
+					first = i
+				}
 			}
 		}
 		if last < 0 {
 			continue
 		}
 		if num > MaxRows {
-			p.errorf(title, num, 0, "", "a value in row %d; a sheet has at most %d rows: remove the rows below the form", num, MaxRows)
+			p.errorf(title, num, first+1, "", "a value in row %d; a sheet has at most %d rows: remove the rows below the form", num, MaxRows)
 			return nil
 		}
 		if last >= MaxColumns {
