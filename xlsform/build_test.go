@@ -1,9 +1,12 @@
 package xlsform
 
 import (
+	"archive/zip"
 	"bytes"
+	"encoding/xml"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,4 +220,61 @@ func (a archive) format() string {
 		}
 	}
 	return b.String()
+}
+
+// minimalXLSX writes sheets as the smallest .xlsx file spreadsheet
+// programs open: a workbook and its worksheets, with inline strings, and
+// no styles, theme or shared strings (as some generators write them).
+// It is fast enough to build a file for every input of a fuzzer.
+func minimalXLSX(t testing.TB, sheets []sheetSpec) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	add := func(name, body string) {
+		f, err := w.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(f, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>`+"\n"+body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var types, wbSheets, rels strings.Builder
+	for i := range sheets {
+		fmt.Fprintf(&types, `<Override PartName="/xl/worksheets/sheet%d.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>`, i+1)
+		var name bytes.Buffer
+		xml.EscapeText(&name, []byte(sheets[i].name))
+		fmt.Fprintf(&wbSheets, `<sheet name="%s" sheetId="%d" r:id="rId%d"/>`, strings.ReplaceAll(name.String(), `"`, "&quot;"), i+1, i+1)
+		fmt.Fprintf(&rels, `<Relationship Id="rId%d" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet%d.xml"/>`, i+1, i+1)
+	}
+	add("[Content_Types].xml", `<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>`+types.String()+`</Types>`)
+	add("_rels/.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>`)
+	add("xl/workbook.xml", `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>`+wbSheets.String()+`</sheets></workbook>`)
+	add("xl/_rels/workbook.xml.rels", `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`+rels.String()+`</Relationships>`)
+	for i, s := range sheets {
+		var b strings.Builder
+		b.WriteString(`<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`)
+		for r, cells := range s.rows {
+			fmt.Fprintf(&b, `<row r="%d">`, r+1)
+			for c, v := range cells {
+				if v == "" {
+					continue
+				}
+				ref, err := excelize.CoordinatesToCellName(c+1, r+1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var text bytes.Buffer
+				xml.EscapeText(&text, []byte(v))
+				fmt.Fprintf(&b, `<c r="%s" t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>`, ref, text.String())
+			}
+			b.WriteString(`</row>`)
+		}
+		b.WriteString(`</sheetData></worksheet>`)
+		add(fmt.Sprintf("xl/worksheets/sheet%d.xml", i+1), b.String())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -1,7 +1,10 @@
 package xlsform
 
 import (
+	"archive/zip"
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,12 +71,46 @@ func FuzzImport(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(data)
+		f.Add(storedUnchecked(f, data))
 	}
 	recipients := testRecipients(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := ConvertBytes(data, Options{Name: "fuzz.xlsx", Recipients: recipients})
 		checkResult(t, res, err)
 	})
+}
+
+// storedUnchecked rewrites an .xlsx file with its parts stored, not
+// compressed, and without CRC-32 (which Go's zip reader then does not
+// check), so that the fuzzer's changes to its bytes are changes to the
+// XML of the sheets, not broken compressed data.
+func storedUnchecked(t testing.TB, data []byte) []byte {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, err := w.CreateRaw(&zip.FileHeader{Name: f.Name, Method: zip.Store, CompressedSize64: uint64(len(body)), UncompressedSize64: uint64(len(body))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part.Write(body)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // FuzzForm writes forms whose cells are fuzzed — types, names, labels in
@@ -85,43 +122,66 @@ func FuzzForm(f *testing.F) {
 	f.Add("integer", "age", "나이", "Age", "", ". >= 0 and . <= 120", "yes", "yes", "no", "예", "nk-2026", "")
 	f.Add("select_multiple yn", "uses", "a", "b", "${uses} != ''", "not(selected(., 'no') and count-selected(.) > 1)", "", "yes", "no", "c", "x", "English (en)")
 	f.Add("date", "left", "a\nb", "c\r\nd", "", ". >= 1990", "", "1", "2", "\x00", "NK_2026", "ko")
+	f.Add("begin group", "g", "a", "b", "${q} = 'x'", "", "", "yes", "no", "예", "abc", "ko")
 	f.Add("begin group", "g", "a", "b", "${q} = 'x'", "", "yes", "", "", "", "id", "zh-Hant")
 	f.Add("text", "Name-1", "${x}", "\"quoted\" \\", "", "string-length(.) <= 10", "true()", "a", "a", "\u2028", "abc", "Kor")
-	recipients := testRecipients(f)
 	f.Fuzz(func(t *testing.T, typ, name, ko, en, relevant, constraint, required, v1, v2, label, id, def string) {
-		survey := [][]string{
-			{"type", "name", "label::Korean (ko)", "label::English (en)", "relevant", "constraint", "required"},
-			{"text", "q", "질문", "Question", "", "", ""},
-			{typ, name, ko, en, relevant, constraint, required},
-			{"end group", "", "", "", "", "", ""},
-			{"acknowledge", "consent", "동의", "I agree", "", "", "yes"},
-		}
-		choices := [][]string{
-			{"list_name", "name", "label::Korean (ko)", "label::English (en)"},
-			{"yn", v1, label, en},
-			{"yn", v2, ko, label},
-		}
-		settings := [][]string{
-			{"form_id", "form_title::Korean (ko)", "form_title::English (en)", "introduction::Korean (ko)", "introduction::English (en)", "default_language"},
-			{id, ko, en, label, en, def},
-		}
-		for _, rows := range [][][]string{survey, choices, settings} {
-			for _, r := range rows {
-				for i, c := range r {
-					// Cells hold XML text: the characters XML 1.0 allows.
-					r[i] = strings.Map(func(r rune) rune {
-						if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF || r >= 0xD800 && r < 0xE000 {
-							return -1
-						}
-						return r
-					}, strings.ToValidUTF8(c, ""))
-				}
-			}
-		}
-		data := buildXLSX(t, []sheetSpec{{"survey", survey}, {"choices", choices}, {"settings", settings}})
-		res, err := ConvertBytes(data, Options{Name: "fuzz.xlsx", Recipients: recipients})
+		res, err := convertFuzzedForm(t, typ, name, ko, en, relevant, constraint, required, v1, v2, label, id, def)
 		checkResult(t, res, err)
 	})
+}
+
+// convertFuzzedForm writes a form around the cells given and converts it.
+func convertFuzzedForm(t *testing.T, typ, name, ko, en, relevant, constraint, required, v1, v2, label, id, def string) (*Result, error) {
+	survey := [][]string{
+		{"type", "name", "label::Korean (ko)", "label::English (en)", "relevant", "constraint", "required"},
+		{"text", "q", "질문", "Question", "", "", ""},
+		{typ, name, ko, en, relevant, constraint, required},
+	}
+	if t := parseType(typ); t.kind == kindBeginGroup {
+		survey = append(survey, []string{"text", "in_group", "안", "In", "", "", ""}, []string{"end group"})
+	}
+	survey = append(survey, []string{"acknowledge", "consent", "동의", "I agree", "", "", "yes"})
+	choices := [][]string{
+		{"list_name", "name", "label::Korean (ko)", "label::English (en)"},
+		{"yn", v1, label, en},
+		{"yn", v2, ko, label},
+	}
+	settings := [][]string{
+		{"form_id", "form_title::Korean (ko)", "form_title::English (en)", "introduction::Korean (ko)", "introduction::English (en)", "default_language"},
+		{id, ko, en, label, en, def},
+	}
+	for _, rows := range [][][]string{survey, choices, settings} {
+		for _, r := range rows {
+			for i, c := range r {
+				// Cells hold XML text: the characters XML 1.0 allows.
+				r[i] = strings.Map(func(r rune) rune {
+					if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF || r >= 0xD800 && r < 0xE000 {
+						return -1
+					}
+					return r
+				}, strings.ToValidUTF8(c, ""))
+			}
+		}
+	}
+	data := minimalXLSX(t, []sheetSpec{{"survey", survey}, {"choices", choices}, {"settings", settings}})
+	return ConvertBytes(data, Options{Name: "fuzz.xlsx", Recipients: testRecipients(t)})
+}
+
+// TestFuzzFormSeeds checks that forms of FuzzForm's seeds convert, so that
+// the fuzzer explores around forms that pass as well as ones that fail.
+func TestFuzzFormSeeds(t *testing.T) {
+	for _, s := range [][12]string{
+		{"select_one yn", "phone", "손전화?", "Phone?", "", "", "", "yes", "no", "예", "nk-2026", "Korean (ko)"},
+		{"integer", "age", "나이", "Age", "", ". >= 0 and . <= 120", "yes", "yes", "no", "예", "nk-2026", ""},
+		{"begin group", "g", "a", "b", "${q} = 'x'", "", "", "yes", "no", "예", "abc", "ko"},
+	} {
+		res, err := convertFuzzedForm(t, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11])
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		checkResult(t, res, err)
+	}
 }
 
 // FuzzQuoted checks that every text the study file writes reads back as

@@ -210,3 +210,42 @@ func TestTestdataForms(t *testing.T) {
 		t.Fatalf("testdata/forms has %d forms (%v)", len(entries), err)
 	}
 }
+
+// TestMinimalWorkbook converts a form written as the smallest workbook
+// (inline strings; no styles, theme or shared strings), as some programs
+// write them, to the same study as the same form written by excelize.
+func TestMinimalWorkbook(t *testing.T) {
+	opt := Options{Name: "f.xlsx", Recipients: testRecipients(t)}
+	a, err := ConvertBytes(buildXLSX(t, minimalSheets()), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ConvertBytes(minimalXLSX(t, minimalSheets()), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.YAML, b.YAML) {
+		t.Errorf("excelize:\n%s\nminimal:\n%s", a.YAML, b.YAML)
+	}
+}
+
+// TestStoredUnchecked checks that the fuzzer's seeds with stored parts
+// convert as the forms they were made from.
+func TestStoredUnchecked(t *testing.T) {
+	data, err := os.ReadFile(exampleXLSX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Name: "f.xlsx", Recipients: testRecipients(t)}
+	a, err := ConvertBytes(data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ConvertBytes(storedUnchecked(t, data), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.YAML, b.YAML) {
+		t.Error("the stored copy converts to another study")
+	}
+}
