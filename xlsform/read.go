@@ -17,7 +17,7 @@ const (
 	MaxFileSize = 8 << 20
 	// MaxUnzippedSize bounds the total size of the parts of the file once
 	// decompressed (worksheets, shared strings, styles …).
-	MaxUnzippedSize = 32 << 20
+	MaxUnzippedSize = 16 << 20
 	// MaxRows bounds the rows of a sheet: a value in a later row refuses
 	// the sheet.
 	MaxRows = 10000

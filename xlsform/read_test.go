@@ -102,7 +102,7 @@ func TestZipBomb(t *testing.T) {
 	if len(bomb) > 1<<20 {
 		t.Fatalf("the bomb is %d bytes", len(bomb))
 	}
-	if got := convertErr(t, bomb); !strings.Contains(got, "decompresses to more than 32 MiB") {
+	if got := convertErr(t, bomb); !strings.Contains(got, "decompresses to more than 16 MiB") {
 		t.Errorf("got %q", got)
 	}
 }
