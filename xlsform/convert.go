@@ -139,17 +139,6 @@ type converter struct {
 	lists map[string]*choiceList
 	// ids maps question and section ids to the cell of their name.
 	ids map[string]loc
-	// qcells are the cells of each question's row, by question index.
-	qrows []qrow
-	// srows are the rows of each section's begin group.
-	srows []qrow
-}
-
-// qrow is the row a question or section comes from.
-type qrow struct {
-	r    row
-	xls  string // the XLSForm type
-	list string
 }
 
 func (c *converter) convert() {
@@ -735,7 +724,6 @@ var surveyColumns = []rule{
 type openGroup struct {
 	r       row
 	section sectionDoc
-	index   int // of the section in doc.sections, once added
 	nested  int // groups begun inside it, refused
 }
 
@@ -780,7 +768,7 @@ func (c *converter) survey() bool {
 				open.nested++
 				continue
 			}
-			open = &openGroup{r: r, index: len(c.doc.sections)}
+			open = &openGroup{r: r}
 			open.section = c.group(r, len(c.doc.sections), missing)
 			continue
 		case kindEndGroup:
@@ -797,7 +785,6 @@ func (c *converter) survey() bool {
 					c.errAt(c.typeCell(open.r), "the group has no questions; add them between its begin group and end group rows, or remove the group")
 				} else {
 					c.doc.sections = append(c.doc.sections, open.section)
-					c.srows = append(c.srows, qrow{r: open.r})
 				}
 				open = nil
 			}
@@ -808,7 +795,6 @@ func (c *converter) survey() bool {
 			open.section.questions = append(open.section.questions, q.id)
 		}
 		c.doc.questions = append(c.doc.questions, q)
-		c.qrows = append(c.qrows, qrow{r: r, xls: t.xls, list: t.list})
 	}
 	if open != nil {
 		c.errAt(c.typeCell(open.r), "the group never ends; add an end group row after its last question")

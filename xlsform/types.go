@@ -23,9 +23,7 @@ type rowType struct {
 	kind rowKind
 	// typ is the question type, for a question; for a date, the type
 	// before its appearance is read (date_approx).
-	typ config.QuestionType
-	// xls is the XLSForm type keyword as written, lowercased ("select_one").
-	xls  string
+	typ  config.QuestionType
 	list string // the choice list of select_one and select_multiple
 	// why says why a refused type is refused, and what to do instead.
 	why string
@@ -107,7 +105,7 @@ func parseType(cell string) rowType {
 	case join(2) == "begin group" || join(2) == "end group" || join(2) == "begin repeat" || join(2) == "end repeat":
 		kw, rest = lower[0]+"_"+lower[1], f[2:]
 	}
-	t := rowType{xls: kw}
+	var t rowType
 	switch kw {
 	case "begin_group":
 		t.kind = kindBeginGroup
@@ -131,9 +129,6 @@ func parseType(cell string) rowType {
 			t.kind, t.why = kindRefused, "write "+kw+" and the name of one list, as "+kw+" "+rest[0]
 		default:
 			t.list = rest[0]
-		}
-		if kw == "select1" {
-			t.xls = "select_one"
 		}
 	case "text", "string":
 		t.kind, t.typ = kindQuestion, config.ShortText
