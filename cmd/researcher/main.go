@@ -43,8 +43,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd())
-	root.AddCommand(backupCmd())
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
 	return root
 }
 
