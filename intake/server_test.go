@@ -77,6 +77,16 @@ type testServer struct {
 	store *store.Store
 	logs  *bytes.Buffer
 	mu    *sync.Mutex
+	srv   *Server
+	hs    *http.Server
+	log   oplog.Logger
+}
+
+// logText returns what the server has written to its log.
+func (ts *testServer) logText() string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.logs.String()
 }
 
 func startServer(t testing.TB, s *config.Study, dir string) *testServer {
@@ -107,13 +117,25 @@ func startServerWithAudit(t testing.TB, s *config.Study, dir string) *testServer
 }
 
 // serveTest serves c on a loopback port, logging to a buffer.
-func serveTest(t testing.TB, c Config) *testServer {
+func serveTest(t testing.TB, c Config) *testServer { return serveTestWith(t, c, nil, nil) }
+
+// serveTestWith is serveTest logging to like's log if not nil, with a
+// chance to tune the server (its timing) before it serves.
+func serveTestWith(t testing.TB, c Config, like *testServer, tune func(*Server)) *testServer {
 	t.Helper()
 	ts := &testServer{store: c.Store, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	c.Log = oplog.New(lockedWriter{ts.mu, ts.logs})
+	if like != nil {
+		ts.logs, ts.mu, ts.log = like.logs, like.mu, like.log
+	} else {
+		ts.log = oplog.New(lockedWriter{ts.mu, ts.logs})
+	}
+	c.Log = ts.log
 	srv, err := New(c)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,6 +145,7 @@ func serveTest(t testing.TB, c Config) *testServer {
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	ts.base = "http://" + ln.Addr().String()
+	ts.srv, ts.hs = srv, hs
 	return ts
 }
 

@@ -10,8 +10,9 @@
 // It builds cmd/intake and serves the example study on a loopback port
 // (`intake serve --listen`; in production the connections come from tor
 // through a Unix socket, which the server treats the same way). The
-// attacker's connections are opened first; every one the server closes is
-// opened again after 100 ms, so the attack lasts the whole run. Then the
+// attacker's connections are opened first; with -reconnect, every one the
+// server closes is opened again after 100 ms, so that the attack lasts the
+// whole run. Then the
 // person visits the site in a loop for -duration: the landing page, the
 // one-page questionnaire, an envelope posted to /sealed and a form posted
 // to /submit, each request timed. Memory is sampled from /proc every
@@ -53,6 +54,7 @@ type options struct {
 	contentLength  int
 	duration       time.Duration
 	people         int
+	reconnect      bool
 	bin, serveArgs string
 }
 
@@ -64,6 +66,7 @@ func main() {
 	flag.IntVar(&o.contentLength, "content-length", 743_025, "Content-Length the stalled uploads announce")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long the person uses the site during the attack")
 	flag.IntVar(&o.people, "people", 1, "people using the site at once")
+	flag.BoolVar(&o.reconnect, "reconnect", false, "open every attacking connection the server closes again, 100 ms later")
 	flag.StringVar(&o.bin, "bin", "", "intake binary to measure (default: build ./cmd/intake)")
 	flag.StringVar(&o.serveArgs, "serve-args", "", "extra arguments for intake serve, space-separated")
 	flag.Parse()
@@ -134,9 +137,9 @@ func run(o options) error {
 			// Stagger the first connections a little, as a script would.
 			time.Sleep(time.Duration(i%200) * time.Millisecond)
 			if i < o.idle {
-				a.loop(ctx, addr, nil, 0, opened)
+				a.loop(ctx, addr, nil, 0, o.reconnect, opened)
 			} else {
-				a.loop(ctx, addr, body, o.contentLength, opened)
+				a.loop(ctx, addr, body, o.contentLength, o.reconnect, opened)
 			}
 		}()
 	}
@@ -169,7 +172,7 @@ func run(o options) error {
 		}
 		return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
 	}
-	fmt.Printf("person: %d requests in %s, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed\n",
+	fmt.Printf("person: %d requests in %s, p50 %.1f ms, p99 %.1f ms, max %.1f ms, failures: %v\n",
 		len(lat), o.duration, q(0.50), q(0.99), q(1), failures)
 	fmt.Printf("server RSS while the person was served: max %d MiB; peak of the whole run (VmHWM) %d MiB\n",
 		during>>20, rss(pid, "VmHWM:")>>20)
@@ -227,9 +230,9 @@ func (a *attack) snapshot() attackSnapshot {
 }
 
 // loop keeps one attacking connection open until ctx is done: it connects,
-// sends the request head and body (if any) and then nothing more, and
-// connects again 100 ms after the server closes it.
-func (a *attack) loop(ctx context.Context, addr string, body []byte, contentLength int, opened chan<- struct{}) {
+// sends the request head and body (if any) and then nothing more, and,
+// with reconnect, connects again 100 ms after the server closes it.
+func (a *attack) loop(ctx context.Context, addr string, body []byte, contentLength int, reconnect bool, opened chan<- struct{}) {
 	first := true
 	for ctx.Err() == nil {
 		c, err := net.Dial("tcp", addr)
@@ -282,20 +285,24 @@ func (a *attack) loop(ctx context.Context, addr string, body []byte, contentLeng
 		}
 		a.statuses[status]++
 		a.mu.Unlock()
+		if !reconnect {
+			<-ctx.Done()
+			return
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // person visits the site in a loop for o.duration, as someone testifying
 // would, and returns the latency of every request.
-func person(base string, study *config.Study, o options) ([]time.Duration, int, error) {
+func person(base string, study *config.Study, o options) ([]time.Duration, map[string]int, error) {
 	recipients, err := study.RecipientKeys()
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	env, err := envelope.Seal(study.ID, []byte(strings.Repeat("증언 ", 700)), recipients)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	sealed := url.Values{"lang": {"ko"}, "envelope": {base64.StdEncoding.EncodeToString(env)}}.Encode()
 	form := url.Values{"lang": {"ko"}, "q.consent": {"yes"}, "q.testimony": {"도서관에서 보았다"}}.Encode()
@@ -308,7 +315,7 @@ func person(base string, study *config.Study, o options) ([]time.Duration, int, 
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
-	failures := 0
+	failures := map[string]int{}
 	deadline := time.Now().Add(o.duration)
 	var wg sync.WaitGroup
 	for range o.people {
@@ -325,17 +332,21 @@ func person(base string, study *config.Study, o options) ([]time.Duration, int, 
 					}
 					t := time.Now()
 					resp, err := c.Do(req)
-					ok := err == nil
-					if ok {
+					fail := ""
+					if err != nil {
+						fail = r.path + ": " + err.Error()
+					} else {
 						io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
-						ok = resp.StatusCode == 200
+						if resp.StatusCode != 200 {
+							fail = r.path + ": " + resp.Status
+						}
 					}
 					d := time.Since(t)
 					mu.Lock()
 					lat = append(lat, d)
-					if !ok {
-						failures++
+					if fail != "" {
+						failures[fail]++
 					}
 					mu.Unlock()
 				}

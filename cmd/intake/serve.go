@@ -19,11 +19,14 @@ import (
 )
 
 type serveOptions struct {
-	study, data, listen   string
-	torControl, torCookie string
-	noPoW                 bool
-	maxStreams            int
-	testNetwork           string
+	study, data, listen         string
+	torControl, torCookie       string
+	noPoW                       bool
+	powQueueRate, powQueueBurst int
+	maxStreams                  int
+	testNetwork                 string
+	limits                      intake.Limits
+	uploadMiB                   int
 }
 
 // runServe serves until ctx is done: on the onion service by default, on a
@@ -60,8 +63,10 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 			l.Checkpoint(now, false)
 		}
 	}()
+	limits := o.limits
+	limits.UploadMemory = int64(o.uploadMiB) << 20
 	srv, err := intake.New(intake.Config{
-		Study: study, Store: d.Store, Log: log,
+		Study: study, Store: d.Store, Log: log, Limits: limits,
 		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
 	})
 	if err != nil {
@@ -77,7 +82,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		}
 		log.Addr(oplog.ListenerDevWarning, ln.Addr().String())
 		fmt.Fprintf(stdout, "serving on http://%s (development only: not an onion service)\n", ln.Addr())
-		return serve(ctx, hs, ln, log)
+		return serve(ctx, srv, hs, ln, log)
 	}
 
 	var extra []string
@@ -91,6 +96,8 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		ControlAddr:   o.torControl,
 		ControlCookie: o.torCookie,
 		PoWDisabled:   o.noPoW,
+		PoWQueueRate:  o.powQueueRate,
+		PoWQueueBurst: o.powQueueBurst,
 		MaxStreams:    o.maxStreams,
 		TestNetwork:   extra,
 		Published:     func() { d.Record(audit.OnionPublished(time.Now())) },
@@ -101,7 +108,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	}
 	defer svc.Close()
 	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
-	return serve(ctx, hs, svc.Listener(), log)
+	return serve(ctx, srv, hs, svc.Listener(), log)
 }
 
 // readTorrcLines reads "Key value" lines (blank lines and # comments
