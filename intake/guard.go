@@ -1,13 +1,14 @@
 package intake
 
 import (
+	"container/heap"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ type Limits struct {
 	// longest is closed.
 	MaxIdleConns int
 	// UploadMemory bounds, in bytes, the memory held by request bodies,
-	// beyond the first 16 KiB of each (which MaxConns bounds). A request
+	// beyond the first 8 KiB of each (which MaxConns bounds). A request
 	// that needs more waits up to 10 seconds — closing, to make room,
 	// uploads that have sent nothing for 5 seconds — and then gets the
 	// "busy" page (503). It must hold at least one of the study's largest
@@ -39,19 +40,31 @@ type Limits struct {
 	UploadMemory int64
 }
 
-// Defaults of [Limits]. An idle connection costs the server about 7 KiB,
-// so the defaults bound connections to about 7 MiB, request bodies to
-// 16 MiB + 32 MiB.
+// Defaults of [Limits].
 const (
-	DefaultMaxConns     = 1024
-	DefaultMaxIdleConns = 512
+	DefaultMaxConns     = 2048
+	DefaultMaxIdleConns = 1024
 	DefaultUploadMemory = 32 << 20
 )
 
 // uploadAllowance is the part of each request body that does not count
-// against Limits.UploadMemory: small submissions never wait for large
+// against Limits.UploadMemory, so that small submissions (a testimony of
+// a few paragraphs, sealed: up to the 4 KiB bucket) never wait for large
 // ones. The connection limit bounds it in total.
-const uploadAllowance = 16 << 10
+const uploadAllowance = 8 << 10
+
+// Memory the server takes beside request bodies, for [Server.MemoryBound]:
+// what it needs idle (the questionnaire's templates and files, the
+// runtime), each connection (buffers, goroutine), and the requests that
+// turn a body into a page or an envelope at once, which take up to eight
+// times the body (the answers, decoded, checked, sealed, or shown again
+// in a page, escaped).
+const (
+	baseMemory       = 24 << 20
+	connMemory       = 8 << 10
+	processingMemory = 16 << 20
+	maxProcessing    = 8
+)
 
 // timing holds the durations of the request limits (constants but for
 // tests).
@@ -123,14 +136,20 @@ type guard struct {
 	log  oplog.Logger
 	work chan struct{} // a slot per request turning a body into a page or an envelope
 
-	mu       sync.Mutex
-	conns    map[net.Conn]*tracked
-	open     int // tracked connections the guard has not closed
-	idle     int // of which waiting for a request
-	held     int64
-	freed    chan struct{} // closed and replaced when memory is released
-	inflight int           // handlers running
-	drained  *sync.Cond    // signalled when inflight drops to 0
+	mu sync.Mutex
+	// conns are the connections open and not closed by the guard, but
+	// for those not yet in StateNew.
+	conns map[net.Conn]*tracked
+	// fresh and kept are the connections waiting for a first request and
+	// for another one, oldest first.
+	fresh, kept list.List
+	// reading are the connections whose request body is being read.
+	reading  map[*tracked]bool
+	held     int64   // memory granted against UploadMemory
+	waiters  waiters // requests waiting for memory
+	seq      uint64
+	inflight int        // handlers running
+	drained  *sync.Cond // signalled when inflight drops to 0
 }
 
 // tracked is a connection, as the guard sees it.
@@ -140,21 +159,21 @@ type tracked struct {
 	// since is when the connection began to wait for a request, or the
 	// last progress of the body being read.
 	since    time.Time
-	reading  bool  // a handler is reading its request body
-	held     int64 // memory its request holds against UploadMemory
+	wait     *list.Element // in fresh or kept, while waiting
+	reading  bool          // a handler is reading its request body
+	blocked  bool          // and waits for memory: it is not the client that stalls
+	held     int64         // memory its request holds against UploadMemory
 	closedBy oplog.Reason
 }
 
 type connKey struct{}
 
-func newGuard(l Limits, t timing, log oplog.Logger) *guard {
-	g := &guard{lim: l, t: t, log: log, conns: map[net.Conn]*tracked{}, freed: make(chan struct{}),
-		work: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+func newGuard(l Limits, t timing, log oplog.Logger, slots int) *guard {
+	g := &guard{lim: l, t: t, log: log, conns: map[net.Conn]*tracked{}, reading: map[*tracked]bool{},
+		work: make(chan struct{}, slots)}
 	g.drained = sync.NewCond(&g.mu)
 	return g
 }
-
-func waiting(s http.ConnState) bool { return s == http.StateNew || s == http.StateIdle }
 
 // connContext is the http.Server's ConnContext hook.
 func (g *guard) connContext(ctx context.Context, c net.Conn) context.Context {
@@ -170,48 +189,34 @@ func (g *guard) connState(c net.Conn, st http.ConnState) {
 	now := time.Now()
 	g.mu.Lock()
 	t := g.conns[c]
-	if t == nil {
+	if t == nil || t.closedBy != "" {
 		g.mu.Unlock()
 		return
 	}
+	g.unwait(t)
 	if st == http.StateClosed || st == http.StateHijacked {
-		if t.closedBy == "" && t.state != -1 {
-			g.open--
-			if waiting(t.state) {
-				g.idle--
-			}
-		}
-		delete(g.conns, c)
+		g.forget(t)
 		g.mu.Unlock()
 		return
-	}
-	if t.closedBy != "" {
-		g.mu.Unlock()
-		return
-	}
-	if t.state == -1 {
-		g.open++
-	} else if waiting(t.state) {
-		g.idle--
 	}
 	t.state, t.since = st, now
-	if waiting(st) {
-		g.idle++
+	switch st {
+	case http.StateNew:
+		t.wait = g.fresh.PushBack(t)
+	case http.StateIdle:
+		t.wait = g.kept.PushBack(t)
 	}
 	var cut []*tracked
-	if st == http.StateNew && g.open > g.lim.MaxConns {
-		v := g.victim(now, t, true)
+	if st == http.StateNew && len(g.conns) > g.lim.MaxConns {
+		v := g.victim(now, t)
 		if v == nil {
 			v = t
 		}
 		g.cut(v, oplog.ConnLimit)
 		cut = append(cut, v)
 	}
-	for g.idle > g.lim.MaxIdleConns {
-		v := g.victim(now, nil, false)
-		if v == nil {
-			break
-		}
+	for g.fresh.Len()+g.kept.Len() > g.lim.MaxIdleConns {
+		v := g.oldestWaiting()
 		g.cut(v, oplog.IdleLimit)
 		cut = append(cut, v)
 	}
@@ -219,42 +224,60 @@ func (g *guard) connState(c net.Conn, st http.ConnState) {
 	g.close(cut)
 }
 
-// victim returns the connection to close to make room: the one waiting
-// the longest for a first request, else the one kept alive the longest,
-// else (with stalled) the upload that has made no progress the longest,
-// if for at least t.pressure. It never returns not. g.mu is held.
-func (g *guard) victim(now time.Time, not *tracked, stalled bool) *tracked {
-	var best *tracked
-	rank := func(t *tracked) int {
-		switch {
-		case t.state == http.StateNew:
-			return 0
-		case t.state == http.StateIdle:
-			return 1
-		case stalled && t.reading && now.Sub(t.since) >= g.t.pressure:
-			return 2
+// unwait takes t off the list of connections waiting for a request.
+// g.mu is held.
+func (g *guard) unwait(t *tracked) {
+	if t.wait != nil {
+		if t.state == http.StateNew {
+			g.fresh.Remove(t.wait)
+		} else {
+			g.kept.Remove(t.wait)
 		}
-		return -1
+		t.wait = nil
 	}
-	for _, t := range g.conns {
-		r := rank(t)
-		if t == not || t.closedBy != "" || r < 0 {
-			continue
-		}
-		if best == nil || r < rank(best) || r == rank(best) && t.since.Before(best.since) {
-			best = t
-		}
-	}
-	return best
 }
 
-// stalledHolder returns the upload holding memory that has made no
-// progress the longest, if for at least t.pressure, other than not.
-// g.mu is held.
-func (g *guard) stalledHolder(now time.Time, not *tracked) *tracked {
+// forget stops following t. g.mu is held.
+func (g *guard) forget(t *tracked) {
+	g.unwait(t)
+	delete(g.reading, t)
+	delete(g.conns, t.c)
+}
+
+// oldestWaiting returns the connection waiting the longest for a first
+// request, else the one kept alive the longest, or nil. g.mu is held.
+func (g *guard) oldestWaiting() *tracked {
+	if e := g.fresh.Front(); e != nil {
+		return e.Value.(*tracked)
+	}
+	if e := g.kept.Front(); e != nil {
+		return e.Value.(*tracked)
+	}
+	return nil
+}
+
+// victim returns the connection to close to make room for another: the
+// one waiting the longest for a request, else the upload that has made
+// no progress the longest, if for at least t.pressure. It never returns
+// not. g.mu is held.
+func (g *guard) victim(now time.Time, not *tracked) *tracked {
+	for _, l := range []*list.List{&g.fresh, &g.kept} {
+		for e := l.Front(); e != nil; e = e.Next() {
+			if t := e.Value.(*tracked); t != not {
+				return t
+			}
+		}
+	}
+	return g.stalled(now, not, false)
+}
+
+// stalled returns the upload that has made no progress the longest, if
+// for at least t.pressure, other than not; with holding, only among
+// uploads holding memory against UploadMemory. g.mu is held.
+func (g *guard) stalled(now time.Time, not *tracked, holding bool) *tracked {
 	var best *tracked
-	for _, t := range g.conns {
-		if t == not || t.closedBy != "" || !t.reading || t.held == 0 || now.Sub(t.since) < g.t.pressure {
+	for t := range g.reading {
+		if t == not || t.blocked || holding && t.held == 0 || now.Sub(t.since) < g.t.pressure {
 			continue
 		}
 		if best == nil || t.since.Before(best.since) {
@@ -264,16 +287,11 @@ func (g *guard) stalledHolder(now time.Time, not *tracked) *tracked {
 	return best
 }
 
-// cut marks t as closed by the guard for reason. g.mu is held; the caller
-// closes it after releasing g.mu.
+// cut marks t as closed by the guard for reason and stops following it.
+// g.mu is held; the caller closes it after releasing g.mu.
 func (g *guard) cut(t *tracked, reason oplog.Reason) {
 	t.closedBy = reason
-	if t.state != -1 {
-		g.open--
-		if waiting(t.state) {
-			g.idle--
-		}
-	}
+	g.forget(t)
 }
 
 func (g *guard) close(cut []*tracked) {
@@ -288,10 +306,12 @@ func (g *guard) shutdown() int {
 	g.mu.Lock()
 	var cut []*tracked
 	for _, t := range g.conns {
-		if t.closedBy == "" {
-			g.cut(t, oplog.Shutdown)
+		if t.state != -1 {
 			cut = append(cut, t)
 		}
+	}
+	for _, t := range cut {
+		g.cut(t, oplog.Shutdown)
 	}
 	g.mu.Unlock()
 	g.close(cut)
@@ -326,8 +346,9 @@ func (g *guard) begin(w http.ResponseWriter, r *http.Request) *request {
 	q.t, _ = r.Context().Value(connKey{}).(*tracked)
 	g.mu.Lock()
 	g.inflight++
-	if q.t != nil && r.ContentLength != 0 {
+	if q.t != nil && r.ContentLength != 0 && q.t.closedBy == "" {
 		q.t.reading, q.t.since = true, time.Now()
+		g.reading[q.t] = true
 	}
 	g.mu.Unlock()
 	if r.ContentLength != 0 {
@@ -346,14 +367,10 @@ func requestOf(r *http.Request) *request {
 func (q *request) end() {
 	g := q.g
 	g.mu.Lock()
-	if q.held > 0 {
-		g.held -= q.held
-		q.held = 0
-		close(g.freed)
-		g.freed = make(chan struct{})
-	}
+	g.release(q)
 	if q.t != nil {
 		q.t.reading, q.t.held = false, 0
+		delete(g.reading, q.t)
 	}
 	g.inflight--
 	if g.inflight == 0 {
@@ -387,52 +404,149 @@ func (q *request) bodyDone() {
 	if q.t != nil {
 		q.g.mu.Lock()
 		q.t.reading = false
+		delete(q.g.reading, q.t)
 		q.g.mu.Unlock()
 	}
 	q.rc.SetReadDeadline(time.Time{})
 	q.rc.SetWriteDeadline(time.Now().Add(q.g.t.write))
 }
 
-// reserve makes sure the request holds memory for total bytes of body,
-// waiting for others to release some, closing uploads that have stalled,
-// for up to t.wait. It returns errBusy if that was not enough.
+// reserve makes sure the request holds memory for total bytes of body.
+// If there is not enough, it waits, for up to t.wait, behind requests
+// whose bodies are smaller — so that large uploads never hold back small
+// ones — closing uploads that have stalled to make room; then it returns
+// errBusy.
 func (q *request) reserve(total int) error {
 	g := q.g
 	need := int64(total-uploadAllowance) - q.held
 	if need <= 0 {
 		return nil
 	}
+	g.mu.Lock()
+	if g.waiters.Len() == 0 && g.held+need <= g.lim.UploadMemory {
+		g.grant(q, need)
+		g.mu.Unlock()
+		return nil
+	}
+	w := &waiter{q: q, need: need, total: total, ready: make(chan struct{}), seq: g.seq}
+	g.seq++
+	heap.Push(&g.waiters, w)
+	if q.t != nil {
+		q.t.blocked = true
+	}
+	g.grantWaiters()
+	g.mu.Unlock()
+	defer func() {
+		if q.t != nil {
+			// Waiting was the server's doing, not the client's.
+			g.mu.Lock()
+			q.t.blocked, q.t.since = false, time.Now()
+			g.mu.Unlock()
+		}
+	}()
 	deadline := time.Now().Add(g.t.wait)
 	for {
+		// Make room: close the upload that has stalled the longest, if
+		// one has for long enough; its memory goes to the smallest
+		// waiting request when its handler returns.
 		now := time.Now()
 		g.mu.Lock()
-		if g.held+need <= g.lim.UploadMemory {
-			g.held += need
-			q.held += need
-			if q.t != nil {
-				q.t.held = q.held
-			}
-			g.mu.Unlock()
-			return nil
-		}
 		var cut []*tracked
-		if v := g.stalledHolder(now, q.t); v != nil {
-			g.cut(v, oplog.MemoryLimit)
-			cut = append(cut, v)
+		if w.index >= 0 {
+			if v := g.stalled(now, q.t, true); v != nil {
+				g.cut(v, oplog.MemoryLimit)
+				cut = append(cut, v)
+			}
 		}
-		freed := g.freed
 		g.mu.Unlock()
 		g.close(cut)
-		if now.After(deadline) {
-			return errBusy
-		}
-		t := time.NewTimer(min(250*time.Millisecond, time.Until(deadline)+time.Millisecond))
+		t := time.NewTimer(min(250*time.Millisecond, time.Until(deadline)))
 		select {
-		case <-freed:
+		case <-w.ready:
+			t.Stop()
+			return nil
 		case <-t.C:
 		}
-		t.Stop()
+		if time.Now().Before(deadline) {
+			continue
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if w.index < 0 {
+			return nil // granted meanwhile
+		}
+		heap.Remove(&g.waiters, w.index)
+		g.grantWaiters()
+		return errBusy
 	}
+}
+
+// grant gives q need more bytes of memory. g.mu is held.
+func (g *guard) grant(q *request, need int64) {
+	g.held += need
+	q.held += need
+	if q.t != nil {
+		q.t.held = q.held
+	}
+}
+
+// release takes back the memory q holds. g.mu is held.
+func (g *guard) release(q *request) {
+	if q.held > 0 {
+		g.held -= q.held
+		q.held = 0
+		g.grantWaiters()
+	}
+}
+
+// grantWaiters gives memory to waiting requests, smallest body first, as
+// long as there is enough for the next. g.mu is held.
+func (g *guard) grantWaiters() {
+	for g.waiters.Len() > 0 {
+		w := g.waiters[0]
+		if g.held+w.need > g.lim.UploadMemory {
+			return
+		}
+		heap.Pop(&g.waiters)
+		g.grant(w.q, w.need)
+		close(w.ready)
+	}
+}
+
+// waiter is a request waiting for memory.
+type waiter struct {
+	q     *request
+	need  int64
+	total int
+	seq   uint64 // arrival order, among bodies of the same size
+	ready chan struct{}
+	index int // in the heap; -1 once out of it
+}
+
+// waiters orders waiting requests by the size of their bodies, then by
+// arrival.
+type waiters []*waiter
+
+func (h waiters) Len() int { return len(h) }
+func (h waiters) Less(i, j int) bool {
+	return h[i].total < h[j].total || h[i].total == h[j].total && h[i].seq < h[j].seq
+}
+func (h waiters) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waiters) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waiters) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	w.index = -1
+	*h = old[:len(old)-1]
+	return w
 }
 
 // process waits for a slot to turn the body into a page or an envelope:

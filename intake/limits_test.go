@@ -205,13 +205,13 @@ func fast(stall, pressure, wait time.Duration) func(*Server) {
 // meanwhile.
 func TestStalledUploadIsDropped(t *testing.T) {
 	s := testStudy(t)
-	const stall = 400 * time.Millisecond
+	const stall = time.Second
 	ts := serveTestWith(t, Config{Study: s, Store: tempStoreTB(t)}, nil, fast(stall, time.Hour, time.Second))
 
 	stalled := startUpload(t, ts.base, "/sealed", 100000, "lang=en&envelope="+strings.Repeat("A", 10000))
 	trickle := startUpload(t, ts.base, "/sealed", 100000, "lang=zh&envelope=")
 	go func() {
-		for range 40 {
+		for range 100 {
 			if _, err := trickle.Write([]byte("AAAAAAAAAA")); err != nil {
 				return
 			}
@@ -235,15 +235,15 @@ func TestStalledUploadIsDropped(t *testing.T) {
 		t.Fatalf("trickling upload: status %d, want 408 in Chinese", status)
 	}
 
-	// Slow but steady: about ten stall periods long, 256 bytes every
-	// 40 ms, each stall period more than the progress it needs.
+	// Slow but steady: about five stall periods long, 512 bytes every
+	// 100 ms, each stall period five times the progress it needs.
 	body := langFirst(sealedForm(t, s, "en", 16000))
 	slow := startUpload(t, ts.base, "/sealed", len(body), "")
-	const step = 256
+	const step = 512
 	go func() {
 		for i := 0; i < len(body); i += step {
 			slow.Write([]byte(body[i:min(i+step, len(body))]))
-			time.Sleep(40 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 	}()
 	if status, page := slow.response(t, 30*stall); status != 200 || !strings.Contains(page, "Received") {
@@ -256,8 +256,9 @@ func TestStalledUploadIsDropped(t *testing.T) {
 
 // TestUploadMemoryIsBounded fills the memory for uploads with one that
 // stalls: a second large upload waits, then gets the "busy" page in its
-// language, while small ones go through; once the first has stalled long
-// enough, the second takes its room and is stored.
+// language, while small ones go through, and a medium one goes ahead of
+// it; once the first has stalled long enough, the second takes its room
+// and is stored.
 func TestUploadMemoryIsBounded(t *testing.T) {
 	s := testStudy(t)
 	large := langFirst(sealedForm(t, s, "zh", s.MaxSubmissionBytes()))
@@ -276,21 +277,44 @@ func TestUploadMemoryIsBounded(t *testing.T) {
 					t.Fatalf("a small submission while the memory is full: status %d\n%.300s", resp.StatusCode, body)
 				}
 			}
-			resp, err := http.Post(ts.base+"/sealed", "application/x-www-form-urlencoded", strings.NewReader(large))
-			if err != nil {
-				t.Fatal(err)
+			type result struct {
+				status int
+				page   string
 			}
-			page, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			second := make(chan result, 1)
+			go func() {
+				resp, err := http.Post(ts.base+"/sealed", "application/x-www-form-urlencoded", strings.NewReader(large))
+				if err != nil {
+					second <- result{}
+					return
+				}
+				page, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				second <- result{resp.StatusCode, string(page)}
+			}()
 			if c.pressure == time.Hour {
-				if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(page), "发送的人太多") {
-					t.Fatalf("second large upload: status %d, want 503 in Chinese:\n%.300s", resp.StatusCode, page)
+				// A medium one, beyond what each body may take without
+				// asking, goes ahead of the large one waiting.
+				time.Sleep(200 * time.Millisecond)
+				if resp, _ := postForm(t, http.DefaultClient, ts.base+"/sealed", sealedForm(t, s, "en", 30000)); resp.StatusCode != 200 {
+					t.Fatalf("a medium submission behind a large one waiting: status %d", resp.StatusCode)
+				}
+				select {
+				case r := <-second:
+					t.Fatalf("the large upload ended (%d) before the medium one was stored", r.status)
+				default:
+				}
+				if r := <-second; r.status != http.StatusServiceUnavailable || !strings.Contains(r.page, "发送的人太多") {
+					t.Fatalf("second large upload: status %d, want 503 in Chinese:\n%.300s", r.status, r.page)
 				}
 				if first.closed(100 * time.Millisecond) {
 					t.Fatal("the stalled upload was closed though it had not stalled long enough")
 				}
 				return
 			}
+			r := <-second
+			resp := &http.Response{StatusCode: r.status}
+			page := r.page
 			if resp.StatusCode != 200 {
 				t.Fatalf("second large upload: status %d, want 200 after the stalled one made room:\n%.300s", resp.StatusCode, page)
 			}

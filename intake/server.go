@@ -70,10 +70,11 @@
 //     sent nothing for 5 s;
 //   - bodies are decoded as they arrive into a buffer that never grows
 //     past the study's limit, and all of them together hold at most
-//     [Limits.UploadMemory] beyond their first 16 KiB: a request that
+//     [Limits.UploadMemory] beyond their first 8 KiB: a request that
 //     needs more waits up to 10 s, closing uploads that have sent nothing
 //     for 5 s, and then gets the "busy" page (503);
-//   - a few requests at a time turn a body into an envelope or a page.
+//   - a few requests at a time turn a body into an envelope or a page;
+//   - [Server.MemoryBound] sums these bounds.
 //
 // [Server.Shutdown] stops the server: new connections are refused at
 // once, requests in progress get a grace period, and the connections left
@@ -153,7 +154,16 @@ type Server struct {
 	steps      [][]int
 	maxFields  int // the most form fields any page of the study can post
 	guard      *guard
+	memory     int64 // MemoryBound
 }
+
+// MemoryBound returns the most memory the server is designed to take with
+// its limits, whatever its clients do: what it needs idle, per connection
+// and per body in progress, the memory for uploads, and what the requests
+// turning bodies into envelopes and pages take at once. Give it to the Go
+// runtime (debug.SetMemoryLimit), so that it collects garbage before
+// going beyond.
+func (s *Server) MemoryBound() int64 { return s.memory }
 
 // maxFields returns the most form fields a page of the study can post:
 // lang, v, step, nav and envelope, and per question one field, two for
@@ -194,7 +204,12 @@ func New(c Config) (*Server, error) {
 	if err := lim.check(max(s.maxSealedForm(), c.Study.MaxSubmissionBytes())); err != nil {
 		return nil, err
 	}
-	s.guard = newGuard(lim, defaultTiming, c.Log)
+	// A few requests at a time turn a body into a page or an envelope,
+	// so that their memory is bounded too.
+	perRequest := 8 * c.Study.MaxSubmissionBytes()
+	slots := min(max(processingMemory/perRequest, 1), maxProcessing)
+	s.guard = newGuard(lim, defaultTiming, c.Log, slots)
+	s.memory = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory))
 	for _, r := range c.Study.Recipients {
 		s.names = append(s.names, r.Name)
 	}

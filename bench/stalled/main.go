@@ -176,7 +176,7 @@ func run(o options) error {
 		len(lat), o.duration, q(0.50), q(0.99), q(1), failures)
 	fmt.Printf("server RSS while the person was served: max %d MiB; peak of the whole run (VmHWM) %d MiB\n",
 		during>>20, rss(pid, "VmHWM:")>>20)
-	fmt.Printf("attack: %d connections closed by the server and opened again, %d upload bodies fully sent, answers to uploads: %v\n",
+	fmt.Printf("attack: %d connections closed by the server, %d upload bodies fully sent, answers to uploads: %v\n",
 		snap.closed, snap.sent, snap.statuses)
 
 	// Stop the server while the attack goes on.

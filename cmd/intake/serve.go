@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -71,6 +72,12 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	})
 	if err != nil {
 		return err
+	}
+	// The limits bound what clients can make the server hold; the garbage
+	// collector is told, so that it collects before going beyond (unless
+	// the operator set GOMEMLIMIT).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(srv.MemoryBound())
 	}
 	hs := srv.HTTPServer()
 	go dailyCheckpoints(ctx, d)
