@@ -563,9 +563,13 @@ func (q *request) process() {
 func (q *request) failure(err error) oplog.Reason {
 	if q != nil && q.t != nil {
 		q.g.mu.Lock()
-		closed := q.t.closedBy != ""
+		by := q.t.closedBy
 		q.g.mu.Unlock()
-		if closed {
+		switch by {
+		case "":
+		case oplog.Shutdown:
+			return by
+		default:
 			return oplog.Evicted
 		}
 	}

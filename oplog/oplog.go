@@ -68,6 +68,10 @@ const (
 	ConnectionsClosed   Event = "connections_closed"   // reason, count
 )
 
+// Counted are the events counted per day, for tests that check what a
+// server writes.
+var Counted = []Event{SubmissionsStored, SubmissionsRejected, StoreUnavailable, AuditUnavailable, HandlerPanics, ConnectionsClosed}
+
 // Path is the way a submission came: sealed by the server from a form, or
 // sealed in the browser.
 type Path string
@@ -96,12 +100,20 @@ const (
 	Aborted                   Reason = "aborted"                     // the client closed the connection before the body was complete
 )
 
+// RejectionReasons and ClosingReasons are every reason, for tests that
+// check what a server writes.
+var (
+	RejectionReasons = []Reason{Malformed, UnsupportedMediaType, TooLarge, InvalidAnswers, WrongStudy, StudyChanged,
+		BrowserEncryptionRequired, Busy, Stalled, Evicted, Aborted, Shutdown}
+	ClosingReasons = []Reason{IdleLimit, ConnLimit, MemoryLimit, Shutdown}
+)
+
 // Reasons for closing a connection.
 const (
 	IdleLimit   Reason = "idle_limit"   // too many connections waiting for a request: the oldest was closed
 	ConnLimit   Reason = "conn_limit"   // too many connections: this one, or a stalled upload, was closed
 	MemoryLimit Reason = "memory_limit" // the memory for uploads was full: a stalled upload was closed
-	Shutdown    Reason = "shutdown"     // still open when the server stopped
+	Shutdown    Reason = "shutdown"     // still open when the server stopped (a submission in progress too)
 )
 
 // Logger writes the log as JSON lines. Copies of a Logger share its

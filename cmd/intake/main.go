@@ -54,8 +54,8 @@ prints the address. There is no TCP listener: tor forwards to a Unix socket in D
 
 --listen serves on a loopback address instead, for development only.
 
-On SIGTERM or SIGINT it stops taking connections, gives requests in progress 10 s to
-finish, closes the connections left, and exits 0.`,
+On SIGTERM or SIGINT it stops taking connections, gives requests in progress
+--stop-grace to finish, closes the connections left, and exits 0.`,
 		Example: `  intake serve --config study.yaml --data /var/lib/testimony
   intake serve --config study.yaml --data /var/lib/testimony --tor-control 127.0.0.1:9051
   intake serve --config study.yaml --data ./dev-data --listen 127.0.0.1:8080   # development`,
@@ -79,22 +79,18 @@ finish, closes the connections left, and exits 0.`,
 	f.IntVar(&o.limits.MaxConns, "max-connections", 0, fmt.Sprintf("connections open at once; beyond, the one waiting the longest for a request is closed (default %d)", intake.DefaultMaxConns))
 	f.IntVar(&o.limits.MaxIdleConns, "max-idle-connections", 0, fmt.Sprintf("connections waiting for a request at once; beyond, the oldest is closed (default %d)", intake.DefaultMaxIdleConns))
 	f.IntVar(&o.uploadMiB, "upload-memory", 0, fmt.Sprintf("MiB that request bodies may hold in all, beyond 16 KiB each; a request that needs more waits up to 10 s, then gets a \"busy\" page (default %d)", intake.DefaultUploadMemory>>20))
+	f.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "on SIGTERM, how long requests in progress may take to finish before their connections are closed")
 	f.StringVar(&o.testNetwork, "private-tor-network", "", "file of torrc lines joining a private Tor network, for tests and the demo; never for a real study")
 	c.MarkFlagRequired("config")
 	c.MarkFlagRequired("data")
 	return c
 }
 
-// stopGrace is how long requests in progress may take to finish once the
-// server is asked to stop; the connections still open after it are closed.
-// A person whose upload was cut sees an error and can send again later.
-const stopGrace = 10 * time.Second
-
 // serve serves hs (made by srv) on ln until ctx is done, then stops: no
-// new connections, stopGrace for requests in progress, then every
-// connection closed. The day's counts are written as each day ends and
-// when it stops.
-func serve(ctx context.Context, srv *intake.Server, hs *http.Server, ln net.Listener, log oplog.Logger) error {
+// new connections, grace for requests in progress, then every connection
+// closed. The day's counts are written as each day ends and when it
+// stops.
+func serve(ctx context.Context, srv *intake.Server, hs *http.Server, ln net.Listener, grace time.Duration, log oplog.Logger) error {
 	log.Event(oplog.ServerStarted)
 	daily, stopDaily := context.WithCancel(context.Background())
 	defer stopDaily()
@@ -108,7 +104,7 @@ func serve(ctx context.Context, srv *intake.Server, hs *http.Server, ln net.List
 		srv.Shutdown(hs, 0)
 	case <-ctx.Done():
 		log.Event(oplog.ServerStopping)
-		srv.Shutdown(hs, stopGrace)
+		srv.Shutdown(hs, grace)
 		if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 			err = e
 		}

@@ -28,6 +28,7 @@ type serveOptions struct {
 	testNetwork                 string
 	limits                      intake.Limits
 	uploadMiB                   int
+	stopGrace                   time.Duration
 }
 
 // runServe serves until ctx is done: on the onion service by default, on a
@@ -89,7 +90,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		}
 		log.Addr(oplog.ListenerDevWarning, ln.Addr().String())
 		fmt.Fprintf(stdout, "serving on http://%s (development only: not an onion service)\n", ln.Addr())
-		return serve(ctx, srv, hs, ln, log)
+		return serve(ctx, srv, hs, ln, o.stopGrace, log)
 	}
 
 	var extra []string
@@ -115,7 +116,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	}
 	defer svc.Close()
 	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
-	return serve(ctx, srv, hs, svc.Listener(), log)
+	return serve(ctx, srv, hs, svc.Listener(), o.stopGrace, log)
 }
 
 // readTorrcLines reads "Key value" lines (blank lines and # comments
