@@ -485,3 +485,33 @@ func TestSealedOnlyPageNeedsItsScript(t *testing.T) {
 		t.Fatal("the send button is disabled in a study that takes plain posts too")
 	}
 }
+
+// TestNoTitleNamesTheStudy: the document title — what the tab, the window
+// list, the history and the Back button's menu show — is the same neutral
+// word on every page, never the study's title or a heading.
+func TestNoTitleNamesTheStudy(t *testing.T) {
+	s := testStudy(t)
+	ts := startServer(t, s, t.TempDir())
+	neutral := map[string]string{"ko": "수첩", "en": "Notes", "zh": "笔记"}
+	title := regexp.MustCompile(`<title>([^<]*)</title>`)
+	for _, lang := range config.Languages {
+		pages := map[string]string{}
+		for _, path := range []string{"/?lang=" + lang, "/form?lang=" + lang, "/form?all=1&lang=" + lang, "/nope?lang=" + lang} {
+			_, pages["GET "+path] = get(t, ts.base+path)
+		}
+		step := url.Values{"lang": {lang}, "step": {"1"}, "q.used": {"yes"}}
+		_, pages["step 2"] = postForm(t, http.DefaultClient, ts.base+"/next", step)
+		_, pages["review"] = postForm(t, http.DefaultClient, ts.base+"/next", url.Values{"lang": {lang}, "step": {"all"}, "q.used": {"no"}, "q.consent": {"yes"}})
+		_, pages["receipt"] = postForm(t, http.DefaultClient, ts.base+"/submit", url.Values{"lang": {lang}, "q.used": {"no"}, "q.consent": {"yes"}})
+		_, pages["error"] = postForm(t, http.DefaultClient, ts.base+"/submit", url.Values{"lang": {lang}, "q.nope": {"1"}})
+		for name, body := range pages {
+			m := title.FindStringSubmatch(body)
+			if m == nil || m[1] != neutral[lang] {
+				t.Errorf("%s, %s: title %q, want %q", lang, name, m, neutral[lang])
+			}
+		}
+		if !strings.Contains(pages["GET /?lang="+lang], "<h1>"+s.Title.In(lang)+"</h1>") {
+			t.Errorf("%s: the landing page no longer heads with the study's title", lang)
+		}
+	}
+}
