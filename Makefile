@@ -4,7 +4,7 @@ GO ?= go
 export PATH := $(PATH):/usr/sbin
 FUZZTIME ?= 100000x
 
-.PHONY: demo test deps check fuzz bench
+.PHONY: demo test deps check fuzz bench bench-stalled
 
 demo: deps
 	$(GO) run ./cmd/intake demo
@@ -28,4 +28,11 @@ fuzz:
 	@scripts/fuzz $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# bench-stalled attacks `intake serve` with 1,000 uploads that stall and
+# 5,000 idle connections while a person uses the site (about a minute),
+# then with the attack kept up (-reconnect).
+bench-stalled:
+	$(GO) run ./bench/stalled
+	$(GO) run ./bench/stalled -reconnect 

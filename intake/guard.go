@@ -559,6 +559,15 @@ func (q *request) process() {
 	}
 }
 
+// processed gives the slot back (to store an envelope, which waits for
+// the disk, without holding one). q may be nil.
+func (q *request) processed() {
+	if q != nil && q.work {
+		<-q.g.work
+		q.work = false
+	}
+}
+
 // failure names why reading the body failed with err. q may be nil.
 func (q *request) failure(err error) oplog.Reason {
 	if q != nil && q.t != nil {

@@ -45,10 +45,16 @@
 // follow-ups appear and hide in place; the script checks the answers with
 // the rules of package response, writes the plaintext as [response.Marshal]
 // does, seals it as package envelope specifies, and posts only the envelope
-// to /sealed. The server checks its structure, study and size. The script
-// also shows a note recommending Tor Browser's "Safest" level and, when the
-// browser does not look like Tor Browser, a warning; it keeps nothing in
-// the browser.
+// to /sealed, in the background (fetch): the receipt replaces the page, and
+// a refusal is shown with the answers kept, to send again. The server
+// checks its structure, study and size. The script also shows a note
+// recommending Tor Browser's "Safest" level and, when the browser does not
+// look like Tor Browser, a warning; it keeps nothing in the browser.
+//
+// Every page has the same neutral title. With JavaScript, moves within the
+// site replace the page in the browser's history, and a page of the site
+// reached with Back or Forward goes to the quick exit's page, so that one
+// Back press after the quick exit shows nothing of the study.
 //
 // Either way the store is written and synced before the page says the
 // answers were received.
@@ -724,6 +730,7 @@ func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) store(w http.ResponseWriter, r *http.Request, lang string, path oplog.Path, env []byte) {
+	requestOf(r).processed()
 	now := s.c.Now().UTC()
 	if _, err := s.c.Store.Put(env, now); err != nil {
 		s.c.Log.Add(oplog.Counter{Event: oplog.StoreUnavailable, Path: path})
