@@ -32,26 +32,32 @@ type Limits struct {
 	// longest is closed.
 	MaxIdleConns int
 	// UploadMemory bounds, in bytes, the memory held by request bodies,
-	// beyond the first 8 KiB of each (which MaxConns bounds). A request
-	// that needs more waits up to 10 seconds — closing, to make room,
+	// beyond the first 16 KiB of each (which MaxConns bounds); bodies over
+	// 64 KiB may use seven eighths of it. A request that needs more waits
+	// up to 10 seconds, behind smaller bodies — closing, to make room,
 	// uploads that have sent nothing for 5 seconds — and then gets the
-	// "busy" page (503). It must hold at least one of the study's largest
-	// uploads.
+	// "busy" page (503). Seven eighths of it must hold one of the study's
+	// largest uploads.
 	UploadMemory int64
 }
 
 // Defaults of [Limits].
 const (
-	DefaultMaxConns     = 2048
-	DefaultMaxIdleConns = 1024
+	DefaultMaxConns     = 1024
+	DefaultMaxIdleConns = 512
 	DefaultUploadMemory = 32 << 20
 )
 
 // uploadAllowance is the part of each request body that does not count
 // against Limits.UploadMemory, so that small submissions (a testimony of
-// a few paragraphs, sealed: up to the 4 KiB bucket) never wait for large
+// a few paragraphs, sealed: up to the 8 KiB bucket) never wait for large
 // ones. The connection limit bounds it in total.
-const uploadAllowance = 8 << 10
+const uploadAllowance = 16 << 10
+
+// Bodies up to smallBody (sealed: up to the 32 KiB bucket) may use all of
+// Limits.UploadMemory; larger ones leave them the last eighth, so that
+// large uploads, however many, never hold back a testimony of a few pages.
+const smallBody = 64 << 10
 
 // Memory the server takes beside request bodies, for [Server.MemoryBound]:
 // what it needs idle (the questionnaire's templates and files, the
@@ -104,6 +110,17 @@ const progressBytes = 512
 // errBusy says the memory for uploads stayed full.
 var errBusy = errors.New("memory for uploads is full")
 
+// large is the memory bodies over smallBody may use.
+func (l Limits) large() int64 { return l.UploadMemory - l.UploadMemory/8 }
+
+// room is the memory a body of total bytes may use.
+func (l Limits) room(total int) int64 {
+	if total <= smallBody {
+		return l.UploadMemory
+	}
+	return l.large()
+}
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxConns == 0 {
 		l.MaxConns = DefaultMaxConns
@@ -121,8 +138,8 @@ func (l Limits) check(largestUpload int) error {
 	if l.MaxConns < 1 || l.MaxIdleConns < 1 || l.UploadMemory < 0 {
 		return fmt.Errorf("intake: limits must be positive: %d connections, %d idle, %d bytes for uploads", l.MaxConns, l.MaxIdleConns, l.UploadMemory)
 	}
-	if l.UploadMemory < int64(largestUpload) {
-		return fmt.Errorf("memory for uploads (%d bytes) is less than one upload of this study can take (%d bytes): raise it", l.UploadMemory, largestUpload)
+	if l.large() < int64(largestUpload) {
+		return fmt.Errorf("memory for uploads (%d bytes) is less than one upload of this study can take (%d bytes) and an eighth for small ones: raise it", l.UploadMemory, largestUpload)
 	}
 	return nil
 }
@@ -208,7 +225,7 @@ func (g *guard) connState(c net.Conn, st http.ConnState) {
 	}
 	var cut []*tracked
 	if st == http.StateNew && len(g.conns) > g.lim.MaxConns {
-		v := g.victim(now, t)
+		v := g.victim(now, t, true)
 		if v == nil {
 			v = t
 		}
@@ -216,7 +233,7 @@ func (g *guard) connState(c net.Conn, st http.ConnState) {
 		cut = append(cut, v)
 	}
 	for g.fresh.Len()+g.kept.Len() > g.lim.MaxIdleConns {
-		v := g.oldestWaiting()
+		v := g.victim(now, nil, false)
 		g.cut(v, oplog.IdleLimit)
 		cut = append(cut, v)
 	}
@@ -244,31 +261,39 @@ func (g *guard) forget(t *tracked) {
 	delete(g.conns, t.c)
 }
 
-// oldestWaiting returns the connection waiting the longest for a first
-// request, else the one kept alive the longest, or nil. g.mu is held.
-func (g *guard) oldestWaiting() *tracked {
-	if e := g.fresh.Front(); e != nil {
-		return e.Value.(*tracked)
-	}
-	if e := g.kept.Front(); e != nil {
-		return e.Value.(*tracked)
-	}
-	return nil
-}
-
 // victim returns the connection to close to make room for another: the
-// one waiting the longest for a request, else the upload that has made
-// no progress the longest, if for at least t.pressure. It never returns
-// not. g.mu is held.
-func (g *guard) victim(now time.Time, not *tracked) *tracked {
+// one waiting the longest for a first request, else the one kept alive
+// the longest — passing over those whose next request has arrived but not
+// been read yet (the server is behind: they are not idle), unless every
+// one looked at has — else, with stalled, the upload that has made no
+// progress the longest, if for at least t.pressure. It never returns not.
+// g.mu is held.
+func (g *guard) victim(now time.Time, not *tracked, stalled bool) *tracked {
+	const look = 32 // connections looked at, at most
+	var first *tracked
+	n := 0
 	for _, l := range []*list.List{&g.fresh, &g.kept} {
-		for e := l.Front(); e != nil; e = e.Next() {
-			if t := e.Value.(*tracked); t != not {
+		for e := l.Front(); e != nil && n < look; e = e.Next() {
+			t := e.Value.(*tracked)
+			if t == not {
+				continue
+			}
+			if !sentUnread(t.c) {
 				return t
 			}
+			if first == nil {
+				first = t
+			}
+			n++
 		}
 	}
-	return g.stalled(now, not, false)
+	if first != nil {
+		return first
+	}
+	if stalled {
+		return g.stalled(now, not, false)
+	}
+	return nil
 }
 
 // stalled returns the upload that has made no progress the longest, if
@@ -423,7 +448,7 @@ func (q *request) reserve(total int) error {
 		return nil
 	}
 	g.mu.Lock()
-	if g.waiters.Len() == 0 && g.held+need <= g.lim.UploadMemory {
+	if g.waiters.Len() == 0 && g.held+need <= g.lim.room(total) {
 		g.grant(q, need)
 		g.mu.Unlock()
 		return nil
@@ -504,7 +529,7 @@ func (g *guard) release(q *request) {
 func (g *guard) grantWaiters() {
 	for g.waiters.Len() > 0 {
 		w := g.waiters[0]
-		if g.held+w.need > g.lim.UploadMemory {
+		if g.held+w.need > g.lim.room(w.total) {
 			return
 		}
 		heap.Pop(&g.waiters)

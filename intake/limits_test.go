@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/oplog"
 )
 
 // sealedForm returns the form the page's script posts to /sealed: an
@@ -359,5 +362,64 @@ func TestConnectionLimits(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if resp, _ := get(t, ts.base+"/"); resp.StatusCode != 200 {
 		t.Fatalf("a person after the uploads stalled: status %d", resp.StatusCode)
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// TestSentRequestIsNotIdle: a connection whose request has arrived but not
+// been read yet (the server is behind, in a flood) is passed over when the
+// oldest waiting connection is closed to make room.
+func TestSentRequestIsNotIdle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux tells how many bytes wait on a socket")
+	}
+	g := newGuard(Limits{}.withDefaults(), defaultTiming, oplog.Logger{}, 1)
+	var conns []*tracked
+	for i := range 3 {
+		client, server := tcpPair(t)
+		if i < 2 {
+			// The two oldest have sent their request.
+			client.Write([]byte("GET / HTTP/1.1\r\n"))
+		}
+		c := &tracked{c: server, state: http.StateNew, since: time.Now()}
+		c.wait = g.fresh.PushBack(c)
+		conns = append(conns, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !sentUnread(conns[1].c) {
+		if time.Now().After(deadline) {
+			t.Fatal("bytes sent never show as unread")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v := g.victim(time.Now(), nil, false); v != conns[2] {
+		t.Fatalf("victim is connection %d, want the one that sent nothing (2)", slices.Index(conns, v))
+	}
+	// If every one has sent its request, the oldest goes.
+	if v := g.victim(time.Now(), conns[2], false); v != conns[0] {
+		t.Fatalf("victim is connection %d, want the oldest (0)", slices.Index(conns, v))
+	}
+	conns[0].c.Read(make([]byte, 100))
+	if sentUnread(conns[0].c) {
+		t.Fatal("bytes read still show as unread")
 	}
 }

@@ -76,9 +76,10 @@
 //     sent nothing for 5 s;
 //   - bodies are decoded as they arrive into a buffer that never grows
 //     past the study's limit, and all of them together hold at most
-//     [Limits.UploadMemory] beyond their first 8 KiB: a request that
-//     needs more waits up to 10 s, closing uploads that have sent nothing
-//     for 5 s, and then gets the "busy" page (503);
+//     [Limits.UploadMemory] beyond their first 16 KiB (bodies over 64 KiB
+//     leave smaller ones an eighth of it): a request that needs more
+//     waits up to 10 s, behind smaller bodies, closing uploads that have
+//     sent nothing for 5 s, and then gets the "busy" page (503);
 //   - a few requests at a time turn a body into an envelope or a page;
 //   - [Server.MemoryBound] sums these bounds.
 //
