@@ -91,9 +91,10 @@ func readForm(r io.Reader, l formLimits) (*form, error) {
 		hi      byte
 		k0, k1  int
 	)
-	put := func(c byte) error {
-		if len(f.buf) == cap(f.buf) {
-			if len(f.buf) >= l.bytes {
+	// put appends decoded bytes, growing the buffer up to the limit.
+	put := func(b ...byte) error {
+		for len(f.buf)+len(b) > cap(f.buf) {
+			if cap(f.buf) >= l.bytes {
 				return errFormTooLarge
 			}
 			n := min(max(2*cap(f.buf), 4096), l.bytes)
@@ -106,7 +107,7 @@ func readForm(r io.Reader, l formLimits) (*form, error) {
 			copy(nb, f.buf)
 			f.buf = nb
 		}
-		f.buf = append(f.buf, c)
+		f.buf = append(f.buf, b...)
 		return nil
 	}
 	end := func() error {
@@ -135,8 +136,39 @@ func readForm(r io.Reader, l formLimits) (*form, error) {
 		if wire > l.maxWire() {
 			return f, errFormTooLarge
 		}
-		for _, c := range chunk[:n] {
-			if c == '&' {
+		for b := chunk[:n]; len(b) > 0; {
+			c := b[0]
+			if esc == 0 && plain[c] {
+				// A run of bytes that stand for themselves.
+				k := 1
+				for k < len(b) && plain[b[k]] {
+					k++
+				}
+				segLen += k
+				if err := put(b[:k]...); err != nil {
+					return f, err
+				}
+				b = b[k:]
+				continue
+			}
+			if c == '%' && esc == 0 && len(b) >= 3 {
+				// An escape whole in this chunk: the common case.
+				h, ok1 := unhex(b[1])
+				lo, ok2 := unhex(b[2])
+				if !ok1 || !ok2 {
+					return f, errFormMalformed
+				}
+				segLen += 3
+				if len(f.buf) < cap(f.buf) {
+					f.buf = append(f.buf, h<<4|lo)
+				} else if err := put(h<<4 | lo); err != nil {
+					return f, err
+				}
+				b = b[3:]
+				continue
+			}
+			b = b[1:]
+			if c == '&' && esc == 0 {
 				if err := end(); err != nil {
 					return f, err
 				}
@@ -168,7 +200,7 @@ func readForm(r io.Reader, l formLimits) (*form, error) {
 			case c == '+':
 				err = put(' ')
 			default:
-				err = put(c)
+				err = put(c) // "=" within a value
 			}
 			if err != nil {
 				return f, err
@@ -182,6 +214,17 @@ func readForm(r io.Reader, l formLimits) (*form, error) {
 		}
 	}
 }
+
+// plain are the bytes that stand for themselves in a url-encoded form.
+var plain = func() (p [256]bool) {
+	for i := range p {
+		p[i] = true
+	}
+	for _, c := range []byte("&%+;=") {
+		p[c] = false
+	}
+	return p
+}()
 
 func unhex(c byte) (byte, bool) {
 	switch {
