@@ -165,8 +165,9 @@ type guard struct {
 	held     int64   // memory granted against UploadMemory
 	waiters  waiters // requests waiting for memory
 	seq      uint64
-	inflight int        // handlers running
-	drained  *sync.Cond // signalled when inflight drops to 0
+	inflight int           // handlers running
+	drained  *sync.Cond    // signalled when inflight drops to 0
+	stopped  chan struct{} // closed by shutdown: nobody waits for memory any more
 }
 
 // tracked is a connection, as the guard sees it.
@@ -187,7 +188,7 @@ type connKey struct{}
 
 func newGuard(l Limits, t timing, log oplog.Logger, slots int) *guard {
 	g := &guard{lim: l, t: t, log: log, conns: map[net.Conn]*tracked{}, reading: map[*tracked]bool{},
-		work: make(chan struct{}, slots)}
+		work: make(chan struct{}, slots), stopped: make(chan struct{})}
 	g.drained = sync.NewCond(&g.mu)
 	return g
 }
@@ -326,9 +327,15 @@ func (g *guard) close(cut []*tracked) {
 	}
 }
 
-// shutdown closes every connection still open and counts them.
+// shutdown closes every connection still open and counts them; requests
+// waiting for memory give up.
 func (g *guard) shutdown() int {
 	g.mu.Lock()
+	select {
+	case <-g.stopped:
+	default:
+		close(g.stopped)
+	}
 	var cut []*tracked
 	for _, t := range g.conns {
 		if t.state != -1 {
@@ -486,13 +493,17 @@ func (q *request) reserve(total int) error {
 		g.mu.Unlock()
 		g.close(cut)
 		t := time.NewTimer(min(250*time.Millisecond, time.Until(deadline)))
+		stopping := false
 		select {
 		case <-w.ready:
 			t.Stop()
 			return nil
+		case <-g.stopped:
+			t.Stop()
+			stopping = true
 		case <-t.C:
 		}
-		if time.Now().Before(deadline) {
+		if !stopping && time.Now().Before(deadline) {
 			continue
 		}
 		g.mu.Lock()

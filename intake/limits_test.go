@@ -423,3 +423,28 @@ func TestSentRequestIsNotIdle(t *testing.T) {
 		t.Fatal("bytes read still show as unread")
 	}
 }
+
+// TestShutdownCutsWaitingUploads: a shutdown does not wait for uploads
+// that wait for memory (here for up to a minute): they give up with
+// their connections.
+func TestShutdownCutsWaitingUploads(t *testing.T) {
+	s := testStudy(t)
+	ts := serveTestWith(t, Config{Study: s, Store: tempStoreTB(t), Limits: Limits{UploadMemory: 1 << 20}}, nil,
+		fast(time.Minute, time.Hour, time.Minute))
+	holder := startUpload(t, ts.base, "/sealed", 700000, "lang=en&envelope="+strings.Repeat("A", 600<<10))
+	time.Sleep(100 * time.Millisecond)
+	waiting := startUpload(t, ts.base, "/sealed", 700000, "lang=en&envelope="+strings.Repeat("A", 600<<10))
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if cut := ts.srv.Shutdown(ts.hs, 100*time.Millisecond); cut != 2 {
+		t.Errorf("shutdown closed %d connections, want the 2 uploads", cut)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("shutdown took %s: it waited for an upload waiting for memory", d)
+	}
+	for _, c := range []*rawConn{holder, waiting} {
+		if !c.closed(time.Second) {
+			t.Error("an upload's connection stayed open after shutdown")
+		}
+	}
+}
