@@ -330,12 +330,14 @@ func (g *guard) close(cut []*tracked) {
 // shutdown closes every connection still open and counts them; requests
 // waiting for memory give up.
 func (g *guard) shutdown() int {
+	defer func() {
+		select {
+		case <-g.stopped:
+		default:
+			close(g.stopped)
+		}
+	}()
 	g.mu.Lock()
-	select {
-	case <-g.stopped:
-	default:
-		close(g.stopped)
-	}
 	var cut []*tracked
 	for _, t := range g.conns {
 		if t.state != -1 {

@@ -442,9 +442,9 @@ func TestShutdownCutsWaitingUploads(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("shutdown took %s: it waited for an upload waiting for memory", d)
 	}
-	for _, c := range []*rawConn{holder, waiting} {
-		if !c.closed(time.Second) {
-			t.Error("an upload's connection stayed open after shutdown")
+	for i, c := range []*rawConn{holder, waiting} {
+		if status, body := c.response(t, 2*time.Second); status != 0 {
+			t.Errorf("upload %d got status %d after shutdown, want its connection closed:\n%.200s", i, status, body)
 		}
 	}
 }

@@ -615,9 +615,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int, pat
 		case oplog.Stalled:
 			return fail(reason, http.StatusRequestTimeout, "error_timeout")
 		default:
-			// The connection is gone: nobody reads a page.
-			s.reject(path, reason)
-			return nil, lang, false
+			// The connection is gone, or going: the page is for a
+			// client still reading, and never says "200 OK".
+			return fail(reason, http.StatusServiceUnavailable, "error_unavailable")
 		}
 	}
 	if q != nil {
