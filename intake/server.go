@@ -666,7 +666,6 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int, pat
 	return f, lang, true
 }
 
-
 // maxEnvelope is the size of the largest envelope a browser can send: the
 // largest plaintext a form post could carry, padded and sealed.
 func (s *Server) maxEnvelope() int {
