@@ -2,6 +2,7 @@ package researcher
 
 import (
 	"bytes"
+	"crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,7 +122,7 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 			sum.Quarantined++
 			continue
 		}
-		name, err := w.reg.Assign(res.key)
+		name, err := w.reg.Assign(res.key, pseudonymSeed(w.study.ID, m.Entries[i].SHA256))
 		if err != nil {
 			return nil, err
 		}
@@ -178,4 +179,22 @@ func encodeAnswers(s *config.Study, r *response.Response) (map[string]json.RawMe
 		out[id] = bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	}
 	return out, nil
+}
+
+// pseudonymSeed returns the seed of a testimony's team pseudonym (DESIGN.md
+// §6): SHA-512("testimony-pseudonym-v1" || 0x00 || S || K)[0:32].
+//
+// TODO(lead): K must be the envelope's content key, which envelope.Open
+// will return (envelope branch). Until then callers pass the envelope's
+// SHA-256, which the server and the audit log also know: switch every call
+// to the content key at merge.
+func pseudonymSeed(study string, k [32]byte) [32]byte {
+	h := sha512.New()
+	h.Write([]byte("testimony-pseudonym-v1"))
+	h.Write([]byte{0})
+	h.Write([]byte(study))
+	h.Write(k[:])
+	var seed [32]byte
+	copy(seed[:], h.Sum(nil))
+	return seed
 }
