@@ -52,7 +52,7 @@ func (w *Workspace) export() error {
 	same := haveStamp && old.Format == want.Format && old.Study == want.Study && old.Lang == want.Lang
 	from := -1 // rewrite every row
 	if same && old.Epoch == want.Epoch && old.Rows <= want.Rows &&
-		sizeOf(path(jsonlFile)) == old.JSONL && sizeOf(path(csvFile)) == old.CSV && sizeOf(path(markdownDir)) >= 0 {
+		sizeOf(path(jsonlFile)) == old.JSONL && sizeOf(path(csvFile)) == old.CSV && countMarkdown(path(markdownDir)) == old.Rows {
 		from = old.Rows
 	}
 	quarDone := same && old.Quarantine == want.Quarantine && old.QuarantineData == want.QuarantineData && sizeOf(path(quarantineFile)) >= 0
@@ -105,6 +105,26 @@ func sizeOf(path string) int64 {
 		return -1
 	}
 	return info.Size()
+}
+
+// countMarkdown returns the number of Markdown files in dir, or -1.
+func countMarkdown(dir string) int {
+	f, err := os.Open(dir)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, ".md") {
+			n++
+		}
+	}
+	return n
 }
 
 // exportRow is one testimony and its line in data/testimonies (valid until

@@ -20,6 +20,8 @@ import (
 )
 
 type fixture struct {
+	yaml     []byte // the study file
+	vkey     string // the server's verifier key
 	study    *config.Study
 	ids      []*envelope.Identity
 	signer   note.Signer
@@ -56,6 +58,7 @@ questions:
     label: {ko: 동의, en: Consent, zh: 同意}
 `, keys[0], keys[1])
 	var err error
+	f.yaml = []byte(y)
 	if f.study, err = config.Parse("ws.yaml", []byte(y)); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +68,7 @@ questions:
 	}
 	f.signer, _ = note.NewSigner(skey)
 	f.verifier, _ = note.NewVerifier(vkey)
+	f.vkey = vkey
 	return f
 }
 
