@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -335,6 +336,12 @@ const magic = "testimony pseudonym registry v1\n"
 // registry always encodes to the same bytes. The bytes link testimony keys to
 // pseudonyms: encrypt them before they are stored.
 func (r *Registry) MarshalBinary() ([]byte, error) {
+	return r.AppendBinary(nil)
+}
+
+// AppendBinary appends the binary form of the registry, as MarshalBinary
+// returns it, to b.
+func (r *Registry) AppendBinary(b []byte) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keys := make([]string, 0, len(r.names))
@@ -342,7 +349,7 @@ func (r *Registry) MarshalBinary() ([]byte, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	b := make([]byte, 0, len(magic)+len(keys)*(64+12+20+3)+16)
+	b = slices.Grow(b, len(magic)+len(keys)*(64+12+20+3)+16)
 	b = append(b, magic...)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {

@@ -3,7 +3,6 @@ package researcher
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -119,8 +118,6 @@ func (w *Workspace) commit() error {
 
 	st := w.st
 	st.Batches = batches
-	st.Rows = encodeRows(rows)
-	st.Quarantine = encodeQuarantine(quar)
 	if run.data != nil {
 		st.Data = run.data.off
 	}
@@ -135,10 +132,7 @@ func (w *Workspace) commit() error {
 	if st.Audit, st.AuditBase, err = w.auditRecords(imported, len(run.quar), len(run.recovered), run.renames); err != nil {
 		return err
 	}
-	if st.Registry, err = w.reg.MarshalBinary(); err != nil {
-		return err
-	}
-	plain, err := json.Marshal(st)
+	plain, err := encodeState(&st, w.reg, rows, quar)
 	if err != nil {
 		return err
 	}
@@ -152,7 +146,6 @@ func (w *Workspace) commit() error {
 	}
 	crashPoint("sealed")
 
-	st.Registry, st.Rows, st.Quarantine = nil, nil, nil
 	w.st, w.rows, w.quar, w.exists, w.run = st, rows, quar, true, nil
 	w.qindex = make(map[[32]byte]int, len(quar))
 	for i, q := range quar {

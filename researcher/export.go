@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/internal/atomicfile"
@@ -127,11 +128,13 @@ func countMarkdown(dir string) int {
 	return n
 }
 
-// exportRow is one testimony and its line in data/testimonies (valid until
-// the next row).
+// exportRow is one testimony: its pseudonym and language (Answers unset),
+// its decoded answers and its line in data/testimonies. answers and line
+// are valid until the next row.
 type exportRow struct {
 	Testimony
-	line []byte
+	answers map[string]answer
+	line    []byte
 }
 
 // readRows returns the saved testimonies from row from on, in the order of
@@ -157,17 +160,14 @@ func (w *Workspace) readRows(from int) iter.Seq2[exportRow, error] {
 				yield(exportRow{}, fmt.Errorf("failed to read testimonies: %w", err))
 				return
 			}
-			var d struct {
-				Lang    string                     `json:"lang"`
-				Answers map[string]json.RawMessage `json:"answers"`
-			}
-			if err := json.Unmarshal(buf, &d); err != nil {
+			lang, answers, err := parseDataLine(buf)
+			if err != nil {
 				yield(exportRow{}, fmt.Errorf("%s is damaged at byte %d: restore the workspace from a backup", dataFile, r.off))
 				return
 			}
 			name, _ := w.reg.Lookup(hexKey(r.key))
-			t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: d.Lang, Answers: d.Answers}
-			if !yield(exportRow{Testimony: t, line: buf}, nil) {
+			t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: lang}
+			if !yield(exportRow{Testimony: t, answers: answers, line: buf}, nil) {
 				return
 			}
 		}
@@ -255,18 +255,22 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 			return err
 		}
 	}
+	// Markdown files are written by two goroutines while this one formats
+	// the next rows: creating a file costs more than formatting it (more
+	// writers only contend for the folder).
+	mdw := newFileWriter(2, out.mdCompare)
+	defer mdw.close()
 	cells := make([]string, len(study.Questions))
 	present := make([]bool, len(study.Questions))
 	record := make([]string, 3+len(study.Questions))
-	var md bytes.Buffer
 	var line []byte
 	for r, err := range rows {
 		if err != nil {
 			return err
 		}
 		for i, q := range study.Questions {
-			raw, ok := r.Answers[q.ID]
-			cells[i], present[i] = Cell(raw), ok
+			a, ok := r.answers[q.ID]
+			cells[i], present[i] = a.text, ok
 		}
 
 		// testimonies.jsonl: the names, then the line as stored.
@@ -288,18 +292,78 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 			return err
 		}
 
-		md.Reset()
+		var md bytes.Buffer
 		writeMarkdown(&md, study, lang, r.Testimony, cells, present)
 		name := MarkdownName(r.Testimony)
 		if out.mdNames != nil {
 			out.mdNames[name] = true
 		}
-		if err := writeMarkdownFile(filepath.Join(out.mdDir, name), md.Bytes(), out.mdCompare); err != nil {
+		if err := mdw.write(filepath.Join(out.mdDir, name), md.Bytes()); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
-	return cw.Error()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	return mdw.close()
+}
+
+// fileWriter writes files with a few goroutines.
+type fileWriter struct {
+	jobs    chan fileJob
+	wg      sync.WaitGroup
+	compare bool
+	mu      sync.Mutex
+	err     error
+	closed  bool
+}
+
+type fileJob struct {
+	path string
+	data []byte
+}
+
+func newFileWriter(n int, compare bool) *fileWriter {
+	fw := &fileWriter{jobs: make(chan fileJob, 4*n), compare: compare}
+	for range n {
+		fw.wg.Add(1)
+		go func() {
+			defer fw.wg.Done()
+			for j := range fw.jobs {
+				if err := writeMarkdownFile(j.path, j.data, fw.compare); err != nil {
+					fw.mu.Lock()
+					if fw.err == nil {
+						fw.err = err
+					}
+					fw.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return fw
+}
+
+// write queues a file; it returns the first error any write had so far.
+func (fw *fileWriter) write(path string, data []byte) error {
+	fw.mu.Lock()
+	err := fw.err
+	fw.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	fw.jobs <- fileJob{path, data}
+	return nil
+}
+
+// close waits for every queued file and returns the first error.
+func (fw *fileWriter) close() error {
+	if !fw.closed {
+		fw.closed = true
+		close(fw.jobs)
+		fw.wg.Wait()
+	}
+	return fw.err
 }
 
 // appendJSONString appends s as a JSON string, without escaping <, > and &.

@@ -394,7 +394,14 @@ func (w *Workspace) Len() int { return len(w.rows) }
 func (w *Workspace) All() iter.Seq2[Testimony, error] {
 	return func(yield func(Testimony, error) bool) {
 		for r, err := range w.readRows(0) {
-			if !yield(r.Testimony, err) || err != nil {
+			t := r.Testimony
+			if err == nil {
+				t.Answers = make(map[string]json.RawMessage, len(r.answers))
+				for id, a := range r.answers {
+					t.Answers[id] = bytes.Clone(a.raw)
+				}
+			}
+			if !yield(t, err) || err != nil {
 				return
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -262,6 +263,10 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			if err != nil {
 				return inputError(err)
 			}
+			// Unlocking the key used 256 MiB (argon2id) that the garbage
+			// collector would otherwise count as live heap to grow from:
+			// give it back before decrypting.
+			debug.FreeOSMemory()
 			ws, err := researcher.Open(out, study, id, lang)
 			if err != nil {
 				return err
