@@ -58,16 +58,19 @@ func (w *Workspace) commit() error {
 		}
 	}
 	run.closeFiles()
+	if err := atomicfile.SyncDir(filepath.Join(w.dir, dataDir)); err != nil {
+		return err
+	}
 	crashPoint("synced")
 	batches := slices.Clone(w.st.Batches)
 	var imported []runBatch
 	kept := false
-	for _, b := range run.batches {
+	for i, b := range run.batches {
 		if b.tmp != "" {
 			if err := os.Rename(b.tmp, filepath.Join(w.dir, batchesDir, b.hash+".tar")); err != nil {
 				return fmt.Errorf("failed to keep batch: %w", err)
 			}
-			b.tmp, kept = "", true
+			run.batches[i].tmp, kept = "", true
 		}
 		if !slices.Contains(batches, b.hash) {
 			batches = append(batches, b.hash)

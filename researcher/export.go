@@ -198,7 +198,8 @@ func (w *Workspace) exportTestimonies(from int) (jsonlSize, csvSize int64, err e
 	if err := os.MkdirAll(mdDir, 0o700); err != nil {
 		return 0, 0, fmt.Errorf("failed to write exports: %w", err)
 	}
-	out := exportSinks{jsonl: files[0].bw, csv: files[1].bw, header: full, mdDir: mdDir, mdCompare: full}
+	out := exportSinks{jsonl: files[0].bw, csv: files[1].bw, header: full, mdDir: mdDir, mdCompare: full,
+		progress: w.exportProgress, total: len(w.rows) - max(from, 0)}
 	if full {
 		out.mdNames = map[string]bool{}
 	}
@@ -233,6 +234,8 @@ type exportSinks struct {
 	mdDir      string // one Markdown file per testimony
 	mdCompare  bool   // write a Markdown file only if it differs
 	mdNames    map[string]bool
+	progress   func(done, total int) // if not nil, called as rows are written
+	total      int                   // rows to write, for progress
 }
 
 // writeExports writes every export of the testimonies in rows: a line of
@@ -264,6 +267,7 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 	present := make([]bool, len(study.Questions))
 	record := make([]string, 3+len(study.Questions))
 	var line []byte
+	done := 0
 	for r, err := range rows {
 		if err != nil {
 			return err
@@ -300,6 +304,9 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 		}
 		if err := mdw.write(filepath.Join(out.mdDir, name), md.Bytes()); err != nil {
 			return err
+		}
+		if done++; out.progress != nil {
+			out.progress(done, out.total)
 		}
 	}
 	cw.Flush()

@@ -129,6 +129,9 @@ type Workspace struct {
 	run     *run
 	failed  error // set when an Import of this run failed
 	closed  bool
+	// exportProgress, if set, is called as Close writes testimonies to
+	// the exports.
+	exportProgress func(done, total int)
 }
 
 // Testimony is one imported testimony, as written to testimonies.jsonl.
@@ -379,6 +382,13 @@ func (w *Workspace) appendSealedAudit() error {
 		return fmt.Errorf("failed to sign an audit checkpoint: %w", err)
 	}
 	return nil
+}
+
+// SetExportProgress sets a function Close calls as it writes testimonies
+// to the exports (all of them when the exports are made again, else the new
+// ones).
+func (w *Workspace) SetExportProgress(progress func(done, total int)) {
+	w.exportProgress = progress
 }
 
 // Saved reports whether a Close ever saved the workspace.

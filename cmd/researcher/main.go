@@ -278,6 +278,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			if err := decrypt(cmd, ws, verifier, batches, files); err != nil {
 				return err
 			}
+			ws.SetExportProgress(newProgress(cmd.ErrOrStderr(), "writing exports", "testimonies"))
 			if err := ws.Close(); err != nil {
 				return err
 			}
@@ -315,14 +316,14 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 // given.
 func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifier, batches []string, files []*os.File) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	resumed, err := ws.Resume(verifier, newProgress(stderr, "resuming"))
+	resumed, err := ws.Resume(verifier, newProgress(stderr, "resuming", "envelopes"))
 	if err != nil {
 		return err
 	}
 	for _, sum := range resumed {
 		fmt.Fprintf(stdout, "batch %s, kept by an interrupted run: %s\n", sum.BatchID, describe(sum))
 	}
-	re, err := ws.Reexamine(verifier, newProgress(stderr, "examining the quarantine again"))
+	re, err := ws.Reexamine(verifier, newProgress(stderr, "examining the quarantine again", "envelopes"))
 	if err != nil {
 		return err
 	}
@@ -333,7 +334,7 @@ func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifie
 		fmt.Fprintf(stdout, "%d quarantined envelopes could not be examined again: their batches are no longer in the workspace; decrypt those batches again\n", re.Missing)
 	}
 	for i, path := range batches {
-		sum, err := ws.Import(files[i], verifier, newProgress(stderr, path))
+		sum, err := ws.Import(files[i], verifier, newProgress(stderr, path, "envelopes"))
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -368,31 +369,42 @@ func inputError(err error) error {
 	return err
 }
 
-// newProgress returns a progress callback: a progress bar on a terminal,
-// otherwise a plain line at every tenth of the way.
-func newProgress(w io.Writer, label string) func(done, total int) {
+// newProgress returns a progress callback counting unit: a progress bar
+// on a terminal, otherwise a plain line at every tenth of the way. A call
+// with another total, or going back, starts a new count (the next batch).
+func newProgress(w io.Writer, label, unit string) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	lastDone, lastTotal, tenths := 0, -1, 0
+	terminal := false
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		var bar *progressbar.ProgressBar
-		return func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(label),
-					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("envelopes"),
+		terminal = true
+	}
+	return func(done, total int) {
+		if total != lastTotal || done < lastDone {
+			if bar != nil {
+				bar.Finish()
+			}
+			bar, tenths = nil, 0
+			if terminal {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(label),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit),
 					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 			}
+		}
+		lastDone, lastTotal = done, total
+		if bar != nil {
 			bar.Set(done)
 			if done == total {
 				bar.Finish()
 			}
+			return
 		}
-	}
-	last := 0
-	return func(done, total int) {
 		if total == 0 {
 			return
 		}
-		if tenth := done * 10 / total; tenth > last {
-			last = tenth
-			fmt.Fprintf(w, "%s: %d of %d envelopes (%d%%)\n", label, done, total, tenth*10)
+		if t := done * 10 / total; t > tenths {
+			tenths = t
+			fmt.Fprintf(w, "%s: %d of %d %s (%d%%)\n", label, done, total, unit, t*10)
 		}
 	}
 }
