@@ -128,7 +128,7 @@ func (w *Workspace) commit() error {
 		st.QuarantineData = run.qdata.off
 	}
 	if run.reexamined || len(w.quar) == 0 {
-		st.Examined = examinationStamp(w.study)
+		st.ExaminedStudy, st.ExaminedRules = hex.EncodeToString(w.study.SHA256[:]), examinationRules
 	}
 	st.Epoch += int64(run.renames)
 	var err error

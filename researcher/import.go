@@ -3,7 +3,6 @@ package researcher
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
@@ -311,19 +310,21 @@ func isHexHash(s string) bool {
 	return err == nil && len(b) == 32 && hex.EncodeToString(b) == s
 }
 
-// Reexamine examines every quarantined envelope again, from the batches the
-// workspace keeps, if the study differs from the one the quarantine was last
-// examined against; otherwise it does nothing. Envelopes that now open and
-// pass the questionnaire's checks are brought in as new testimonies when
-// Close saves the run. progress, if not nil, is called as envelopes are
-// examined. Call it before importing new batches.
+// Reexamine examines the quarantine again, from the batches the workspace
+// keeps, when what it was examined against changed: if the study file
+// differs, every envelope that opened but was refused (malformed contents,
+// answers that break the questionnaire) is examined again; if this package's
+// rules changed, every quarantined envelope is. Envelopes that did not open
+// are not examined again for a new study: with the same key, the same bytes
+// fail the same way. Envelopes that now pass are brought in as new
+// testimonies when Close saves the run. progress, if not nil, is called as
+// envelopes are examined. Call it before importing new batches.
 func (w *Workspace) Reexamine(server note.Verifier, progress func(done, total int)) (*Reexamination, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
 	}
-	res := &Reexamination{}
-	if len(w.quar) == 0 || w.st.Examined == examinationStamp(w.study) || w.run != nil && w.run.reexamined {
-		return res, nil
+	if w.run != nil && w.run.reexamined || !slices.ContainsFunc(w.quar, w.stale) {
+		return &Reexamination{}, nil
 	}
 	res, err := w.reexamine(server, progress)
 	if err != nil {
@@ -333,14 +334,32 @@ func (w *Workspace) Reexamine(server note.Verifier, progress func(done, total in
 	return res, nil
 }
 
+// examinationRules changes whenever a change to this package or the ones
+// it uses could change the result of examining an envelope, so that every
+// quarantined envelope is examined again.
+const examinationRules = 1
+
+// stale reports whether the quarantined envelope q was examined against
+// another study or other rules than the current ones.
+func (w *Workspace) stale(q qentry) bool {
+	if w.st.ExaminedRules != examinationRules {
+		return true
+	}
+	return w.st.ExaminedStudy != hex.EncodeToString(w.study.SHA256[:]) && !q.reason.envelope()
+}
+
 func (w *Workspace) reexamine(server note.Verifier, progress func(done, total int)) (*Reexamination, error) {
 	if _, err := w.appenders(); err != nil {
 		return nil, err
 	}
 	res := &Reexamination{}
 	byBatch := map[int]int{}
+	total := 0
 	for _, q := range w.quar {
-		byBatch[q.batch]++
+		if w.stale(q) {
+			byBatch[q.batch]++
+			total++
+		}
 	}
 	reasons := map[reason]int{}
 	done := 0
@@ -368,13 +387,13 @@ func (w *Workspace) reexamine(server note.Verifier, progress func(done, total in
 		picked := map[int]bool{} // used by the reading goroutine only
 		pick := func(_ int, key [32]byte) (int, bool) {
 			qi, ok := w.qindex[key]
-			if !ok || w.quar[qi].batch != bi || picked[qi] {
+			if !ok || w.quar[qi].batch != bi || picked[qi] || !w.stale(w.quar[qi]) {
 				return 0, false
 			}
 			picked[qi] = true
 			return qi, true
 		}
-		st, err := w.examine(br, hash, pick, progress, done, len(w.quar))
+		st, err := w.examine(br, hash, pick, progress, done, total)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -389,16 +408,6 @@ func (w *Workspace) reexamine(server note.Verifier, progress func(done, total in
 	res.Reasons = sortCounts(reasons)
 	w.run.reexamined = res.Missing == 0
 	return res, nil
-}
-
-// examinationStamp names what a quarantined envelope was examined against:
-// the study file and the rules of this package. When it changes, Reexamine
-// examines the quarantine again.
-func examinationStamp(s *config.Study) string {
-	h := sha256.New()
-	h.Write([]byte("testimony-examination-v1\n"))
-	h.Write(s.SHA256[:])
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // job is one envelope to examine.
@@ -662,6 +671,10 @@ var reasonText = map[reason][2]string{
 }
 
 func (r reason) code() string        { return reasonText[r][0] }
+
+// envelope reports whether r is about the envelope itself, which did not
+// open: the result depends only on the envelope's bytes and the key.
+func (r reason) envelope() bool { return r != reasonMalformedPlaintext && r != reasonAnswers }
 func (r reason) explanation() string { return reasonText[r][1] }
 
 func reasonOf(err error) reason {

@@ -407,12 +407,14 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 	for range 3 {
 		envs = append(envs, f.envelopeOf(t, r))
 	}
-	envs = append(envs, f.envelope(t, "plain"), f.quarantinedEnvelope(t))
+	stranger, _ := envelope.GenerateIdentity()
+	foreign, _ := envelope.Seal(f.study.ID, []byte("{}"), []*envelope.Recipient{stranger.Recipient()})
+	envs = append(envs, f.envelope(t, "plain"), f.quarantinedEnvelope(t), batch.Envelope{ID: randomID(t), Data: foreign})
 	if err := decryptRun(dir, narrow, f.ids[0], f.verifier, f.batch(t, envs...)); err != nil {
 		t.Fatal(err)
 	}
 	ws, _ := Open(dir, narrow, f.ids[0], "")
-	if ws.Len() != 1 || len(ws.Quarantined()) != 2 {
+	if ws.Len() != 1 || len(ws.Quarantined()) != 3 {
 		t.Fatalf("with the narrow study: %d testimonies, quarantine %v", ws.Len(), ws.Quarantined())
 	}
 	// The same study: nothing to examine again.
@@ -427,17 +429,19 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	re, err = ws.Reexamine(f.verifier, nil)
+	// The envelope sealed to another key is not examined again: it
+	// cannot open with this key whatever the study.
 	if err != nil || re.Examined != 4 || re.Recovered != 3 || re.Missing != 0 {
 		t.Fatalf("Reexamine with the corrected study: %+v, %v", re, err)
 	}
 	if err := ws.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if ws.Len() != 4 || len(ws.Quarantined()) != 1 || ws.Quarantined()[0].Reason != "answers-break-rules" {
+	if ws.Len() != 4 || len(ws.Quarantined()) != 2 {
 		t.Fatalf("after recovery: %d testimonies, quarantine %v", ws.Len(), ws.Quarantined())
 	}
 	q, _ := os.ReadFile(filepath.Join(dir, quarantineFile))
-	if strings.Count(string(q), "\n") != 1 || !strings.Contains(string(q), "consent_missing") {
+	if strings.Count(string(q), "\n") != 2 || !strings.Contains(string(q), "consent_missing") || !strings.Contains(string(q), "not-sealed-to-this-key") {
 		t.Fatalf("quarantine.jsonl after recovery:\n%s", q)
 	}
 	csv, _ := os.ReadFile(filepath.Join(dir, csvFile))

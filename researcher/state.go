@@ -34,9 +34,10 @@ type state struct {
 	// Batches are the hex SHA-256s of the manifests of every batch imported,
 	// in order.
 	Batches []string `json:"batches"`
-	// Examined is the examination stamp (see examinationStamp) the
-	// quarantine was last examined against.
-	Examined string `json:"examined"`
+	// ExaminedStudy (the hex SHA-256 of the study file) and ExaminedRules
+	// (examinationRules) are what the quarantine was last examined against.
+	ExaminedStudy string `json:"examined_study"`
+	ExaminedRules int    `json:"examined_rules"`
 	// Epoch counts renames, so that exports made before one are known to
 	// be stale.
 	Epoch int64 `json:"epoch"`

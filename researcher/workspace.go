@@ -60,8 +60,10 @@
 // shows the reason (and the plaintext if it opened), and its ciphertext
 // stays in its batch under batches/. When the study file differs from the
 // one the quarantine was last examined against (a question put back, a
-// limit corrected), Reexamine examines every quarantined envelope again and
-// brings in those that now pass.
+// limit corrected), Reexamine examines again every quarantined envelope that
+// opened, and brings in those that now pass. (One that did not open fails
+// the same way with the same key; all are examined again when a new version
+// of this package examines differently.)
 package researcher
 
 import (

@@ -107,6 +107,9 @@ questions:
 	if err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "server.pub"), []byte(vkey), 0o600); err != nil {
+		return err
+	}
 	text := strings.Repeat(story, 1+7900/len(story))[:7900]
 	for !strings.HasSuffix(text, " ") {
 		text = text[:len(text)-1] // valid UTF-8

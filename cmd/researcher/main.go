@@ -233,7 +233,7 @@ nothing: if any batch is refused, nothing of the run is saved.
 Envelopes that do not open or break the questionnaire's rules are quarantined: the
 summary counts them by reason and quarantine.jsonl shows each. The workspace keeps every
 batch it imported (WORKSPACE/batches), so when you correct the study file, running
-decrypt again (with or without new batches) examines every quarantined envelope again
+decrypt again (with or without new batches) examines the quarantined envelopes again
 and brings in those that now pass. It also finishes a run that was interrupted.
 
 ` + exitCodesHelp,
