@@ -671,11 +671,11 @@ var reasonText = map[reason][2]string{
 }
 
 func (r reason) code() string        { return reasonText[r][0] }
+func (r reason) explanation() string { return reasonText[r][1] }
 
 // envelope reports whether r is about the envelope itself, which did not
 // open: the result depends only on the envelope's bytes and the key.
 func (r reason) envelope() bool { return r != reasonMalformedPlaintext && r != reasonAnswers }
-func (r reason) explanation() string { return reasonText[r][1] }
 
 func reasonOf(err error) reason {
 	var ps response.Problems
