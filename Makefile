@@ -4,7 +4,7 @@ GO ?= go
 export PATH := $(PATH):/usr/sbin
 FUZZTIME ?= 100000x
 
-.PHONY: demo test deps check fuzz bench
+.PHONY: demo test deps check fuzz bench install package package-test
 
 demo: deps
 	$(GO) run ./cmd/intake demo
@@ -12,6 +12,7 @@ demo: deps
 test: deps check
 	$(GO) test -race -timeout 40m ./...
 	$(MAKE) fuzz
+	$(MAKE) package-test
 
 # deps installs the Debian packages the demo and the tests start for real:
 # tor (private Tor network and onion service), Chromium (browser tests) and
@@ -29,3 +30,31 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+
+# install puts intake, researcher and auditor in $(PREFIX)/bin, or where go
+# install puts them ($$(go env GOBIN), else $$(go env GOPATH)/bin) without
+# PREFIX. `sudo make install PREFIX=/usr/local` for every user.
+PREFIX ?=
+install:
+	$(if $(PREFIX),GOBIN=$(abspath $(PREFIX))/bin) $(GO) install -trimpath -buildvcs=auto ./cmd/intake ./cmd/researcher ./cmd/auditor
+
+# package builds dist/testimony_VERSION_ARCH.deb with packaging/cmd/mkdeb
+# (a module of its own: see packaging/packaging.go). ARCH=arm64 builds for
+# another architecture.
+ARCH ?=
+package:
+	cd packaging && $(GO) run ./cmd/mkdeb -repo .. -out ../dist $(if $(ARCH),-arch $(ARCH))
+
+# package-test builds the package and checks its files, control data, man
+# pages, the unit's security score and command line. As root it also
+# installs it with apt in a fresh Debian chroot, and runs testimony.service
+# under systemd in a container (systemd-nspawn) on a private Tor network;
+# the base systems are made once with debootstrap and kept in dist/chroot.
+package-test:
+	@[ "$$(id -u)" -ne 0 ] || { missing=""; \
+	  command -v debootstrap >/dev/null 2>&1 || missing="$$missing debootstrap"; \
+	  command -v systemd-nspawn >/dev/null 2>&1 || missing="$$missing systemd-container"; \
+	  command -v tor-gencert >/dev/null 2>&1 || missing="$$missing tor"; \
+	  [ -z "$$missing" ] || { echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; }
+	@test -z "$$(gofmt -l packaging)" || { echo "gofmt would change:"; gofmt -l packaging; exit 1; }
+	cd packaging && $(GO) vet ./... && TESTIMONY_PACKAGE_CHROOT=1 $(GO) test -count=1 -timeout 20m ./...

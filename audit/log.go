@@ -35,6 +35,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -418,6 +419,67 @@ func (l *Log) Size() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.tree.n
+}
+
+// Len returns the number of records in the log now, counting those other
+// processes appended.
+func (l *Log) Len() (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return 0, fmt.Errorf("failed to read audit log: %w", err)
+	}
+	defer unlock()
+	if err := l.catchUp(false); err != nil {
+		return 0, fmt.Errorf("failed to read audit log: %w", err)
+	}
+	return l.tree.n, nil
+}
+
+// Scan calls fn with the index and content of every record in the log, in
+// order: every record any process had appended when Scan began. It stops at
+// the first error fn returns, and returns it. Scan holds the lock only to
+// learn the log's size, so writers are not held up while fn runs.
+func (l *Log) Scan(fn func(index int64, r Record) error) error {
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("failed to read audit log: %w", err)
+	}
+	err = l.catchUp(false)
+	size, f := l.size, l.records
+	unlock()
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("failed to read audit log: %w", err)
+	}
+	// Records before size never change: the log only grows.
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
+	for i := int64(0); ; i++ {
+		line, err := br.ReadSlice('\n')
+		if err == io.EOF && len(line) == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("failed to read audit log record %d: %w", i, err)
+		}
+		r, err := ParseRecord(line)
+		if err != nil {
+			return fmt.Errorf("audit log in %s is damaged: record %d: %w (run auditor verify)", l.dir, i, err)
+		}
+		if err := fn(i, r); err != nil {
+			return err
+		}
+	}
 }
 
 // Append adds r to the log and returns its index, counting from 0. The

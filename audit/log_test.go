@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -431,5 +432,43 @@ func TestLeafHashIsRecordHash(t *testing.T) {
 	ck, _ := ParseCheckpoint([]byte(n.Text))
 	if ck.Hash != root || ck.Size != 2 {
 		t.Fatalf("checkpoint %+v, want size 2 and root %v", ck, root)
+	}
+}
+
+// TestScan reads every record, including those another process appended.
+func TestScan(t *testing.T) {
+	k := newTestKey(t, testOrigin)
+	dir := t.TempDir()
+	a := openTestLog(t, dir, k)
+	b := openTestLog(t, dir, k)
+	for i := range 10 {
+		l := a
+		if i%3 == 0 {
+			l = b
+		}
+		mustAppend(t, l, submission(i))
+	}
+	var got []Record
+	if err := a.Scan(func(i int64, r Record) error {
+		if i != int64(len(got)) {
+			t.Fatalf("index %d after %d records", i, len(got))
+		}
+		got = append(got, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 {
+		t.Fatalf("Scan saw %d records, want 10", len(got))
+	}
+	for i, r := range got {
+		if r != submission(i) {
+			t.Errorf("record %d = %+v", i, r)
+		}
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := b.Scan(func(int64, Record) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("Scan returned %v after %d calls, want the callback's error after 1", err, n)
 	}
 }

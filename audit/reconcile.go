@@ -74,6 +74,12 @@ type Reconciliation struct {
 	// Problems lists everything that does not add up. The logs reconcile
 	// if it is empty.
 	Problems []Problem `json:"problems"`
+	// Manifests and EnvelopesChecked count what
+	// [Reconciliation.CheckManifest] checked.
+	Manifests        int `json:"manifests_checked,omitempty"`
+	EnvelopesChecked int `json:"envelopes_checked,omitempty"`
+
+	stored, exported map[[32]byte]int64 // first record of each hash, for CheckManifest
 }
 
 // OK reports whether the logs reconcile.
@@ -130,6 +136,40 @@ func Reconcile(serverDir, serverKey string, researcherDirs, researcherKeys []str
 	reconcile(rec)
 	if !rec.OK() {
 		return rec, fmt.Errorf("%w: the logs do not reconcile: %s", ErrDamaged, rec.Problems[0])
+	}
+	return rec, nil
+}
+
+// ReconcileServer verifies the server log in serverDir against serverKey
+// and returns a Reconciliation without researcher logs: for checking the
+// server's exported batches with [Reconciliation.CheckManifest] alone. It
+// returns an error wrapping [ErrDamaged] if the log is damaged, and a nil
+// result only if it could not read the log or the key.
+func ReconcileServer(serverDir, serverKey string) (*Reconciliation, error) {
+	sv, err := newVerifier(serverKey)
+	if err != nil {
+		return nil, fmt.Errorf("server key: %w", err)
+	}
+	rec := &Reconciliation{Batches: []Batch{}, Problems: []Problem{}, Researchers: []*Report{}}
+	rep, err := verifyDir(serverDir, []note.Verifier{sv}, nil)
+	if err != nil && !errors.Is(err, ErrDamaged) {
+		return nil, err
+	}
+	rec.Server = rep
+	for _, d := range rep.Damage {
+		rec.Problems = append(rec.Problems, Problem{LogDamaged, serverDir, d.Record, "", "failed verification: " + d.String()})
+	}
+	for i, r := range rep.records {
+		if r.Event == EventBatchExported {
+			m := hex.EncodeToString(r.SHA256[:])
+			if err := proveIncluded(rep, int64(i)); err != nil {
+				rec.Problems = append(rec.Problems, Problem{Unproven, serverDir, int64(i), m, err.Error()})
+			}
+			rec.Batches = append(rec.Batches, Batch{Manifest: m, Count: r.Count, Day: r.Day, Record: int64(i), Imports: []Import{}})
+		}
+	}
+	if !rec.OK() {
+		return rec, fmt.Errorf("%w: %s", ErrDamaged, rec.Problems[0])
 	}
 	return rec, nil
 }

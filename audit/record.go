@@ -44,6 +44,28 @@ const (
 	EventEnvelopesPurged Event = "envelopes-purged"
 	// EventOnionPublished records that the onion service was (re)published.
 	EventOnionPublished Event = "onion-published"
+	// EventSubmissionsRecovered records that, on start after a crash, the
+	// server found envelopes on disk without a submission-stored record and
+	// appended one for each (with the day of the folder it was stored in).
+	// It carries their number.
+	EventSubmissionsRecovered Event = "submissions-recovered"
+	// EventExportRolledBack records that an export interrupted before it
+	// completed was undone: its envelopes are pending again and its batch
+	// files were removed. It carries the number of envelopes.
+	EventExportRolledBack Event = "export-rolled-back"
+	// EventEnvelopesPurgedWithoutReceipt records that the operator deleted
+	// exported envelopes that no researcher's import receipt covers. It
+	// carries their number.
+	EventEnvelopesPurgedWithoutReceipt Event = "envelopes-purged-without-receipt"
+	// EventReceiptAccepted records that the server accepted a researcher's
+	// import receipt as proof for a purge. It carries the SHA-256 of the
+	// signed receipt and the fingerprint of the researcher key that signed
+	// it.
+	EventReceiptAccepted Event = "receipt-accepted"
+	// EventStudyVersionRetired records that the server stopped accepting
+	// answers to a version of the study. It carries the SHA-256 of that
+	// version's study file.
+	EventStudyVersionRetired Event = "study-version-retired"
 )
 
 // Events written by a researcher into the researcher's own log, on the
@@ -59,6 +81,37 @@ const (
 	// EventPseudonymRenamed records that a pseudonym was renamed. It carries
 	// neither the old nor the new name.
 	EventPseudonymRenamed Event = "pseudonym-renamed"
+	// EventTestimoniesRecovered records that quarantined testimonies were
+	// examined again and brought in. It carries their number.
+	EventTestimoniesRecovered Event = "testimonies-recovered"
+	// EventReceiptIssued records that the researcher signed an import
+	// receipt. It carries the SHA-256 of the signed receipt and the number
+	// of batches it covers.
+	EventReceiptIssued Event = "receipt-issued"
+	// EventRenamesSigned records that the researcher signed a file of
+	// pseudonym renames for the team. It carries the number of renames.
+	EventRenamesSigned Event = "renames-signed"
+	// EventRenamesApplied records that a signed file of renames was applied.
+	// It carries the number of renames and the fingerprint of the key that
+	// signed them.
+	EventRenamesApplied Event = "renames-applied"
+	// EventResearcherAdded records that a researcher joined the study. It
+	// carries the fingerprint of the new researcher's key.
+	EventResearcherAdded Event = "researcher-added"
+	// EventResearcherRemoved records that a researcher left the study (or
+	// that their key was lost or compromised). It carries the fingerprint of
+	// the removed key.
+	EventResearcherRemoved Event = "researcher-removed"
+	// EventPassphraseChanged records that the passphrase of a researcher key
+	// file was changed. It carries the key's fingerprint.
+	EventPassphraseChanged Event = "passphrase-changed"
+	// EventHandoverWritten records that testimonies were handed over, sealed,
+	// to a researcher added later. It carries their number and the
+	// fingerprint of the recipient's key.
+	EventHandoverWritten Event = "handover-written"
+	// EventHandoverImported records that a handover was imported. It carries
+	// the number of testimonies and the fingerprint of the giver's key.
+	EventHandoverImported Event = "handover-imported"
 )
 
 // eventFields says which fields an event carries, in the order they are
@@ -79,13 +132,34 @@ var events = map[Event]eventFields{
 	EventBatchImported:          {hashKey: "manifest-sha256", count: true, key: true},
 	EventTestimoniesQuarantined: {count: true},
 	EventPseudonymRenamed:       {},
+
+	EventSubmissionsRecovered:          {count: true},
+	EventExportRolledBack:              {count: true},
+	EventEnvelopesPurgedWithoutReceipt: {count: true},
+	EventReceiptAccepted:               {hashKey: "receipt-sha256", key: true},
+	EventStudyVersionRetired:           {hashKey: "study-sha256"},
+
+	EventTestimoniesRecovered: {count: true},
+	EventReceiptIssued:        {hashKey: "receipt-sha256", count: true},
+	EventRenamesSigned:        {count: true},
+	EventRenamesApplied:       {count: true, key: true},
+	EventResearcherAdded:      {key: true},
+	EventResearcherRemoved:    {key: true},
+	EventPassphraseChanged:    {key: true},
+	EventHandoverWritten:      {count: true, key: true},
+	EventHandoverImported:     {count: true, key: true},
 }
 
 // Events lists every event, in the order summaries show them.
 var Events = []Event{
-	EventServiceStarted, EventServiceStopped, EventOnionPublished,
-	EventSubmissionStored, EventBatchExported, EventEnvelopesPurged,
-	EventBatchImported, EventTestimoniesQuarantined, EventPseudonymRenamed,
+	EventServiceStarted, EventServiceStopped, EventOnionPublished, EventStudyVersionRetired,
+	EventSubmissionStored, EventSubmissionsRecovered,
+	EventBatchExported, EventExportRolledBack,
+	EventReceiptAccepted, EventEnvelopesPurged, EventEnvelopesPurgedWithoutReceipt,
+	EventBatchImported, EventTestimoniesQuarantined, EventTestimoniesRecovered, EventReceiptIssued,
+	EventPseudonymRenamed, EventRenamesSigned, EventRenamesApplied,
+	EventResearcherAdded, EventResearcherRemoved, EventPassphraseChanged,
+	EventHandoverWritten, EventHandoverImported,
 }
 
 // A Record is one entry of an audit log. Use the constructors
@@ -102,15 +176,17 @@ type Record struct {
 	// Day is the UTC day it happened, as YYYY-MM-DD, from 2000-01-01 to
 	// 9999-12-31.
 	Day string
-	// SHA256 is the hash of the study file, envelope or batch manifest.
-	// It is zero for events that carry no hash.
+	// SHA256 is the hash of the study file, envelope, batch manifest or
+	// receipt. It is zero for events that carry no hash.
 	SHA256 [32]byte
-	// Count is a number of envelopes or testimonies, from 0 to [MaxCount].
-	// It is zero for events that carry no count.
+	// Count is a number of envelopes, testimonies, batches or renames, from
+	// 0 to [MaxCount]. It is zero for events that carry no count.
 	Count int
-	// ResearcherKey is the fingerprint of the researcher key that imported
-	// a batch: 8 to 128 characters from A-Z a-z 0-9 and "+/=:._-".
-	// It is empty for every other event.
+	// ResearcherKey is the fingerprint of the researcher key the event
+	// concerns (the key that imported a batch, signed a receipt or renames,
+	// joined or left the study, gave or received a handover): 8 to 128
+	// characters from A-Z a-z 0-9 and "+/=:._-". It is empty for events that
+	// carry no key.
 	ResearcherKey string
 }
 
@@ -168,14 +244,98 @@ func PseudonymRenamed(day time.Time) Record {
 	return Record{Event: EventPseudonymRenamed, Day: dayOf(day)}
 }
 
+// SubmissionsRecovered records that count envelopes were found on disk
+// without a submission-stored record, after a crash, and recorded.
+func SubmissionsRecovered(count int, day time.Time) Record {
+	return Record{Event: EventSubmissionsRecovered, Day: dayOf(day), Count: count}
+}
+
+// ExportRolledBack records that an interrupted export of count envelopes
+// was undone.
+func ExportRolledBack(count int, day time.Time) Record {
+	return Record{Event: EventExportRolledBack, Day: dayOf(day), Count: count}
+}
+
+// EnvelopesPurgedWithoutReceipt records that count exported envelopes were
+// deleted without a receipt covering them.
+func EnvelopesPurgedWithoutReceipt(count int, day time.Time) Record {
+	return Record{Event: EventEnvelopesPurgedWithoutReceipt, Day: dayOf(day), Count: count}
+}
+
+// ReceiptAccepted records that the signed receipt whose SHA-256 is
+// receiptSHA256, signed by the researcher key whose fingerprint is
+// researcherKeyFingerprint, was accepted as proof for a purge.
+func ReceiptAccepted(receiptSHA256 [32]byte, researcherKeyFingerprint string, day time.Time) Record {
+	return Record{Event: EventReceiptAccepted, Day: dayOf(day), SHA256: receiptSHA256, ResearcherKey: researcherKeyFingerprint}
+}
+
+// StudyVersionRetired records that the study version whose file has
+// SHA-256 studySHA256 is no longer accepted.
+func StudyVersionRetired(studySHA256 [32]byte, day time.Time) Record {
+	return Record{Event: EventStudyVersionRetired, Day: dayOf(day), SHA256: studySHA256}
+}
+
+// TestimoniesRecovered records that count quarantined testimonies were
+// brought in.
+func TestimoniesRecovered(count int, day time.Time) Record {
+	return Record{Event: EventTestimoniesRecovered, Day: dayOf(day), Count: count}
+}
+
+// ReceiptIssued records that a receipt covering count batches, whose signed
+// form has SHA-256 receiptSHA256, was signed.
+func ReceiptIssued(receiptSHA256 [32]byte, count int, day time.Time) Record {
+	return Record{Event: EventReceiptIssued, Day: dayOf(day), SHA256: receiptSHA256, Count: count}
+}
+
+// RenamesSigned records that a file of count renames was signed.
+func RenamesSigned(count int, day time.Time) Record {
+	return Record{Event: EventRenamesSigned, Day: dayOf(day), Count: count}
+}
+
+// RenamesApplied records that count renames signed by the key whose
+// fingerprint is signerFingerprint were applied.
+func RenamesApplied(count int, signerFingerprint string, day time.Time) Record {
+	return Record{Event: EventRenamesApplied, Day: dayOf(day), Count: count, ResearcherKey: signerFingerprint}
+}
+
+// ResearcherAdded records that the researcher key whose fingerprint is
+// fingerprint joined the study.
+func ResearcherAdded(fingerprint string, day time.Time) Record {
+	return Record{Event: EventResearcherAdded, Day: dayOf(day), ResearcherKey: fingerprint}
+}
+
+// ResearcherRemoved records that the researcher key whose fingerprint is
+// fingerprint was removed from the study.
+func ResearcherRemoved(fingerprint string, day time.Time) Record {
+	return Record{Event: EventResearcherRemoved, Day: dayOf(day), ResearcherKey: fingerprint}
+}
+
+// PassphraseChanged records that the passphrase of the key whose
+// fingerprint is fingerprint was changed.
+func PassphraseChanged(fingerprint string, day time.Time) Record {
+	return Record{Event: EventPassphraseChanged, Day: dayOf(day), ResearcherKey: fingerprint}
+}
+
+// HandoverWritten records that count testimonies were handed over to the
+// researcher key whose fingerprint is recipientFingerprint.
+func HandoverWritten(count int, recipientFingerprint string, day time.Time) Record {
+	return Record{Event: EventHandoverWritten, Day: dayOf(day), Count: count, ResearcherKey: recipientFingerprint}
+}
+
+// HandoverImported records that count testimonies handed over by the
+// researcher key whose fingerprint is giverFingerprint were imported.
+func HandoverImported(count int, giverFingerprint string, day time.Time) Record {
+	return Record{Event: EventHandoverImported, Day: dayOf(day), Count: count, ResearcherKey: giverFingerprint}
+}
+
 // MarshalText encodes r as one line of text ending in a newline:
 //
 //	testimony-audit/1 <day> <event>[ <key>=<value>]...
 //
 // The keys are fixed by the event and always appear in the same order:
-// a hash ("study-sha256", "envelope-sha256" or "manifest-sha256", 64
-// lowercase hex digits), then "count" (decimal, no sign, no leading zero),
-// then "researcher-key". The encoding is canonical: a record has exactly one.
+// a hash ("study-sha256", "envelope-sha256", "manifest-sha256" or
+// "receipt-sha256", 64 lowercase hex digits), then "count" (decimal, no
+// sign, no leading zero), then "researcher-key". The encoding is canonical: a record has exactly one.
 // MarshalText fails if r does not fit its event.
 func (r Record) MarshalText() ([]byte, error) {
 	f, ok := events[r.Event]

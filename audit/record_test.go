@@ -21,6 +21,20 @@ func allRecords() []Record {
 		BatchImported(h, 12, "age1:abcdEFGH+/=_.-", testDay),
 		TestimoniesQuarantined(MaxCount, testDay),
 		PseudonymRenamed(testDay),
+		SubmissionsRecovered(3, testDay),
+		ExportRolledBack(40, testDay),
+		EnvelopesPurgedWithoutReceipt(7, testDay),
+		ReceiptAccepted(h, "0123-4567-89ab-cdef-0123", testDay),
+		StudyVersionRetired(h, testDay),
+		TestimoniesRecovered(5, testDay),
+		ReceiptIssued(h, 2, testDay),
+		RenamesSigned(4, testDay),
+		RenamesApplied(4, "0123-4567-89ab-cdef-0123", testDay),
+		ResearcherAdded("89ab-cdef-0123-4567-89ab", testDay),
+		ResearcherRemoved("89ab-cdef-0123-4567-89ab", testDay),
+		PassphraseChanged("0123-4567-89ab-cdef-0123", testDay),
+		HandoverWritten(9, "89ab-cdef-0123-4567-89ab", testDay),
+		HandoverImported(9, "0123-4567-89ab-cdef-0123", testDay),
 	}
 }
 
@@ -36,6 +50,20 @@ func TestRecordEncoding(t *testing.T) {
 		"testimony-audit/1 2026-03-04 batch-imported manifest-sha256=" + h + " count=12 researcher-key=age1:abcdEFGH+/=_.-\n",
 		"testimony-audit/1 2026-03-04 testimonies-quarantined count=1000000000\n",
 		"testimony-audit/1 2026-03-04 pseudonym-renamed\n",
+		"testimony-audit/1 2026-03-04 submissions-recovered count=3\n",
+		"testimony-audit/1 2026-03-04 export-rolled-back count=40\n",
+		"testimony-audit/1 2026-03-04 envelopes-purged-without-receipt count=7\n",
+		"testimony-audit/1 2026-03-04 receipt-accepted receipt-sha256=" + h + " researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 study-version-retired study-sha256=" + h + "\n",
+		"testimony-audit/1 2026-03-04 testimonies-recovered count=5\n",
+		"testimony-audit/1 2026-03-04 receipt-issued receipt-sha256=" + h + " count=2\n",
+		"testimony-audit/1 2026-03-04 renames-signed count=4\n",
+		"testimony-audit/1 2026-03-04 renames-applied count=4 researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 researcher-added researcher-key=89ab-cdef-0123-4567-89ab\n",
+		"testimony-audit/1 2026-03-04 researcher-removed researcher-key=89ab-cdef-0123-4567-89ab\n",
+		"testimony-audit/1 2026-03-04 passphrase-changed researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 handover-written count=9 researcher-key=89ab-cdef-0123-4567-89ab\n",
+		"testimony-audit/1 2026-03-04 handover-imported count=9 researcher-key=0123-4567-89ab-cdef-0123\n",
 	}
 	for i, r := range allRecords() {
 		text, err := r.MarshalText()
@@ -116,6 +144,14 @@ func TestParseRecordRejects(t *testing.T) {
 		"testimony-audit/1 2026-03-04 envelopes-purged count=1 count=1\n",
 		"testimony-audit/1 2026-03-04 service-stopped\x00\n",
 		"testimony-audit/1 2026-03-04 onion-published " + strings.Repeat("x", 300) + "\n",
+		"testimony-audit/1 2026-03-04 receipt-accepted receipt-sha256=" + h + "\n",
+		"testimony-audit/1 2026-03-04 receipt-accepted manifest-sha256=" + h + " researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 receipt-issued receipt-sha256=" + h + " count=1 researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 researcher-added\n",
+		"testimony-audit/1 2026-03-04 researcher-added count=1 researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 handover-written researcher-key=0123-4567-89ab-cdef-0123 count=1\n",
+		"testimony-audit/1 2026-03-04 study-version-retired study-sha256=" + h + " count=0\n",
+		"testimony-audit/1 2026-03-04 submissions-recovered\n",
 	} {
 		if r, err := ParseRecord([]byte(text)); err == nil {
 			t.Errorf("ParseRecord(%q) = %+v, want an error", text, r)

@@ -76,7 +76,8 @@ type Report struct {
 	Dir string `json:"dir"`
 	// Origin is the origin line of the log's checkpoints.
 	Origin string `json:"origin"`
-	// Key names the key that signed the checkpoints, as "<name>+<hash>".
+	// Key names the key that signed the checkpoints, as "<name>"+<hash>:
+	// the name quoted with Go escapes, since it comes from the log files.
 	Key string `json:"key"`
 	// Records is the number of complete records.
 	Records int64 `json:"records"`
@@ -102,6 +103,8 @@ type Report struct {
 	// Damage lists everything that is wrong. The log verifies if it is
 	// empty.
 	Damage []Damage `json:"damage"`
+	// Envelopes counts the envelopes [Report.CheckEnvelopes] checked.
+	Envelopes int `json:"envelopes_checked,omitempty"`
 
 	records []Record // parsed records; zero Record where a line does not parse
 	tree    *tree
@@ -264,7 +267,7 @@ func checkCheckpoints(files []namedFile, list note.Verifiers) checkedCheckpoints
 			add(Damage{Edited, cf.name, -1, "not a valid signed checkpoint: " + err.Error()})
 			continue
 		}
-		key := fmt.Sprintf("%s+%08x", nt.Sigs[0].Name, nt.Sigs[0].Hash)
+		key := keyName(nt.Sigs[0].Name, nt.Sigs[0].Hash)
 		if cc.key == "" {
 			cc.key, cc.origin = key, c.Origin
 		}
@@ -591,13 +594,27 @@ func diffLeaves(got, want []tlog.Hash, by, suffix string) []Damage {
 	return one(Edited, i, "records from %d on differ from those %s vouches for", i, by)
 }
 
+// sigNames names the keys of signatures read from a file: quoted, since a
+// name may hold anything but spaces and '+' (terminal controls, bidi
+// overrides), and only the first few.
 func sigNames(sigs []note.Signature) string {
 	var names []string
-	for _, s := range sigs {
-		names = append(names, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+	for i, s := range sigs {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(sigs)-3))
+			break
+		}
+		names = append(names, keyName(s.Name, s.Hash))
 	}
 	if len(names) == 0 {
 		return "no key"
 	}
 	return strings.Join(names, ", ")
+}
+
+// keyName names a key, quoting its name as Go would (%q: every control,
+// format or non-printable character escaped) and capping it at 64
+// characters.
+func keyName(name string, hash uint32) string {
+	return fmt.Sprintf("%.64q+%08x", name, hash)
 }

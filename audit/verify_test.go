@@ -113,3 +113,22 @@ func TestVerifyInputErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSignerNamesQuoted: a key name read from a checkpoint may hold
+// terminal controls and bidi overrides; reports quote it.
+func TestSignerNamesQuoted(t *testing.T) {
+	evil := newTestKey(t, "server\u202e\u009b2J")
+	pinned := newTestKey(t, testOrigin)
+	dir := t.TempDir()
+	growLog(t, dir, evil, 0, 3)
+	rep := wantDamage(t, dir, pinned.vkey, nil, SignedByAnotherKey)
+	for _, d := range rep.Damage {
+		if strings.ContainsAny(d.Detail, "\u202e\u009b") || !strings.Contains(d.Detail, `\u202e`) {
+			t.Errorf("detail %q: want the name quoted", d.Detail)
+		}
+	}
+	rep = mustVerify(t, dir, evil.vkey, nil)
+	if strings.ContainsAny(rep.Key, "\u202e\u009b") {
+		t.Errorf("Key %q: want the name quoted", rep.Key)
+	}
+}

@@ -2,41 +2,64 @@
 // from the intake server to the researchers' offline machine.
 //
 // On the server, use [GenerateKey] once to make the server's signing key,
-// and [Write] to export envelopes. On the researcher's machine, use [Read]
-// (or [NewReader], to stream a large batch) with the verifier key the
-// researchers pinned; it returns the envelopes only if the batch is exactly
-// what the server signed.
+// and [NewWriter] to export envelopes: it streams, so a batch of any size is
+// written holding only its manifest in memory. On the researcher's machine,
+// use [NewReader] with the verifier key the researchers pinned: it streams
+// too, and returns the study files and envelopes only as they prove to be
+// exactly what the server signed. [Write] and [Read] do the same for a batch
+// held in memory.
 //
-// # Format
+// # Format, version 2
 //
 // A batch is a POSIX (ustar) tar archive. Its first entry is named
-// "manifest"; then comes one entry named "envelopes/<id>" for every envelope,
-// in the order the manifest lists them, then the end-of-archive marker and
-// nothing else. Every entry is a regular file; Write gives each mode 0600,
-// modification time 0 (1970-01-01) and no owner names, and Read ignores
-// those fields.
+// "manifest"; then comes one entry named "versions/<sha256>" for every study
+// file listed in the manifest, then one entry named "envelopes/<id>" for
+// every envelope, each in the order the manifest lists them, then the
+// end-of-archive marker and nothing else. Every entry is a regular file;
+// writers give each mode 0600, modification time 0 (1970-01-01) and no owner
+// names, and readers ignore those fields.
 //
 // The manifest is a signed note (golang.org/x/mod/sumdb/note) with exactly
 // one Ed25519 signature, by the server's key. Its text is:
 //
-//	testimony batch v1
+//	testimony batch v2
 //	study <study id>
 //	batch <batch id>
-//	count <n>
+//	export <export id>
+//	part <i> of <n>
+//	versions <k>
+//	<sha256>
+//	...
+//	count <m>
 //	<id> <sha256>
 //	...
 //
-// with each line ending in "\n" (no "\r"), and no other lines. The study id
-// is 3 to 64 characters of a–z, 0–9 and '-'. The batch id and every envelope
-// id are 26 characters of a–z and 2–7; the batch id is random. The count is
-// a decimal number without leading zeros, from 1 to 1,000,000, and equals
-// the number of envelope lines that follow. Each envelope line gives the
-// envelope's id and the SHA-256 of its bytes in 64 lowercase hexadecimal
-// digits; the lines are sorted by id, each id strictly greater than the one
-// before, so no id appears twice. Envelopes are 1 byte to 8 MiB.
+// with each line ending in "\n" (no "\r"), and no other lines:
+//
+//   - The study id is 3 to 64 characters of a–z, 0–9 and '-'.
+//   - The batch id, the export id and every envelope id are 26 characters of
+//     a–z and 2–7. The batch id is random. The export id is random too, and
+//     shared by the n parts one export run wrote: part i of n, 1 ≤ i ≤ n ≤
+//     [MaxParts]. A researcher who holds parts 1 to n of an export holds
+//     everything it exported.
+//   - k, from 0 to [MaxVersions], is the number of study file lines that
+//     follow: the SHA-256 of each version of the study file the server has
+//     served, in 64 lowercase hexadecimal digits, sorted, no two alike. The
+//     study file itself travels in the entry "versions/<sha256>", 1 to
+//     [MaxVersionSize] bytes (the limit of config.MaxFileSize).
+//   - m, from 1 to [MaxEnvelopes], is the number of envelope lines that
+//     follow: the envelope's id and the SHA-256 of its bytes; the lines are
+//     sorted by id, each id strictly greater than the one before. Envelopes
+//     are 1 byte to [MaxEnvelopeSize].
+//
+// Numbers are decimal without sign or leading zeros. The encoding is
+// canonical: a manifest that parses formats back to the same bytes.
 //
 // A batch says nothing about when an envelope arrived: envelopes are listed
 // by id, which is random, and no times are recorded.
+//
+// Version 1 (first line "testimony batch v1") is no longer read: nothing in
+// the field used it.
 package batch
 
 import (
@@ -48,32 +71,42 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/testimony-project/testimony/crypto/envelope"
+	"hash"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/testimony-project/testimony/config"
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Limits a batch must respect. Read refuses a batch beyond them, and Write
-// refuses to produce one.
+// Limits a batch must respect. Readers refuse a batch beyond them, and
+// writers refuse to produce one.
 const (
 	// MaxEnvelopes is the largest number of envelopes in one batch.
 	MaxEnvelopes = 1_000_000
 	// MaxEnvelopeSize is the largest envelope, in bytes.
 	MaxEnvelopeSize = 8 << 20
+	// MaxVersions is the largest number of study files in one batch.
+	MaxVersions = 1000
+	// MaxVersionSize is the largest study file, in bytes.
+	MaxVersionSize = config.MaxFileSize
+	// MaxParts is the largest number of parts of one export.
+	MaxParts = 1_000_000
 	// maxManifestSize bounds the signed manifest: 92 bytes per envelope line,
-	// the header lines and the signature fit with room to spare.
+	// 65 per version line, the header lines and the signature fit with room
+	// to spare.
 	maxManifestSize = 96 << 20
 )
 
 const (
-	formatLine   = "testimony batch v1"
+	formatLine   = "testimony batch v2"
 	manifestName = "manifest"
 	envelopeDir  = "envelopes/"
+	versionDir   = "versions/"
 	idLen        = 26
 	blockSize    = 512
 )
@@ -86,12 +119,28 @@ type Envelope struct {
 	Data []byte
 }
 
+// Version is one version of the study file in a batch.
+type Version struct {
+	// SHA256 is the SHA-256 of Data: the study version's id.
+	SHA256 [32]byte
+	// Data is the study file, byte for byte as the server served it.
+	Data []byte
+}
+
 // Manifest is the signed table of contents of a batch.
 type Manifest struct {
 	// StudyID is the study the envelopes were submitted to.
 	StudyID string
 	// BatchID is the batch's random id.
 	BatchID string
+	// ExportID is the random id of the export run that wrote the batch,
+	// shared by all its parts.
+	ExportID string
+	// Part is the batch's number among the Parts batches of its export,
+	// from 1.
+	Part, Parts int
+	// Versions lists the SHA-256 of every study file in the batch, sorted.
+	Versions [][32]byte
 	// Entries lists the envelopes, sorted by ID.
 	Entries []ManifestEntry
 	// Hash is the SHA-256 of the signed manifest, signature included, as it
@@ -124,43 +173,22 @@ func GenerateKey(name string) (skey, vkey string, err error) {
 	return skey, vkey, nil
 }
 
-// Write writes a batch of envs for study studyID to w, signed by signer, and
-// returns its manifest.
-//
-// Write lists and writes envs sorted by id, whatever their order in envs. It
-// refuses an empty batch, a duplicate or malformed id, an empty envelope and
-// anything beyond [MaxEnvelopes] or [MaxEnvelopeSize], before writing
-// anything. It writes straight to w, holding nothing but the manifest; if it
-// returns an error, what it wrote is not a batch, so write to a temporary
-// file and rename it only on success.
-func Write(w io.Writer, signer note.Signer, studyID string, envs []Envelope) (*Manifest, error) {
-	if envelope.CheckStudyID(studyID) != nil {
-		return nil, fmt.Errorf("malformed study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", studyID)
+// NewID returns a fresh random id, for a batch or an export: 26 characters
+// of a–z and 2–7 (130 bits from crypto/rand).
+func NewID() string { return strings.ToLower(rand.Text()) }
+
+// Sign checks m, sorts its versions and entries, gives it a fresh random
+// BatchID if it has none, signs it with signer, sets m.Hash and returns the
+// signed manifest: the first entry of the batch. It refuses anything the
+// format does not allow (see the package documentation).
+func Sign(m *Manifest, signer note.Signer) ([]byte, error) {
+	if m.BatchID == "" {
+		m.BatchID = NewID()
 	}
-	if len(envs) == 0 {
-		return nil, errors.New("no envelopes to write: a batch holds at least one")
-	}
-	if len(envs) > MaxEnvelopes {
-		return nil, fmt.Errorf("too many envelopes (%d) for one batch: at most %d; export in several batches", len(envs), MaxEnvelopes)
-	}
-	sorted := slices.Clone(envs)
-	slices.SortFunc(sorted, func(a, b Envelope) int { return cmp.Compare(a.ID, b.ID) })
-	m := &Manifest{
-		StudyID: studyID,
-		BatchID: strings.ToLower(rand.Text()),
-		Entries: make([]ManifestEntry, len(sorted)),
-	}
-	for i, e := range sorted {
-		if !validID(e.ID) {
-			return nil, fmt.Errorf("malformed envelope id %q: want 26 characters of a-z and 2-7", e.ID)
-		}
-		if i > 0 && e.ID == sorted[i-1].ID {
-			return nil, fmt.Errorf("duplicate envelope id %q", e.ID)
-		}
-		if len(e.Data) == 0 || len(e.Data) > MaxEnvelopeSize {
-			return nil, fmt.Errorf("envelope %s is %d bytes: want 1 to %d", e.ID, len(e.Data), MaxEnvelopeSize)
-		}
-		m.Entries[i] = ManifestEntry{ID: e.ID, SHA256: sha256.Sum256(e.Data)}
+	slices.SortFunc(m.Versions, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(m.Entries, func(a, b ManifestEntry) int { return cmp.Compare(a.ID, b.ID) })
+	if err := m.check(); err != nil {
+		return nil, err
 	}
 	signed, err := note.Sign(&note.Note{Text: string(formatManifest(m))}, signer)
 	if err != nil {
@@ -170,27 +198,177 @@ func Write(w io.Writer, signer note.Signer, studyID string, envs []Envelope) (*M
 		return nil, fmt.Errorf("signed manifest too large (%d bytes): use a shorter signer name", len(signed))
 	}
 	m.Hash = sha256.Sum256(signed)
-
-	tw := tar.NewWriter(w)
-	if err := writeEntry(tw, manifestName, signed); err != nil {
-		return nil, err
-	}
-	for _, e := range sorted {
-		if err := writeEntry(tw, envelopeDir+e.ID, e.Data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("failed to finish batch: %w", err)
-	}
-	return m, nil
+	return signed, nil
 }
 
-func writeEntry(tw *tar.Writer, name string, data []byte) error {
+// check checks a sorted manifest against the format.
+func (m *Manifest) check() error {
+	switch {
+	case envelope.CheckStudyID(m.StudyID) != nil:
+		return fmt.Errorf("malformed study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", m.StudyID)
+	case !validID(m.BatchID):
+		return fmt.Errorf("malformed batch id %q: want 26 characters of a-z and 2-7", m.BatchID)
+	case !validID(m.ExportID):
+		return fmt.Errorf("malformed export id %q: want 26 characters of a-z and 2-7", m.ExportID)
+	case m.Parts < 1 || m.Parts > MaxParts || m.Part < 1 || m.Part > m.Parts:
+		return fmt.Errorf("malformed part %d of %d: want 1 ≤ part ≤ parts ≤ %d", m.Part, m.Parts, MaxParts)
+	case len(m.Versions) > MaxVersions:
+		return fmt.Errorf("too many study versions (%d) for one batch: at most %d", len(m.Versions), MaxVersions)
+	case len(m.Entries) == 0:
+		return errors.New("no envelopes to write: a batch holds at least one")
+	case len(m.Entries) > MaxEnvelopes:
+		return fmt.Errorf("too many envelopes (%d) for one batch: at most %d; export in parts", len(m.Entries), MaxEnvelopes)
+	}
+	for i, v := range m.Versions {
+		if i > 0 && v == m.Versions[i-1] {
+			return fmt.Errorf("duplicate study version %x", v)
+		}
+	}
+	for i, e := range m.Entries {
+		if !validID(e.ID) {
+			return fmt.Errorf("malformed envelope id %q: want 26 characters of a-z and 2-7", e.ID)
+		}
+		if i > 0 && e.ID == m.Entries[i-1].ID {
+			return fmt.Errorf("duplicate envelope id %q", e.ID)
+		}
+	}
+	return nil
+}
+
+// A Writer writes one batch, streaming: the caller hashes every study file
+// and envelope first (the manifest is signed before anything else is
+// written), then copies each in manifest order. Writer checks every copy
+// against the hash in the manifest, so a file that changed between the two
+// passes is caught rather than exported.
+type Writer struct {
+	tw     *tar.Writer
+	m      *Manifest
+	signed []byte
+	next   int   // position of the next entry: versions, then envelopes
+	err    error // sticky
+	h      hash.Hash
+	close  bool
+}
+
+// NewWriter signs m (see [Sign]), writes the manifest to w, and returns a
+// Writer for the rest of the batch. The caller then calls
+// [Writer.WriteVersion] for every study file in [Manifest.Versions], then
+// [Writer.WriteEnvelope] for every envelope in [Manifest.Entries], in that
+// order (sorted, as Sign left them), then [Writer.Close].
+//
+// If any call fails, what was written is not a batch: write to a temporary
+// file, and keep it only once Close returned nil.
+func NewWriter(w io.Writer, signer note.Signer, m *Manifest) (*Writer, error) {
+	signed, err := Sign(m, signer)
+	if err != nil {
+		return nil, err
+	}
+	bw := &Writer{tw: tar.NewWriter(w), m: m, signed: signed, h: sha256.New()}
+	if err := writeEntry(bw.tw, manifestName, int64(len(signed)), bytes.NewReader(signed), nil); err != nil {
+		return nil, err
+	}
+	return bw, nil
+}
+
+// Manifest returns the signed manifest, with its Hash set. The caller must
+// not modify it.
+func (bw *Writer) Manifest() *Manifest { return bw.m }
+
+// SignedManifest returns the signed manifest as written, the batch's first
+// entry (for the server to keep). The caller must not modify it.
+func (bw *Writer) SignedManifest() []byte { return bw.signed }
+
+// WriteVersion writes the next study file: the one whose SHA-256 is sum,
+// size bytes read from r.
+func (bw *Writer) WriteVersion(sum [32]byte, size int64, r io.Reader) error {
+	return bw.write(func() error {
+		if bw.next >= len(bw.m.Versions) {
+			return fmt.Errorf("study version %x written after the last one", sum)
+		}
+		if want := bw.m.Versions[bw.next]; want != sum {
+			return fmt.Errorf("study version %x written where the manifest lists %x next", sum, want)
+		}
+		if size < 1 || size > MaxVersionSize {
+			return fmt.Errorf("study version %x is %d bytes: want 1 to %d", sum, size, MaxVersionSize)
+		}
+		return bw.copy(versionDir+hex.EncodeToString(sum[:]), size, r, sum)
+	})
+}
+
+// WriteEnvelope writes the next envelope: the one with id id, size bytes
+// read from r.
+func (bw *Writer) WriteEnvelope(id string, size int64, r io.Reader) error {
+	return bw.write(func() error {
+		i := bw.next - len(bw.m.Versions)
+		switch {
+		case i < 0:
+			return fmt.Errorf("envelope %s written before study version %x", id, bw.m.Versions[bw.next])
+		case i >= len(bw.m.Entries):
+			return fmt.Errorf("envelope %s written after the last one", id)
+		case bw.m.Entries[i].ID != id:
+			return fmt.Errorf("envelope %s written where the manifest lists %s next", id, bw.m.Entries[i].ID)
+		case size < 1 || size > MaxEnvelopeSize:
+			return fmt.Errorf("envelope %s is %d bytes: want 1 to %d", id, size, MaxEnvelopeSize)
+		}
+		return bw.copy(envelopeDir+id, size, r, bw.m.Entries[i].SHA256)
+	})
+}
+
+func (bw *Writer) write(fn func() error) error {
+	if bw.err != nil {
+		return bw.err
+	}
+	if bw.close {
+		return errors.New("batch already closed")
+	}
+	if err := fn(); err != nil {
+		bw.err = err
+		return err
+	}
+	bw.next++
+	return nil
+}
+
+func (bw *Writer) copy(name string, size int64, r io.Reader, sum [32]byte) error {
+	bw.h.Reset()
+	if err := writeEntry(bw.tw, name, size, r, bw.h); err != nil {
+		return err
+	}
+	if [32]byte(bw.h.Sum(nil)) != sum {
+		return fmt.Errorf("batch entry %q does not match the SHA-256 in the manifest: the file changed after it was hashed", name)
+	}
+	return nil
+}
+
+// Close checks that every study file and envelope of the manifest was
+// written, and writes the end-of-archive marker. It does not close the
+// underlying writer.
+func (bw *Writer) Close() error {
+	if bw.err != nil {
+		return bw.err
+	}
+	if bw.close {
+		return nil
+	}
+	if n := len(bw.m.Versions) + len(bw.m.Entries); bw.next != n {
+		bw.err = fmt.Errorf("batch closed after %d of its %d entries", bw.next, n)
+		return bw.err
+	}
+	if err := bw.tw.Close(); err != nil {
+		bw.err = fmt.Errorf("failed to finish batch: %w", err)
+		return bw.err
+	}
+	bw.close = true
+	return nil
+}
+
+// writeEntry writes one entry of size bytes read from r, also into h if
+// not nil.
+func writeEntry(tw *tar.Writer, name string, size int64, r io.Reader, h hash.Hash) error {
 	hdr := &tar.Header{
 		Typeflag: tar.TypeReg,
 		Name:     name,
-		Size:     int64(len(data)),
+		Size:     size,
 		Mode:     0o600,
 		ModTime:  time.Unix(0, 0),
 		Format:   tar.FormatUSTAR,
@@ -198,56 +376,137 @@ func writeEntry(tw *tar.Writer, name string, data []byte) error {
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("failed to write batch entry %q: %w", name, err)
 	}
-	if _, err := tw.Write(data); err != nil {
+	var w io.Writer = tw
+	if h != nil {
+		w = io.MultiWriter(tw, h)
+	}
+	n, err := io.CopyN(w, r, size)
+	if err == io.EOF {
+		return fmt.Errorf("batch entry %q is shorter (%d bytes) than its %d bytes: the file changed after it was hashed", name, n, size)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to write batch entry %q: %w", name, err)
 	}
 	return nil
 }
 
-// Read reads a whole batch from r, checks it against verifier, and returns
-// its manifest and envelopes, in manifest order. It returns an error, and no
-// envelopes, unless the manifest carries exactly one valid signature by
-// verifier's key and the batch holds exactly the envelopes the manifest
-// lists, each matching its SHA-256, with nothing missing, extra, repeated or
-// out of order. The error names the bad entry.
+// Write writes a batch held in memory to w, signed by signer, and returns
+// its manifest: the envelopes envs and the study files versions, for study
+// studyID, as part 1 of 1 of a new export. It refuses anything the format
+// does not allow before writing anything.
+func Write(w io.Writer, signer note.Signer, studyID string, envs []Envelope, versions ...[]byte) (*Manifest, error) {
+	m := &Manifest{StudyID: studyID, ExportID: NewID(), Part: 1, Parts: 1}
+	byHash := map[[32]byte][]byte{}
+	for _, v := range versions {
+		if len(v) == 0 || len(v) > MaxVersionSize {
+			return nil, fmt.Errorf("study version is %d bytes: want 1 to %d", len(v), MaxVersionSize)
+		}
+		sum := sha256.Sum256(v)
+		m.Versions = append(m.Versions, sum)
+		byHash[sum] = v
+	}
+	byID := make(map[string][]byte, len(envs))
+	for _, e := range envs {
+		if len(e.Data) == 0 || len(e.Data) > MaxEnvelopeSize {
+			return nil, fmt.Errorf("envelope %s is %d bytes: want 1 to %d", e.ID, len(e.Data), MaxEnvelopeSize)
+		}
+		m.Entries = append(m.Entries, ManifestEntry{ID: e.ID, SHA256: sha256.Sum256(e.Data)})
+		byID[e.ID] = e.Data
+	}
+	bw, err := NewWriter(w, signer, m)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range m.Versions {
+		if err := bw.WriteVersion(v, int64(len(byHash[v])), bytes.NewReader(byHash[v])); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range m.Entries {
+		if err := bw.WriteEnvelope(e.ID, int64(len(byID[e.ID])), bytes.NewReader(byID[e.ID])); err != nil {
+			return nil, err
+		}
+	}
+	if err := bw.Close(); err != nil {
+		return nil, err
+	}
+	return bw.Manifest(), nil
+}
+
+// Batch is a whole batch, read into memory by [ReadAll].
+type Batch struct {
+	Manifest  *Manifest
+	Versions  []Version  // in manifest order
+	Envelopes []Envelope // in manifest order
+}
+
+// ReadAll reads a whole batch from r, checks it against verifier, and
+// returns it. It returns an error, and nothing else, unless the manifest
+// carries exactly one valid signature by verifier's key and the batch holds
+// exactly the study files and envelopes the manifest lists, each matching
+// its SHA-256, with nothing missing, extra, repeated or out of order. The
+// error names the bad entry.
 //
-// Read holds the whole batch in memory; use [NewReader] to stream.
+// ReadAll holds the whole batch in memory; use [NewReader] to stream.
 // The caller should check [Manifest.StudyID] is the study it expects.
-func Read(r io.Reader, verifier note.Verifier) (*Manifest, []Envelope, error) {
+func ReadAll(r io.Reader, verifier note.Verifier) (*Batch, error) {
 	br, err := NewReader(r, verifier)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	envs := make([]Envelope, 0, len(br.m.Entries))
+	b := &Batch{Manifest: br.Manifest(), Versions: make([]Version, 0, len(br.m.Versions)), Envelopes: make([]Envelope, 0, len(br.m.Entries))}
+	for {
+		v, err := br.NextVersion()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.Versions = append(b.Versions, v)
+	}
 	for {
 		e, err := br.Next()
 		if err == io.EOF {
-			return br.Manifest(), envs, nil
+			return b, nil
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		envs = append(envs, e)
+		b.Envelopes = append(b.Envelopes, e)
 	}
 }
 
-// Reader reads a batch one envelope at a time.
+// Read is [ReadAll] for callers that need only the envelopes: it checks the
+// study files too, but does not return them.
+func Read(r io.Reader, verifier note.Verifier) (*Manifest, []Envelope, error) {
+	b, err := ReadAll(r, verifier)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.Manifest, b.Envelopes, nil
+}
+
+// Reader reads a batch one entry at a time, holding one entry and the
+// manifest in memory.
 type Reader struct {
-	m     *Manifest
-	index map[string]int // envelope id → position in m.Entries
-	cr    *countingReader
-	tr    *tar.Reader
-	next  int   // position in m.Entries of the next envelope expected
-	want  int64 // bytes of archive read so far, per the headers
-	err   error // sticky
+	m    *Manifest
+	cr   *countingReader
+	tr   *tar.Reader
+	next int   // position of the next entry expected: versions, then envelopes
+	want int64 // bytes of archive read so far, per the headers
+	err  error // sticky
 }
 
 // NewReader reads the manifest at the start of the batch in r and checks its
-// signature against verifier, as [Read] does.
+// signature against verifier, as [ReadAll] does.
 //
-// Each envelope [Reader.Next] then returns has been checked against the
-// signed manifest, but the batch is known to be complete only once Next
-// returns io.EOF. Discard what was read if Next returns any other error.
+// Call [Reader.NextVersion] until it returns io.EOF to get the study files,
+// then [Reader.Next] until it returns io.EOF to get the envelopes (Next
+// checks and skips the study files not read). Each study file and envelope
+// returned has been checked against the signed manifest, but the batch is
+// known to be complete only once Next returns io.EOF. Discard what was read
+// if either returns any other error.
 func NewReader(r io.Reader, verifier note.Verifier) (*Reader, error) {
 	cr := &countingReader{r: r}
 	tr := tar.NewReader(cr)
@@ -268,102 +527,171 @@ func NewReader(r io.Reader, verifier note.Verifier) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := openManifest(msg, verifier)
+	m, err := OpenManifest(msg, verifier)
 	if err != nil {
 		return nil, err
 	}
-	br := &Reader{
-		m:     m,
-		index: make(map[string]int, len(m.Entries)),
-		cr:    cr,
-		tr:    tr,
-		want:  blockSize + padded(hdr.Size),
-	}
-	for i, e := range m.Entries {
-		br.index[e.ID] = i
-	}
-	return br, nil
+	return &Reader{m: m, cr: cr, tr: tr, want: blockSize + padded(hdr.Size)}, nil
 }
 
 // Manifest returns the batch's verified manifest. The caller must not modify
 // it.
 func (br *Reader) Manifest() *Manifest { return br.m }
 
-// Next returns the next envelope, checked against the manifest. After the
-// last envelope it checks the batch ends there and returns io.EOF.
+// NextVersion returns the next study file, checked against the manifest, or
+// io.EOF once every study file was returned.
+func (br *Reader) NextVersion() (Version, error) {
+	if br.err != nil {
+		return Version{}, br.err
+	}
+	if br.next >= len(br.m.Versions) {
+		return Version{}, io.EOF
+	}
+	name, data, err := br.entry()
+	if err != nil {
+		br.err = err
+		return Version{}, err
+	}
+	sum, _ := strings.CutPrefix(name, versionDir)
+	v := Version{Data: data}
+	hex.Decode(v.SHA256[:], []byte(sum))
+	return v, nil
+}
+
+// Next returns the next envelope, checked against the manifest. It first
+// reads and checks the study files [Reader.NextVersion] did not return.
+// After the last envelope it checks the batch ends there and returns
+// io.EOF.
 func (br *Reader) Next() (Envelope, error) {
 	if br.err != nil {
 		return Envelope{}, br.err
 	}
-	e, err := br.next1()
-	if err != nil {
-		br.err = err
+	for br.next < len(br.m.Versions) {
+		if _, err := br.NextVersion(); err != nil {
+			return Envelope{}, err
+		}
 	}
-	return e, err
-}
-
-func (br *Reader) next1() (Envelope, error) {
-	hdr, err := br.tr.Next()
-	if err == io.EOF {
-		if br.next < len(br.m.Entries) {
-			return Envelope{}, br.missing()
-		}
-		// archive/tar stops at the end-of-archive marker, but also, silently,
-		// at a clean end of input or after a padding it skipped.
-		if br.cr.n != br.want+2*blockSize {
-			return Envelope{}, errors.New("batch is truncated or malformed after its last entry: end-of-archive marker missing or unexpected tar headers")
-		}
-		var one [1]byte
-		if n, _ := io.ReadFull(br.cr, one[:]); n != 0 {
-			return Envelope{}, errors.New("batch has data after its end-of-archive marker: altered")
+	if br.next == len(br.m.Versions)+len(br.m.Entries) {
+		if err := br.end(); err != nil {
+			br.err = err
+			return Envelope{}, err
 		}
 		return Envelope{}, io.EOF
 	}
+	name, data, err := br.entry()
 	if err != nil {
-		if br.next < len(br.m.Entries) {
-			return Envelope{}, fmt.Errorf("failed to read batch entry %q: %w", envelopeDir+br.m.Entries[br.next].ID, truncated(err))
+		br.err = err
+		return Envelope{}, err
+	}
+	return Envelope{ID: strings.TrimPrefix(name, envelopeDir), Data: data}, nil
+}
+
+// nameAt returns the name of the entry at position i.
+func (br *Reader) nameAt(i int) string {
+	if i < len(br.m.Versions) {
+		return versionDir + hex.EncodeToString(br.m.Versions[i][:])
+	}
+	return envelopeDir + br.m.Entries[i-len(br.m.Versions)].ID
+}
+
+// position returns where the manifest lists the entry named name, if it
+// does.
+func (br *Reader) position(name string) (int, bool) {
+	if id, ok := strings.CutPrefix(name, envelopeDir); ok {
+		i, found := slices.BinarySearchFunc(br.m.Entries, id, func(e ManifestEntry, id string) int { return cmp.Compare(e.ID, id) })
+		return len(br.m.Versions) + i, found
+	}
+	if h, ok := strings.CutPrefix(name, versionDir); ok {
+		var sum [32]byte
+		if len(h) != 2*sha256.Size || strings.ToLower(h) != h {
+			return 0, false
 		}
-		return Envelope{}, fmt.Errorf("failed to read batch after its last entry: %w", truncated(err))
+		if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
+			return 0, false
+		}
+		return slices.BinarySearchFunc(br.m.Versions, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	}
+	return 0, false
+}
+
+// entry reads the next entry, which must be the one at position br.next,
+// and checks it against the manifest.
+func (br *Reader) entry() (string, []byte, error) {
+	hdr, err := br.tr.Next()
+	if err == io.EOF {
+		return "", nil, br.missing()
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to read batch entry %q: %w", br.nameAt(br.next), truncated(err))
 	}
 	name := hdr.Name
-	id, ok := strings.CutPrefix(name, envelopeDir)
-	i, listed := br.index[id]
+	i, listed := br.position(name)
 	switch {
 	case name == manifestName:
-		return Envelope{}, errors.New(`duplicate batch entry "manifest": altered`)
-	case !ok || !listed:
-		return Envelope{}, fmt.Errorf("batch entry %q is not listed in the signed manifest: added after signing", name)
+		return "", nil, errors.New(`duplicate batch entry "manifest": altered`)
+	case !listed:
+		return "", nil, fmt.Errorf("batch entry %q is not listed in the signed manifest: added after signing", name)
 	case i < br.next:
-		return Envelope{}, fmt.Errorf("duplicate batch entry %q", name)
+		return "", nil, fmt.Errorf("duplicate batch entry %q", name)
 	case i > br.next:
-		return Envelope{}, fmt.Errorf("batch entry %q is missing (found %q in its place): removed or reordered after signing",
-			envelopeDir+br.m.Entries[br.next].ID, name)
+		return "", nil, fmt.Errorf("batch entry %q is missing (found %q in its place): removed or reordered after signing", br.nameAt(br.next), name)
 	}
-	if err := checkHeader(hdr, MaxEnvelopeSize); err != nil {
-		return Envelope{}, err
+	limit := int64(MaxEnvelopeSize)
+	want := [32]byte{}
+	if i < len(br.m.Versions) {
+		limit, want = MaxVersionSize, br.m.Versions[i]
+	} else {
+		want = br.m.Entries[i-len(br.m.Versions)].SHA256
+	}
+	if err := checkHeader(hdr, limit); err != nil {
+		return "", nil, err
 	}
 	data, err := readData(br.tr, hdr)
 	if err != nil {
-		return Envelope{}, err
+		return "", nil, err
 	}
-	if sha256.Sum256(data) != br.m.Entries[i].SHA256 {
-		return Envelope{}, fmt.Errorf("batch entry %q does not match the SHA-256 in the signed manifest: altered", name)
+	if sha256.Sum256(data) != want {
+		return "", nil, fmt.Errorf("batch entry %q does not match the SHA-256 in the signed manifest: altered", name)
 	}
 	br.next++
 	br.want += blockSize + padded(hdr.Size)
-	return Envelope{ID: id, Data: data}, nil
+	return name, data, nil
+}
+
+// end checks that the batch ends after its last entry.
+func (br *Reader) end() error {
+	hdr, err := br.tr.Next()
+	if err == nil {
+		if _, listed := br.position(hdr.Name); listed || hdr.Name == manifestName {
+			return fmt.Errorf("duplicate batch entry %q after the last envelope: altered", hdr.Name)
+		}
+		return fmt.Errorf("batch entry %q is not listed in the signed manifest: added after signing", hdr.Name)
+	}
+	if err != io.EOF {
+		return fmt.Errorf("failed to read batch after its last entry: %w", truncated(err))
+	}
+	// archive/tar stops at the end-of-archive marker, but also, silently,
+	// at a clean end of input or after a padding it skipped.
+	if br.cr.n != br.want+2*blockSize {
+		return errors.New("batch is truncated or malformed after its last entry: end-of-archive marker missing or unexpected tar headers")
+	}
+	var one [1]byte
+	if n, _ := io.ReadFull(br.cr, one[:]); n != 0 {
+		return errors.New("batch has data after its end-of-archive marker: altered")
+	}
+	return nil
 }
 
 func (br *Reader) missing() error {
-	e := br.m.Entries[br.next]
-	more := len(br.m.Entries) - br.next - 1
+	total := len(br.m.Versions) + len(br.m.Entries)
+	more := total - br.next - 1
 	if more == 0 {
-		return fmt.Errorf("batch entry %q is missing: batch truncated", envelopeDir+e.ID)
+		return fmt.Errorf("batch entry %q is missing: batch truncated", br.nameAt(br.next))
 	}
-	return fmt.Errorf("batch entry %q and %d after it are missing: batch truncated", envelopeDir+e.ID, more)
+	return fmt.Errorf("batch entry %q and %d after it are missing: batch truncated", br.nameAt(br.next), more)
 }
 
-// checkHeader checks hdr is a regular file no larger than limit.
+// checkHeader checks hdr is a regular file of 1 to limit bytes.
 func checkHeader(hdr *tar.Header, limit int64) error {
 	if hdr.Typeflag != tar.TypeReg {
 		return fmt.Errorf("batch entry %q is not a regular file (type %q): altered", hdr.Name, hdr.Typeflag)
@@ -418,9 +746,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// openManifest checks the signed manifest msg carries exactly one signature,
-// valid for verifier, and parses it.
-func openManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
+// OpenManifest checks that the signed manifest msg carries exactly one
+// signature, valid for verifier, and nothing else, and parses it. Its Hash
+// is the SHA-256 of msg.
+func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
 	n, err := note.Open(msg, note.VerifierList(verifier))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
@@ -457,11 +786,60 @@ func openManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
 	return m, nil
 }
 
+// ParseUnverifiedManifest parses a signed manifest without checking its
+// signature: for an auditor, who does not hold the server's batch key and
+// binds a manifest to the audit log by its hash (the Hash field, the
+// SHA-256 of msg) rather than by its signature. The text must still be a
+// valid manifest followed by exactly one signature line.
+func ParseUnverifiedManifest(msg []byte) (*Manifest, error) {
+	if len(msg) > maxManifestSize {
+		return nil, fmt.Errorf("manifest is larger than %d bytes", maxManifestSize)
+	}
+	i := bytes.LastIndex(msg, []byte("\n\n— "))
+	if i < 0 || bytes.IndexByte(msg[i+2:len(msg)-1], '\n') >= 0 || !bytes.HasSuffix(msg, []byte("\n")) {
+		return nil, errors.New("not a signed manifest: want the manifest text, a blank line and one signature line")
+	}
+	m, err := parseManifest(msg[:i+1])
+	if err != nil {
+		return nil, err
+	}
+	m.Hash = sha256.Sum256(msg)
+	return m, nil
+}
+
+// ReadUnverifiedManifest reads the manifest at the start of the batch in r,
+// without checking its signature (see [ParseUnverifiedManifest]), and
+// returns it without reading further.
+func ReadUnverifiedManifest(r io.Reader) (*Manifest, error) {
+	tr := tar.NewReader(r)
+	hdr, err := tr.Next()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read batch: %w", truncated(err))
+	}
+	if hdr.Name != manifestName {
+		return nil, fmt.Errorf("batch does not start with a manifest (first entry is %q): not a batch file, or altered", hdr.Name)
+	}
+	if err := checkHeader(hdr, maxManifestSize); err != nil {
+		return nil, err
+	}
+	msg, err := readData(tr, hdr)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnverifiedManifest(msg)
+}
+
 // formatManifest returns the text of m's manifest, without its signature.
 func formatManifest(m *Manifest) []byte {
 	var b bytes.Buffer
-	b.Grow(100 + len(m.Entries)*(idLen+1+2*sha256.Size+1))
-	fmt.Fprintf(&b, "%s\nstudy %s\nbatch %s\ncount %d\n", formatLine, m.StudyID, m.BatchID, len(m.Entries))
+	b.Grow(200 + len(m.Versions)*(2*sha256.Size+1) + len(m.Entries)*(idLen+1+2*sha256.Size+1))
+	fmt.Fprintf(&b, "%s\nstudy %s\nbatch %s\nexport %s\npart %d of %d\nversions %d\n",
+		formatLine, m.StudyID, m.BatchID, m.ExportID, m.Part, m.Parts, len(m.Versions))
+	for _, v := range m.Versions {
+		b.WriteString(hex.EncodeToString(v[:]))
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "count %d\n", len(m.Entries))
 	for _, e := range m.Entries {
 		b.WriteString(e.ID)
 		b.WriteByte(' ')
@@ -499,6 +877,17 @@ func parseManifest(text []byte) (*Manifest, error) {
 		}
 		return v, nil
 	}
+	number := func(s string, lo, hi int) (int, bool) {
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n >= lo && n <= hi && strconv.Itoa(n) == s
+	}
+	sha := func(h string, out *[32]byte) bool {
+		if len(h) != 2*sha256.Size || strings.ToLower(h) != h {
+			return false
+		}
+		_, err := hex.Decode(out[:], []byte(h))
+		return err == nil
+	}
 
 	if l, ok := line(); !ok || l != formatLine {
 		return nil, bad("not a %q manifest: unsupported version or not a batch", formatLine)
@@ -517,12 +906,51 @@ func parseManifest(text []byte) (*Manifest, error) {
 	if !validID(m.BatchID) {
 		return nil, bad("malformed batch id %q", m.BatchID)
 	}
-	c, err := field("count")
+	if m.ExportID, err = field("export"); err != nil {
+		return nil, err
+	}
+	if !validID(m.ExportID) {
+		return nil, bad("malformed export id %q", m.ExportID)
+	}
+	p, err := field("part")
 	if err != nil {
 		return nil, err
 	}
-	count, err := strconv.Atoi(c)
-	if err != nil || count < 1 || count > MaxEnvelopes || strconv.Itoa(count) != c {
+	i, n, ok := strings.Cut(p, " of ")
+	var ok1, ok2 bool
+	m.Part, ok1 = number(i, 1, MaxParts)
+	m.Parts, ok2 = number(n, 1, MaxParts)
+	if !ok || !ok1 || !ok2 || m.Part > m.Parts {
+		return nil, bad("malformed part %q: want \"<i> of <n>\", 1 ≤ i ≤ n ≤ %d", p, MaxParts)
+	}
+	c, err := field("versions")
+	if err != nil {
+		return nil, err
+	}
+	k, ok := number(c, 0, MaxVersions)
+	if !ok {
+		return nil, bad("malformed versions count %q: want 0 to %d", c, MaxVersions)
+	}
+	m.Versions = make([][32]byte, 0, min(k, len(text)/(2*sha256.Size+1)))
+	for range k {
+		l, ok := line()
+		if !ok {
+			return nil, bad("manifest ends after %d of %d study versions", len(m.Versions), k)
+		}
+		var v [32]byte
+		if !sha(l, &v) {
+			return nil, bad("malformed study version SHA-256 %q", l)
+		}
+		if n := len(m.Versions); n > 0 && bytes.Compare(v[:], m.Versions[n-1][:]) <= 0 {
+			return nil, bad("study version %s listed out of order or twice", l)
+		}
+		m.Versions = append(m.Versions, v)
+	}
+	if c, err = field("count"); err != nil {
+		return nil, err
+	}
+	count, ok := number(c, 1, MaxEnvelopes)
+	if !ok {
 		return nil, bad("malformed count %q: want 1 to %d", c, MaxEnvelopes)
 	}
 	m.Entries = make([]ManifestEntry, 0, min(count, len(text)/(idLen+1+2*sha256.Size+1)))
@@ -535,12 +963,8 @@ func parseManifest(text []byte) (*Manifest, error) {
 		if !ok || !validID(id) {
 			return nil, bad("malformed envelope line %q", l)
 		}
-		var e ManifestEntry
-		e.ID = id
-		if len(h) != 2*sha256.Size || strings.ToLower(h) != h {
-			return nil, bad("malformed SHA-256 %q for envelope %s", h, id)
-		}
-		if _, err := hex.Decode(e.SHA256[:], []byte(h)); err != nil {
+		e := ManifestEntry{ID: id}
+		if !sha(h, &e.SHA256) {
 			return nil, bad("malformed SHA-256 %q for envelope %s", h, id)
 		}
 		if n := len(m.Entries); n > 0 && id <= m.Entries[n-1].ID {

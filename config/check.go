@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -20,7 +21,7 @@ var (
 
 // questionTypes lists the question types in the order error messages name
 // them.
-var questionTypes = []QuestionType{SingleChoice, MultiChoice, ShortText, LongText, Year, Integer, Consent, DateApprox}
+var questionTypes = []QuestionType{SingleChoice, MultiChoice, ShortText, LongText, Year, Integer, Decimal, Consent, DateApprox, Note}
 
 // ConsentValue is the answer a ticked consent question gives, the value a
 // [Condition] names to depend on it.
@@ -37,9 +38,8 @@ const (
 const (
 	maxQuestions     = 500
 	minYear, maxYear = 1000, 9999 // of year and date_approx min and max
+	maxInteger       = 999999999  // an integer answer has at most nine digits
 )
-
-var languageNames = map[string]string{"ko": "Korean", "en": "English", "zh": "Chinese (Simplified)"}
 
 // structValidator checks the `validate` tags of [Study] and the types it
 // holds. It is safe for concurrent use.
@@ -91,6 +91,13 @@ func typeList() string {
 // paths; Parse adds file and position.
 type checker struct {
 	errs []*Error
+	// written reports whether a field is written in the file, for the
+	// fields whose zero value is also a value one can write.
+	written func(path string) bool
+	// langs are the study's valid languages, which every text is checked
+	// against; langsOK is whether every one listed is valid.
+	langs   []string
+	langsOK bool
 }
 
 func (c *checker) add(field, value, problem string) {
@@ -98,9 +105,10 @@ func (c *checker) add(field, value, problem string) {
 }
 
 // check returns every problem of s: those its `validate` tags find, then
-// those that involve several fields.
-func check(s *Study) []*Error {
-	c := new(checker)
+// those that involve several fields. written reports whether a field is
+// written in the file.
+func check(s *Study, written func(string) bool) []*Error {
+	c := &checker{written: written}
 	if err := structValidator().Struct(s); err != nil {
 		verrs, ok := err.(validator.ValidationErrors)
 		if !ok {
@@ -140,7 +148,9 @@ func (c *checker) fieldError(fe validator.FieldError) {
 		}
 	case "questionid":
 		problem = "must be 1 to 48 characters of lowercase letters a-z, digits 0-9 and '_', starting with a letter; for example phone_use"
-		if missing {
+		if missing && strings.HasPrefix(path, "sections[") {
+			problem = "missing; give the section an id such as phones"
+		} else if missing {
 			problem = "missing; give the question an id such as phone_use"
 		}
 	case "choicevalue":
@@ -186,7 +196,12 @@ func limitProblem(fe validator.FieldError, path string, n int) string {
 	switch field {
 	case "recipients":
 		return fmt.Sprintf("%d researchers listed; list 1 to %d, each with a name and public_key", n, envelope.MaxRecipients)
+	case "sections":
+		return fmt.Sprintf("%d sections; a study has at most %s", n, fe.Param())
 	case "questions":
+		if strings.HasPrefix(path, "sections[") {
+			return "empty; list the ids of the section's questions, at least one"
+		}
 		if n == 0 {
 			return "no questions; add at least one"
 		}
@@ -236,23 +251,54 @@ func textProblem(s string, multiline bool) string {
 	return ""
 }
 
-// text checks that t is set in every language, or, if optional, in none.
+// languages checks the study's languages and keeps the valid ones.
+func (c *checker) languages(s *Study) {
+	switch n := len(s.Languages); {
+	case n == 0:
+		c.add("languages", "", "empty; list the study's languages, the default first, such as [ko, en, zh]")
+	case n > maxLanguages:
+		c.add("languages", "", fmt.Sprintf("%d languages; a study has at most %d", n, maxLanguages))
+	}
+	seen := map[string]int{}
+	for i, l := range s.Languages {
+		p := fmt.Sprintf("languages[%d]", i)
+		if j, ok := seen[l]; ok {
+			c.add(p, l, fmt.Sprintf("listed twice, also languages[%d]; remove one", j))
+			continue
+		}
+		seen[l] = i
+		if problem := languageProblem(l); problem != "" {
+			c.add(p, l, problem)
+			continue
+		}
+		c.langs = append(c.langs, l)
+	}
+	c.langsOK = len(c.langs) == len(s.Languages)
+}
+
+// text checks that t is set in every study language and no other, or, if
+// optional, in none.
 func (c *checker) text(path string, t Text, optional bool) {
-	if optional && t.IsZero() {
+	if optional && t.IsZero() || len(c.langs) == 0 {
 		return
 	}
-	for _, lang := range Languages {
-		v := t.In(lang)
+	for _, lang := range c.langs {
+		v, _ := t.Lookup(lang)
 		switch p := textProblem(v, true); p {
 		case "":
 		case "missing":
-			how := "write the " + languageNames[lang] + " text"
+			how := "write the " + languageName(lang) + " text"
 			if optional {
 				how += ", or remove the text in every language"
 			}
 			c.add(path+"."+lang, "", "missing; "+how)
 		default:
-			c.add(path+"."+lang, "", p+"; correct the "+languageNames[lang]+" text")
+			c.add(path+"."+lang, "", p+"; correct the "+languageName(lang)+" text")
+		}
+	}
+	for _, lang := range t.Languages() {
+		if !slices.Contains(c.langs, lang) && c.langsOK {
+			c.add(path+"."+lang, "", "not one of the study's languages ("+strings.Join(c.langs, ", ")+"); add it to languages, or remove this text")
 		}
 	}
 }
@@ -260,6 +306,7 @@ func (c *checker) text(path string, t Text, optional bool) {
 // crossCheck finds the problems that involve more than one field, or that
 // a tag cannot express.
 func (c *checker) crossCheck(s *Study) {
+	c.languages(s)
 	c.text("title", s.Title, false)
 	c.text("introduction", s.Introduction, false)
 
@@ -269,8 +316,7 @@ func (c *checker) crossCheck(s *Study) {
 		if err != nil {
 			continue // reported by the publickey tag
 		}
-		var b [32]byte
-		copy(b[:], k.Bytes())
+		b := k.X25519()
 		if j, ok := seenKey[b]; ok {
 			c.add(fmt.Sprintf("recipients[%d].public_key", i), "", fmt.Sprintf("the same key as recipients[%d]; every researcher needs their own key", j))
 			continue
@@ -304,6 +350,7 @@ func (c *checker) crossCheck(s *Study) {
 			c.add(qp+".choices", "", fmt.Sprintf("a %s question has no choices; remove them, or make it single_choice or multi_choice", q.Type))
 		}
 		values := make(map[string]int, len(q.Choices))
+		exclusive := 0
 		for j, ch := range q.Choices {
 			cp := fmt.Sprintf("%s.choices[%d]", qp, j)
 			if k, ok := values[ch.Value]; ok && ch.Value != "" {
@@ -312,9 +359,18 @@ func (c *checker) crossCheck(s *Study) {
 				values[ch.Value] = j
 			}
 			c.text(cp+".label", ch.Label, false)
+			if ch.Exclusive {
+				exclusive++
+				if q.Type != MultiChoice {
+					c.add(cp+".exclusive", "", fmt.Sprintf("only choices of a multi_choice question can be exclusive; one choice of a %s question is always ticked alone, remove exclusive", q.Type))
+				}
+			}
+		}
+		if q.Type == MultiChoice && exclusive > 0 && exclusive == len(q.Choices) && len(q.Choices) >= 2 {
+			c.add(qp+".choices", "", "every choice is exclusive, so only one can be ticked; make it a single_choice question, or keep exclusive for choices such as \"none of these\" only")
 		}
 
-		c.bounds(qp, q)
+		c.bounds(qp, q, exclusive > 0)
 
 		switch q.Type {
 		case ShortText, LongText:
@@ -330,11 +386,16 @@ func (c *checker) crossCheck(s *Study) {
 				c.add(qp+".max_length", fmt.Sprint(q.MaxLength), fmt.Sprintf("only short_text and long_text questions have a max_length; remove it from this %s question", q.Type))
 			}
 		}
+		if q.Type == Note && q.Required {
+			c.add(qp+".required", "", "a note is text to read and is never answered; remove required")
+		}
 
 		if q.Relevant != nil {
-			c.relevant(s, qp, i, q.Relevant, index)
+			c.relevant(s, qp+".relevant", i, q.Relevant, false)
 		}
 	}
+
+	c.sections(s, index)
 
 	// Every free-text answer at its longest must fit in one envelope.
 	if !sizesOK {
@@ -349,76 +410,161 @@ func (c *checker) crossCheck(s *Study) {
 	}
 }
 
-// bounds checks Min and Max.
-func (c *checker) bounds(qp string, q *Question) {
+// bounds checks Min, Max and Decimals. exclusive is whether a choice of
+// the question is exclusive.
+func (c *checker) bounds(qp string, q *Question, exclusive bool) {
+	bs := []struct {
+		name string
+		v    *Number
+	}{{"min", q.Min}, {"max", q.Max}}
+	if q.Decimals != 0 || c.written(qp+".decimals") {
+		switch {
+		case q.Type != Decimal && knownType(q.Type):
+			c.add(qp+".decimals", fmt.Sprint(q.Decimals), fmt.Sprintf("only decimal questions have decimals; remove it from this %s question", q.Type))
+		case q.Decimals < 1 || q.Decimals > MaxDecimalDigits:
+			c.add(qp+".decimals", fmt.Sprint(q.Decimals), fmt.Sprintf("must be 1 to %d, the most digits after the point; for whole numbers use an integer question", MaxDecimalDigits))
+		}
+	}
 	if q.Min == nil && q.Max == nil {
 		return
 	}
 	switch q.Type {
+	case Year, DateApprox, Integer, MultiChoice:
+		for _, b := range bs {
+			if b.v != nil && !b.v.IsWhole() {
+				c.add(qp+"."+b.name, b.v.String(), fmt.Sprintf("must be a whole number for %s questions; only decimal questions take decimal bounds", q.Type))
+				return
+			}
+		}
+	}
+	switch q.Type {
 	case Year, DateApprox:
-		for _, b := range []struct {
-			name string
-			v    *int
-		}{{"min", q.Min}, {"max", q.Max}} {
-			if b.v != nil && (*b.v < minYear || *b.v > maxYear) {
-				c.add(qp+"."+b.name, fmt.Sprint(*b.v), "must be a four-digit year, such as 2012")
+		for _, b := range bs {
+			if n, ok := intOf(b.v); b.v != nil && (!ok || n < minYear || n > maxYear) {
+				c.add(qp+"."+b.name, b.v.String(), "must be a four-digit year, such as 2012")
 			}
 		}
 	case Integer:
-	case MultiChoice:
-		if q.Min != nil && *q.Min < 0 {
-			c.add(qp+".min", fmt.Sprint(*q.Min), "must not be negative; it is the fewest choices a submitter must tick")
+		for _, b := range bs {
+			if n, ok := intOf(b.v); b.v != nil && (!ok || n < -maxInteger || n > maxInteger) {
+				c.add(qp+"."+b.name, b.v.String(), fmt.Sprintf("an integer answer has at most 9 digits; use a bound from %d to %d", -maxInteger, maxInteger))
+			}
 		}
-		if q.Max != nil && (*q.Max < 1 || *q.Max > len(q.Choices)) {
-			c.add(qp+".max", fmt.Sprint(*q.Max), fmt.Sprintf("must be between 1 and the number of choices, %d; it is the most choices a submitter may tick", len(q.Choices)))
+	case Decimal:
+		for _, b := range bs {
+			if b.v != nil && q.Decimals > 0 && DecimalPlaces(b.v.String()) > q.Decimals {
+				c.add(qp+"."+b.name, b.v.String(), fmt.Sprintf("has more digits after the point than decimals allows (%d); round it, or raise decimals", q.Decimals))
+			}
+		}
+	case MultiChoice:
+		n := len(q.Choices)
+		if lo, ok := intOf(q.Min); ok && lo < 0 {
+			c.add(qp+".min", q.Min.String(), "must not be negative; it is the fewest choices a submitter must tick")
+		} else if ok && lo > n {
+			c.add(qp+".min", q.Min.String(), fmt.Sprintf("more than the number of choices, %d; it is the fewest choices a submitter must tick", n))
+		} else if ok && lo > 1 && exclusive {
+			c.add(qp+".min", q.Min.String(), "an exclusive choice is ticked alone, so it could never be ticked with min above 1; lower min to 1, or make no choice exclusive")
+		}
+		if hi, ok := intOf(q.Max); ok && (hi < 1 || hi > n) {
+			c.add(qp+".max", q.Max.String(), fmt.Sprintf("must be between 1 and the number of choices, %d; it is the most choices a submitter may tick", n))
 		}
 	default:
 		if !knownType(q.Type) {
 			return
 		}
-		for _, b := range []struct {
-			name string
-			v    *int
-		}{{"min", q.Min}, {"max", q.Max}} {
+		for _, b := range bs {
 			if b.v != nil {
-				c.add(qp+"."+b.name, fmt.Sprint(*b.v), fmt.Sprintf("only year, date_approx, integer and multi_choice questions have a %s; remove it from this %s question", b.name, q.Type))
+				c.add(qp+"."+b.name, b.v.String(), fmt.Sprintf("only year, date_approx, integer, decimal and multi_choice questions have a %s; remove it from this %s question", b.name, q.Type))
 			}
 		}
 		return
 	}
-	if q.Min != nil && q.Max != nil && *q.Min > *q.Max {
-		c.add(qp+".min", fmt.Sprint(*q.Min), fmt.Sprintf("more than max (%d); swap them", *q.Max))
+	if q.Min != nil && q.Max != nil && q.Min.Cmp(*q.Max) > 0 {
+		c.add(qp+".min", q.Min.String(), fmt.Sprintf("more than max (%s); swap them", q.Max.String()))
 	}
 }
 
-// relevant checks the condition of question i, given the index of the
-// questions before it.
-func (c *checker) relevant(s *Study, qp string, i int, r *Condition, earlier map[string]int) {
+// sections checks the sections, given the index of the questions.
+func (c *checker) sections(s *Study, index map[string]int) {
+	ids := map[string]int{}
+	in := map[string]int{} // question id → the section that holds it
+	for i := range s.Sections {
+		sec := &s.Sections[i]
+		sp := fmt.Sprintf("sections[%d]", i)
+		switch j, dup := ids[sec.ID]; {
+		case sec.ID == "":
+		case dup:
+			c.add(sp+".id", sec.ID, fmt.Sprintf("already used by sections[%d]; give every section a different id", j))
+		case s.Question(sec.ID) != nil:
+			c.add(sp+".id", sec.ID, "already the id of a question; give the section an id no question has")
+		default:
+			ids[sec.ID] = i
+		}
+		c.text(sp+".label", sec.Label, false)
+		c.text(sp+".help", sec.Help, true)
+		first, prev := -1, -1
+		for k, id := range sec.Questions {
+			qp := fmt.Sprintf("%s.questions[%d]", sp, k)
+			qi, ok := index[id]
+			switch {
+			case !ok:
+				c.add(qp, id, "no question has this id; list the ids of the section's questions")
+				continue
+			case in[id] == i+1:
+				c.add(qp, id, "listed twice; remove one")
+				continue
+			case in[id] != 0:
+				c.add(qp, id, fmt.Sprintf("already in sections[%d]; a question is in one section at most", in[id]-1))
+				continue
+			}
+			in[id] = i + 1
+			if prev >= 0 && qi != prev+1 {
+				c.add(qp, id, fmt.Sprintf("does not come right after %q in the questionnaire; a section holds consecutive questions: list them in questionnaire order, or move the questions", s.Questions[prev].ID))
+			}
+			if first < 0 {
+				first = qi
+			}
+			prev = qi
+		}
+		if sec.Relevant != nil && first >= 0 {
+			c.relevant(s, sp+".relevant", first, sec.Relevant, true)
+		}
+	}
+}
+
+// relevant checks the condition at path of question i, or, if section is
+// set, of a section whose first question is i.
+func (c *checker) relevant(s *Study, path string, i int, r *Condition, section bool) {
 	if r.Question == "" {
 		return // reported by the required tag
 	}
-	j, ok := earlier[r.Question]
-	if !ok || j >= i {
-		what := "no question has this id"
+	j := s.QuestionIndex(r.Question)
+	if j < 0 || j >= i {
+		problem, what := "no question has this id", "this one"
 		switch {
-		case r.Question == s.Questions[i].ID:
-			what = "is this question itself"
-		case s.Question(r.Question) != nil:
-			what = "comes after this question"
+		case section:
+			what = "the section"
+			if j >= 0 {
+				problem = "is in the section or after it"
+			}
+		case j == i:
+			problem = "is this question itself"
+		case j > i:
+			problem = "comes after this question"
 		}
-		c.add(qp+".relevant.question", r.Question, what+"; name a single_choice, multi_choice or consent question asked before this one")
+		c.add(path+".question", r.Question, problem+"; name a single_choice, multi_choice or consent question asked before "+what)
 		return
 	}
 	target := &s.Questions[j]
 	switch target.Type {
 	case SingleChoice, MultiChoice, Consent:
 	default:
-		c.add(qp+".relevant.question", r.Question, fmt.Sprintf("is a %s question; a question can only depend on a single_choice, multi_choice or consent question", target.Type))
+		c.add(path+".question", r.Question, fmt.Sprintf("is a %s question; a question can only depend on a single_choice, multi_choice or consent question", target.Type))
 		return
 	}
 	seen := make(map[string]bool, len(r.AnyOf))
 	for k, v := range r.AnyOf {
-		vp := fmt.Sprintf("%s.relevant.any_of[%d]", qp, k)
+		vp := fmt.Sprintf("%s.any_of[%d]", path, k)
 		switch {
 		case seen[v]:
 			c.add(vp, v, "listed twice; remove one")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -51,10 +52,12 @@ func Load(path string) (*Study, error) {
 // than [MaxFileSize] are rejected. A YAML syntax error stops parsing, so it
 // is reported alone; every other problem is reported at once.
 //
-// Defaults: a consent question has Required set. Other defaults are applied
+// Defaults: Languages is set to [DefaultLanguages] if the file has none, a
+// consent question without "required" has Required set, and every Text
+// falls back to the study's default language. Other defaults are applied
 // when asked for, by [Study.MaxSubmissionBytes], [Study.MaxTextLength],
-// [Question.MaxLen] and [Question.Range], so that the fields keep the
-// values written in the file.
+// [Question.MaxLen], [Question.Range] and [Question.Bounds], so that the
+// fields keep the values written in the file.
 func Parse(name string, data []byte) (*Study, error) {
 	fail := func(line, col int, problem string) error {
 		return Errors{{File: name, Line: line, Column: col, Problem: problem}}
@@ -102,7 +105,7 @@ func Parse(name string, data []byte) (*Study, error) {
 		return nil, fail(line, col, "the file must be a mapping of fields (id:, title:, questions: …); start from examples/nk-internet-access.yaml")
 	}
 
-	sc := &scanner{file: name, pos: make(map[string][2]int), ids: make(map[string]string), vpos: make(map[string][2]int)}
+	sc := &scanner{source: &source{file: name, pos: make(map[string][2]int), ids: make(map[string]string)}, vpos: make(map[string][2]int)}
 	sc.node(body, "", 0)
 	if len(sc.errs) > 0 {
 		return nil, sc.finish(sc.errs)
@@ -129,30 +132,57 @@ func Parse(name string, data []byte) (*Study, error) {
 		return nil, sc.finish([]*Error{e})
 	}
 
-	if errs := check(s); len(errs) > 0 {
+	applyDefaults(s, sc.written)
+	if errs := check(s, sc.written); len(errs) > 0 {
 		for _, e := range errs {
 			e.File = name
 			e.Line, e.Column = sc.lookup(e.Field)
 		}
 		return nil, sc.finish(errs)
 	}
-	for i := range s.Questions {
-		if s.Questions[i].Type == Consent {
-			s.Questions[i].Required = true
-		}
-	}
 	normalize(s)
 	s.SHA256 = sha256.Sum256(data)
+	s.src = sc.source
 	return s, nil
 }
 
-// normalize makes empty lists of choices nil, however the file wrote them
-// (other lists are never empty in a valid study).
+// applyDefaults sets the defaults Parse documents as set: the languages,
+// and Required on consent questions that do not say.
+func applyDefaults(s *Study, written func(string) bool) {
+	if s.Languages == nil {
+		s.Languages = slices.Clone(DefaultLanguages)
+	}
+	for i := range s.Questions {
+		if s.Questions[i].Type == Consent && !written(fmt.Sprintf("questions[%d].required", i)) {
+			s.Questions[i].Required = true
+		}
+	}
+}
+
+// normalize makes empty lists of choices and sections nil, however the
+// file wrote them (other lists are never empty in a valid study), and makes every text
+// fall back to the study's default language.
 func normalize(s *Study) {
+	if len(s.Sections) == 0 {
+		s.Sections = nil
+	}
+	def := s.DefaultLanguage()
+	s.Title = s.Title.withFallback(def)
+	s.Introduction = s.Introduction.withFallback(def)
+	for i := range s.Sections {
+		sec := &s.Sections[i]
+		sec.Label = sec.Label.withFallback(def)
+		sec.Help = sec.Help.withFallback(def)
+	}
 	for i := range s.Questions {
 		q := &s.Questions[i]
 		if len(q.Choices) == 0 {
 			q.Choices = nil
+		}
+		q.Label = q.Label.withFallback(def)
+		q.Help = q.Help.withFallback(def)
+		for j := range q.Choices {
+			q.Choices[j].Label = q.Choices[j].Label.withFallback(def)
 		}
 	}
 }
@@ -169,6 +199,11 @@ func (sc *scanner) finish(errs []*Error) Errors {
 	for _, e := range errs {
 		e.Question, e.Field = sc.splitQuestion(e.Field)
 	}
+	return bound(errs)
+}
+
+// bound cuts errs to maxErrors, counting the rest.
+func bound(errs []*Error) Errors {
 	if len(errs) > maxErrors {
 		more := &Error{File: errs[0].File, Problem: fmt.Sprintf("and %d more problems; fix the ones above first", len(errs)-maxErrors)}
 		errs = append(errs[:maxErrors:maxErrors], more)
@@ -179,7 +214,7 @@ func (sc *scanner) finish(errs []*Error) Errors {
 // splitQuestion turns a path such as "questions[3].choices[1].value" into
 // the id of question 3 and "choices[1].value". The path of a question
 // without an id, and that of an id itself, are left whole.
-func (sc *scanner) splitQuestion(path string) (question, field string) {
+func (src *source) splitQuestion(path string) (question, field string) {
 	rest, ok := strings.CutPrefix(path, "questions[")
 	if !ok {
 		return "", path
@@ -192,7 +227,7 @@ func (sc *scanner) splitQuestion(path string) (question, field string) {
 	if !ok || rest == "id" {
 		return "", path
 	}
-	id := sc.ids["questions["+n+"].id"]
+	id := src.ids["questions["+n+"].id"]
 	if id == "" {
 		return "", path
 	}
@@ -204,14 +239,37 @@ func (sc *scanner) splitQuestion(path string) (question, field string) {
 // aliases, tags, fractions where whole numbers go, deep nesting), and it
 // records where each field is written, for error messages.
 type scanner struct {
-	file string
-	pos  map[string][2]int // path → line, column of the field
+	*source
 	vpos map[string][2]int // path → line, column of its value
-	ids  map[string]string // "questions[i].id" → the id written
 	// questions is the number of questions, counted before decoding so
 	// that a file with far too many is refused at once.
 	questions int
 	errs      []*Error
+}
+
+// source is where a study was read from: its name and where each field is
+// written, to locate problems found after Parse.
+type source struct {
+	file string
+	pos  map[string][2]int // path → line, column of the field
+	ids  map[string]string // "questions[i].id" → the id written
+}
+
+// locate sets the file, line, column and question of e from its Field, a
+// full path. A nil source (a study built in code) leaves e as it is.
+func (src *source) locate(e *Error) {
+	if src == nil {
+		return
+	}
+	e.File = src.file
+	e.Line, e.Column = src.lookup(e.Field)
+	e.Question, e.Field = src.splitQuestion(e.Field)
+}
+
+// written reports whether the field at path is written in the file.
+func (src *source) written(path string) bool {
+	_, ok := src.pos[path]
+	return ok
 }
 
 // tooDeep returns the token at which tokens nest deeper than maxDepth, or
@@ -248,10 +306,12 @@ func tooDeep(tokens token.Tokens) *token.Token {
 	return nil
 }
 
-// intFields and boolFields are the fields that hold numbers and switches.
+// intFields, numberFields and boolFields are the fields that hold whole
+// numbers, numbers and switches.
 var (
-	intFields  = map[string]bool{"min": true, "max": true, "max_length": true, "max_submission_bytes": true, "max_text_length": true}
-	boolFields = map[string]bool{"required": true, "require_browser_encryption": true}
+	intFields    = map[string]bool{"max_length": true, "max_submission_bytes": true, "max_text_length": true, "decimals": true}
+	numberFields = map[string]bool{"min": true, "max": true}
+	boolFields   = map[string]bool{"required": true, "require_browser_encryption": true, "exclusive": true}
 )
 
 func (sc *scanner) fail(n ast.Node, field, problem string) {
@@ -335,6 +395,10 @@ func (sc *scanner) mappingValue(v *ast.MappingValueNode, path string, depth int)
 	if strings.HasPrefix(p, "questions[") && strings.HasSuffix(p, "].id") && isScalar(v.Value) {
 		sc.ids[p] = v.Value.GetToken().Value
 	}
+	if numberFields[key] {
+		sc.number(v.Value, p)
+		return
+	}
 	switch val := v.Value.(type) {
 	case *ast.NullNode:
 	case *ast.IntegerNode:
@@ -355,6 +419,34 @@ func (sc *scanner) mappingValue(v *ast.MappingValueNode, path string, depth int)
 		}
 	}
 	sc.node(v.Value, p, depth+1)
+}
+
+// number checks the value of a min or max: a number written plainly, in
+// digits. Whether it must be whole depends on the question's type, which
+// check knows.
+func (sc *scanner) number(n ast.Node, path string) {
+	switch n.(type) {
+	case *ast.NullNode:
+		return
+	case *ast.IntegerNode, *ast.FloatNode:
+	case *ast.StringNode:
+		// Numbers too large for the parser, and some it does not read
+		// as numbers (1e3), come as plain strings; quoted ones are text.
+		if tk := n.GetToken(); tk.Type != token.StringType {
+			sc.failValue(n, path, "must be a number, such as 10 or 2.5, without quotes")
+			return
+		}
+	default:
+		if isScalar(n) {
+			sc.failValue(n, path, "must be a number, such as 10 or 2.5")
+		} else {
+			sc.fail(n, path, "must be a number, such as 10 or 2.5")
+		}
+		return
+	}
+	if _, err := ParseNumber(n.GetToken().Value); err != nil {
+		sc.failValue(n, path, err.Error())
+	}
 }
 
 func (sc *scanner) record(path string, n ast.Node) {
@@ -394,9 +486,9 @@ func (sc *scanner) at(line, col int, value bool) string {
 
 // lookup returns where path, or failing that its closest enclosing field,
 // is written.
-func (sc *scanner) lookup(path string) (line, col int) {
+func (src *source) lookup(path string) (line, col int) {
 	for path != "" {
-		if p, ok := sc.pos[path]; ok {
+		if p, ok := src.pos[path]; ok {
 			return p[0], p[1]
 		}
 		i := strings.LastIndexAny(path, ".[")

@@ -1,17 +1,22 @@
 package intake
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
+	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/internal/atomicfile"
 	"github.com/testimony-project/testimony/internal/notekey"
 	"github.com/testimony-project/testimony/store"
@@ -20,27 +25,68 @@ import (
 
 // Data is the server's data directory:
 //
-//	DIR/study             the id of the study this directory serves
-//	DIR/keys/server.key   the batch signing key (0600), made on first use
-//	DIR/keys/server.pub   its verifier key, for researchers to pin
-//	DIR/keys/audit.key    the audit log's checkpoint signing key (0600), made on first use
-//	DIR/keys/audit.pub    its verifier key, for auditors to pin
-//	DIR/store/            the envelope store (see package store)
-//	DIR/audit/            the audit log (see package audit)
-//	DIR/serve.lock        held (flock) by the one process serving the directory
+//	DIR/study                  the id of the study this directory serves
+//	DIR/versions/<sha256>.yaml every study file ever served, byte for byte
+//	DIR/keys/server.key        the batch signing key (0600), made on first use
+//	DIR/keys/server.pub        its verifier key, for researchers to pin
+//	DIR/keys/audit.key         the audit log's checkpoint signing key (0600), made on first use
+//	DIR/keys/audit.pub         its verifier key, for auditors to pin
+//	DIR/store/                 the envelope store (see package store); its
+//	                           exports/<export>/ folders keep each exported
+//	                           batch's signed manifest (part-NNNNNN.manifest)
+//	DIR/audit/                 the audit log (see package audit)
+//	DIR/serve.lock             held (flock) by the one process serving the directory
+//	DIR/recover.lock           held by an export or purge while it recovers
+//	                           what a crashed server left
 //
 // One data directory serves one study, so envelopes of two studies are
 // never mixed in one store or one batch.
+//
+// # Exports
+//
+// [Data.ExportParts] writes every pending envelope into one or more batch
+// files (parts), all-or-nothing: the batch files are written and synced
+// under temporary names, renamed into place, and only then does the store
+// commit the export (one rename, see package store) and the audit log
+// record each part. Before that commit point, a failure or a crash leaves
+// an export that the next export or purge rolls back: it removes the batch
+// files the export wrote (their paths are in the export's "intent" note),
+// moves the envelopes back into the inbox, and records export-rolled-back.
+// After it, the next export or purge completes what is missing (the
+// batch-exported records). Each says so in one line.
+//
+// # Purges
+//
+// [Data.Purge] deletes the envelopes of exported batches that a valid
+// import receipt covers (see package receipt), or, told to do without,
+// every exported envelope, recording envelopes-purged-without-receipt. It
+// journals what it will delete and records it in the audit log before
+// deleting, so a crash half-way is completed by the next export or purge.
+//
+// # Crash recovery of the audit log
+//
+// The server records submission-stored just after the store acknowledged
+// an envelope; a crash in between leaves an envelope without its record.
+// The store is marked unconfirmed before the first envelope of a run (see
+// package store), and confirmed when the server stops with every envelope
+// recorded. If the mark is there when a server starts — or when an export
+// or purge runs with no server — [Data.RecoverSubmissions] appends a
+// submission-stored record (day: the envelope's folder) for every envelope
+// the log lacks, then one submissions-recovered record with their number.
 type Data struct {
 	Dir   string
 	Store *store.Store
 
 	signer    note.Signer
 	vkey      string
+	auditMu   sync.Mutex
 	audit     *audit.Log
 	auditVkey string
 
-	serveLock *os.File
+	serveLock   *os.File
+	closed      bool
+	confirmable bool         // this process may confirm the store when it closes
+	recorded    atomic.Int64 // submission-stored records this process appended for its puts
 }
 
 // ServerKeyName names the batch signing key in its verifier key.
@@ -50,9 +96,15 @@ const ServerKeyName = "testimony-server"
 // exported.
 var ErrNothingToExport = errors.New("nothing to export: every stored envelope was already exported")
 
-// OpenData opens the data directory, creating it (0700) and the server's
-// signing key if needed. The caller must Close it.
-func OpenData(dir string) (*Data, error) {
+// OpenData opens the data directory with the store's default options; see
+// [OpenDataWith].
+func OpenData(dir string) (*Data, error) { return OpenDataWith(dir, store.Options{}) }
+
+// OpenDataWith opens the data directory, creating it (0700) and the
+// server's signing key if needed, with the store options o (the low-disk
+// watermark). It writes nothing if they exist, so commands work on a full
+// disk. The caller must Close it.
+func OpenDataWith(dir string, o store.Options) (*Data, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
@@ -66,26 +118,43 @@ func OpenData(dir string) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server key: %w", err)
 	}
-	if d.Store, err = store.Open(filepath.Join(dir, "store")); err != nil {
+	if d.Store, err = store.OpenWith(filepath.Join(dir, "store"), o); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// Close closes the store and the audit log.
+// Close closes the store and the audit log. If this process served the
+// directory and the audit log holds a record of every envelope it stored,
+// it confirms the store first (see package store).
 func (d *Data) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if d.serveLock != nil && d.confirmable && d.Store.Puts() == d.recorded.Load() && d.Store.Unconfirmed() {
+		d.Store.Confirm()
+	}
 	if d.serveLock != nil {
 		d.serveLock.Close()
 	}
+	d.auditMu.Lock()
 	if d.audit != nil {
 		d.audit.Close()
 	}
+	d.auditMu.Unlock()
 	return d.Store.Close()
 }
 
 // Audit returns the server's audit log, opening it (and making its signing
 // key) on first use. Its origin names the study the directory serves.
 func (d *Data) Audit() (*audit.Log, error) {
+	d.auditMu.Lock()
+	defer d.auditMu.Unlock()
+	return d.openAudit()
+}
+
+func (d *Data) openAudit() (*audit.Log, error) {
 	if d.audit != nil {
 		return d.audit, nil
 	}
@@ -99,11 +168,12 @@ func (d *Data) Audit() (*audit.Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	d.auditVkey = vkey
-	if d.audit, err = audit.Open(filepath.Join(d.Dir, "audit"), origin, signer); err != nil {
+	l, err := audit.Open(filepath.Join(d.Dir, "audit"), origin, signer)
+	if err != nil {
 		return nil, fmt.Errorf("failed to open the audit log: %w", err)
 	}
-	return d.audit, nil
+	d.audit, d.auditVkey = l, vkey
+	return l, nil
 }
 
 // AuditKey returns the verifier key of the audit log: one line for
@@ -115,41 +185,129 @@ func (d *Data) AuditKey() (string, error) {
 	return d.auditVkey, nil
 }
 
-// Record appends a record to the audit log.
+// Record appends a record to the audit log. If the disk is full, it
+// releases the store's reserve and tries once more: the log must not miss
+// what the commands that free space do.
 func (d *Data) Record(r audit.Record) error {
+	err := d.record(r)
+	if err == nil && r.Event == audit.EventSubmissionStored {
+		d.recorded.Add(1)
+	}
+	return err
+}
+
+func (d *Data) record(r audit.Record) error {
 	l, err := d.Audit()
 	if err != nil {
 		return err
 	}
-	if _, err := l.Append(r); err != nil {
+	_, err = l.Append(r)
+	if err != nil && diskFull(err) {
+		if released, _ := d.Store.ReleaseReserve(); released {
+			// A failed append may leave the Log unusable until reopened.
+			d.auditMu.Lock()
+			d.audit.Close()
+			d.audit = nil
+			l, err = d.openAudit()
+			d.auditMu.Unlock()
+			if err == nil {
+				_, err = l.Append(r)
+			}
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("failed to append to the audit log: %w", err)
 	}
 	return nil
 }
 
-// Purge removes exported envelopes and records how many in the audit log.
-func (d *Data) Purge(now time.Time) (int, error) {
-	n, err := d.Store.PurgeExported()
+// checkpoint signs an audit checkpoint now (at export and purge).
+func (d *Data) checkpoint(now time.Time) error {
+	l, err := d.Audit()
 	if err != nil {
-		return n, err
+		return err
 	}
-	return n, d.Record(audit.EnvelopesPurged(n, now))
+	if _, err := l.Checkpoint(now, true); err != nil {
+		return fmt.Errorf("failed to sign an audit checkpoint: %w", err)
+	}
+	return nil
+}
+
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // LockServe makes sure no other process serves this data directory, and
 // keeps it so until the process exits. Export, purge and the key commands
 // may run beside the server; a second server may not.
+//
+// It then readies the directory for serving: on a disk that something
+// filled, it releases the store's reserve so that the start can be
+// recorded; if the previous server stopped without confirming the store,
+// it recovers the audit records of the envelopes it stored
+// ([Data.RecoverSubmissions]); and it makes the reserve again if there is
+// room. A full disk does not stop the server: it starts, and Put refuses
+// submissions with [store.ErrUnavailable].
 func (d *Data) LockServe() error {
 	f, err := os.OpenFile(filepath.Join(d.Dir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("another intake serve is already serving %s: stop it first", d.Dir)
+		// An export or purge may hold it for a moment while it recovers
+		// after a crashed server: wait for that, then try again.
+		if werr := d.waitRecovery(); werr != nil || syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			return fmt.Errorf("another intake serve is already serving %s: stop it first", d.Dir)
+		}
 	}
 	d.serveLock = f
+	if _, err := d.Store.ReleaseReserve(); err != nil {
+		return err
+	}
+	if d.Store.Unconfirmed() {
+		if _, err := d.RecoverSubmissions(time.Now()); err != nil {
+			return fmt.Errorf("failed to recover the audit records of envelopes stored before a crash: %w", err)
+		}
+	}
+	d.confirmable = true
+	d.Store.EnsureReserve()
 	return nil
+}
+
+// waitRecovery waits until no export or purge is recovering the directory.
+func (d *Data) waitRecovery() error {
+	f, err := os.OpenFile(filepath.Join(d.Dir, "recover.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+}
+
+// recoverIfNoServer runs [Data.RecoverSubmissions], for a caller holding
+// the exports lock x, if no server is running: a server that crashed may
+// have left envelopes without records, which an export or purge must not
+// carry away unrecorded. (A running server recovered when it started.) It
+// holds the serve lock meanwhile, so that no server starts half-way.
+func (d *Data) recoverIfNoServer(x *store.Exports, now time.Time) (int, error) {
+	rl, err := os.OpenFile(filepath.Join(d.Dir, "recover.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer rl.Close()
+	if err := syscall.Flock(int(rl.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, err
+	}
+	sl, err := os.OpenFile(filepath.Join(d.Dir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer sl.Close()
+	if err := syscall.Flock(int(sl.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return 0, nil // a server is running
+	}
+	return d.recoverSubmissions(x, now)
 }
 
 // ServerKey returns the verifier key of the batch signing key: one line for
@@ -162,7 +320,11 @@ func (d *Data) BindStudy(studyID string) error {
 	path := filepath.Join(d.Dir, "study")
 	old, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return atomicfile.WriteBytes(path, 0o600, []byte(studyID+"\n"))
+		if err := atomicfile.WriteBytes(path, 0o600, []byte(studyID+"\n")); err != nil {
+			return err
+		}
+		coarsen(path, d.Dir)
+		return nil
 	}
 	if err != nil {
 		return err
@@ -182,50 +344,90 @@ func (d *Data) StudyID() (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// Export writes every envelope not yet exported to a new batch file at
-// path, synced, then marks them exported. It refuses to overwrite a file.
-//
-// It also records the export in the audit log and signs a checkpoint.
-func (d *Data) Export(path string, now time.Time) (*batch.Manifest, error) {
-	studyID, err := d.StudyID()
-	if err != nil {
-		return nil, err
+// SaveVersion keeps data, a study file the server serves, as
+// DIR/versions/<sha256>.yaml, byte for byte and synced, so that every
+// export carries every version answers may refer to. A version already kept
+// is not written again (so a restart on a full disk works).
+func (d *Data) SaveVersion(data []byte) error {
+	if len(data) == 0 || len(data) > config.MaxFileSize {
+		return fmt.Errorf("study file is %d bytes: want 1 to %d", len(data), config.MaxFileSize)
 	}
-	pending, err := d.Store.Pending()
-	if err != nil {
-		return nil, err
-	}
-	if len(pending) == 0 {
-		return nil, ErrNothingToExport
-	}
-	envs := make([]batch.Envelope, 0, len(pending))
-	for _, e := range pending {
-		data, err := d.Store.Read(e)
-		if err != nil {
-			return nil, err
+	sum := sha256.Sum256(data)
+	path := d.versionPath(sum)
+	old, err := os.ReadFile(path)
+	if err == nil {
+		if sha256.Sum256(old) != sum {
+			return fmt.Errorf("%s does not hold the study file its name says: restore it from a backup, or move it aside to write it again", path)
 		}
-		envs = append(envs, batch.Envelope{ID: e.ID, Data: data})
+		return nil
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("%s already exists: choose a new file name, an earlier batch must not be overwritten", path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to read %s: %w", path, err)
 	}
-	var m *batch.Manifest
-	err = atomicfile.Write(path, 0o600, func(w io.Writer) error {
-		var err error
-		m, err = batch.Write(w, d.signer, studyID, envs)
-		return err
-	})
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("failed to keep the study version: %w", err)
+	}
+	if err := atomicfile.WriteBytes(path, 0o600, data); err != nil {
+		return fmt.Errorf("failed to keep the study version: %w", err)
+	}
+	coarsen(path, filepath.Dir(path))
+	return nil
+}
+
+// coarsen sets the modification and access times of paths to midnight UTC
+// today, best effort: the data directory keeps no time finer than the day.
+func coarsen(paths ...string) {
+	y, m, d := time.Now().UTC().Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	for _, p := range paths {
+		os.Chtimes(p, midnight, midnight)
+	}
+}
+
+// SaveVersionFile keeps the study file at path (see [Data.SaveVersion]),
+// checking that it is still the file whose SHA-256 is sum: the one the
+// server loaded.
+func (d *Data) SaveVersionFile(path string, sum [32]byte) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("failed to read study file: %w", err)
 	}
-	if err := d.Store.MarkExported(pending); err != nil {
-		return nil, fmt.Errorf("batch %s was written but its envelopes could not be marked exported (the next export will include them again, which researchers' tools tolerate): %w", path, err)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileSize+1))
+	if err != nil {
+		return fmt.Errorf("failed to read study file: %w", err)
 	}
-	if err := d.Record(audit.BatchExported(m.Hash, len(m.Entries), now)); err != nil {
-		return m, err
+	if sha256.Sum256(data) != sum {
+		return fmt.Errorf("study file %s changed while the server started: start it again", path)
 	}
-	if _, err := d.audit.Checkpoint(now, true); err != nil {
-		return m, fmt.Errorf("failed to sign an audit checkpoint: %w", err)
+	return d.SaveVersion(data)
+}
+
+// Versions returns the SHA-256 of every study file kept with
+// [Data.SaveVersion], sorted.
+func (d *Data) Versions() ([][32]byte, error) {
+	des, err := os.ReadDir(filepath.Join(d.Dir, "versions"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
-	return m, nil
+	if err != nil {
+		return nil, fmt.Errorf("failed to list study versions: %w", err)
+	}
+	var sums [][32]byte
+	for _, de := range des {
+		var sum [32]byte
+		name, ok := strings.CutSuffix(de.Name(), ".yaml")
+		if !ok || len(name) != 64 || strings.ToLower(name) != name || !de.Type().IsRegular() {
+			return nil, fmt.Errorf("unexpected file %q in %s: it only keeps <sha256>.yaml study files", de.Name(), filepath.Join(d.Dir, "versions"))
+		}
+		if _, err := hex.Decode(sum[:], []byte(name)); err != nil {
+			return nil, fmt.Errorf("unexpected file %q in %s: it only keeps <sha256>.yaml study files", de.Name(), filepath.Join(d.Dir, "versions"))
+		}
+		sums = append(sums, sum)
+	}
+	return sums, nil
+}
+
+func (d *Data) versionPath(sum [32]byte) string {
+	return filepath.Join(d.Dir, "versions", fmt.Sprintf("%x.yaml", sum))
 }

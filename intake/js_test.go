@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -107,15 +108,17 @@ func runTool(t *testing.T, req any, resp any) {
 // posts.
 func TestJSSealOpensInGo(t *testing.T) {
 	var ids []*envelope.Identity
+	var rs []*envelope.Recipient
 	var keys []string
 	for range 3 {
 		id, _ := envelope.GenerateIdentity()
 		ids = append(ids, id)
+		rs = append(rs, id.Recipient())
 		keys = append(keys, id.Recipient().String())
 	}
 	for _, pt := range [][]byte{
 		nil,
-		[]byte(`{"v":1,"study":"js-go","lang":"ko","answers":{"story":"도서관 관리원 \"q\" 🙂\n中文"}}`),
+		[]byte(`{"v":2,"study":"js-go","version":"` + strings.Repeat("0", 64) + `","lang":"ko","answers":{"story":"도서관 관리원 \"q\" 🙂\n中文"}}`),
 		bytes.Repeat([]byte("가"), 3000),
 	} {
 		var resp struct{ Envelope string }
@@ -124,52 +127,172 @@ func TestJSSealOpensInGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := envelope.Check("js-go", env, envelope.Size(len(pt), 5, 3)); err != nil {
+		if err := envelope.Check("js-go", env, envelope.Size(len(pt), 5, 3), [][]*envelope.Recipient{rs}); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
 		if len(env) != envelope.Size(len(pt), 5, 3) {
 			t.Fatalf("envelope of %d bytes, want %d", len(env), envelope.Size(len(pt), 5, 3))
 		}
+		var key [32]byte
 		for i, id := range ids {
 			got, err := envelope.Open("js-go", env, id)
-			if err != nil || !bytes.Equal(got, pt) {
-				t.Fatalf("recipient %d: Open = %q, %v", i, got, err)
+			if err != nil || !bytes.Equal(got.Plaintext, pt) {
+				t.Fatalf("recipient %d: Open = %v, %v", i, got, err)
 			}
+			if i > 0 && got.Key != key {
+				t.Fatalf("recipient %d got another content key", i)
+			}
+			key = got.Key
 		}
 	}
 }
 
 // jsModel is the study as the browser script reads it from the page's
-// data attributes, built by the same code that writes them.
+// data attributes (see modelOf in testimony.js), built by the same code
+// that writes them.
 func jsModel(s *Server) map[string]any {
 	var qs []map[string]any
-	l := i18n.NewLocalizer(s.bundle, "ko")
+	lang := s.c.Study.DefaultLanguage()
+	l := i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang))
 	for i := range s.c.Study.Questions {
-		v := s.questionView(l, "ko", i, nil)
+		v := s.questionView(l, lang, i, nil)
 		num := func(x string) any {
 			if x == "" {
 				return nil
+			}
+			if v.Type == string(config.Decimal) {
+				return x
 			}
 			var n int
 			fmt.Sscan(x, &n)
 			return n
 		}
-		choices := []string{}
+		choices, exclusive := []string{}, []string{}
 		for _, c := range v.Choices {
 			choices = append(choices, c.Value)
+			if c.Exclusive {
+				exclusive = append(exclusive, c.Value)
+			}
 		}
-		var rel any
+		var rel, srel any
 		if v.RelQ != "" {
 			rel = map[string]any{"q": v.RelQ, "any": strings.Split(v.RelAny, " ")}
 		}
-		qs = append(qs, map[string]any{"id": v.ID, "type": v.Type, "required": v.Required, "min": num(v.Min), "max": num(v.Max), "maxLen": v.MaxLength, "choices": choices, "rel": rel})
+		if v.SecRelQ != "" {
+			srel = map[string]any{"q": v.SecRelQ, "any": strings.Split(v.SecRelAny, " ")}
+		}
+		qs = append(qs, map[string]any{"id": v.ID, "type": v.Type, "required": v.Required, "min": num(v.Min), "max": num(v.Max),
+			"maxLen": v.MaxLength, "decimals": v.Decimals, "choices": choices, "exclusive": exclusive, "rel": rel, "srel": srel})
 	}
-	return map[string]any{"id": s.c.Study.ID, "questions": qs}
+	return map[string]any{"id": s.c.Study.ID, "version": version(s.c.Study), "questions": qs}
+}
+
+// answerCase is one form read by FromForm and by the browser's fromForm,
+// with what Go makes of it: the shared vectors of web/test.
+type answerCase struct {
+	Lang      string              `json:"lang"`
+	Form      url.Values          `json:"form"`
+	Answers   map[string][]string `json:"answers"`
+	Problems  map[string]problem  `json:"problems"`
+	Plaintext *string             `json:"plaintext"`
+}
+
+type problem struct {
+	Code  string `json:"code"`
+	Limit string `json:"limit"`
+}
+
+// goAnswers reads each form with package response, as the server does.
+func goAnswers(t *testing.T, st *config.Study, langs []string, forms []url.Values) []answerCase {
+	t.Helper()
+	var out []answerCase
+	for i, f := range forms {
+		lang := langs[i%len(langs)]
+		resp, problems, err := response.FromForm(st, lang, f)
+		if err != nil {
+			t.Fatalf("case %d: FromForm: %v", i, err)
+		}
+		c := answerCase{Lang: lang, Form: f, Answers: resp.Answers}
+		if problems != nil {
+			c.Problems = map[string]problem{}
+			for id, p := range problems {
+				c.Problems[id] = problem{string(p.Code), p.Limit}
+			}
+		} else {
+			pt, err := response.Marshal(st, resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Plaintext = new(string(pt))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// compareJS runs the browser's fromForm and marshal on every case and
+// reports where they differ from Go's.
+func compareJS(t *testing.T, srv *Server, cases []answerCase) {
+	t.Helper()
+	var req []map[string]any
+	for _, c := range cases {
+		req = append(req, map[string]any{"lang": c.Lang, "form": c.Form})
+	}
+	var got []answerCase
+	runTool(t, map[string]any{"op": "answers", "model": jsModel(srv), "cases": req}, &got)
+	if len(got) != len(cases) {
+		t.Fatalf("node answered %d cases, want %d", len(got), len(cases))
+	}
+	valids := 0
+	for i, want := range cases {
+		g := got[i]
+		if len(g.Problems) == 0 {
+			g.Problems = nil
+		}
+		if !reflect.DeepEqual(g.Problems, want.Problems) {
+			t.Errorf("case %d %q: JavaScript finds problems %v, Go %v", i, want.Form, g.Problems, want.Problems)
+			continue
+		}
+		if (len(g.Answers) != 0 || len(want.Answers) != 0) && !reflect.DeepEqual(g.Answers, want.Answers) {
+			t.Errorf("case %d %q: JavaScript reads answers %q, Go %q", i, want.Form, g.Answers, want.Answers)
+			continue
+		}
+		if want.Plaintext != nil {
+			valids++
+			if g.Plaintext == nil || *g.Plaintext != *want.Plaintext {
+				t.Errorf("case %d: JavaScript writes plaintext\n%v\nGo writes\n%s", i, g.Plaintext, *want.Plaintext)
+			}
+		}
+	}
+	if valids < 5 {
+		t.Errorf("only %d valid cases: the comparison of plaintexts is too thin", valids)
+	}
+	t.Logf("%d forms compared, %d valid", len(cases), valids)
+}
+
+// formsWith returns a builder of forms: valid with the fields kv (name,
+// value, …) set, a value "\x00del" deleting the field.
+func formsWith(valid url.Values) func(kv ...string) url.Values {
+	return func(kv ...string) url.Values {
+		v := url.Values{}
+		for k, vs := range valid {
+			v[k] = append([]string(nil), vs...)
+		}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == "\x00del" {
+				v.Del(kv[i])
+			} else {
+				v[kv[i]] = []string{kv[i+1]}
+			}
+		}
+		return v
+	}
 }
 
 // TestJSAnswersMatchGo runs the browser's checks and plaintext writer on
-// many forms and compares them with response.FromForm and response.Marshal:
-// the same problems, and for valid answers the same plaintext, byte for byte.
+// many forms, for the example study, and compares them with
+// response.FromForm and response.Marshal: the same answers, the same
+// problems, and for valid answers the same plaintext, byte for byte.
 func TestJSAnswersMatchGo(t *testing.T) {
 	node(t)
 	st, err := config.Parse("nk.yaml", examples.NKInternetAccess)
@@ -186,21 +309,7 @@ func TestJSAnswersMatchGo(t *testing.T) {
 	if st.Question("phone_activities").Choice("calls") == nil {
 		valid.Set("q.phone_activities", st.Question("phone_activities").Choices[0].Value)
 	}
-	with := func(kv ...string) url.Values {
-		v := url.Values{}
-		for k, vs := range valid {
-			v[k] = append([]string(nil), vs...)
-		}
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] == "\x00del" {
-				v.Del(kv[i])
-			} else {
-				v.Add(kv[i], kv[i+1])
-				v[kv[i]] = []string{kv[i+1]}
-			}
-		}
-		return v
-	}
+	with := formsWith(valid)
 	texts := []string{"", " ", "한 줄", "줄\r\n바꿈\r끝", "tab\tok", "ctl\x01", "del\x7f", "nel\u0085", "\ufffd", "ᄀ\u1161 jamo", "e\u0301",
 		"\"quotes\" \\ </script> & <b>", "\u2028\u2029", "🙂🙂", strings.Repeat("가", 5000), strings.Repeat("가", 5001), "\u00a0", "\ufeff", "\u3000 x \u3000"}
 	var forms []url.Values
@@ -217,74 +326,116 @@ func TestJSAnswersMatchGo(t *testing.T) {
 	for _, p := range []string{"own", "borrowed", "never", "nonsense", ""} {
 		forms = append(forms, with("q.phone_use", p))
 	}
-	pa := st.Question("phone_activities").Choices
-	forms = append(forms, with("q.phone_activities", "zzz"))
-	multi := with()
-	multi["q.phone_activities"] = []string{pa[len(pa)-1].Value, pa[0].Value, ""}
-	forms = append(forms, multi)
-	all := with()
-	all.Del("q.phone_activities")
-	for _, c := range pa {
-		all.Add("q.phone_activities", c.Value)
+	for i := range st.Questions {
+		q := &st.Questions[i]
+		if q.Type != config.MultiChoice {
+			continue
+		}
+		// Every multi_choice question, shown: one choice, every choice,
+		// two in reverse order, and each exclusive choice with another.
+		base := formsWith(with("q.phone_use", "own", "q.intranet_use", "often", "q.internet_use", "both", "q.foreign_media", "often"))
+		forms = append(forms, base("q."+q.ID, "zzz"), base("q."+q.ID, q.Choices[0].Value))
+		all := base("q."+q.ID, "\x00del")
+		rev := base()
+		rev["q."+q.ID] = []string{q.Choices[len(q.Choices)-1].Value, q.Choices[0].Value, ""}
+		for _, c := range q.Choices {
+			all.Add("q."+q.ID, c.Value)
+			if c.Exclusive {
+				f := base()
+				f["q."+q.ID] = []string{c.Value, q.Choices[0].Value}
+				forms = append(forms, f, base("q."+q.ID, c.Value))
+			}
+		}
+		forms = append(forms, all, rev)
 	}
-	forms = append(forms, all)
+	compareJS(t, srv, goAnswers(t, st, st.Languages, forms))
+}
 
-	var cases []map[string]any
-	for _, f := range forms {
-		cases = append(cases, map[string]any{"lang": "ko", "form": f})
+// vectorsPath holds the shared vectors: the rich study's model and forms,
+// with Go's answers, problems and plaintexts, which web/test checks the
+// browser code against with no Go at hand.
+const vectorsPath = "../web/test/answers-vectors.json"
+
+var updateVectors = flag.Bool("update-vectors", false, "rewrite "+vectorsPath)
+
+// TestJSAnswersVectors reads the forms of the shared vectors with Go and
+// with the browser code, on the study of ../response/testdata/rich.yaml,
+// which has every feature of the model: the three must agree.
+func TestJSAnswersVectors(t *testing.T) {
+	node(t)
+	data, err := os.ReadFile("../response/testdata/rich.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var got []struct {
-		Answers  map[string][]string
-		Problems map[string]struct {
-			Code  string
-			Limit int
-		}
-		Plaintext *string
+	st, err := config.Parse("rich.yaml", data)
+	if err != nil {
+		t.Fatal(err)
 	}
-	runTool(t, map[string]any{"op": "answers", "model": jsModel(srv), "cases": cases}, &got)
-	if len(got) != len(forms) {
-		t.Fatalf("node answered %d cases, want %d", len(got), len(forms))
+	srv, err := New(Config{Study: st, Store: tempStore(t)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	valids := 0
-	for i, f := range forms {
-		resp, problems, err := response.FromForm(st, "ko", f)
-		if err != nil {
-			t.Fatalf("case %d: FromForm: %v", i, err)
-		}
-		want := map[string]string{}
-		for id, p := range problems {
-			want[id] = fmt.Sprintf("%s %d", p.Code, p.Limit)
-		}
-		have := map[string]string{}
-		for id, p := range got[i].Problems {
-			have[id] = fmt.Sprintf("%s %d", p.Code, p.Limit)
-		}
-		if !reflect.DeepEqual(have, want) {
-			t.Errorf("case %d %q: JavaScript finds problems %v, Go %v", i, f, have, want)
-			continue
-		}
-		if len(resp.Answers) == 0 && len(got[i].Answers) == 0 {
-			continue
-		}
-		if !reflect.DeepEqual(got[i].Answers, resp.Answers) {
-			t.Errorf("case %d %q: JavaScript reads answers %q, Go %q", i, f, got[i].Answers, resp.Answers)
-			continue
-		}
-		if problems == nil {
-			valids++
-			pt, err := response.Marshal(st, resp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got[i].Plaintext == nil || *got[i].Plaintext != string(pt) {
-				t.Errorf("case %d: JavaScript writes plaintext\n%v\nGo writes\n%s", i, got[i].Plaintext, pt)
-			}
+	cases := goAnswers(t, st, st.Languages, richForms())
+	compareJS(t, srv, cases)
+
+	vectors := map[string]any{"model": jsModel(srv), "cases": cases}
+	want, err := json.MarshalIndent(vectors, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, '\n')
+	if *updateVectors {
+		if err := os.WriteFile(vectorsPath, want, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if valids < 5 {
-		t.Errorf("only %d valid cases: the comparison of plaintexts is too thin", valids)
+	have, err := os.ReadFile(vectorsPath)
+	if err != nil || !bytes.Equal(have, want) {
+		t.Fatalf("%s is not what Go makes of the forms (%v): run go test ./intake -run TestJSAnswersVectors -update-vectors and review the diff", vectorsPath, err)
 	}
-	t.Logf("%d forms compared, %d valid", len(forms), valids)
+}
+
+// richForms are forms for rich.yaml: every feature, valid and broken.
+func richForms() []url.Values {
+	valid := url.Values{"q.online": {"yes"}, "q.where": {"library"}, "q.agree": {"yes"}}
+	with := formsWith(valid)
+	forms := []url.Values{
+		valid, {}, with("q.agree", "\x00del"), with("q.agree", "no"),
+		// The optional consent: absent, ticked, a value no box sends.
+		with("q.quote", "yes"), with("q.quote", "no"), with("q.quote", ""),
+		// Sections: hidden, the answers in them dropped; shown, required.
+		with("q.online", "no"), with("q.online", "no", "q.where", "work", "q.constructor", "3"),
+		with("q.where", "\x00del"), with("q.online", "\x00del"),
+		with("q.where", "work", "q.where_other", "a factory"), with("q.where_other", "a factory"),
+		with("q.where", "work", "q.where_other", "twenty-one characters"),
+		// Conditions within and across sections.
+		with("q.tools", "computer"), with("q.tools", "computer", "q.online", "no"),
+		// A question whose id every JavaScript object has.
+		with("q.constructor", "7"), with("q.constructor", "-6"), with("q.constructor", "101"), with("q.constructor", "x"),
+	}
+	// Exclusive choices.
+	for _, ticks := range [][]string{{"none"}, {"dont_know"}, {"phone", "none"}, {"none", "dont_know"}, {"dont_know", "tablet"},
+		{"phone", "computer"}, {"phone", "computer", "tablet"}, {"tablet", "phone", ""}} {
+		f := with()
+		f["q.tools"] = ticks
+		forms = append(forms, f)
+	}
+	for _, ticks := range [][]string{{"nowhere"}, {"nowhere", "work"}, {"library", "work"}} {
+		f := with()
+		f["q.where"] = ticks
+		forms = append(forms, f)
+	}
+	// Decimals, as typed.
+	for _, h := range []string{"0", "24", "24.0", "24.05", "2.5", "02.50", " 3 ", ".5", "5.", "-0", "-0.0", "1.25", "0.05", "-1", "25",
+		"1e1", "1,5", "１", "+1", "--1", "1.2.3", ".", "-", "", "0000000000000000001", "123456789012345", "1234567890123456", "12345678901234.5"} {
+		forms = append(forms, with("q.hours", h))
+	}
+	for _, p := range []string{"-10.5", "-10.50", "-10.51", "-11", "1000.25", "1000.250001", "1000.26", "999.999999999999", "-0.000000000000001", "0.1234567890123456"} {
+		forms = append(forms, with("q.price", p))
+	}
+	// Notes take no answer: a form with one is malformed, tested in Go
+	// (response.TestNotes), not here.
+	return forms
 }
 
 func tempStore(t *testing.T) *store.Store { return tempStoreTB(t) }

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -26,12 +25,7 @@ func (s *Server) text(l *i18n.Localizer, id string, data map[string]any) string 
 
 // problemCodes are every code response can report; each has a message
 // "problem_<code>" in every language.
-var problemCodes = []response.Code{
-	response.Required, response.TooLong, response.NotAChoice, response.NotANumber,
-	response.TooSmall, response.TooLarge, response.TooFew, response.TooMany,
-	response.NotOneLine, response.BadCharacters, response.BadDate, response.NotRelevant,
-	response.ConsentMissing, response.Unknown,
-}
+var problemCodes = response.Codes
 
 type langLink struct {
 	Code, Name, Href string
@@ -50,48 +44,40 @@ type page struct {
 // links lead ("" for none: a page holding answers cannot be left by a link
 // without losing them).
 func (s *Server) page(lang, title, langPath string) page {
-	l := i18n.NewLocalizer(s.bundle, lang)
+	l := i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang))
 	p := page{Lang: lang, L: l, Title: title, Scripts: []string{"/static/testimony.js"}}
 	if langPath == "" {
 		return p
 	}
-	for _, c := range config.Languages {
-		ll := i18n.NewLocalizer(s.bundle, c)
+	for _, c := range s.c.Study.Languages {
+		name := config.Endonym(c)
+		if config.ChromeLanguage(c) == c {
+			name = localize(i18n.NewLocalizer(s.bundle, c), "lang_name")
+		}
 		href := langPath + "lang=" + c
-		p.Langs = append(p.Langs, langLink{Code: c, Name: localize(ll, "lang_name"), Href: href, Current: c == lang})
+		p.Langs = append(p.Langs, langLink{Code: c, Name: name, Href: href, Current: c == lang})
 	}
 	return p
 }
 
-// steps splits the questionnaire into the pages shown without JavaScript.
-// A question starts a new page when its condition names a question on the
-// current page, so that the server decides from answers already posted
-// whether to show it; a page also ends after maxPerStep questions.
+// splitSteps returns the pages shown without JavaScript (config's steps):
+// for each, the indexes of its questions.
 func splitSteps(st *config.Study) [][]int {
-	const maxPerStep = 8
 	var steps [][]int
-	var cur []int
-	onCur := map[string]bool{}
-	for i := range st.Questions {
-		q := &st.Questions[i]
-		if len(cur) > 0 && (len(cur) >= maxPerStep || q.Relevant != nil && onCur[q.Relevant.Question]) {
-			steps = append(steps, cur)
-			cur, onCur = nil, map[string]bool{}
-		}
-		cur = append(cur, i)
-		onCur[q.ID] = true
+	for _, step := range st.Steps() {
+		steps = append(steps, step.Questions)
 	}
-	return append(steps, cur)
+	return steps
 }
 
-// version is the study file's hash, carried by every form so that answers
-// typed for one version of a questionnaire are never read as answers to
-// another.
-func version(st *config.Study) string { return hex.EncodeToString(st.SHA256[:8]) }
+// version is the study's version id, carried by every form so that
+// answers typed for one version of a questionnaire are never read as
+// answers to another.
+func version(st *config.Study) string { return st.Version() }
 
 type choiceView struct {
-	Q, Value, Label string
-	Checked         bool
+	Q, Value, Label    string
+	Checked, Exclusive bool
 }
 
 type questionView struct {
@@ -100,8 +86,11 @@ type questionView struct {
 	Required                                            bool
 	Choices, WhenOptions                                []choiceView
 	// Data attributes for the browser's checks: bounds as response
-	// applies them ("" for none) and the condition.
+	// applies them ("" for none), the digits after the point of a
+	// decimal, the condition and the section's condition.
 	Min, Max, RelQ, RelAny string
+	Decimals               int
+	SecRelQ, SecRelAny     string
 }
 
 type hiddenField struct{ Name, Value string }
@@ -228,19 +217,14 @@ func (s *Server) questionView(l *i18n.Localizer, lang string, i int, form url.Va
 	v := questionView{
 		ID: q.ID, Type: string(q.Type), Number: i + 1,
 		Label: q.Label.In(lang), Help: q.Help.In(lang),
-		Required:  q.Required || q.Type == config.Consent,
+		Required:  q.Required,
 		MaxLength: q.MaxLen(st),
 		Value:     form.Get(response.FieldPrefix + q.ID),
+		Decimals:  q.Decimals,
 	}
-	lo, hi := q.Min, q.Max
-	if q.Type == config.Year || q.Type == config.DateApprox {
-		lo, hi = response.Bounds(q)
-	}
-	if lo != nil {
-		v.Min = strconv.Itoa(*lo)
-	}
-	if hi != nil {
-		v.Max = strconv.Itoa(*hi)
+	v.Min, v.Max = response.Bounds(q)
+	if sec := st.SectionOf(q.ID); sec != nil && sec.Relevant != nil {
+		v.SecRelQ, v.SecRelAny = sec.Relevant.Question, strings.Join(sec.Relevant.AnyOf, " ")
 	}
 	if c := q.Relevant; c != nil {
 		v.RelQ, v.RelAny = c.Question, strings.Join(c.AnyOf, " ")
@@ -258,7 +242,7 @@ func (s *Server) questionView(l *i18n.Localizer, lang string, i int, form url.Va
 	}
 	selected := form[response.FieldPrefix+q.ID]
 	for _, c := range q.Choices {
-		v.Choices = append(v.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value)})
+		v.Choices = append(v.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value), Exclusive: c.Exclusive})
 	}
 	if q.Type == config.DateApprox {
 		when := form.Get(response.FieldPrefix + q.ID + response.WhenSuffix)
@@ -302,7 +286,7 @@ type reviewPage struct {
 // back to each step; the answers travel in hidden fields.
 func (s *Server) renderReview(w http.ResponseWriter, lang string, form url.Values, answers map[string][]string) {
 	st := s.c.Study
-	p := reviewPage{page: s.page(lang, localize(i18n.NewLocalizer(s.bundle, lang), "review_title"), ""), Version: version(st), Empty: len(answers) == 0}
+	p := reviewPage{page: s.page(lang, localize(i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang)), "review_title"), ""), Version: version(st), Empty: len(answers) == 0}
 	for si, step := range s.steps {
 		rs := reviewStep{Step: si + 1}
 		for _, i := range step {

@@ -189,7 +189,7 @@ func New(c Config) (*Server, error) {
 func loadBundle() (*i18n.Bundle, error) {
 	b := i18n.NewBundle(language.Korean)
 	b.RegisterUnmarshalFunc("yaml", yaml.Unmarshal)
-	for _, l := range config.Languages {
+	for _, l := range config.ChromeLanguages {
 		if _, err := b.LoadMessageFileFS(files, "locales/"+l+".yaml"); err != nil {
 			return nil, fmt.Errorf("failed to load messages: %w", err)
 		}
@@ -235,7 +235,7 @@ func (s *Server) Handler() http.Handler {
 					panic(v)
 				}
 				s.c.Log.Event(oplog.HandlerPanic)
-				s.message(w, r, langOf(r), http.StatusServiceUnavailable, "error_title", "error_unavailable")
+				s.message(w, r, s.langOf(r), http.StatusServiceUnavailable, "error_title", "error_unavailable")
 			}
 		}()
 		s.mux.ServeHTTP(w, r)
@@ -243,26 +243,24 @@ func (s *Server) Handler() http.Handler {
 }
 
 // langOf returns the page language chosen by a "lang" query or form field
-// (never Accept-Language: Tor Browser sends en-US for everyone).
-func langOf(r *http.Request) string {
-	l := r.URL.Query().Get("lang")
-	for _, c := range config.Languages {
-		if l == c {
-			return c
-		}
+// (never Accept-Language: Tor Browser sends en-US for everyone): one of the
+// study's languages, by default its first.
+func (s *Server) langOf(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); s.c.Study.HasLanguage(l) {
+		return l
 	}
-	return config.DefaultLanguage
+	return s.c.Study.DefaultLanguage()
 }
 
 func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
-	s.renderLanding(w, langOf(r))
+	s.renderLanding(w, s.langOf(r))
 }
 
 // form shows the first step of the questionnaire, or with all=1 every
 // question on one page, for browsers that run JavaScript (the landing
 // page's script links there).
 func (s *Server) form(w http.ResponseWriter, r *http.Request) {
-	lang := langOf(r)
+	lang := s.langOf(r)
 	if r.URL.Query().Get("all") == "1" {
 		s.renderStep(w, lang, http.StatusOK, -1, nil, nil, nil)
 		return
@@ -299,14 +297,14 @@ func (s *Server) checkVersion(w http.ResponseWriter, r *http.Request, form url.V
 // step; a number goes to that step (from the review).
 func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	if s.c.Study.RequireBrowserEncryption {
-		s.encryptionRequired(w, r, langOf(r), http.StatusForbidden)
+		s.encryptionRequired(w, r, s.langOf(r), http.StatusForbidden)
 		return
 	}
 	form, ok := s.readForm(w, r, int64(s.c.Study.MaxSubmissionBytes()), "form")
 	if !ok {
 		return
 	}
-	lang := formLang(form)
+	lang := s.formLang(form)
 	if !s.checkVersion(w, r, form, lang) {
 		return
 	}
@@ -467,10 +465,10 @@ func acceptsGzip(ae string) bool {
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.message(w, r, langOf(r), http.StatusMethodNotAllowed, "error_title", "error_method")
+		s.message(w, r, s.langOf(r), http.StatusMethodNotAllowed, "error_title", "error_method")
 		return
 	}
-	s.message(w, r, langOf(r), http.StatusNotFound, "error_title", "error_not_found")
+	s.message(w, r, s.langOf(r), http.StatusNotFound, "error_title", "error_not_found")
 }
 
 // readForm reads a url-encoded body of at most limit bytes. It refuses
@@ -480,7 +478,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64, p
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		s.c.Log.Rejected(path, "unsupported_media_type")
-		s.message(w, r, config.DefaultLanguage, http.StatusUnsupportedMediaType, "error_title", "error_unsupported")
+		s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusUnsupportedMediaType, "error_title", "error_unsupported")
 		return nil, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -488,10 +486,10 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64, p
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			s.c.Log.Rejected(path, "too_large")
-			s.message(w, r, config.DefaultLanguage, http.StatusRequestEntityTooLarge, "error_title", "error_too_large")
+			s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusRequestEntityTooLarge, "error_title", "error_too_large")
 		} else {
 			s.c.Log.Rejected(path, "malformed")
-			s.message(w, r, config.DefaultLanguage, http.StatusBadRequest, "error_title", "error_malformed")
+			s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusBadRequest, "error_title", "error_malformed")
 		}
 		return nil, false
 	}
@@ -500,28 +498,19 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64, p
 		n += len(vs)
 	}
 	lang := r.PostForm.Get("lang")
-	if n > s.maxFields || len(r.PostForm["lang"]) > 1 || (lang != "" && !isLang(lang)) {
+	if n > s.maxFields || len(r.PostForm["lang"]) > 1 || (lang != "" && !s.c.Study.HasLanguage(lang)) {
 		s.c.Log.Rejected(path, "malformed")
-		s.message(w, r, config.DefaultLanguage, http.StatusBadRequest, "error_title", "error_malformed")
+		s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusBadRequest, "error_title", "error_malformed")
 		return nil, false
 	}
 	return r.PostForm, true
 }
 
-func isLang(l string) bool {
-	for _, c := range config.Languages {
-		if l == c {
-			return true
-		}
-	}
-	return false
-}
-
-func formLang(f url.Values) string {
-	if l := f.Get("lang"); isLang(l) {
+func (s *Server) formLang(f url.Values) string {
+	if l := f.Get("lang"); s.c.Study.HasLanguage(l) {
 		return l
 	}
-	return config.DefaultLanguage
+	return s.c.Study.DefaultLanguage()
 }
 
 // maxEnvelope is the size of the largest envelope a browser can send: the
@@ -534,14 +523,14 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	const path = "form"
 	if s.c.Study.RequireBrowserEncryption {
 		s.c.Log.Rejected(path, "browser_encryption_required")
-		s.encryptionRequired(w, r, langOf(r), http.StatusForbidden)
+		s.encryptionRequired(w, r, s.langOf(r), http.StatusForbidden)
 		return
 	}
 	form, ok := s.readForm(w, r, int64(s.c.Study.MaxSubmissionBytes()), path)
 	if !ok {
 		return
 	}
-	lang := formLang(form)
+	lang := s.formLang(form)
 	if !s.checkVersion(w, r, form, lang) {
 		return
 	}
@@ -579,7 +568,7 @@ func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	lang := formLang(form)
+	lang := s.formLang(form)
 	vals := form["envelope"]
 	if len(vals) != 1 {
 		s.c.Log.Rejected(path, "malformed")
@@ -592,7 +581,7 @@ func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
-	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope()); err != nil {
+	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope(), [][]*envelope.Recipient{s.recipients}); err != nil {
 		reason := "malformed"
 		if errors.Is(err, envelope.ErrWrongStudy) {
 			reason = "wrong_study"

@@ -167,7 +167,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 func TestPagesInEveryLanguage(t *testing.T) {
 	s := testStudy(t)
 	ts := startServer(t, s, t.TempDir())
-	for _, lang := range config.Languages {
+	for _, lang := range s.Languages {
 		resp, body := get(t, ts.base+"/?lang="+lang)
 		if resp.StatusCode != 200 || !strings.Contains(body, s.Title.In(lang)) || !strings.Contains(body, "연구자") {
 			t.Fatalf("%s: landing page: status %d, or title or researcher missing", lang, resp.StatusCode)

@@ -26,7 +26,7 @@ import (
 // the catalog.
 func TestCatalogComplete(t *testing.T) {
 	cats := map[string]map[string]string{}
-	for _, l := range config.Languages {
+	for _, l := range config.ChromeLanguages {
 		b, err := files.ReadFile("locales/" + l + ".yaml")
 		if err != nil {
 			t.Fatal(err)
@@ -71,18 +71,18 @@ func TestCatalogComplete(t *testing.T) {
 		if strings.HasSuffix(id, "_") {
 			continue // a prefix of ids made in code: problem codes and seasons, added above
 		}
-		for _, l := range config.Languages {
+		for _, l := range config.ChromeLanguages {
 			if _, ok := cats[l][id]; !ok {
 				t.Errorf("message %q is used but missing in locales/%s.yaml", id, l)
 			}
 		}
 	}
-	for _, l := range config.Languages {
+	for _, l := range config.ChromeLanguages {
 		for id, text := range cats[l] {
 			if strings.TrimSpace(text) == "" {
 				t.Errorf("locales/%s.yaml: %q is empty", l, id)
 			}
-			for _, o := range config.Languages {
+			for _, o := range config.ChromeLanguages {
 				if _, ok := cats[o][id]; !ok {
 					t.Errorf("message %q is in locales/%s.yaml but missing in locales/%s.yaml", id, l, o)
 				}
@@ -228,7 +228,7 @@ func TestStepsWithoutJavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := response.Unmarshal(s, pt)
+	r, err := response.Unmarshal(s, pt.Plaintext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestQuickExitOnEveryPage(t *testing.T) {
 		}
 	}
 	_, exit := get(t, ts.base+"/exit")
-	if strings.Contains(exit, s.Title.KO) || strings.Contains(exit, "testimony") || strings.Contains(exit, "<script") {
+	if strings.Contains(exit, s.Title.In("ko")) || strings.Contains(exit, "testimony") || strings.Contains(exit, "<script") {
 		t.Error("the exit page shows a trace of the study")
 	}
 }

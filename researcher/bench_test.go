@@ -25,8 +25,8 @@ import (
 // JSONL, codebook, 10,000 Markdown files and the audit log. Goal: the whole
 // decrypt at ≥ 0.3 of raw.
 //
-// (The raw floor parses the version 1 header: the slot of the first
-// recipient is 48 bytes after the ephemeral key and the commitment.)
+// (The raw floor parses the version 2 header: E, C, n, then R_i || W_i, 80
+// bytes per recipient; the researcher is the first.)
 func BenchmarkImport(b *testing.B) {
 	const n = 10000
 	f := newFixture(b)
@@ -48,14 +48,14 @@ func BenchmarkImport(b *testing.B) {
 		copy(sk[:], f.ids[0].Bytes())
 		hdrStart := len(envelope.Label) + 1 + len(f.study.ID)
 		nrec := 2
-		hdrEnd := hdrStart + 32 + 32 + 1 + nrec*48
+		hdrEnd := hdrStart + 32 + 32 + 1 + nrec*80
 		bodyLabel := strings.TrimSuffix(envelope.Label, "\n") + " body"
 		var out []byte
 		for b.Loop() {
 			for _, e := range envs {
 				var eph [32]byte
 				copy(eph[:], e.Data[hdrStart:hdrStart+32])
-				slot := e.Data[hdrStart+65 : hdrStart+65+48]
+				slot := e.Data[hdrStart+65+32 : hdrStart+65+80] // W_1, after R_1
 				var nonce [24]byte
 				k, ok := box.Open(nil, slot, &nonce, &eph, &sk)
 				if !ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,6 +83,12 @@ func (w *Workspace) commit() error {
 			return err
 		}
 	}
+	for _, id := range slices.Sorted(maps.Keys(run.versions)) {
+		if err := atomicfile.WriteBytes(filepath.Join(w.dir, versionsDir, id+".yaml"), 0o600, run.versions[id]); err != nil {
+			return err
+		}
+		w.keptVersions[id] = true
+	}
 	crashPoint("kept")
 
 	// Pseudonyms in order of seed: the order batches came in, and in which
@@ -128,7 +135,7 @@ func (w *Workspace) commit() error {
 		st.QuarantineData = run.qdata.off
 	}
 	if run.reexamined || len(w.quar) == 0 {
-		st.ExaminedStudy, st.ExaminedRules = hex.EncodeToString(w.study.SHA256[:]), examinationRules
+		st.ExaminedStudy, st.ExaminedRules = w.examinationContext(), examinationRules
 	}
 	st.Epoch += int64(run.renames)
 	var err error

@@ -10,7 +10,7 @@ import (
 
 // A line of data/testimonies, as dataLine writes it with encoding/json:
 //
-//	{"lang":"ko","answers":{"consent":"yes","seen":["a","b"],"story":"…"}}
+//	{"version":"<64 hex>","lang":"ko","answers":{"consent":"yes","seen":["a","b"],"story":"…"}}
 //
 // parseDataLine reads it in one pass, without the general JSON decoder: the
 // exports read every line of the workspace on every full rewrite. A line
@@ -25,34 +25,45 @@ type answer struct {
 
 var errLineShape = errors.New("line is not in the shape dataLine writes")
 
-// parseDataLine decodes a line of data/testimonies into its language and
-// answers. The answers' raw bytes alias line.
-func parseDataLine(line []byte) (lang string, answers map[string]answer, err error) {
+// dataRow is a decoded line of data/testimonies.
+type dataRow struct {
+	version, lang string
+	answers       map[string]answer
+}
+
+// parseDataLine decodes a line of data/testimonies. The answers' raw bytes
+// alias line.
+func parseDataLine(line []byte) (dataRow, error) {
 	p := lineParser{b: line}
-	lang, answers = p.parse()
+	d := p.parse()
 	if p.err == nil {
-		return lang, answers, nil
+		return d, nil
 	}
-	// The general decoder, for anything else.
+	return parseDataLineJSON(line)
+}
+
+// parseDataLineJSON decodes a line with encoding/json.
+func parseDataLineJSON(line []byte) (dataRow, error) {
 	var d struct {
+		Version string                     `json:"version"`
 		Lang    string                     `json:"lang"`
 		Answers map[string]json.RawMessage `json:"answers"`
 	}
 	if err := json.Unmarshal(line, &d); err != nil {
-		return "", nil, err
+		return dataRow{}, err
 	}
-	answers = make(map[string]answer, len(d.Answers))
+	answers := make(map[string]answer, len(d.Answers))
 	for id, raw := range d.Answers {
 		a := answer{raw: raw}
 		if json.Unmarshal(raw, &a.text) != nil {
 			if err := json.Unmarshal(raw, &a.values); err != nil {
-				return "", nil, err
+				return dataRow{}, err
 			}
 			a.text = strings.Join(a.values, MultiSeparator)
 		}
 		answers[id] = a
 	}
-	return d.Lang, answers, nil
+	return dataRow{version: d.Version, lang: d.Lang, answers: answers}, nil
 }
 
 type lineParser struct {
@@ -61,8 +72,10 @@ type lineParser struct {
 	err error
 }
 
-func (p *lineParser) parse() (string, map[string]answer) {
-	p.lit(`{"lang":`)
+func (p *lineParser) parse() dataRow {
+	p.lit(`{"version":`)
+	version := p.str()
+	p.lit(`,"lang":`)
 	lang := p.str()
 	p.lit(`,"answers":{`)
 	answers := map[string]answer{}
@@ -101,7 +114,7 @@ func (p *lineParser) parse() (string, map[string]answer) {
 	if p.i != len(p.b) {
 		p.err = errLineShape
 	}
-	return lang, answers
+	return dataRow{version: version, lang: lang, answers: answers}
 }
 
 func (p *lineParser) peek() byte {

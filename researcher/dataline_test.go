@@ -15,16 +15,17 @@ func TestParseDataLine(t *testing.T) {
 		if story != "" {
 			a["story"] = []string{story}
 		}
-		line, err := dataLine(f.study, &response.Response{Study: f.study.ID, Language: "zh", Answers: a})
+		line, err := dataLine(f.study, &response.Response{Study: f.study.ID, Version: f.study.Version(), Language: "zh", Answers: a})
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := lineParser{b: line}
-		lang, answers := p.parse()
+		d := p.parse()
+		lang, answers := d.lang, d.answers
 		if p.err != nil {
 			t.Fatalf("fast path refused %q: %v", line, p.err)
 		}
-		if lang != "zh" || answers["story"].text != story || !slices.Equal(answers["seen"].values, []string{"a", "b"}) ||
+		if d.version != f.study.Version() || lang != "zh" || answers["story"].text != story || !slices.Equal(answers["seen"].values, []string{"a", "b"}) ||
 			answers["seen"].text != "a;b" || string(answers["seen"].raw) != `["a","b"]` {
 			t.Fatalf("parsed %q as %q %+v", line, lang, answers)
 		}
@@ -35,27 +36,29 @@ func TestParseDataLine(t *testing.T) {
 // encoding/json on everything it accepts.
 func FuzzParseDataLine(f *testing.F) {
 	for _, s := range []string{
-		`{"lang":"ko","answers":{"consent":"yes","seen":["a","b"],"story":"x\ny"}}` + "\n",
-		`{"lang":"ko","answers":{}}`,
-		`{"lang":"ko","answers":{"a":"\u00e9\ud83d\ude00"}}`,
-		`{"lang":"ko","answers":{"a":"x","a":"y"}}`,
+		`{"version":"v","lang":"ko","answers":{"consent":"yes","seen":["a","b"],"story":"x\ny"}}` + "\n",
+		`{"version":"v","lang":"ko","answers":{}}`,
+		`{"version":"v","lang":"ko","answers":{"a":"\u00e9\ud83d\ude00"}}`,
+		`{"version":"v","lang":"ko","answers":{"a":"x","a":"y"}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		p := lineParser{b: line}
-		lang, answers := p.parse()
+		fast := p.parse()
+		lang, answers := fast.lang, fast.answers
 		if p.err != nil {
 			return
 		}
 		var d struct {
+			Version string                     `json:"version"`
 			Lang    string                     `json:"lang"`
 			Answers map[string]json.RawMessage `json:"answers"`
 		}
 		if err := json.Unmarshal(line, &d); err != nil {
 			t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", line, err)
 		}
-		if d.Lang != lang || len(d.Answers) != len(answers) {
+		if d.Version != fast.version || d.Lang != lang || len(d.Answers) != len(answers) {
 			t.Fatalf("%q: fast path %q %v, encoding/json %q %v", line, lang, answers, d.Lang, d.Answers)
 		}
 		for id, raw := range d.Answers {

@@ -160,14 +160,14 @@ func (w *Workspace) readRows(from int) iter.Seq2[exportRow, error] {
 				yield(exportRow{}, fmt.Errorf("failed to read testimonies: %w", err))
 				return
 			}
-			lang, answers, err := parseDataLine(buf)
+			d, err := parseDataLine(buf)
 			if err != nil {
 				yield(exportRow{}, fmt.Errorf("%s is damaged at byte %d: restore the workspace from a backup", dataFile, r.off))
 				return
 			}
 			name, _ := w.reg.Lookup(hexKey(r.key))
-			t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Language: lang}
-			if !yield(exportRow{Testimony: t, answers: answers, line: buf}, nil) {
+			t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Version: d.version, Language: d.lang}
+			if !yield(exportRow{Testimony: t, answers: d.answers, line: buf}, nil) {
 				return
 			}
 		}
@@ -198,7 +198,7 @@ func (w *Workspace) exportTestimonies(from int) (jsonlSize, csvSize int64, err e
 	if err := os.MkdirAll(mdDir, 0o700); err != nil {
 		return 0, 0, fmt.Errorf("failed to write exports: %w", err)
 	}
-	out := exportSinks{jsonl: files[0].bw, csv: files[1].bw, header: full, mdDir: mdDir, mdCompare: full,
+	out := exportSinks{jsonl: files[0].bw, csv: files[1].bw, header: full, mdDir: mdDir, mdCompare: full, versions: w.versions,
 		progress: w.exportProgress, total: len(w.rows) - max(from, 0)}
 	if full {
 		out.mdNames = map[string]bool{}
@@ -234,8 +234,9 @@ type exportSinks struct {
 	mdDir      string // one Markdown file per testimony
 	mdCompare  bool   // write a Markdown file only if it differs
 	mdNames    map[string]bool
-	progress   func(done, total int) // if not nil, called as rows are written
-	total      int                   // rows to write, for progress
+	versions   map[string]*config.Study // study versions by id, for Markdown labels
+	progress   func(done, total int)    // if not nil, called as rows are written
+	total      int                      // rows to write, for progress
 }
 
 // writeExports writes every export of the testimonies in rows: a line of
@@ -244,6 +245,12 @@ type exportSinks struct {
 // It is the one place the formats are written, from rows streamed off disk:
 // nothing holds more than one testimony at a time.
 func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, error], out exportSinks) error {
+	var columns []*config.Question
+	for i := range study.Questions {
+		if q := &study.Questions[i]; q.Answerable() {
+			columns = append(columns, q)
+		}
+	}
 	cw := csv.NewWriter(out.csv)
 	cw.UseCRLF = true
 	if out.header {
@@ -251,7 +258,7 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 			return err
 		}
 		head := []string{"pseudonym", "pseudonym_roman", "lang"}
-		for _, q := range study.Questions {
+		for _, q := range columns {
 			head = append(head, q.ID)
 		}
 		if err := cw.Write(head); err != nil {
@@ -263,18 +270,12 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 	// writers only contend for the folder).
 	mdw := newFileWriter(2, out.mdCompare)
 	defer mdw.close()
-	cells := make([]string, len(study.Questions))
-	present := make([]bool, len(study.Questions))
-	record := make([]string, 3+len(study.Questions))
+	record := make([]string, 3+len(columns))
 	var line []byte
 	done := 0
 	for r, err := range rows {
 		if err != nil {
 			return err
-		}
-		for i, q := range study.Questions {
-			a, ok := r.answers[q.ID]
-			cells[i], present[i] = a.text, ok
 		}
 
 		// testimonies.jsonl: the names, then the line as stored.
@@ -289,15 +290,20 @@ func writeExports(study *config.Study, lang string, rows iter.Seq2[exportRow, er
 		}
 
 		record = append(record[:0], r.Pseudonym, r.PseudonymRoman, r.Language)
-		for _, c := range cells {
-			record = append(record, csvSafe(c))
+		for _, q := range columns {
+			record = append(record, csvSafe(r.answers[q.ID].text))
 		}
 		if err := cw.Write(record); err != nil {
 			return err
 		}
 
+		// The Markdown file follows the version the answers were given to.
+		version := study
+		if out.versions != nil && out.versions[r.Version] != nil {
+			version = out.versions[r.Version]
+		}
 		var md bytes.Buffer
-		writeMarkdown(&md, study, lang, r.Testimony, cells, present)
+		writeMarkdown(&md, version, lang, r.Testimony, r.answers)
 		name := MarkdownName(r.Testimony)
 		if out.mdNames != nil {
 			out.mdNames[name] = true
@@ -420,11 +426,22 @@ func (w *Workspace) writeCodebook(out io.Writer) error {
 	}
 	cw := csv.NewWriter(out)
 	cw.UseCRLF = true
-	cw.Write([]string{"question", "type", "value", "label_ko", "label_en", "label_zh"})
+	head := []string{"question", "type", "value"}
+	for _, l := range w.study.Languages {
+		head = append(head, "label_"+l)
+	}
+	cw.Write(head)
+	labels := func(t config.Text) []string {
+		var out []string
+		for _, l := range w.study.Languages {
+			out = append(out, t.In(l))
+		}
+		return out
+	}
 	for _, q := range w.study.Questions {
-		cw.Write([]string{q.ID, string(q.Type), "", q.Label.KO, q.Label.EN, q.Label.ZH})
+		cw.Write(append([]string{q.ID, string(q.Type), ""}, labels(q.Label)...))
 		for _, c := range q.Choices {
-			cw.Write([]string{q.ID, "choice", c.Value, c.Label.KO, c.Label.EN, c.Label.ZH})
+			cw.Write(append([]string{q.ID, "choice", c.Value}, labels(c.Label)...))
 		}
 	}
 	cw.Flush()
@@ -479,16 +496,17 @@ func MarkdownName(t Testimony) string {
 	return t.Pseudonym + " " + t.PseudonymRoman + ".md"
 }
 
-// writeMarkdown writes the Markdown file of t; cells and present give its
-// answers in question order.
-func writeMarkdown(b *bytes.Buffer, study *config.Study, lang string, t Testimony, cells []string, present []bool) {
+// writeMarkdown writes the Markdown file of t, whose answers were given to
+// study.
+func writeMarkdown(b *bytes.Buffer, study *config.Study, lang string, t Testimony, answers map[string]answer) {
 	fmt.Fprintf(b, "# %s (%s)\n\n", t.Pseudonym, t.PseudonymRoman)
 	for i, q := range study.Questions {
-		if !present[i] {
+		a, ok := answers[q.ID]
+		if !ok {
 			continue
 		}
 		fmt.Fprintf(b, "## %d. %s\n\n", i+1, q.Label.In(lang))
-		text := cells[i]
+		text := a.text
 		if len(q.Choices) > 0 {
 			var labels []string
 			for _, v := range strings.Split(text, MultiSeparator) {

@@ -3,12 +3,14 @@ package researcher
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,7 +64,10 @@ type run struct {
 	renames   int
 	// reexamined is set once every quarantined envelope was examined
 	// against the current study.
-	reexamined  bool
+	reexamined bool
+	// versions are the study files new to the workspace that the run's
+	// batches brought, by version id, to be kept when the run is saved.
+	versions    map[string][]byte
 	data, qdata *appender
 }
 
@@ -88,7 +93,7 @@ type runBatch struct {
 
 func (r *run) changed() bool {
 	return len(r.rows) > 0 || len(r.quar) > 0 || len(r.requar) > 0 || len(r.recovered) > 0 ||
-		len(r.batches) > 0 || r.renames > 0 || r.reexamined
+		len(r.batches) > 0 || r.renames > 0 || r.reexamined || len(r.versions) > 0
 }
 
 func (r *run) closeFiles() {
@@ -102,7 +107,7 @@ func (r *run) closeFiles() {
 // begin returns the current run, starting one if needed.
 func (w *Workspace) begin() *run {
 	if w.run == nil {
-		w.run = &run{requar: map[int]pendingQ{}, recovered: map[int]bool{}, seen: map[[32]byte]bool{}}
+		w.run = &run{requar: map[int]pendingQ{}, recovered: map[int]bool{}, seen: map[[32]byte]bool{}, versions: map[string][]byte{}}
 	}
 	return w.run
 }
@@ -213,6 +218,9 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 		return nil, fmt.Errorf("%s holds batch %s: it was renamed or altered; move it out of %s", kept, hash, filepath.Join(w.dir, batchesDir))
 	}
 	sum := &Summary{ManifestSHA256: m.Hash, BatchID: m.BatchID, Envelopes: len(m.Entries)}
+	if err := w.takeVersions(br); err != nil {
+		return nil, err
+	}
 	keptPath := filepath.Join(w.dir, batchesDir, hash+".tar")
 	_, statErr := os.Stat(keptPath)
 	if slices.ContainsFunc(run.batches, func(b runBatch) bool { return b.hash == hash }) ||
@@ -257,6 +265,35 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 	}
 	run.batches = append(run.batches, b)
 	return sum, nil
+}
+
+// takeVersions reads the study files of the batch in br and takes those
+// new to the workspace: testimonies name the version they answer, and are
+// checked against it. A study file of another study, or that this version
+// of researcher cannot load, is left out (testimonies naming it are
+// quarantined as unknown-version).
+func (w *Workspace) takeVersions(br *batch.Reader) error {
+	for {
+		v, err := br.NextVersion()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		id := hex.EncodeToString(v.SHA256[:])
+		if w.keptVersions[id] || w.run.versions[id] != nil {
+			continue
+		}
+		if w.versions[id] == nil {
+			s, err := config.Parse(filepath.Join(versionsDir, id+".yaml"), v.Data)
+			if err != nil || s.ID != w.study.ID {
+				continue
+			}
+			w.versions[id] = s
+		}
+		w.run.versions[id] = v.Data
+	}
 }
 
 func (w *Workspace) isQuarantined(key [32]byte) bool {
@@ -345,7 +382,20 @@ func (w *Workspace) stale(q qentry) bool {
 	if w.st.ExaminedRules != examinationRules {
 		return true
 	}
-	return w.st.ExaminedStudy != hex.EncodeToString(w.study.SHA256[:]) && !q.reason.envelope()
+	return w.st.ExaminedStudy != w.examinationContext() && !q.reason.envelope()
+}
+
+// examinationContext names the study files envelopes are examined against:
+// the SHA-256 of the current study's version id and of every version the
+// workspace holds, sorted.
+func (w *Workspace) examinationContext() string {
+	ids := slices.Sorted(maps.Keys(w.versions))
+	h := sha256.New()
+	h.Write([]byte(w.study.Version() + "\n"))
+	for _, id := range ids {
+		h.Write([]byte(id + "\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (w *Workspace) reexamine(server note.Verifier, progress func(done, total int)) (*Reexamination, error) {
@@ -354,9 +404,10 @@ func (w *Workspace) reexamine(server note.Verifier, progress func(done, total in
 	}
 	res := &Reexamination{}
 	byBatch := map[int]int{}
+	stale := make([]bool, len(w.quar))
 	total := 0
-	for _, q := range w.quar {
-		if w.stale(q) {
+	for i, q := range w.quar {
+		if stale[i] = w.stale(q); stale[i] {
 			byBatch[q.batch]++
 			total++
 		}
@@ -380,6 +431,9 @@ func (w *Workspace) reexamine(server note.Verifier, progress func(done, total in
 		if err == nil && hexKey(br.Manifest().Hash) != hash {
 			err = errors.New("it holds another batch")
 		}
+		if err == nil {
+			err = w.takeVersions(br)
+		}
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: %w; the workspace was damaged: restore batches/ from a backup", path, err)
@@ -387,7 +441,7 @@ func (w *Workspace) reexamine(server note.Verifier, progress func(done, total in
 		picked := map[int]bool{} // used by the reading goroutine only
 		pick := func(_ int, key [32]byte) (int, bool) {
 			qi, ok := w.qindex[key]
-			if !ok || w.quar[qi].batch != bi || picked[qi] || !w.stale(w.quar[qi]) {
+			if !ok || w.quar[qi].batch != bi || picked[qi] || !stale[qi] {
 				return 0, false
 			}
 			picked[qi] = true
@@ -535,22 +589,33 @@ func (w *Workspace) examine(br *batch.Reader, hash string, pick func(i int, key 
 	return st, nil
 }
 
-// examineOne opens and checks one envelope.
+// examineOne opens and checks one envelope, against the version of the
+// study its plaintext names.
 func (w *Workspace) examineOne(j job) result {
 	r := result{job: j}
 	r.data = nil
-	plain, err := envelope.Open(w.study.ID, j.data, w.id)
+	opened, err := envelope.Open(w.study.ID, j.data, w.id)
 	if err != nil {
 		r.reason = reasonOf(err)
 		r.line = quarantineLine(r.reason, err, nil)
 		return r
 	}
-	// TODO(lead): pass the envelope's content key, once envelope.Open
-	// returns it, instead of its SHA-256 (see pseudonymSeed).
-	r.seed = pseudonymSeed(w.study.ID, j.key)
-	resp, err := response.Unmarshal(w.study, plain)
+	plain := opened.Plaintext
+	r.seed = pseudonymSeed(w.study.ID, opened.Key)
+	clear(opened.Key[:])
+	var study *config.Study
+	_, version, err := response.Peek(plain)
 	if err == nil {
-		r.line, err = dataLine(w.study, resp)
+		if study = w.versions[version]; study == nil {
+			err = errUnknownVersion{version}
+		}
+	}
+	var resp *response.Response
+	if err == nil {
+		resp, err = response.Unmarshal(study, plain)
+	}
+	if err == nil {
+		r.line, err = dataLine(study, resp)
 	}
 	if err != nil {
 		r.reason = reasonOf(err)
@@ -558,6 +623,14 @@ func (w *Workspace) examineOne(j job) result {
 	}
 	clear(plain)
 	return r
+}
+
+// errUnknownVersion says a plaintext names a version of the study the
+// workspace does not hold.
+type errUnknownVersion struct{ version string }
+
+func (e errUnknownVersion) Error() string {
+	return fmt.Sprintf("the answers were given to version %s of the study, which no batch and no --study file brought", config.ShortVersion(e.version))
 }
 
 // collect appends one result to the data files and the run.
@@ -594,9 +667,10 @@ func (w *Workspace) collect(r result, st *examStats) error {
 	return nil
 }
 
-// dataLine returns the line of data/testimonies for r: its language and
-// answers as the plaintext holds them (response.Values), without escaping
-// <, > and &, so that the files show text as it was written.
+// dataLine returns the line of data/testimonies for r: the version of the
+// study it answers, its language and its answers as the plaintext holds
+// them (response.Values), without escaping <, > and &, so that the files
+// show text as it was written.
 func dataLine(s *config.Study, r *response.Response) ([]byte, error) {
 	vals, err := response.Values(s, r)
 	if err != nil {
@@ -606,9 +680,10 @@ func dataLine(s *config.Study, r *response.Response) ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	err = enc.Encode(struct {
+		Version string         `json:"version"`
 		Lang    string         `json:"lang"`
 		Answers map[string]any `json:"answers"`
-	}{r.Language, vals})
+	}{s.Version(), r.Language, vals})
 	if err != nil {
 		return nil, err
 	}
@@ -638,7 +713,7 @@ func quarantineLine(r reason, err error, plain []byte) []byte {
 		for id, p := range ps {
 			q.Problems[id] = p.String()
 		}
-	case r == reasonMalformedPlaintext:
+	case r == reasonMalformedPlaintext || r == reasonUnknownVersion:
 		q.Detail = err.Error()
 	}
 	var buf bytes.Buffer
@@ -659,6 +734,8 @@ const (
 	reasonMalformedEnvelope
 	reasonMalformedPlaintext
 	reasonAnswers
+	reasonInconsistent
+	reasonUnknownVersion
 )
 
 var reasonText = map[reason][2]string{
@@ -666,8 +743,10 @@ var reasonText = map[reason][2]string{
 	reasonWrongStudy:         {"wrong-study", "the envelope was sealed for another study"},
 	reasonDamaged:            {"damaged", "the envelope failed authentication: damaged or forged"},
 	reasonMalformedEnvelope:  {"malformed-envelope", "the envelope is malformed"},
+	reasonInconsistent:       {"not-sealed-alike", "the envelope is not sealed alike to every researcher (every researcher quarantines it)"},
 	reasonMalformedPlaintext: {"malformed-plaintext", "the envelope opened but its contents are malformed"},
 	reasonAnswers:            {"answers-break-rules", "the answers break the questionnaire's rules"},
+	reasonUnknownVersion:     {"unknown-version", "the answers name a version of the study the workspace does not have"},
 }
 
 func (r reason) code() string        { return reasonText[r][0] }
@@ -675,33 +754,36 @@ func (r reason) explanation() string { return reasonText[r][1] }
 
 // envelope reports whether r is about the envelope itself, which did not
 // open: the result depends only on the envelope's bytes and the key.
-func (r reason) envelope() bool { return r != reasonMalformedPlaintext && r != reasonAnswers }
+func (r reason) envelope() bool {
+	return r != reasonMalformedPlaintext && r != reasonAnswers && r != reasonUnknownVersion
+}
 
 func reasonOf(err error) reason {
 	var ps response.Problems
 	switch {
-	case errors.Is(err, envelope.ErrNoIdentity):
+	case errors.Is(err, envelope.ErrNotRecipient):
 		return reasonNotSealed
 	case errors.Is(err, envelope.ErrWrongStudy):
 		return reasonWrongStudy
+	case errors.Is(err, envelope.ErrInconsistent):
+		return reasonInconsistent
 	case errors.Is(err, envelope.ErrDamaged):
 		return reasonDamaged
 	case errors.Is(err, envelope.ErrMalformed):
 		return reasonMalformedEnvelope
 	case errors.As(err, &ps):
 		return reasonAnswers
+	case errors.As(err, new(errUnknownVersion)):
+		return reasonUnknownVersion
 	default:
 		return reasonMalformedPlaintext
 	}
 }
 
 // pseudonymSeed returns the seed of a testimony's team pseudonym (DESIGN.md
-// §6): SHA-512("testimony-pseudonym-v1" || 0x00 || S || K)[0:32].
-//
-// TODO(lead): K must be the envelope's content key, which envelope.Open
-// will return (envelope branch). Until then the caller passes the
-// envelope's SHA-256, which the server and the audit log also know: switch
-// the call in examineOne to the content key at merge.
+// §6): SHA-512("testimony-pseudonym-v1" || 0x00 || S || K)[0:32], with S
+// the study id and K the envelope's content key, which every recipient
+// learns and nobody else does.
 func pseudonymSeed(study string, k [32]byte) [32]byte {
 	h := sha512.New()
 	h.Write([]byte("testimony-pseudonym-v1"))

@@ -156,7 +156,7 @@ func TestRefusesTamperedBatchWhole(t *testing.T) {
 	f := newFixture(t)
 	dir := filepath.Join(t.TempDir(), "ws")
 	data := f.batch(t, f.envelope(t, "one"), f.envelope(t, "two"))
-	i := bytes.LastIndex(data, []byte("testimony-envelope-v1"))
+	i := bytes.LastIndex(data, []byte(envelope.Label))
 	bad := bytes.Clone(data)
 	bad[i+200] ^= 1
 	ws, err := Open(dir, f.study, f.ids[0], "")
@@ -188,7 +188,7 @@ func TestQuarantine(t *testing.T) {
 	f := newFixture(t)
 	// Answers that break the rules (a consent that is not "yes"), sealed
 	// by a client that skipped validation.
-	pt := []byte(`{"v":1,"study":"ws-study","lang":"ko","answers":{"consent":"no"}}`)
+	pt := []byte(`{"v":2,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
 	env, _ := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient()})
 	stranger, _ := envelope.GenerateIdentity()
 	foreign, _ := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{stranger.Recipient()})

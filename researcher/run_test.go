@@ -16,6 +16,7 @@ import (
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/pseudonym"
+	"github.com/testimony-project/testimony/response"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -90,7 +91,7 @@ func auditLines(t testing.TB, dir string) []string {
 // quarantinedEnvelope returns an envelope that opens but whose answers
 // break the rules (a consent that is not "yes").
 func (f *fixture) quarantinedEnvelope(t testing.TB) batch.Envelope {
-	pt := []byte(`{"v":1,"study":"ws-study","lang":"ko","answers":{"consent":"no"}}`)
+	pt := []byte(`{"v":2,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
 	env, err := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient(), f.ids[1].Recipient()})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +305,7 @@ func TestWrongKeyChangesNothing(t *testing.T) {
 	if err := ws.Close(); err == nil {
 		t.Fatal("Close saved a run whose batch was refused")
 	}
-	if after := snapshot(t, dir); !maps(before, after) {
+	if after := snapshot(t, dir); !sameFiles(before, after) {
 		t.Fatal("a refused batch changed the workspace")
 	}
 }
@@ -326,7 +327,7 @@ func snapshot(t testing.TB, dir string) map[string]string {
 	return out
 }
 
-func maps(a, b map[string]string) bool {
+func sameFiles(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -364,7 +365,7 @@ func TestRunIsAllOrNothing(t *testing.T) {
 	if err := ws.Close(); err == nil || !strings.Contains(err.Error(), "nothing of this run was saved") {
 		t.Fatalf("Close of a failed run: %v", err)
 	}
-	if after := snapshot(t, dir); !maps(before, after) {
+	if after := snapshot(t, dir); !sameFiles(before, after) {
 		t.Fatal("a failed run changed the workspace")
 	}
 }
@@ -396,8 +397,9 @@ func TestKeepsBatches(t *testing.T) {
 func TestReexamineBringsInQuarantined(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
-	// A study without the "seen" question quarantines testimonies that
-	// answered it.
+	// A study file that is not the version the answers were given to (a
+	// local copy without the "seen" question), and a batch that does not
+	// carry that version: every testimony is quarantined.
 	narrow, err := config.Parse("ws.yaml", bytes.Replace(f.yaml, []byte("  - id: seen"), []byte("  - id: unused"), 1))
 	if err != nil {
 		t.Fatal(err)
@@ -414,8 +416,9 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws, _ := Open(dir, narrow, f.ids[0], "")
-	if ws.Len() != 1 || len(ws.Quarantined()) != 3 {
-		t.Fatalf("with the narrow study: %d testimonies, quarantine %v", ws.Len(), ws.Quarantined())
+	q := ws.Quarantined()
+	if ws.Len() != 0 || len(q) != 2 || q[0].Reason != "unknown-version" || q[0].Count != 5 {
+		t.Fatalf("with the wrong study: %d testimonies, quarantine %v", ws.Len(), q)
 	}
 	// The same study: nothing to examine again.
 	re, err := ws.Reexamine(f.verifier, nil)
@@ -431,7 +434,7 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 	re, err = ws.Reexamine(f.verifier, nil)
 	// The envelope sealed to another key is not examined again: it
 	// cannot open with this key whatever the study.
-	if err != nil || re.Examined != 4 || re.Recovered != 3 || re.Missing != 0 {
+	if err != nil || re.Examined != 5 || re.Recovered != 4 || re.Missing != 0 {
 		t.Fatalf("Reexamine with the corrected study: %+v, %v", re, err)
 	}
 	if err := ws.Close(); err != nil {
@@ -440,9 +443,9 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 	if ws.Len() != 4 || len(ws.Quarantined()) != 2 {
 		t.Fatalf("after recovery: %d testimonies, quarantine %v", ws.Len(), ws.Quarantined())
 	}
-	q, _ := os.ReadFile(filepath.Join(dir, quarantineFile))
-	if strings.Count(string(q), "\n") != 2 || !strings.Contains(string(q), "consent_missing") || !strings.Contains(string(q), "not-sealed-to-this-key") {
-		t.Fatalf("quarantine.jsonl after recovery:\n%s", q)
+	qf, _ := os.ReadFile(filepath.Join(dir, quarantineFile))
+	if strings.Count(string(qf), "\n") != 2 || !strings.Contains(string(qf), "consent_missing") || !strings.Contains(string(qf), "not-sealed-to-this-key") {
+		t.Fatalf("quarantine.jsonl after recovery:\n%s", qf)
 	}
 	csv, _ := os.ReadFile(filepath.Join(dir, csvFile))
 	if strings.Count(string(csv), "a;b") != 3 {
@@ -450,16 +453,60 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 	}
 }
 
+// TestVersionsFromBatches checks that testimonies are checked against the
+// version of the study they name, which the batch carries, and that the
+// workspace keeps every version.
+func TestVersionsFromBatches(t *testing.T) {
+	f := newFixture(t)
+	v1 := f.study
+	v2yaml := bytes.Replace(f.yaml, []byte("  - id: seen"), []byte("  - id: heard"), 1)
+	v2, err := config.Parse("ws.yaml", v2yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := f.envelopeOf(t, map[string][]string{"story": {"before"}, "seen": {"b"}, "consent": {"yes"}})
+	f.study = v2
+	cur := f.envelopeOf(t, map[string][]string{"story": {"after"}, "heard": {"a"}, "consent": {"yes"}})
+	var b bytes.Buffer
+	if _, err := batch.Write(&b, f.signer, v2.ID, []batch.Envelope{old, cur}, f.yaml, v2yaml); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := decryptRun(dir, v2, f.ids[0], f.verifier, b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := Open(dir, v2, f.ids[0], "en")
+	defer ws.Close()
+	if ws.Len() != 2 || len(ws.Quarantined()) != 0 {
+		t.Fatalf("%d testimonies, quarantine %v", ws.Len(), ws.Quarantined())
+	}
+	for _, v := range []*config.Study{v1, v2} {
+		if _, err := os.Stat(filepath.Join(dir, versionsDir, v.Version()+".yaml")); err != nil {
+			t.Errorf("version %s not kept: %v", v.ShortVersion(), err)
+		}
+	}
+	for _, row := range testimonies(t, ws) {
+		md, _ := os.ReadFile(filepath.Join(dir, markdownDir, MarkdownName(row)))
+		switch {
+		case row.Version == v1.Version() && !strings.Contains(string(md), "## 2. Seen"):
+			t.Errorf("Markdown of a version 1 testimony lacks its question:\n%s", md)
+		case row.Version == v2.Version() && !strings.Contains(string(md), "## 2. Seen"):
+			t.Errorf("Markdown of a version 2 testimony lacks its question:\n%s", md)
+		}
+	}
+}
+
 func (f *fixture) envelopeOf(t testing.TB, answers map[string][]string) batch.Envelope {
 	t.Helper()
-	e := f.envelope(t, answers["story"][0])
-	pt := []byte(`{"v":1,"study":"ws-study","lang":"ko","answers":{"story":"` + answers["story"][0] + `","seen":["a","b"],"consent":"yes"}}`)
+	pt, err := response.Marshal(f.study, &response.Response{Study: f.study.ID, Version: f.study.Version(), Language: "ko", Answers: answers})
+	if err != nil {
+		t.Fatal(err)
+	}
 	env, err := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient(), f.ids[1].Recipient()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Data = env
-	return e
+	return batch.Envelope{ID: randomID(t), Data: env}
 }
 
 // TestIncrementalExportsMatchFull checks that exports appended to run by

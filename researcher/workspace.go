@@ -94,6 +94,7 @@ const (
 	registryLabel  = "testimony-workspace-v2\n"
 	lockFile       = "lock"
 	batchesDir     = "batches"
+	versionsDir    = "versions"
 	dataDir        = "data"
 	dataFile       = "data/testimonies"
 	quarDataFile   = "data/quarantined"
@@ -111,7 +112,7 @@ const (
 
 // ownNames are the entries a workspace folder may hold before its first
 // Close (left by a run that never completed).
-var ownNames = []string{lockFile, batchesDir, dataDir}
+var ownNames = []string{lockFile, batchesDir, dataDir, versionsDir}
 
 // Workspace is a folder on the researcher's offline machine holding the
 // testimonies of one study.
@@ -129,8 +130,13 @@ type Workspace struct {
 	quar    []qentry
 	qindex  map[[32]byte]int // envelope hash → index in quar
 	run     *run
-	failed  error // set when an Import of this run failed
-	closed  bool
+	// versions are the study files the workspace holds, by version id:
+	// the current study and every version a batch brought.
+	versions map[string]*config.Study
+	// keptVersions are the version ids in versions/.
+	keptVersions map[string]bool
+	failed       error // set when an Import of this run failed
+	closed       bool
 	// exportProgress, if set, is called as Close writes testimonies to
 	// the exports.
 	exportProgress func(done, total int)
@@ -140,6 +146,7 @@ type Workspace struct {
 type Testimony struct {
 	Pseudonym      string                     `json:"pseudonym"`
 	PseudonymRoman string                     `json:"pseudonym_roman"`
+	Version        string                     `json:"version"` // of the study the answers were given to
 	Language       string                     `json:"lang"`
 	Answers        map[string]json.RawMessage `json:"answers"`
 }
@@ -168,13 +175,13 @@ func crashPoint(step string) {
 // interrupted run left (see the package documentation).
 func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (*Workspace, error) {
 	if lang == "" {
-		lang = config.DefaultLanguage
-		if s, ok := readStamp(filepath.Join(dir, stampFile)); ok && slices.Contains(config.Languages, s.Lang) {
+		lang = study.DefaultLanguage()
+		if s, ok := readStamp(filepath.Join(dir, stampFile)); ok && study.HasLanguage(s.Lang) {
 			lang = s.Lang
 		}
 	}
-	if !slices.Contains(config.Languages, lang) {
-		return nil, fmt.Errorf("unknown language %q: use one of %s", lang, strings.Join(config.Languages, ", "))
+	if !study.HasLanguage(lang) {
+		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Languages, ", "))
 	}
 	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: newRegistry(), qindex: map[[32]byte]int{}}
 	data, err := os.ReadFile(filepath.Join(dir, registryFile))
@@ -295,8 +302,13 @@ func (w *Workspace) repair() error {
 	if err := os.MkdirAll(filepath.Join(w.dir, dataDir), 0o700); err != nil {
 		return fmt.Errorf("failed to create workspace: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(w.dir, batchesDir), 0o700); err != nil {
-		return fmt.Errorf("failed to create workspace: %w", err)
+	for _, d := range []string{batchesDir, versionsDir} {
+		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o700); err != nil {
+			return fmt.Errorf("failed to create workspace: %w", err)
+		}
+	}
+	if err := w.loadVersions(); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		name string
@@ -310,6 +322,37 @@ func (w *Workspace) repair() error {
 		return err
 	}
 	return w.appendSealedAudit()
+}
+
+// loadVersions reads the study files in versions/, and adds the current
+// study.
+func (w *Workspace) loadVersions() error {
+	w.versions = map[string]*config.Study{w.study.Version(): w.study}
+	w.keptVersions = map[string]bool{}
+	entries, err := os.ReadDir(filepath.Join(w.dir, versionsDir))
+	if err != nil {
+		return fmt.Errorf("failed to read workspace: %w", err)
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok || !config.IsVersion(id) {
+			continue
+		}
+		w.keptVersions[id] = true
+		if w.versions[id] != nil {
+			continue
+		}
+		path := filepath.Join(w.dir, versionsDir, e.Name())
+		s, err := config.Load(path)
+		if err != nil {
+			return err
+		}
+		if s.Version() != id || s.ID != w.study.ID {
+			return fmt.Errorf("%s holds another study file than its name says: the workspace was damaged; restore versions/ from a backup", path)
+		}
+		w.versions[id] = s
+	}
+	return nil
 }
 
 // cutBack truncates the append-only file at path to size, the length the
@@ -502,7 +545,7 @@ func (w *Workspace) Abort() error {
 	if !w.exists {
 		// Nothing was ever saved here: take away what this run made,
 		// keeping anything else (removing a folder fails unless empty).
-		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, lockFile} {
+		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, versionsDir, lockFile} {
 			os.Remove(filepath.Join(w.dir, name))
 		}
 		if w.created {
@@ -561,8 +604,7 @@ func seal(plain []byte, to *envelope.Recipient) ([]byte, error) {
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, err
 	}
-	var peer [32]byte
-	copy(peer[:], to.Bytes())
+	peer := to.X25519()
 	out := make([]byte, 0, len(registryLabel)+32+24+len(plain)+box.Overhead)
 	out = append(out, registryLabel...)
 	out = append(out, pub[:]...)

@@ -32,13 +32,15 @@ var ErrMalformedForm = errors.New("malformed form")
 // UTF-8), and otherwise the response with the problems found, if any.
 //
 // Text is normalized as the plaintext format requires (line breaks to
-// "\n", Unicode NFC); answers to questions that are not relevant given the
-// other answers are dropped, as a page with JavaScript would hide them.
+// "\n", Unicode NFC), and a decimal number to its canonical text ("02.50"
+// becomes "2.5"); answers to questions that are not shown given the other
+// answers are dropped, as a page with JavaScript would hide them. lang must
+// be one of the study's languages.
 func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problems, error) {
-	if !slices.Contains(config.Languages, lang) {
+	if !s.HasLanguage(lang) {
 		return nil, nil, fmt.Errorf("%w: unknown language %q", ErrMalformedForm, lang)
 	}
-	r := &Response{Study: s.ID, Language: lang, Answers: map[string][]string{}}
+	r := &Response{Study: s.ID, Version: s.Version(), Language: lang, Answers: map[string][]string{}}
 	for key, vals := range form {
 		name, ok := strings.CutPrefix(key, FieldPrefix)
 		if !ok {
@@ -46,7 +48,7 @@ func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problem
 		}
 		id, when := strings.CutSuffix(name, WhenSuffix)
 		q := question(s, id)
-		if q == nil || (when && q.Type != config.DateApprox) {
+		if q == nil || !q.Answerable() || (when && q.Type != config.DateApprox) {
 			return nil, nil, fmt.Errorf("%w: unknown field %q", ErrMalformedForm, key)
 		}
 		if len(vals) > 1 && (q.Type != config.MultiChoice || when) {
@@ -61,11 +63,24 @@ func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problem
 			}
 		}
 	}
+	// Answers are read in questionnaire order, so that whether a question
+	// is shown is decided on the answers kept before it: r.Answers holds
+	// only answers to questions shown.
+	var secCond *config.Condition
+	secEnd := -1
 	for i := range s.Questions {
 		q := &s.Questions[i]
+		if i > secEnd {
+			secCond, secEnd = nil, -1
+			if sec := s.SectionOf(q.ID); sec != nil {
+				secCond, secEnd = sec.Relevant, i+len(sec.Questions)-1
+			}
+		}
 		vals := form[FieldPrefix+q.ID]
 		var answer []string
 		switch q.Type {
+		case config.Note:
+			continue
 		case config.MultiChoice:
 			for _, v := range vals {
 				if v == "" {
@@ -96,12 +111,20 @@ func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problem
 			case when != "":
 				answer = []string{"-" + when} // a month without a year: reported as a bad date
 			}
+		case config.Decimal:
+			if len(vals) == 1 && strings.TrimSpace(vals[0]) != "" {
+				v := strings.TrimSpace(vals[0])
+				if c, ok := config.CanonicalDecimal(v); ok {
+					v = c
+				}
+				answer = []string{v}
+			}
 		default:
 			if len(vals) == 1 && strings.TrimSpace(vals[0]) != "" {
 				answer = []string{strings.TrimSpace(vals[0])}
 			}
 		}
-		if len(answer) > 0 && Relevant(s, q, r.Answers) {
+		if len(answer) > 0 && secCond.Holds(r.Answers) && q.Relevant.Holds(r.Answers) {
 			r.Answers[q.ID] = answer
 		}
 	}

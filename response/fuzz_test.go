@@ -57,12 +57,35 @@ func FuzzFromForm(f *testing.F) {
 		f.Add(s)
 	}
 	s := testStudy()
-	f.Fuzz(func(t *testing.T, body string) {
-		form, err := url.ParseQuery(body)
-		if err != nil {
-			return
-		}
-		r, ps, err := FromForm(s, "ko", form)
+	f.Fuzz(func(t *testing.T, body string) { checkFromForm(t, s, "ko", body) })
+}
+
+// FuzzFromFormRich is FuzzFromForm on testdata/rich.yaml: sections, notes,
+// decimals, exclusive choices, an optional consent, languages en, ko, ru.
+func FuzzFromFormRich(f *testing.F) {
+	s := richStudy(f)
+	full := with(richForm(), "q.hours", "02.50", "q.tools", "computer", "q.tools", "none", "q.where", "work",
+		"q.where_other", "한 공장", "q.constructor", "7", "q.price", "-10.5", "q.quote", "yes", "lang", "ru")
+	for _, seed := range []string{
+		richForm().Encode(), full.Encode(),
+		set(richForm(), "q.online", "no").Encode(),
+		set(richForm(), "q.intro_note", "x").Encode(),
+		"q.hours=1e3&q.price=.5&q.constructor=-0",
+		"q.tools=none&q.tools=dont_know&q.tools=phone",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) { checkFromForm(t, s, "ru", body) })
+}
+
+// checkFromForm reads body with FromForm and checks what it makes of it.
+func checkFromForm(t *testing.T, s *config.Study, lang, body string) {
+	form, err := url.ParseQuery(body)
+	if err != nil {
+		return
+	}
+	{
+		r, ps, err := FromForm(s, lang, form)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedForm) {
 				t.Fatalf("error %v does not wrap ErrMalformedForm", err)
@@ -114,7 +137,12 @@ func FuzzFromForm(f *testing.F) {
 		if !reflect.DeepEqual(got, r) {
 			t.Fatalf("round trip:\n%+v\n%+v", got, r)
 		}
-	})
+		for id, vals := range r.Answers {
+			if q := s.Question(id); q.Type == config.Decimal && !config.IsCanonicalDecimal(vals[0]) && ps[id].Code != NotANumber {
+				t.Fatalf("decimal answer to %q not canonical: %q", id, vals[0])
+			}
+		}
+	}
 }
 
 // FuzzUnmarshal feeds plaintexts to Unmarshal. It never panics; what it
@@ -130,21 +158,52 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(b)
 	}
 	for _, seed := range []string{
-		`{"v":1,"study":"test-study","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","testimony":"사서가 지켜봤다\n\"정말\""}}`,
-		`{"v":1,"study":"test-study","lang":"zh","answers":{"consent":"yes","left_year":"2019","phone":"yes","province":"pyongyang","phone_uses":["calls","intranet"],"intranet_where":["library"],"intranet_watch":"中文"}}`,
-		`{"answers":{"consent":"yes"},"lang":"en","study":"test-study","v":1}`,
-		`{"v":1,"study":"test-study","lang":"ko","answers":{"phone_years":"3","usb":["music","films"],"remark":"\ud800"}}`,
-		`{"v":1,"study":"test-study","lang":"ko","answers":{}}` + "\n",
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","testimony":"사서가 지켜봤다\n\"정말\""}}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"zh","answers":{"consent":"yes","left_year":"2019","phone":"yes","province":"pyongyang","phone_uses":["calls","intranet"],"intranet_where":["library"],"intranet_watch":"中文"}}`,
+		`{"answers":{"consent":"yes"},"lang":"en","study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","v":2}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"phone_years":"3","usb":["music","films"],"remark":"\ud800"}}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{}}` + "\n",
 		`{"v":1,"v":1}`,
 		`{"v":2,"study":"other","lang":"ko","answers":{}}`,
-		`{"v":1,"study":"test-study","lang":"ko","answers":{"usb":[]}}}`,
+		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"usb":[]}}}`,
 		`[1,2,3]`,
 		`{"v":1e9999}`,
 		"",
 	} {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(t *testing.T, data []byte) { checkUnmarshal(t, s, data) })
+}
+
+// FuzzUnmarshalRich is FuzzUnmarshal on testdata/rich.yaml.
+func FuzzUnmarshalRich(f *testing.F) {
+	s := richStudy(f)
+	r, _, err := FromForm(s, "ko", with(richForm(), "q.hours", "2.5", "q.tools", "phone", "q.where", "work", "q.where_other", "공장",
+		"q.constructor", "7", "q.price", "-10.5", "q.quote", "yes"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	pt, err := Marshal(s, r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pt)
+	v := `{"v":2,"study":"rich-study","version":"` + s.Version() + `","lang":"ru","answers":`
+	for _, answers := range []string{
+		`{"agree":"yes","online":"no","constructor":"3"}`,
+		`{"agree":"yes","online":"yes","where":["nowhere","work"],"hours":"2.50"}`,
+		`{"agree":"yes","intro_note":"x"}`,
+		`{"agree":"yes","online":"yes","where":["library"],"tools":["none"],"quote":"no","price":"-0"}`,
+	} {
+		f.Add([]byte(v + answers + "}"))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkUnmarshal(t, s, data) })
+}
+
+// checkUnmarshal reads data with Unmarshal and checks that what it reads
+// survives Marshal, and that Peek agrees.
+func checkUnmarshal(t *testing.T, s *config.Study, data []byte) {
+	{
 		r, err := Unmarshal(s, data)
 		var ps Problems
 		if err != nil && !errors.As(err, &ps) {
@@ -171,7 +230,10 @@ func FuzzUnmarshal(f *testing.F) {
 		if b2, _ := Marshal(s, r2); string(b2) != string(b) {
 			t.Fatalf("Marshal not stable:\n%s\n%s", b, b2)
 		}
-	})
+		if study, version, err := Peek(data); err != nil || study != s.ID || version != s.Version() {
+			t.Fatalf("Peek = %q, %q, %v of a plaintext Unmarshal read", study, version, err)
+		}
+	}
 }
 
 // BenchmarkFromFormMarshal reads a typical 20-question form post and writes

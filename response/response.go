@@ -4,27 +4,50 @@
 //
 // The server uses [FromForm] on a plain form post; the researcher uses
 // [Unmarshal] on an opened envelope, which checks the answers again with the
-// same rules ([Validate]). [Marshal] writes the plaintext the browser and the
-// server both seal.
+// same rules ([Validate]), against the version of the study they name
+// ([Peek] reads which). [Marshal] writes the plaintext the browser and the
+// server both seal. intake/static/testimony.js implements the same rules
+// and plaintext in the browser; tests hold both to shared vectors.
 //
-// # Plaintext, version 1
+// # Plaintext, version 2
 //
-// The sealed plaintext is a JSON object, UTF-8, with exactly these members:
+// The sealed plaintext is a JSON object, UTF-8, with exactly these members,
+// written in this order:
 //
-//	{"v":1,"study":"<study id>","lang":"ko|en|zh","answers":{...}}
+//	{"v":2,"study":"<study id>","version":"<64 lowercase hex>","lang":"<tag>","answers":{...}}
 //
-// "answers" maps question ids to answers. Unanswered and irrelevant
-// questions are absent. A multi_choice answer is an array of choice values in
-// questionnaire order; every other answer is a string:
+// "version" is the version id of the study file the answers were given to
+// ([config.Study.Version]): the lowercase hex SHA-256 of its bytes. "lang"
+// is the language the person read, one of that version's languages (a
+// BCP 47 tag). "answers" maps question ids to answers, ids sorted.
+// Unanswered questions, questions not shown, and notes are absent. A
+// multi_choice answer is an array of choice values in questionnaire order;
+// every other answer is a string:
 //
 //	single_choice      the choice value
 //	short_text         one line, NFC-normalized, no control characters
 //	long_text          NFC-normalized, line breaks as "\n", no other control characters but tab
-//	year, integer      decimal digits, "-" allowed for integer, no leading zeros
+//	year, integer      decimal digits, "-" allowed for integer, no leading zeros, at most 9 digits
+//	decimal            canonical decimal text: "-" if negative, no leading zeros, no trailing
+//	                   zeros after the point, no exponent or "+", at most 15 digits
+//	                   (see [config.CanonicalDecimal]); for example "0", "12", "-3.5", "0.25"
 //	consent            "yes"
 //	date_approx        "YYYY", "YYYY-MM" (01–12), or "YYYY-spring|summer|autumn|winter"
 //
-// No time, address or other metadata is part of the plaintext.
+// No time, address or other metadata is part of the plaintext. Version 1
+// (without "version") is no longer read.
+//
+// # Rules
+//
+// A question is shown when its condition and its section's condition hold,
+// read on the answers to the earlier questions that are shown ([Shown]).
+// An answer to a question not shown is a problem (not_relevant); so is an
+// unanswered required question (required, or consent_missing for consent),
+// and an answer that breaks its question's rules: a value that is not a
+// choice, several values or an exclusive choice with others
+// (exclusive_choice), a number out of bounds or with too many digits after
+// the point (too_many_decimals), text too long or with forbidden
+// characters. [Code] lists them.
 package response
 
 import (
@@ -44,15 +67,20 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Version is the plaintext format version written by Marshal.
-const Version = 1
+// Version is the plaintext format version written by Marshal, the only one
+// Unmarshal reads.
+const Version = 2
 
 // Seasons are the values a date_approx answer may give instead of a month.
 var Seasons = []string{"spring", "summer", "autumn", "winter"}
 
 // Response is one person's answers.
 type Response struct {
-	Study    string
+	// Study is the study id, and Version the version id of the study
+	// file the answers were given to. Marshal writes those of the study
+	// it is given, and refuses others.
+	Study, Version string
+	// Language is the language the person read, one of the study's.
 	Language string
 	// Answers maps question ids to values: one value for every type but
 	// multi_choice, which has one or more.
@@ -62,8 +90,11 @@ type Response struct {
 // Problem is why one answer was not accepted, in a form that pages can
 // translate: a fixed Code and, for some codes, a Limit.
 type Problem struct {
-	Code  Code
-	Limit int // the bound that was crossed, for TooLong, TooSmall, TooLarge, TooFew and TooMany
+	Code Code
+	// Limit is the bound that was crossed, as text (a number), for
+	// TooLong, TooSmall, TooLarge, TooFew, TooMany and TooManyDecimals;
+	// "" for other codes.
+	Limit string
 }
 
 // Code names a kind of problem with an answer.
@@ -71,25 +102,33 @@ type Code string
 
 // Problem codes.
 const (
-	Required       Code = "required"
-	TooLong        Code = "too_long"
-	NotAChoice     Code = "not_a_choice"
-	NotANumber     Code = "not_a_number"
-	TooSmall       Code = "too_small"
-	TooLarge       Code = "too_large"
-	TooFew         Code = "too_few"
-	TooMany        Code = "too_many"
-	NotOneLine     Code = "not_one_line"
-	BadCharacters  Code = "bad_characters"
-	BadDate        Code = "bad_date"
-	NotRelevant    Code = "not_relevant"
-	ConsentMissing Code = "consent_missing"
-	Unknown        Code = "unknown_question"
+	Required        Code = "required"
+	TooLong         Code = "too_long"
+	NotAChoice      Code = "not_a_choice"
+	NotANumber      Code = "not_a_number"
+	TooSmall        Code = "too_small"
+	TooLarge        Code = "too_large"
+	TooFew          Code = "too_few"
+	TooMany         Code = "too_many"
+	TooManyDecimals Code = "too_many_decimals" // more digits after the point than the question's decimals
+	ExclusiveChoice Code = "exclusive_choice"  // an exclusive choice ticked with another
+	NotOneLine      Code = "not_one_line"
+	BadCharacters   Code = "bad_characters"
+	BadDate         Code = "bad_date"
+	NotRelevant     Code = "not_relevant"
+	ConsentMissing  Code = "consent_missing"
+	Unknown         Code = "unknown_question"
 )
 
+// Codes are every code a Problem can have: pages need a message for each.
+var Codes = []Code{
+	Required, TooLong, NotAChoice, NotANumber, TooSmall, TooLarge, TooFew, TooMany, TooManyDecimals,
+	ExclusiveChoice, NotOneLine, BadCharacters, BadDate, NotRelevant, ConsentMissing, Unknown,
+}
+
 func (p Problem) String() string {
-	if p.Limit != 0 {
-		return fmt.Sprintf("%s (%d)", p.Code, p.Limit)
+	if p.Limit != "" {
+		return fmt.Sprintf("%s (%s)", p.Code, p.Limit)
 	}
 	return string(p.Code)
 }
@@ -109,62 +148,81 @@ func (ps Problems) Error() string {
 
 var validate = validator.New()
 
-// Relevant reports whether q is shown, given the answers so far: whether
-// its condition holds and, in turn, the condition of the question that
-// condition names, and so on. A chain of conditions that loops (which Load
-// rejects) is never relevant.
-func Relevant(s *config.Study, q *config.Question, answers map[string][]string) bool {
-	for steps := 0; q.Relevant != nil; steps++ {
-		if steps > len(s.Questions) {
-			return false
+// Shown returns, for each question of s in order, whether it is shown
+// given answers: whether its section's condition and its own condition
+// hold, each read on the answers to the earlier questions that are shown
+// (an answer to a hidden question is never read).
+func Shown(s *config.Study, answers map[string][]string) []bool {
+	return shown(s, answers, len(s.Questions))
+}
+
+// shown is Shown for the first n questions.
+func shown(s *config.Study, answers map[string][]string, n int) []bool {
+	out := make([]bool, n)
+	visible := make(map[string][]string, len(answers))
+	var secCond *config.Condition // the condition of the section of question i
+	secEnd := -1
+	for i := range n {
+		q := &s.Questions[i]
+		if i > secEnd {
+			secCond, secEnd = nil, -1
+			if sec := s.SectionOf(q.ID); sec != nil {
+				secCond, secEnd = sec.Relevant, i+len(sec.Questions)-1
+			}
 		}
-		vals := answers[q.Relevant.Question]
-		if !slices.ContainsFunc(vals, func(v string) bool { return slices.Contains(q.Relevant.AnyOf, v) }) {
-			return false
-		}
-		q = question(s, q.Relevant.Question)
-		if q == nil {
-			return false
+		out[i] = secCond.Holds(visible) && q.Relevant.Holds(visible)
+		if v, ok := answers[q.ID]; ok && out[i] {
+			visible[q.ID] = v
 		}
 	}
-	return true
+	return out
+}
+
+// Relevant reports whether q, a question of s, is shown given the answers
+// (see [Shown]).
+func Relevant(s *config.Study, q *config.Question, answers map[string][]string) bool {
+	i := s.QuestionIndex(q.ID)
+	if i < 0 {
+		return false
+	}
+	return shown(s, answers, i+1)[i]
 }
 
 func question(s *config.Study, id string) *config.Question {
-	for i := range s.Questions {
-		if s.Questions[i].ID == id {
-			return &s.Questions[i]
-		}
-	}
-	return nil
+	return s.Question(id)
 }
 
 // Validate checks every answer of r against the study: that every answer is
 // to a question of the study, that required questions are answered, that
 // every answer is well formed and within its bounds, and that no question
 // that was not shown was answered. It returns nil or the problems found.
-// It does not look at r.Study and r.Language: FromForm sets them, and
-// Unmarshal checks them.
+// It does not look at r.Study, r.Version and r.Language: FromForm sets
+// them, and Unmarshal checks them.
 func Validate(s *config.Study, r *Response) Problems {
 	ps := Problems{}
 	for id := range r.Answers {
-		if question(s, id) == nil {
+		if q := question(s, id); q == nil || !q.Answerable() {
 			ps[id] = Problem{Code: Unknown}
 		}
 	}
+	visible := Shown(s, r.Answers)
 	for i := range s.Questions {
 		q := &s.Questions[i]
+		if !q.Answerable() {
+			continue
+		}
 		vals, answered := r.Answers[q.ID]
-		if !Relevant(s, q, r.Answers) {
+		if !visible[i] {
 			if answered {
 				ps[q.ID] = Problem{Code: NotRelevant}
 			}
 			continue
 		}
 		if !answered || len(vals) == 0 {
-			if q.Type == config.Consent {
+			switch {
+			case q.Required && q.Type == config.Consent:
 				ps[q.ID] = Problem{Code: ConsentMissing}
-			} else if q.Required {
+			case q.Required:
 				ps[q.ID] = Problem{Code: Required}
 			}
 			continue
@@ -179,10 +237,12 @@ func Validate(s *config.Study, r *Response) Problems {
 	return ps
 }
 
+func limit(n int) string { return strconv.Itoa(n) }
+
 // check validates one answer with validator rules built from the question.
 func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 	if q.Type != config.MultiChoice && len(vals) != 1 {
-		return Problem{Code: TooMany, Limit: 1}, false
+		return Problem{Code: TooMany, Limit: "1"}, false
 	}
 	v := vals[0]
 	switch q.Type {
@@ -191,6 +251,7 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 			return Problem{Code: NotAChoice}, false
 		}
 	case config.MultiChoice:
+		exclusive := false
 		for i, v := range vals {
 			if validate.Var(v, "oneof="+choiceList(q)) != nil {
 				return Problem{Code: NotAChoice}, false
@@ -198,12 +259,17 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 			if i > 0 && choiceIndex(q, vals[i-1]) >= choiceIndex(q, v) {
 				return Problem{Code: NotAChoice}, false // duplicate or out of order
 			}
+			exclusive = exclusive || q.Choice(v).Exclusive
 		}
-		if q.Min != nil && validate.Var(vals, fmt.Sprintf("min=%d", *q.Min)) != nil {
-			return Problem{Code: TooFew, Limit: *q.Min}, false
+		if exclusive && len(vals) > 1 {
+			return Problem{Code: ExclusiveChoice}, false
 		}
-		if q.Max != nil && validate.Var(vals, fmt.Sprintf("max=%d", *q.Max)) != nil {
-			return Problem{Code: TooMany, Limit: *q.Max}, false
+		lo, hi := q.Range(time.Time{})
+		if q.Min != nil && validate.Var(vals, fmt.Sprintf("min=%d", lo)) != nil {
+			return Problem{Code: TooFew, Limit: limit(lo)}, false
+		}
+		if q.Max != nil && validate.Var(vals, fmt.Sprintf("max=%d", hi)) != nil {
+			return Problem{Code: TooMany, Limit: limit(hi)}, false
 		}
 	case config.ShortText, config.LongText:
 		if !isNFC(v) || strings.Contains(v, "\r") {
@@ -222,36 +288,40 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 		}
 		max := q.MaxLen(s)
 		if validate.Var(v, fmt.Sprintf("max=%d", max)) != nil {
-			return Problem{Code: TooLong, Limit: max}, false
+			return Problem{Code: TooLong, Limit: limit(max)}, false
 		}
 	case config.Year, config.Integer:
 		n, ok := parseInt(v, q.Type == config.Integer)
 		if !ok {
 			return Problem{Code: NotANumber}, false
 		}
-		min, max := Bounds(q)
-		if min != nil && validate.Var(n, fmt.Sprintf("min=%d", *min)) != nil {
-			return Problem{Code: TooSmall, Limit: *min}, false
+		if p, ok := inBounds(q, strconv.Itoa(n)); !ok {
+			return p, false
 		}
-		if max != nil && validate.Var(n, fmt.Sprintf("max=%d", *max)) != nil {
-			return Problem{Code: TooLarge, Limit: *max}, false
+	case config.Decimal:
+		if !config.IsCanonicalDecimal(v) {
+			return Problem{Code: NotANumber}, false
+		}
+		if q.Decimals > 0 && config.DecimalPlaces(v) > q.Decimals {
+			return Problem{Code: TooManyDecimals, Limit: limit(q.Decimals)}, false
+		}
+		if p, ok := inBounds(q, v); !ok {
+			return p, false
 		}
 	case config.Consent:
-		if validate.Var(v, "eq=yes") != nil {
-			return Problem{Code: ConsentMissing}, false
+		if v != config.ConsentValue {
+			if q.Required {
+				return Problem{Code: ConsentMissing}, false
+			}
+			return Problem{Code: NotAChoice}, false
 		}
 	case config.DateApprox:
 		year, part, _ := strings.Cut(v, "-")
-		n, ok := parseInt(year, false)
-		if !ok || len(year) != 4 {
+		if _, ok := parseInt(year, false); !ok || len(year) != 4 {
 			return Problem{Code: BadDate}, false
 		}
-		min, max := Bounds(q)
-		if validate.Var(n, fmt.Sprintf("min=%d", *min)) != nil {
-			return Problem{Code: TooSmall, Limit: *min}, false
-		}
-		if validate.Var(n, fmt.Sprintf("max=%d", *max)) != nil {
-			return Problem{Code: TooLarge, Limit: *max}, false
+		if p, ok := inBounds(q, year); !ok {
+			return p, false
 		}
 		if strings.Contains(v, "-") && validate.Var(part, "oneof=01 02 03 04 05 06 07 08 09 10 11 12 "+strings.Join(Seasons, " ")) != nil {
 			return Problem{Code: BadDate}, false
@@ -262,22 +332,25 @@ func check(s *config.Study, q *config.Question, vals []string) (Problem, bool) {
 	return Problem{}, true
 }
 
-// Bounds returns the inclusive bounds of a year, integer or date_approx
-// answer, with the defaults documented on [config.Question.Min]: for year
-// and date_approx, 1900 and the year after the current one (in UTC) when
-// unset. Nil means unbounded.
-func Bounds(q *config.Question) (lo, hi *int) {
-	lo, hi = q.Min, q.Max
-	if q.Type == config.Year || q.Type == config.DateApprox {
-		dlo, dhi := q.Range(time.Now())
-		if lo == nil {
-			lo = &dlo
-		}
-		if hi == nil {
-			hi = &dhi
-		}
+// inBounds checks the canonical decimal v against the bounds of q.
+func inBounds(q *config.Question, v string) (Problem, bool) {
+	lo, hi := Bounds(q)
+	if lo != "" && config.CompareDecimal(v, lo) < 0 {
+		return Problem{Code: TooSmall, Limit: lo}, false
 	}
-	return lo, hi
+	if hi != "" && config.CompareDecimal(v, hi) > 0 {
+		return Problem{Code: TooLarge, Limit: hi}, false
+	}
+	return Problem{}, true
+}
+
+// Bounds returns the inclusive bounds of a year, date_approx, integer,
+// decimal or multi_choice answer as canonical decimal text, "" for none,
+// with the defaults documented on [config.Question.Min]: for year and
+// date_approx, 1900 and the year after the current one (in UTC) when
+// unset.
+func Bounds(q *config.Question) (lo, hi string) {
+	return q.Bounds(time.Now())
 }
 
 func parseInt(s string, signed bool) (int, bool) {
@@ -309,14 +382,22 @@ func choiceIndex(q *config.Question, v string) int {
 	return slices.IndexFunc(q.Choices, func(c config.Choice) bool { return c.Value == v })
 }
 
-// Marshal writes r as the version 1 plaintext: members in the order above,
-// answers sorted by question id, no insignificant white space, and no
-// escapes but those JSON requires (and U+2028, U+2029). Answers with no
-// values are left out, as unanswered. It does not validate r, but refuses
-// text that is not UTF-8, which JSON would silently alter.
+// Marshal writes r as the version 2 plaintext of study s: members in the
+// order above, the study id and version id of s, answers sorted by
+// question id, no insignificant white space, and no escapes but those
+// JSON requires (and U+2028, U+2029). Answers with no values are left out,
+// as unanswered. It does not validate the answers, but refuses a response
+// to another study or version, a language the study is not written in,
+// and text that is not UTF-8, which JSON would silently alter.
 func Marshal(s *config.Study, r *Response) ([]byte, error) {
-	if !utf8.ValidString(r.Study) || !utf8.ValidString(r.Language) {
-		return nil, errors.New("study id or language is not UTF-8")
+	if r.Study != "" && r.Study != s.ID {
+		return nil, fmt.Errorf("response is for study %q, not %q", r.Study, s.ID)
+	}
+	if r.Version != "" && r.Version != s.Version() {
+		return nil, fmt.Errorf("response is to version %s of the study, not %s", config.ShortVersion(r.Version), s.ShortVersion())
+	}
+	if !s.HasLanguage(r.Language) {
+		return nil, fmt.Errorf("language %q is not one of the study's", r.Language)
 	}
 	answers, err := Values(s, r)
 	if err != nil {
@@ -325,9 +406,10 @@ func Marshal(s *config.Study, r *Response) ([]byte, error) {
 	w := struct {
 		V       int            `json:"v"`
 		Study   string         `json:"study"`
+		Version string         `json:"version"`
 		Lang    string         `json:"lang"`
 		Answers map[string]any `json:"answers"`
-	}{V: Version, Study: r.Study, Lang: r.Language, Answers: answers}
+	}{V: Version, Study: s.ID, Version: s.Version(), Lang: r.Language, Answers: answers}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -368,9 +450,24 @@ func Values(s *config.Study, r *Response) (map[string]any, error) {
 	return answers, nil
 }
 
-// Unmarshal reads a version 1 plaintext for the study and validates it. An
-// error that wraps [Problems] means the plaintext is well formed but its
-// answers break the questionnaire's rules; the response is returned with it.
+// Peek reads the study id and the version id a plaintext names, so that
+// the caller can find that version of the study and call Unmarshal with
+// it. It checks the whole plaintext's form, not its answers.
+func Peek(data []byte) (study, version string, err error) {
+	w, err := parseWire(data)
+	if err != nil {
+		return "", "", fmt.Errorf("malformed plaintext: %w", err)
+	}
+	if w.v != Version {
+		return "", "", fmt.Errorf("unsupported plaintext version %d", w.v)
+	}
+	return w.study, w.version, nil
+}
+
+// Unmarshal reads a version 2 plaintext for the study s, which must be the
+// version it names, and validates it. An error that wraps [Problems] means
+// the plaintext is well formed but its answers break the questionnaire's
+// rules; the response is returned with it.
 //
 // Unmarshal accepts only what Marshal writes, up to the order of members and
 // JSON white space: member names are matched exactly, each member must be
@@ -387,14 +484,20 @@ func Unmarshal(s *config.Study, data []byte) (*Response, error) {
 	if w.study != s.ID {
 		return nil, fmt.Errorf("plaintext is for study %q, not %q", w.study, s.ID)
 	}
-	if !slices.Contains(config.Languages, w.lang) {
-		return nil, fmt.Errorf("malformed plaintext: unknown language %q", w.lang)
+	if w.version != s.Version() {
+		return nil, fmt.Errorf("plaintext answers version %s of the study, not %s", config.ShortVersion(w.version), s.ShortVersion())
 	}
-	r := &Response{Study: w.study, Language: w.lang, Answers: make(map[string][]string, len(w.answers))}
+	if !s.HasLanguage(w.lang) {
+		return nil, fmt.Errorf("malformed plaintext: language %q is not one of the study's", w.lang)
+	}
+	r := &Response{Study: w.study, Version: w.version, Language: w.lang, Answers: make(map[string][]string, len(w.answers))}
 	for _, a := range w.answers {
 		q := question(s, a.id)
 		if q == nil {
 			return nil, fmt.Errorf("plaintext answers unknown question %q", a.id)
+		}
+		if !q.Answerable() {
+			return nil, fmt.Errorf("plaintext answers %q, a note, which takes no answer", a.id)
 		}
 		if (q.Type == config.MultiChoice) != a.array {
 			if a.array {
@@ -417,9 +520,9 @@ type wireAnswer struct {
 }
 
 type wireMessage struct {
-	v           int
-	study, lang string
-	answers     []wireAnswer
+	v                    int
+	study, version, lang string
+	answers              []wireAnswer
 }
 
 // parseWire reads the plaintext object strictly, without the study.
@@ -462,6 +565,13 @@ func parseWire(data []byte) (*wireMessage, error) {
 			if w.study, err = str(dec, "member \"study\": a string"); err != nil {
 				return nil, err
 			}
+		case "version":
+			if w.version, err = str(dec, "member \"version\": a string"); err != nil {
+				return nil, err
+			}
+			if !config.IsVersion(w.version) {
+				return nil, errors.New("member \"version\": want 64 lowercase hex digits")
+			}
 		case "lang":
 			if w.lang, err = str(dec, "member \"lang\": a string"); err != nil {
 				return nil, err
@@ -477,7 +587,7 @@ func parseWire(data []byte) (*wireMessage, error) {
 	if err := delim(dec, '}', "the end of the object"); err != nil {
 		return nil, err
 	}
-	for _, m := range []string{"v", "study", "lang", "answers"} {
+	for _, m := range []string{"v", "study", "version", "lang", "answers"} {
 		if !seen[m] {
 			return nil, fmt.Errorf("missing member %q", m)
 		}

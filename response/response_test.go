@@ -2,6 +2,7 @@ package response
 
 import (
 	"errors"
+	"fmt"
 	"golang.org/x/text/unicode/norm"
 	"maps"
 	"reflect"
@@ -47,8 +48,8 @@ func TestValidate(t *testing.T) {
 		{"empty values are unanswered", answers("age", []string{}, "usb", []string{}), nil},
 		{"empty required", answers("province", []string{}), Problems{"province": {Code: Required}}},
 		{"unknown question", answers("colour", "blue"), Problems{"colour": {Code: Unknown}}},
-		{"two values", answers("province", []string{"ryanggang", "pyongyang"}), Problems{"province": {Code: TooMany, Limit: 1}}},
-		{"two consents", answers("consent", []string{"yes", "yes"}), Problems{"consent": {Code: TooMany, Limit: 1}}},
+		{"two values", answers("province", []string{"ryanggang", "pyongyang"}), Problems{"province": {Code: TooMany, Limit: "1"}}},
+		{"two consents", answers("consent", []string{"yes", "yes"}), Problems{"consent": {Code: TooMany, Limit: "1"}}},
 		{"consent empty string", answers("consent", ""), Problems{"consent": {Code: ConsentMissing}}},
 		{"single empty string", answers("province", ""), Problems{"province": {Code: NotAChoice}}},
 		{"single spaced", answers("province", " ryanggang"), Problems{"province": {Code: NotAChoice}}},
@@ -70,7 +71,7 @@ func TestValidate(t *testing.T) {
 		{"multi duplicate", answers("usb", []string{"films", "films"}), Problems{"usb": {Code: NotAChoice}}},
 		{"multi empty value", answers("usb", []string{""}), Problems{"usb": {Code: NotAChoice}}},
 		{"multi too many", answers(append(phoneYes, "phone_uses", []string{"calls", "texts", "photos", "intranet"})...),
-			Problems{"phone_uses": {Code: TooMany, Limit: 3}}},
+			Problems{"phone_uses": {Code: TooMany, Limit: "3"}}},
 
 		// date_approx
 		{"date", answers("left_when", "2019-spring"), nil},
@@ -117,9 +118,9 @@ func TestValidateMultiChoiceMin(t *testing.T) {
 		want Problems
 	}{
 		{nil, nil}, // optional: unanswered is no problem
-		{[]string{"films"}, Problems{"usb": {Code: TooFew, Limit: 2}}},
+		{[]string{"films"}, Problems{"usb": {Code: TooFew, Limit: "2"}}},
 		{[]string{"films", "music"}, nil},
-		{[]string{"films", "dramas", "music"}, Problems{"usb": {Code: TooMany, Limit: 2}}},
+		{[]string{"films", "dramas", "music"}, Problems{"usb": {Code: TooMany, Limit: "2"}}},
 	} {
 		a := answers()
 		if tt.vals != nil {
@@ -140,21 +141,21 @@ func TestValidateYearBounds(t *testing.T) {
 	q := s.Question("left_year")
 	q.Min, q.Max = intp(2000), intp(2010)
 	for v, want := range map[string]Problems{
-		"1999": {"left_year": {Code: TooSmall, Limit: 2000}},
+		"1999": {"left_year": {Code: TooSmall, Limit: "2000"}},
 		"2000": nil,
 		"2010": nil,
-		"2011": {"left_year": {Code: TooLarge, Limit: 2010}},
+		"2011": {"left_year": {Code: TooLarge, Limit: "2010"}},
 	} {
 		if got := Validate(s, &Response{Study: s.ID, Language: "ko", Answers: answers("left_year", v)}); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: Validate = %v; want %v", v, got, want)
 		}
 	}
 	lo, hi := Bounds(s.Question("left_when"))
-	if *lo != 1900 || *hi != time.Now().UTC().Year()+1 {
-		t.Errorf("Bounds(date_approx) = %d, %d; want 1900, next year", *lo, *hi)
+	if lo != "1900" || hi != fmt.Sprint(time.Now().UTC().Year()+1) {
+		t.Errorf("Bounds(date_approx) = %s, %s; want 1900, next year", lo, hi)
 	}
-	if lo, hi := Bounds(s.Question("age")); lo != nil || hi != nil {
-		t.Errorf("Bounds(unbounded integer) = %v, %v; want nil, nil", lo, hi)
+	if lo, hi := Bounds(s.Question("age")); lo != "" || hi != "" {
+		t.Errorf("Bounds(unbounded integer) = %q, %q; want none", lo, hi)
 	}
 }
 
@@ -204,7 +205,7 @@ func TestMaxLength(t *testing.T) {
 
 // fullResponse answers every question of testStudy, with tricky text.
 func fullResponse() *Response {
-	return &Response{Study: "test-study", Language: "zh", Answers: answers(
+	return &Response{Study: "test-study", Version: testStudy().Version(), Language: "zh", Answers: answers(
 		"left_when", "2019-spring",
 		"phone", "yes",
 		"phone_years", "0",
@@ -221,7 +222,7 @@ func fullResponse() *Response {
 
 func TestMarshalRoundTrip(t *testing.T) {
 	s := testStudy()
-	for _, r := range []*Response{fullResponse(), {Study: s.ID, Language: "en", Answers: minimalAnswers()}} {
+	for _, r := range []*Response{fullResponse(), {Study: s.ID, Version: s.Version(), Language: "en", Answers: minimalAnswers()}} {
 		if ps := Validate(s, r); ps != nil {
 			t.Fatalf("test response has problems: %v", ps)
 		}
@@ -256,7 +257,7 @@ func TestMarshalFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"v":1,"study":"test-study","lang":"ko","answers":{"consent":"yes","left_when":"2019-05","remark":"<a&b> \"q\" 한","usb":["films","music"]}}`
+	want := `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_when":"2019-05","remark":"<a&b> \"q\" 한","usb":["films","music"]}}`
 	if string(b) != want {
 		t.Errorf("Marshal =\n%s\nwant\n%s", b, want)
 	}
@@ -273,12 +274,13 @@ func TestMarshalFormat(t *testing.T) {
 
 func TestUnmarshalRejects(t *testing.T) {
 	s := testStudy()
-	good := `{"v":1,"study":"test-study","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang"}}`
+	good := `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang"}}`
 	if _, err := Unmarshal(s, []byte(good)); err != nil {
 		t.Fatalf("good plaintext: %v", err)
 	}
 	ans := `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang"}`
-	head := `{"v":1,"study":"test-study","lang":"ko",`
+	ver := `"version":"0000000000000000000000000000000000000000000000000000000000000000",`
+	head := `{"v":2,"study":"test-study",` + ver + `"lang":"ko",`
 	tests := []struct {
 		name string
 		in   string
@@ -298,28 +300,36 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"trailing text", good + ` x`, "after"},
 		{"trailing NUL", good + "\x00", "after"},
 		{"unknown member", head + ans + `,"time":"2024-01-01"}`, "unknown member"},
-		{"member case", `{"V":1,"study":"test-study","lang":"ko",` + ans + `}`, "unknown member"},
-		{"member case study", `{"v":1,"Study":"test-study","lang":"ko",` + ans + `}`, "unknown member"},
-		{"duplicate member", head + `"v":1,` + ans + `}`, "repeated"},
+		{"member case", `{"V":2,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "unknown member"},
+		{"member case study", `{"v":2,"Study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "unknown member"},
+		{"duplicate member", head + `"v":2,` + ans + `}`, "repeated"},
 		{"duplicate study", head + `"study":"other",` + ans + `}`, "repeated"},
+		{"duplicate version", head + ver + ans + `}`, "repeated"},
 		{"duplicate answer", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","province":"pyongyang"}}`, "twice"},
-		{"missing v", `{"study":"test-study","lang":"ko",` + ans + `}`, "missing"},
-		{"missing study", `{"v":1,"lang":"ko",` + ans + `}`, "missing"},
-		{"missing lang", `{"v":1,"study":"test-study",` + ans + `}`, "missing"},
-		{"missing answers", `{"v":1,"study":"test-study","lang":"ko"}`, "missing"},
-		{"version 2", `{"v":2,"study":"test-study","lang":"ko",` + ans + `}`, "version 2"},
-		{"version 0", `{"v":0,"study":"test-study","lang":"ko",` + ans + `}`, "version 0"},
-		{"version 1.0", `{"v":1.0,"study":"test-study","lang":"ko",` + ans + `}`, "whole number"},
-		{"version 1e0", `{"v":1e0,"study":"test-study","lang":"ko",` + ans + `}`, "whole number"},
-		{"version -1", `{"v":-1,"study":"test-study","lang":"ko",` + ans + `}`, "version -1"},
-		{"version huge", `{"v":1e999,"study":"test-study","lang":"ko",` + ans + `}`, "whole number"},
-		{"version string", `{"v":"1","study":"test-study","lang":"ko",` + ans + `}`, "want a number"},
-		{"version null", `{"v":null,"study":"test-study","lang":"ko",` + ans + `}`, "want a number"},
-		{"wrong study", `{"v":1,"study":"other-study","lang":"ko",` + ans + `}`, `for study "other-study"`},
-		{"study number", `{"v":1,"study":1,"lang":"ko",` + ans + `}`, "malformed"},
-		{"study null", `{"v":1,"study":null,"lang":"ko",` + ans + `}`, "malformed"},
-		{"unknown language", `{"v":1,"study":"test-study","lang":"fr",` + ans + `}`, "language"},
-		{"empty language", `{"v":1,"study":"test-study","lang":"",` + ans + `}`, "language"},
+		{"missing v", `{"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "missing"},
+		{"missing study", `{"v":2,` + ver + `"lang":"ko",` + ans + `}`, "missing"},
+		{"missing version", `{"v":2,"study":"test-study","lang":"ko",` + ans + `}`, `missing member "version"`},
+		{"missing lang", `{"v":2,"study":"test-study",` + ver + ans + `}`, "missing"},
+		{"missing answers", `{"v":2,"study":"test-study",` + ver + `"lang":"ko"}`, "missing"},
+		{"version 1", `{"v":1,"study":"test-study","lang":"ko",` + ans + `}`, "missing member"},
+		{"version 1 with version", `{"v":1,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 1"},
+		{"version 3", `{"v":3,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 3"},
+		{"version 0", `{"v":0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 0"},
+		{"version 2.0", `{"v":2.0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
+		{"version 2e0", `{"v":2e0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
+		{"version -1", `{"v":-1,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version -1"},
+		{"version huge", `{"v":1e999,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
+		{"version string", `{"v":"2","study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "want a number"},
+		{"version null", `{"v":null,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "want a number"},
+		{"wrong study", `{"v":2,"study":"other-study",` + ver + `"lang":"ko",` + ans + `}`, `for study "other-study"`},
+		{"study number", `{"v":2,"study":1,` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
+		{"study null", `{"v":2,"study":null,` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
+		{"other study version", `{"v":2,"study":"test-study","version":"` + strings.Repeat("ab", 32) + `","lang":"ko",` + ans + `}`, "version abababababab of the study, not 000000000000"},
+		{"version upper case", `{"v":2,"study":"test-study","version":"` + strings.Repeat("AB", 32) + `","lang":"ko",` + ans + `}`, "64 lowercase hex"},
+		{"version short", `{"v":2,"study":"test-study","version":"` + strings.Repeat("0", 63) + `","lang":"ko",` + ans + `}`, "64 lowercase hex"},
+		{"version number", `{"v":2,"study":"test-study","version":0,"lang":"ko",` + ans + `}`, "malformed"},
+		{"unknown language", `{"v":2,"study":"test-study",` + ver + `"lang":"fr",` + ans + `}`, "language"},
+		{"empty language", `{"v":2,"study":"test-study",` + ver + `"lang":"",` + ans + `}`, "language"},
 		{"answers null", head + `"answers":null}`, "malformed"},
 		{"answers array", head + `"answers":[]}`, "malformed"},
 		{"answer number", head + `"answers":{"consent":"yes","left_year":2019,"phone":"no","province":"ryanggang"}}`, "want a string"},
@@ -333,7 +343,7 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"answer nested array", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","usb":[["films"]]}}`, "array of strings"},
 		{"unknown question", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","colour":"blue"}}`, "unknown question"},
 		{"not UTF-8", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","remark":"caf` + "\xe9" + `"}}`, "UTF-8"},
-		{"missing comma", `{"v":1 "study":"test-study","lang":"ko",` + ans + `}`, "malformed"},
+		{"missing comma", `{"v":2 "study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
 		{"trailing comma", head + ans + `,}`, "malformed"},
 		{"single quotes", `{'v':1}`, "malformed"},
 	}
@@ -361,7 +371,7 @@ func TestUnmarshalRejects(t *testing.T) {
 // may write.
 func TestUnmarshalWhiteSpace(t *testing.T) {
 	s := testStudy()
-	in := "{\n  \"answers\": {\"province\": \"ryanggang\", \"phone\": \"no\", \"left_year\": \"2019\", \"consent\": \"yes\"},\n  \"lang\": \"ko\", \"study\": \"test-study\", \"v\": 1\n}\n"
+	in := "{\n  \"answers\": {\"province\": \"ryanggang\", \"phone\": \"no\", \"left_year\": \"2019\", \"consent\": \"yes\"},\n  \"lang\": \"ko\", \"study\": \"test-study\", \"v\": 2,\n  \"version\": \"0000000000000000000000000000000000000000000000000000000000000000\"\n}\n"
 	r, err := Unmarshal(s, []byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +380,7 @@ func TestUnmarshalWhiteSpace(t *testing.T) {
 		t.Errorf("answers = %v", r.Answers)
 	}
 	// Escapes decode as JSON says.
-	in = `{"v":1,"study":"test-study","lang":"ko","answers":{"consent":"y\u0065s","left_year":"2019","phone":"no","province":"ryanggang","remark":"\ud55c\/\"","testimony":"a\nb"}}`
+	in = `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"y\u0065s","left_year":"2019","phone":"no","province":"ryanggang","remark":"\ud55c\/\"","testimony":"a\nb"}}`
 	r, err = Unmarshal(s, []byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -393,14 +403,14 @@ func TestUnmarshalProblems(t *testing.T) {
 		{"lone surrogate", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","remark":"\ud800"}`, Problems{"remark": {Code: BadCharacters}}},
 		{"control", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","remark":"\u0007"}`, Problems{"remark": {Code: BadCharacters}}},
 		{"not relevant", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","phone_years":"3"}`, Problems{"phone_years": {Code: NotRelevant}}},
-		{"too long", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","nickname":"` + strings.Repeat("😀", 11) + `"}`, Problems{"nickname": {Code: TooLong, Limit: 10}}},
+		{"too long", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","nickname":"` + strings.Repeat("😀", 11) + `"}`, Problems{"nickname": {Code: TooLong, Limit: "10"}}},
 		{"empty choice", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","usb":[""]}`, Problems{"usb": {Code: NotAChoice}}},
 		{"unordered", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","usb":["music","films"]}`, Problems{"usb": {Code: NotAChoice}}},
 		{"bad date", `{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","left_when":"2019-13"}`, Problems{"left_when": {Code: BadDate}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := `{"v":1,"study":"test-study","lang":"en","answers":` + tt.answers + `}`
+			in := `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"en","answers":` + tt.answers + `}`
 			r, err := Unmarshal(s, []byte(in))
 			var ps Problems
 			if !errors.As(err, &ps) {
@@ -417,7 +427,7 @@ func TestUnmarshalProblems(t *testing.T) {
 }
 
 func TestProblemsError(t *testing.T) {
-	ps := Problems{"b": {Code: TooLong, Limit: 10}, "a": {Code: Required}}
+	ps := Problems{"b": {Code: TooLong, Limit: "10"}, "a": {Code: Required}}
 	if got, want := ps.Error(), `question "a": required; question "b": too_long (10)`; got != want {
 		t.Errorf("Error() = %q; want %q", got, want)
 	}

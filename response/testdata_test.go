@@ -8,9 +8,11 @@ import (
 	"github.com/testimony-project/testimony/config"
 )
 
-func intp(n int) *int { return &n }
+func intp(n int) *config.Number { v := config.IntNumber(n); return &v }
 
-func text(s string) config.Text { return config.Text{KO: s, EN: s, ZH: s} }
+func text(s string) config.Text {
+	return config.NewText("ko", map[string]string{"ko": s, "en": s, "zh": s})
+}
 
 func choices(values ...string) []config.Choice {
 	cs := make([]config.Choice, len(values))

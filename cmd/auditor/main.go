@@ -1,23 +1,34 @@
 // Command auditor verifies testimony audit logs offline.
 //
-//	auditor verify --log DIR --key VERIFIER [--trusted CHECKPOINT] [--save-checkpoint FILE] [--json]
-//	auditor reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER... [--json]
+//	auditor verify --log DIR --key VERIFIER [--trusted CHECKPOINT] [--save-checkpoint FILE] [--store DIR] [--json]
+//	auditor reconcile --server-log DIR --server-key VERIFIER [--researcher-log DIR... --researcher-key VERIFIER...] [--exports PATH...] [--json]
 //
 // It exits 0 if everything verifies, 1 if it found damage or the logs do
 // not reconcile, and 2 if it could not run (bad flags, unreadable files).
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io"
+	"io/fs"
+	"iter"
 	"os"
+	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/testimony-project/testimony/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 	"github.com/testimony-project/testimony/audit"
+	"github.com/testimony-project/testimony/batch"
+	"github.com/testimony-project/testimony/internal/buildinfo"
+	"github.com/testimony-project/testimony/store"
 )
 
 // Exit statuses.
@@ -36,6 +47,9 @@ func main() {
 var errFound = errors.New("damage found")
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// Logs, checkpoints and batch files are untrusted: nothing read from them
+	// may act on the auditor's terminal.
+	stdout, stderr = terminalSafe{stdout}, terminalSafe{stderr}
 	root := &cobra.Command{
 		Use:   "auditor",
 		Short: "Verify testimony audit logs offline",
@@ -49,6 +63,7 @@ only event types, UTC days, hashes and counts.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
@@ -66,7 +81,7 @@ only event types, UTC days, hashes and counts.`,
 }
 
 func verifyCommand(stdout io.Writer) *cobra.Command {
-	var dir, key, trustedFile, saveFile string
+	var dir, key, trustedFile, saveFile, storeDir string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "verify --log DIR --key VERIFIER",
@@ -82,13 +97,23 @@ checkpoint) is named with its record and makes verify exit with status 1.
 
 Keep the checkpoint of each visit (--save-checkpoint) and pass it with
 --trusted next time: that is what stops an operator holding the signing key
-from rewriting the log unnoticed.`,
+from rewriting the log unnoticed.
+
+With --store (the server's DATA/store, or a copy), verify also hashes every
+envelope the server holds and checks the log has a submission-stored record
+for each: an envelope without one is reported as unrecorded-envelope. Run it
+on a copy, or with the server stopped: an envelope stored in the last
+instant has its record a moment later, and a server that crashed records
+what it missed when it starts again.`,
 		Example: `  # First visit: verify, and keep the latest checkpoint.
   auditor verify --log ./server-audit --key "$(cat server-audit.vkey)" --save-checkpoint visit-1.checkpoint
 
   # Later visits: prove the log still extends what you saw.
   auditor verify --log ./server-audit --key "$(cat server-audit.vkey)" \
     --trusted visit-1.checkpoint --save-checkpoint visit-2.checkpoint
+
+  # Also check every envelope the server holds is in the log.
+  auditor verify --log /var/lib/testimony/audit --key "$(cat server-audit.vkey)" --store /var/lib/testimony/store
 
   # For scripts.
   auditor verify --log ./server-audit --key "$(cat server-audit.vkey)" --json`,
@@ -107,6 +132,13 @@ from rewriting the log unnoticed.`,
 			}
 			if err != nil && !errors.Is(err, audit.ErrDamaged) {
 				return err
+			}
+			if storeDir != "" {
+				var walkErr error
+				rep.CheckEnvelopes(storeEnvelopes(storeDir, &walkErr))
+				if walkErr != nil {
+					return walkErr
+				}
 			}
 			if asJSON {
 				if err := writeJSON(stdout, rep); err != nil {
@@ -134,15 +166,43 @@ from rewriting the log unnoticed.`,
 	f.StringVar(&key, "key", "", "pinned verifier key of the log, <name>+<hash>+<keydata> (required)")
 	f.StringVar(&trustedFile, "trusted", "", "checkpoint file saved on an earlier visit; the log must extend it")
 	f.StringVar(&saveFile, "save-checkpoint", "", "if the log verifies, write its latest checkpoint to this file")
+	f.StringVar(&storeDir, "store", "", "the server's envelope store (DATA/store): check every envelope in it has a submission-stored record")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.MarkFlagRequired("log")
 	cmd.MarkFlagRequired("key")
 	return cmd
 }
 
+// storeEnvelopes yields every envelope of the store in dir, with where it
+// is and its hash. It stops at the first error, which it leaves in *errp.
+func storeEnvelopes(dir string, errp *error) iter.Seq2[string, [32]byte] {
+	return func(yield func(string, [32]byte) bool) {
+		stop := errors.New("stop")
+		err := store.Walk(dir, func(w store.Where, e store.Entry, path string) error {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("failed to read envelope %s: %w", path, err)
+			}
+			if !yield(fmt.Sprintf("store %s: %s/%s", w, e.Day, e.ID), [32]byte(h.Sum(nil))) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			*errp = fmt.Errorf("failed to read the store: %w", err)
+		}
+	}
+}
+
 func reconcileCommand(stdout io.Writer) *cobra.Command {
 	var serverDir, serverKey string
-	var researcherDirs, researcherKeys []string
+	var researcherDirs, researcherKeys, exports []string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER...",
@@ -155,16 +215,41 @@ relies on is proven, by an inclusion proof, to be in the tree of its log's
 latest signed checkpoint.
 
 Each researcher log must be signed by one of the --researcher-key keys.
+
+With --exports (batch files, the server's export records in
+DATA/store/exports, or folders holding either), reconcile also checks each
+batch manifest: the server log must record it as exported, with its count,
+and must hold a submission-stored record for every envelope it lists, proven
+to be in the signed log. With --exports alone, it checks only that.
+
 Any mismatch is named and makes reconcile exit with status 1.`,
 		Example: `  auditor reconcile \
     --server-log ./server-audit --server-key "$(cat server-audit.vkey)" \
     --researcher-log ./alice-audit --researcher-key "$(cat alice-audit.vkey)" \
-    --researcher-log ./bob-audit --researcher-key "$(cat bob-audit.vkey)"`,
+    --researcher-log ./bob-audit --researcher-key "$(cat bob-audit.vkey)"
+
+  # Every exported envelope is in the server log.
+  auditor reconcile --server-log ./server-audit --server-key "$(cat server-audit.vkey)" \
+    --exports /media/usb/ --exports ./server-data/store/exports`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rec, err := audit.Reconcile(serverDir, serverKey, researcherDirs, researcherKeys)
+			var rec *audit.Reconciliation
+			var err error
+			switch {
+			case len(researcherDirs) > 0 || len(researcherKeys) > 0:
+				rec, err = audit.Reconcile(serverDir, serverKey, researcherDirs, researcherKeys)
+			case len(exports) > 0:
+				rec, err = audit.ReconcileServer(serverDir, serverKey)
+			default:
+				return errors.New("give the researchers' logs (--researcher-log and --researcher-key), the exported batches (--exports), or both")
+			}
 			if rec == nil {
 				return err
+			}
+			for _, path := range exports {
+				if err := checkManifests(rec, path); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				if err := writeJSON(stdout, rec); err != nil {
@@ -183,12 +268,102 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 	f.StringVar(&serverDir, "server-log", "", "the server's audit log directory (required)")
 	f.StringVar(&serverKey, "server-key", "", "pinned verifier key of the server log (required)")
 	f.StringArrayVar(&researcherDirs, "researcher-log", nil, "a researcher's audit log directory (required; repeat for each)")
-	f.StringArrayVar(&researcherKeys, "researcher-key", nil, "pinned verifier key of a researcher log (required; repeat for each)")
+	f.StringArrayVar(&researcherKeys, "researcher-key", nil, "pinned verifier key of a researcher log (repeat for each)")
+	f.StringArrayVar(&exports, "exports", nil, "a batch file, a server export record (part-NNNNNN.manifest) or a folder of them (repeat for several)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	for _, name := range []string{"server-log", "server-key", "researcher-log", "researcher-key"} {
+	for _, name := range []string{"server-log", "server-key"} {
 		cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// checkManifests checks every manifest found at path: a batch file, a
+// signed manifest file, or a folder holding them (at any depth).
+func checkManifests(rec *audit.Reconciliation, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("failed to read --exports: %w", err)
+	}
+	if !fi.IsDir() {
+		return checkManifest(rec, path)
+	}
+	found := 0
+	err = filepath.WalkDir(path, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := de.Name()
+		if de.Type().IsRegular() && (strings.HasSuffix(name, ".tar") || strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".manifest")) {
+			found++
+			return checkManifest(rec, p)
+		}
+		return nil
+	})
+	if err == nil && found == 0 {
+		err = fmt.Errorf("no batch file (*.tar) or export record (part-*.manifest) in %s", path)
+	}
+	return err
+}
+
+func checkManifest(rec *audit.Reconciliation, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	defer f.Close()
+	var m *batch.Manifest
+	if strings.HasSuffix(path, ".tar") {
+		m, err = batch.ReadUnverifiedManifest(f)
+	} else {
+		var b []byte
+		if b, err = io.ReadAll(io.LimitReader(f, 128<<20)); err == nil {
+			m, err = batch.ParseUnverifiedManifest(b)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	am := audit.Manifest{Source: path, SHA256: m.Hash}
+	for _, e := range m.Entries {
+		am.Envelopes = append(am.Envelopes, audit.ManifestEnvelope{ID: e.ID, SHA256: e.SHA256})
+	}
+	rec.CheckManifest(am)
+	return nil
+}
+
+// terminalSafe writes what is written to it with every character a
+// terminal could act on, or that could disguise text, replaced by a visible
+// escape: C0 and C1 controls other than newline and tab, bidi controls and
+// other format characters (such as U+202E RIGHT-TO-LEFT OVERRIDE), and bytes
+// that are not UTF-8. The escapes are JSON and Go string escapes, so JSON
+// output stays valid. Each Write must hold whole characters, as fmt's do.
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	var b []byte
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		switch {
+		case r == '\n' || r == '\t' || r >= 0x20 && r < 0x7f:
+			b = append(b, p[i])
+		case r == utf8.RuneError && size == 1:
+			b = fmt.Appendf(b, `\ufffd`)
+		case r < 0x80 || !unicode.IsPrint(r) && r != '\u3000':
+			if r > 0xffff {
+				r1, r2 := utf16.EncodeRune(r)
+				b = fmt.Appendf(b, `\u%04x\u%04x`, r1, r2)
+			} else {
+				b = fmt.Appendf(b, `\u%04x`, r)
+			}
+		default:
+			b = append(b, p[i:i+size]...)
+		}
+		i += size
+	}
+	if _, err := t.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -217,6 +392,9 @@ func printReport(w io.Writer, rep *audit.Report) {
 		for _, d := range rep.Days {
 			fmt.Fprintf(w, "  %s  %s\n", d.Day, formatEvents(d.Events))
 		}
+	}
+	if rep.Envelopes > 0 {
+		fmt.Fprintf(w, "envelopes:   %d in the store, checked against the log's submission-stored records\n", rep.Envelopes)
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
@@ -262,8 +440,18 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		}
 		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, server record %d -> %s\n", b.Day, b.Count, b.Manifest, b.Record, strings.Join(where, "; "))
 	}
+	if rec.Manifests > 0 {
+		fmt.Fprintf(w, "exported manifests checked: %d, with %d envelopes\n", rec.Manifests, rec.EnvelopesChecked)
+	}
 	if rec.OK() {
-		fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else\n")
+		switch {
+		case len(rec.Researchers) == 0:
+			fmt.Fprintf(w, "result: OK: the server log records every exported batch and every envelope in them\n")
+		case rec.Manifests > 0:
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; the server log records every envelope in them\n")
+		default:
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else\n")
+		}
 		return
 	}
 	fmt.Fprintf(w, "result: DO NOT RECONCILE (%d findings)\n", len(rec.Problems))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/testimony-project/testimony/audit"
+	"github.com/testimony-project/testimony/intake"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -165,5 +167,176 @@ func TestHelpHasExamples(t *testing.T) {
 		if code != exitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "auditor ") {
 			t.Errorf("auditor %s --help: exit %d, no example:\n%s", cmd, code, out)
 		}
+	}
+}
+
+// TestUntrustedTextNeverReachesTheTerminal: names and origins come from the
+// log's files, which whoever holds the server may write. Bidi overrides and
+// C1 controls in them must reach neither the text nor the JSON output.
+func TestUntrustedTextNeverReachesTheTerminal(t *testing.T) {
+	const evil = "evil\u202eyek\u009b31m\u0090\u200f"
+	// A log whose checkpoints are signed by a key with that name...
+	forged := newLog(t, "testimony/server/study-1", serverRecords()...)
+	skey, evilVkey, err := note.GenerateKey(nil, evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := testLog{filepath.Join(t.TempDir(), "audit"), forged.vkey, signer, "testimony/server/" + evil}
+	fl.append(t, serverRecords()...)
+	bad := func(out string) bool {
+		return strings.ContainsAny(out, "\u202e\u009b\u0090\u200f")
+	}
+	for _, args := range [][]string{
+		// ...checked against another pinned key,
+		{"verify", "--log", fl.dir, "--key", forged.vkey},
+		{"verify", "--log", fl.dir, "--key", forged.vkey, "--json"},
+		// ...or against its own key (a hostile operator signs what it likes).
+		{"verify", "--log", fl.dir, "--key", evilVkey},
+		{"verify", "--log", fl.dir, "--key", evilVkey, "--json"},
+		{"verify", "--log", forged.dir, "--key", forged.vkey, "--trusted", checkpointFile(t, fl.dir)},
+		{"reconcile", "--server-log", fl.dir, "--server-key", forged.vkey, "--researcher-log", fl.dir, "--researcher-key", evilVkey},
+	} {
+		code, out, errOut := runAuditor(t, args...)
+		if bad(out) || bad(errOut) {
+			t.Errorf("%q (exit %d) printed terminal controls:\n%q\n%q", args, code, out, errOut)
+		}
+		if !strings.Contains(out+errOut, `\u202e`) {
+			t.Errorf("%q (exit %d) does not show the override as an escape:\n%s%s", args, code, out, errOut)
+		}
+		if strings.HasSuffix(args[len(args)-1], "json") {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				t.Errorf("%q: JSON output no longer parses: %v", args, err)
+			}
+		}
+	}
+}
+
+func checkpointFile(t *testing.T, logDir string) string {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(logDir, "checkpoints"))
+	if err != nil || len(es) == 0 {
+		t.Fatal("no checkpoint", err)
+	}
+	return filepath.Join(logDir, "checkpoints", es[len(es)-1].Name())
+}
+
+// serverData makes a data directory that served a study, with envelopes
+// stored and recorded as the server does, exported in parts.
+func serverData(t *testing.T) (d *intake.Data, batches string) {
+	t.Helper()
+	d, err := intake.OpenData(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.BindStudy("auditor-test")
+	d.SaveVersion([]byte("id: auditor-test\n"))
+	putEnvelopes(t, d, 12, true)
+	batches = t.TempDir()
+	if _, err := d.ExportParts(intake.ExportOptions{Out: batches, MaxEnvelopes: 5}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	putEnvelopes(t, d, 3, true)
+	return d, batches
+}
+
+func putEnvelopes(t *testing.T, d *intake.Data, n int, record bool) {
+	t.Helper()
+	for range n {
+		env := make([]byte, 300)
+		rand.Read(env)
+		if _, err := d.Store.Put(env, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if record {
+			if err := d.Record(audit.SubmissionStored(sha256.Sum256(env), time.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l, _ := d.Audit()
+	if _, err := l.Checkpoint(time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyStore: verify --store finds an envelope the log does not
+// record.
+func TestVerifyStore(t *testing.T) {
+	d, _ := serverData(t)
+	key, _ := d.AuditKey()
+	logDir, storeDir := filepath.Join(d.Dir, "audit"), filepath.Join(d.Dir, "store")
+	code, out, errOut := runAuditor(t, "verify", "--log", logDir, "--key", key, "--store", storeDir)
+	if code != exitOK || !strings.Contains(out, "envelopes:   15 in the store") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	// The server stores an envelope and dies before recording it (or
+	// leaves it out).
+	server, err := intake.OpenData(d.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	putEnvelopes(t, server, 1, false)
+	code, out, _ = runAuditor(t, "verify", "--log", logDir, "--key", key, "--store", storeDir)
+	if code != exitDamaged || !strings.Contains(out, "unrecorded-envelope") || !strings.Contains(out, "store inbox: ") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	code, out, _ = runAuditor(t, "verify", "--log", logDir, "--key", key, "--store", t.TempDir())
+	if code != exitError {
+		t.Fatalf("verify --store on a folder that is no store: exit %d\n%s", code, out)
+	}
+}
+
+// TestReconcileExports: reconcile --exports checks every exported envelope
+// has a submission-stored record, from the batch files or from the
+// server's export records.
+func TestReconcileExports(t *testing.T) {
+	d, batches := serverData(t)
+	key, _ := d.AuditKey()
+	logDir, records := filepath.Join(d.Dir, "audit"), filepath.Join(d.Dir, "store", "exports")
+	args := []string{"reconcile", "--server-log", logDir, "--server-key", key}
+	for _, exports := range []string{batches, records} {
+		code, out, errOut := runAuditor(t, append(args, "--exports", exports)...)
+		if code != exitOK || !strings.Contains(out, "exported manifests checked: 3, with 12 envelopes") || !strings.Contains(out, "result: OK") {
+			t.Fatalf("--exports %s: exit %d:\n%s%s", exports, code, out, errOut)
+		}
+	}
+	code, out, _ := runAuditor(t, append(args, "--exports", batches, "--json")...)
+	var rec audit.Reconciliation
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || code != exitOK || rec.Manifests != 3 {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+
+	// While a server runs, an envelope stored without its record is
+	// exported.
+	server, err := intake.OpenData(d.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := server.LockServe(); err != nil {
+		t.Fatal(err)
+	}
+	putEnvelopes(t, server, 1, false)
+	more := t.TempDir()
+	if _, err := d.ExportParts(intake.ExportOptions{Out: more}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runAuditor(t, append(args, "--exports", more)...)
+	if code != exitDamaged || strings.Count(out, "envelope-not-recorded") != 1 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	// A batch this server's log never exported.
+	other, otherBatches := serverData(t)
+	_ = other
+	code, out, _ = runAuditor(t, append(args, "--exports", otherBatches)...)
+	if code != exitDamaged || strings.Count(out, "manifest-not-recorded") != 3 {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/testimony-project/testimony/intake"
+	"github.com/testimony-project/testimony/internal/buildinfo"
 	"github.com/testimony-project/testimony/onion"
 	"github.com/testimony-project/testimony/oplog"
 )
@@ -36,6 +37,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())
@@ -72,6 +74,7 @@ prints the address. There is no TCP listener: tor forwards to a Unix socket in D
 	f.BoolVar(&o.noPoW, "no-pow", false, "turn off tor's proof-of-work defence against floods (on by default)")
 	f.IntVar(&o.maxStreams, "max-streams", 0, "streams allowed per circuit before tor closes it (default 32)")
 	f.StringVar(&o.testNetwork, "private-tor-network", "", "file of torrc lines joining a private Tor network, for tests and the demo; never for a real study")
+	f.Var(&o.minFree, "min-free", "refuse submissions when the data disk would have less free space, such as 2G (default: 256M or 1% of the disk, whichever is more)")
 	c.MarkFlagRequired("config")
 	c.MarkFlagRequired("data")
 	return c
@@ -108,70 +111,6 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("refusing --listen %q: only a loopback address such as 127.0.0.1:8080 is allowed; people must reach the server through its onion service", addr)
 	}
 	return nil
-}
-
-func exportCmd() *cobra.Command {
-	var dataDir, out string
-	c := &cobra.Command{
-		Use:   "export --data DIR --out FILE",
-		Short: "Write every envelope not yet exported to a signed batch",
-		Long: `export writes a batch file holding every envelope not yet exported, with a manifest of
-their ids and SHA-256 hashes signed by the server's key. It deletes nothing: run
-"intake purge --exported" once the researchers have the batch.`,
-		Example: "  intake export --data /var/lib/testimony --out /media/usb/batch-2026-11-27.tar",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := intake.OpenData(dataDir)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			m, err := d.Export(out, time.Now())
-			if err != nil {
-				return err
-			}
-			oplog.New(cmd.ErrOrStderr()).Count(oplog.BatchExported, len(m.Entries))
-			fmt.Fprintf(cmd.OutOrStdout(), "exported %d envelopes to %s (batch %s)\n", len(m.Entries), out, m.BatchID)
-			return nil
-		},
-	}
-	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
-	c.Flags().StringVar(&out, "out", "", "batch file to write; must not exist (required)")
-	c.MarkFlagRequired("data")
-	c.MarkFlagRequired("out")
-	return c
-}
-
-func purgeCmd() *cobra.Command {
-	var dataDir string
-	var exported bool
-	c := &cobra.Command{
-		Use:     "purge --data DIR --exported",
-		Short:   "Remove envelopes that were already exported",
-		Example: "  intake purge --data /var/lib/testimony --exported",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !exported {
-				return errors.New("say what to purge: --exported removes envelopes already exported in a batch")
-			}
-			d, err := intake.OpenData(dataDir)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			n, err := d.Purge(time.Now())
-			if err != nil {
-				return err
-			}
-			oplog.New(cmd.ErrOrStderr()).Count(oplog.EnvelopesPurged, n)
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d exported envelopes\n", n)
-			return nil
-		},
-	}
-	c.Flags().StringVar(&dataDir, "data", "", "data directory (required)")
-	c.Flags().BoolVar(&exported, "exported", false, "remove envelopes already exported")
-	c.MarkFlagRequired("data")
-	return c
 }
 
 // printCmd is a command that prints one line about the data directory

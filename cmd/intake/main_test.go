@@ -50,8 +50,11 @@ func TestExportNeedsAStudyAndPurgeNeedsIntent(t *testing.T) {
 	if _, _, err := run(t, "export", "--data", dir, "--out", filepath.Join(dir, "b.tar")); err == nil || !strings.Contains(err.Error(), "intake serve") {
 		t.Fatalf("export of a fresh data directory: %v", err)
 	}
-	if _, _, err := run(t, "purge", "--data", dir); err == nil || !strings.Contains(err.Error(), "--exported") {
-		t.Fatalf("purge without --exported: %v", err)
+	if _, _, err := run(t, "purge", "--data", dir); err == nil || !strings.Contains(err.Error(), "--receipt") || !strings.Contains(err.Error(), "nothing was deleted") {
+		t.Fatalf("purge without a receipt: %v", err)
+	}
+	if _, _, err := run(t, "purge", "--data", dir, "--exported"); err == nil || !strings.Contains(err.Error(), "--receipt") || !strings.Contains(err.Error(), "nothing was deleted") {
+		t.Fatalf("purge --exported without a receipt: %v", err)
 	}
 }
 
@@ -101,10 +104,10 @@ func TestServeRunsBesideExport(t *testing.T) {
 	if err := runServe(context.Background(), serveOptions{study: study, data: dir, listen: "127.0.0.1:0"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "already serving") {
 		t.Fatalf("second server: %v", err)
 	}
-	if stdout, _, err := run(t, "export", "--data", dir, "--out", filepath.Join(dir, "b.tar")); err != nil || !strings.Contains(stdout, "exported 1 envelopes") {
+	if stdout, _, err := run(t, "export", "--data", dir, "--out", filepath.Join(dir, "b.tar")); err != nil || !strings.Contains(stdout, "exported 1 envelope ") {
 		t.Fatalf("export beside the server: %q %v", stdout, err)
 	}
-	if stdout, _, err := run(t, "purge", "--data", dir, "--exported"); err != nil || !strings.Contains(stdout, "removed 1") {
+	if stdout, _, err := run(t, "purge", "--data", dir, "--without-receipt"); err != nil || !strings.Contains(stdout, "deleted 1 envelope of 1 batch") {
 		t.Fatalf("purge beside the server: %q %v", stdout, err)
 	}
 	cancel()
@@ -122,7 +125,7 @@ func TestServeRunsBesideExport(t *testing.T) {
 			events[e] += n
 		}
 	}
-	for _, e := range []audit.Event{audit.EventServiceStarted, audit.EventSubmissionStored, audit.EventBatchExported, audit.EventEnvelopesPurged, audit.EventServiceStopped} {
+	for _, e := range []audit.Event{audit.EventServiceStarted, audit.EventSubmissionStored, audit.EventBatchExported, audit.EventEnvelopesPurgedWithoutReceipt, audit.EventServiceStopped} {
 		if events[e] != 1 {
 			t.Errorf("audit log has %d %s records, want 1 (all: %v)", events[e], e, events)
 		}

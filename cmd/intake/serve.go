@@ -24,6 +24,7 @@ type serveOptions struct {
 	noPoW                 bool
 	maxStreams            int
 	testNetwork           string
+	minFree               sizeFlag
 }
 
 // runServe serves until ctx is done: on the onion service by default, on a
@@ -38,7 +39,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	d, err := intake.OpenData(o.data)
+	d, err := intake.OpenDataWith(o.data, storeOptions(o.minFree))
 	if err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	if err := d.BindStudy(study.ID); err != nil {
+		return err
+	}
+	if err := d.SaveVersionFile(o.study, study.SHA256); err != nil {
 		return err
 	}
 	log := oplog.New(stderr)

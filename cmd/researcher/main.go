@@ -20,7 +20,9 @@ import (
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/crypto/keyfile"
 	"github.com/testimony-project/testimony/internal/atomicfile"
+	"github.com/testimony-project/testimony/internal/buildinfo"
 	"github.com/testimony-project/testimony/internal/passphrase"
+	"github.com/testimony-project/testimony/internal/secretfile"
 	"github.com/testimony-project/testimony/researcher"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/term"
@@ -35,11 +37,11 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run runs the command line args and returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
+// execute runs the command line args and returns the exit status.
+func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -98,9 +100,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd())
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd())
 	markRan(root)
 	return root
 }
@@ -195,7 +198,7 @@ func pubkeyCmd() *cobra.Command {
 }
 
 func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error) {
-	data, err := os.ReadFile(path)
+	data, err := secretfile.Read(path, keyfile.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read key: %w", err)
 	}
@@ -252,16 +255,16 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			if err != nil {
 				return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
 			}
+			id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
+			if err != nil {
+				return inputError(err)
+			}
 			files := make([]*os.File, len(batches))
 			for i, path := range batches {
 				if files[i], err = os.Open(path); err != nil {
 					return usageError{err}
 				}
 				defer files[i].Close()
-			}
-			id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
-			if err != nil {
-				return inputError(err)
 			}
 			// Unlocking the key used 256 MiB (argon2id) that the garbage
 			// collector would otherwise count as live heap to grow from:
@@ -304,7 +307,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 	c.Flags().StringVar(&studyPath, "study", "", "the study file the server used (required)")
 	c.Flags().StringVar(&serverKey, "server-key", "", "the server's verifier key, as `intake server-key` printed it (required)")
 	c.Flags().StringVar(&out, "out", "", "workspace folder (required; created if missing)")
-	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files: ko, en or zh (default: as before, or ko)")
+	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files, one of the study's (default: as before, or the study's first)")
 	for _, f := range []string{"key", "study", "server-key", "out"} {
 		c.MarkFlagRequired(f)
 	}

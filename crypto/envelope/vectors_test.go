@@ -3,6 +3,7 @@ package envelope
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdh"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,25 +20,38 @@ import (
 	"golang.org/x/crypto/nacl/secretbox"
 )
 
-// The test vectors in testdata/ are text files of "key: value" lines:
+// The test vectors in testdata/ are shared by this package and the browser
+// code (web/test/envelope.test.js). They are text files of "key: value"
+// lines:
 //
 //	description: what the vector checks
-//	expect: success | no match | damaged | malformed | wrong study
+//	expect: success | not recipient | inconsistent | damaged | malformed | wrong study
 //	study: the study id to open the envelope as
-//	identity: hex of the recipient's 32-byte secret key
+//	identities: hex of 32-byte secret keys, space-separated: Open must give
+//	    every one of them the outcome expect names (for an envelope, every
+//	    recipient its header lists, or keys it does not list)
 //	plaintext: hex (success only)
+//	content key: hex of K, where the envelope was built from one:
+//	    OpenWithKey with it gives the outcome expect names, and on success
+//	    Open returns it as Opened.Key
+//	recipients: public keys in slot order, for envelopes Seal produces:
+//	    sealing the plaintext to them with the content key gives the
+//	    envelope byte for byte
 //	envelope: base64 (standard, padded) of the envelope
-//
-// Vectors that Seal can produce also carry what it drew, so that another
-// implementation can reproduce the envelope byte for byte:
-//
-//	recipients: space-separated public keys, in slot order
-//	content key: hex of K
-//	ephemeral secret: hex of e
 //
 // Regenerate with: go test ./crypto/envelope -run TestVectors -update
 
 var update = flag.Bool("update", false, "regenerate testdata/*.txt")
+
+// outcomes maps the names vectors use to the errors Open returns.
+var outcomes = map[string]error{
+	"success":       nil,
+	"not recipient": ErrNotRecipient,
+	"inconsistent":  ErrInconsistent,
+	"damaged":       ErrDamaged,
+	"malformed":     ErrMalformed,
+	"wrong study":   ErrWrongStudy,
+}
 
 type vector struct {
 	name   string
@@ -55,11 +69,16 @@ func (v *vector) set(k, val string) {
 	v.fields[k] = val
 }
 
+// String writes the fields in the order they were set, the envelope (the
+// long line) last.
 func (v *vector) String() string {
 	var b strings.Builder
 	for _, k := range v.order {
-		fmt.Fprintf(&b, "%s: %s\n", k, v.fields[k])
+		if k != "envelope" {
+			fmt.Fprintf(&b, "%s: %s\n", k, v.fields[k])
+		}
 	}
+	fmt.Fprintf(&b, "envelope: %s\n", v.fields["envelope"])
 	return b.String()
 }
 
@@ -70,29 +89,44 @@ func parseVector(name string, data []byte) (*vector, error) {
 	for sc.Scan() {
 		k, val, ok := strings.Cut(sc.Text(), ": ")
 		if !ok {
-			return nil, fmt.Errorf("%s: malformed line %q", name, sc.Text())
+			k, ok = strings.CutSuffix(sc.Text(), ":")
+			if !ok {
+				return nil, fmt.Errorf("%s: malformed line %q", name, sc.Text())
+			}
 		}
 		v.set(k, val)
 	}
 	return v, sc.Err()
 }
 
-func mustHex(t *testing.T, s string) []byte {
+func readVectors(t testing.TB) []*vector {
+	t.Helper()
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []*vector
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := parseVector(filepath.Base(f), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func mustHex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// seq is a fixed reader for deterministic sealing: K, then e.
-type seq struct{ b []byte }
-
-func (s *seq) Read(p []byte) (int, error) {
-	n := copy(p, s.b)
-	s.b = s.b[n:]
-	return n, nil
 }
 
 func fixedKey(label string) []byte {
@@ -104,117 +138,201 @@ func fixedKey(label string) []byte {
 	return h
 }
 
+func fixedIdentity(t testing.TB, label string) *Identity {
+	t.Helper()
+	id, err := NewIdentity(fixedKey(label))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// researchers are the identities of the vectors: "researcher 0" … "researcher 15".
+func researchers(t testing.TB) []*Identity {
+	ids := make([]*Identity, MaxRecipients)
+	for i := range ids {
+		ids[i] = fixedIdentity(t, fmt.Sprintf("researcher %d", i))
+	}
+	return ids
+}
+
 func TestVectors(t *testing.T) {
 	if *update {
 		writeVectors(t)
 	}
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 10 {
-		t.Fatalf("found %d vectors in testdata, want at least 10", len(files))
+	vs := readVectors(t)
+	if len(vs) < 30 {
+		t.Fatalf("found %d vectors in testdata, want at least 30", len(vs))
 	}
 	seen := map[string]int{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := parseVector(f, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			seen[v.fields["expect"]]++
-			id, err := NewIdentity(mustHex(t, v.fields["identity"]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			env, err := base64.StdEncoding.DecodeString(v.fields["envelope"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Open(v.fields["study"], env, id)
-			switch v.fields["expect"] {
-			case "success":
-				if err != nil {
-					t.Fatalf("Open: %v", err)
-				}
-				if want := mustHex(t, v.fields["plaintext"]); !bytes.Equal(got, want) {
-					t.Fatalf("plaintext = %x, want %x", got, want)
-				}
-			case "no match":
-				expectErr(t, err, ErrNoIdentity)
-			case "damaged":
-				expectErr(t, err, ErrDamaged)
-			case "malformed":
-				expectErr(t, err, ErrMalformed)
-			case "wrong study":
-				expectErr(t, err, ErrWrongStudy)
-			default:
+	for _, v := range vs {
+		t.Run(v.name, func(t *testing.T) {
+			want, ok := outcomes[v.fields["expect"]]
+			if !ok {
 				t.Fatalf("unknown expect %q", v.fields["expect"])
 			}
-			if k, ok := v.fields["content key"]; ok {
+			seen[v.fields["expect"]]++
+			env, err := base64.StdEncoding.Strict().DecodeString(v.fields["envelope"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var key *[32]byte
+			if s, ok := v.fields["content key"]; ok {
+				key = (*[32]byte)(mustHex(t, s))
+			}
+			check := func(who string, o *Opened, err error) {
+				t.Helper()
+				if !errors.Is(err, want) || (want == nil) != (err == nil) {
+					t.Fatalf("%s: error %v, want %v", who, err, want)
+				}
+				if err != nil {
+					if o != nil {
+						t.Fatalf("%s: result returned with an error", who)
+					}
+					return
+				}
+				if pt := mustHex(t, v.fields["plaintext"]); !bytes.Equal(o.Plaintext, pt) {
+					t.Fatalf("%s: plaintext %x, want %x", who, o.Plaintext, pt)
+				}
+				if key != nil && o.Key != *key {
+					t.Fatalf("%s: content key %x, want %x", who, o.Key, *key)
+				}
+			}
+			ids := strings.Fields(v.fields["identities"])
+			if len(ids) == 0 {
+				t.Fatal("no identities")
+			}
+			for i, s := range ids {
+				id, err := NewIdentity(mustHex(t, s))
+				if err != nil {
+					t.Fatal(err)
+				}
+				o, err := Open(v.fields["study"], env, id)
+				check(fmt.Sprintf("identity %d", i+1), o, err)
+			}
+			if key != nil {
+				if want == ErrNotRecipient {
+					t.Fatal("a not-recipient vector has a content key")
+				}
+				o, err := OpenWithKey(v.fields["study"], env, *key)
+				check("OpenWithKey", o, err)
+			}
+			if s, ok := v.fields["recipients"]; ok {
 				var rs []*Recipient
-				for _, s := range strings.Fields(v.fields["recipients"]) {
+				for _, s := range strings.Fields(s) {
 					r, err := ParseRecipient(s)
 					if err != nil {
 						t.Fatal(err)
 					}
 					rs = append(rs, r)
 				}
-				rnd := &seq{append(mustHex(t, k), mustHex(t, v.fields["ephemeral secret"])...)}
-				pt := mustHex(t, v.fields["plaintext"])
-				again, err := seal(rnd, v.fields["study"], pt, rs)
+				again, err := seal(key, v.fields["study"], mustHex(t, v.fields["plaintext"]), rs)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(again, env) {
-					t.Fatalf("sealing the vector's inputs gives a different envelope")
+					t.Fatal("sealing the vector's inputs gives a different envelope")
+				}
+			}
+			// The server's check agrees with Open on what it can see.
+			var listed []*Recipient
+			if keys, err := Recipients(env); err == nil {
+				for _, k := range keys {
+					listed = append(listed, &Recipient{x: k})
+				}
+			}
+			err = Check(v.fields["study"], env, len(env), [][]*Recipient{listed})
+			_, structure := parse(env)
+			switch {
+			case structure != nil:
+				if want != ErrMalformed || !errors.Is(err, ErrMalformed) {
+					t.Fatalf("Check: %v, Open: %v", err, want)
+				}
+			case want == ErrWrongStudy:
+				if !errors.Is(err, ErrWrongStudy) {
+					t.Fatalf("Check: %v, want %v", err, want)
+				}
+			default: // Check cannot see inside the ciphertext
+				if err != nil {
+					t.Fatalf("Check: %v", err)
 				}
 			}
 		})
 	}
-	for _, want := range []string{"success", "no match", "damaged", "malformed", "wrong study"} {
+	for want := range outcomes {
 		if seen[want] == 0 {
 			t.Errorf("no vector expects %q", want)
 		}
 	}
 }
 
-func expectErr(t *testing.T, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("Open error = %v, want %v", err, want)
-	}
+// parts are the pieces of an envelope, for vectors Seal cannot produce.
+type parts struct {
+	label  string
+	study  string
+	eph    []byte
+	commit [32]byte
+	keys   [][]byte
+	slots  [][]byte
+	bodyK  [32]byte // the content key the body key is derived from
+	q      []byte   // padded plaintext
 }
 
-// craft builds an envelope from explicit parts, for vectors Seal cannot
-// produce. slotKeys[i] is the content key placed in slot i; commitKey is
-// committed to; q is the padded plaintext.
-func craft(study string, e []byte, recipients []*Recipient, slotKeys [][]byte, commitKey, q []byte) []byte {
-	var es [32]byte
-	copy(es[:], e)
-	pub, _, _ := box.GenerateKey(bytes.NewReader(e))
-	hd := []byte(Label)
-	hd = append(hd, byte(len(study)))
-	hd = append(hd, study...)
-	hd = append(hd, pub[:]...)
-	var ck [32]byte
-	copy(ck[:], commitKey)
-	c := commitment(study, &ck)
-	hd = append(hd, c[:]...)
-	hd = append(hd, byte(len(recipients)))
-	for i, r := range recipients {
-		n := slotNonce(i)
-		hd = box.Seal(hd, slotKeys[i], &n, &r.key, &es)
+// honest returns the parts Seal makes from the content key k.
+func honest(t testing.TB, study string, k []byte, rs []*Recipient, q []byte) *parts {
+	p := &parts{label: Label, study: study, q: q}
+	kk := (*[32]byte)(k)
+	e := ephemeral(kk)
+	p.eph = x25519(t, e[:], nil)
+	p.commit = commitment(study, kk)
+	for i, r := range rs {
+		p.keys = append(p.keys, bytes.Clone(r.x[:]))
+		p.slots = append(p.slots, slot(t, k, i, r.x[:], e[:]))
 	}
-	var k0 [32]byte
-	copy(k0[:], slotKeys[0])
-	bk := bodyKey(hd, &k0)
+	p.bodyK = *kk
+	return p
+}
+
+func (p *parts) bytes() []byte {
+	hd := []byte(p.label)
+	hd = append(hd, byte(len(p.study)))
+	hd = append(hd, p.study...)
+	hd = append(hd, p.eph...)
+	hd = append(hd, p.commit[:]...)
+	hd = append(hd, byte(len(p.keys)))
+	for i := range p.keys {
+		hd = append(hd, p.keys[i]...)
+		hd = append(hd, p.slots[i]...)
+	}
+	bk := bodyKey(hd, &p.bodyK)
 	var zero [24]byte
-	return secretbox.Seal(hd, q, &zero, &bk)
+	return secretbox.Seal(hd, p.q, &zero, &bk)
+}
+
+// x25519 returns X25519(scalar, point), or X25519(scalar, 9) for a nil point.
+func x25519(t testing.TB, scalar, point []byte) []byte {
+	priv, err := ecdh.X25519().NewPrivateKey(scalar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if point == nil {
+		return priv.PublicKey().Bytes()
+	}
+	pub, err := ecdh.X25519().NewPublicKey(point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := priv.ECDH(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// slot returns crypto_box(k, N_i, r, e).
+func slot(t testing.TB, k []byte, i int, r, e []byte) []byte {
+	n := slotNonce(i)
+	return box.Seal(nil, k, &n, (*[32]byte)(r), (*[32]byte)(e))
 }
 
 func pad(p []byte, bucket int) []byte {
@@ -226,99 +344,166 @@ func pad(p []byte, bucket int) []byte {
 
 func writeVectors(t *testing.T) {
 	const study = "nk-internet-2026"
-	ids := make([]*Identity, 3)
-	for i := range ids {
-		id, err := NewIdentity(fixedKey(fmt.Sprintf("researcher %d", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = id
+	ids := researchers(t)
+	rs := make([]*Recipient, len(ids))
+	for i, id := range ids {
+		rs[i] = id.Recipient()
 	}
-	other, _ := NewIdentity(fixedKey("not a recipient"))
-	rs := []*Recipient{ids[0].Recipient(), ids[1].Recipient(), ids[2].Recipient()}
+	outsider := fixedIdentity(t, "not a recipient")
 	k := fixedKey("content key")
-	e := fixedKey("ephemeral secret")
-	answers := []byte(`{"v":1,"study":"nk-internet-2026","lang":"ko","answers":{"story":"도서관 관리원이 옆에 앉아 5분마다 지문으로 다시 인증했습니다. \"quoted\", comma\r\nnew line 🙂 中文"}}`)
+	k2 := fixedKey("second content key")
+	answers := []byte(`{"v":2,"study":"nk-internet-2026","version":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","lang":"ko","answers":{"story":"도서관 관리원이 옆에 앉아 5분마다 지문으로 다시 인증했습니다. \"quoted\", comma\r\nnew line 🙂 中文"}}`)
+	q := pad(answers, BucketSize(len(answers)))
 
-	vectors := map[string]*vector{}
-	sealed := func(name, desc string, recipients []*Recipient, pt []byte) (*vector, []byte) {
-		env, err := seal(&seq{append(append([]byte{}, k...), e...)}, study, pt, recipients)
-		if err != nil {
-			t.Fatal(err)
+	secrets := func(ids ...*Identity) string {
+		var s []string
+		for _, id := range ids {
+			s = append(s, hex.EncodeToString(id.Bytes()))
 		}
-		v := &vector{name: name}
-		v.set("description", desc)
-		v.set("expect", "success")
-		v.set("study", study)
-		v.set("identity", hex.EncodeToString(ids[0].Bytes()))
-		v.set("plaintext", hex.EncodeToString(pt))
-		var names []string
-		for _, r := range recipients {
-			names = append(names, r.String())
-		}
-		v.set("recipients", strings.Join(names, " "))
-		v.set("content key", hex.EncodeToString(k))
-		v.set("ephemeral secret", hex.EncodeToString(e))
-		v.set("envelope", base64.StdEncoding.EncodeToString(env))
-		vectors[name] = v
-		return v, env
+		return strings.Join(s, " ")
 	}
-	broken := func(name, desc, expect string, env []byte, id *Identity, studyID string) {
+	vectors := map[string]*vector{}
+	add := func(name, desc, expect, studyID string, env []byte, key []byte, who ...*Identity) *vector {
+		if _, dup := vectors[name]; dup {
+			t.Fatalf("two vectors named %s", name)
+		}
 		v := &vector{name: name}
 		v.set("description", desc)
 		v.set("expect", expect)
 		v.set("study", studyID)
-		v.set("identity", hex.EncodeToString(id.Bytes()))
+		v.set("identities", secrets(who...))
+		if key != nil {
+			v.set("content key", hex.EncodeToString(key))
+		}
 		v.set("envelope", base64.StdEncoding.EncodeToString(env))
 		vectors[name] = v
+		return v
 	}
+	sealed := func(name, desc string, n int, pt []byte) []byte {
+		env, err := seal((*[32]byte)(k), study, pt, rs[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "" {
+			return env
+		}
+		v := add(name, desc, "success", study, env, k, ids[:n]...)
+		v.set("plaintext", hex.EncodeToString(pt))
+		var names []string
+		for _, r := range rs[:n] {
+			names = append(names, r.String())
+		}
+		v.set("recipients", strings.Join(names, " "))
+		return env
+	}
+	// success (and a built envelope for the vectors below)
+	sealed("valid", "answers in Korean sealed to one recipient", 1, answers)
+	env3 := sealed("valid_three_recipients", "sealed to three recipients: each opens it to the same plaintext and content key", 3, answers)
+	sealed("valid_sixteen_recipients", "sealed to the most recipients the format allows", MaxRecipients, answers)
+	sealed("valid_empty", "empty plaintext, smallest bucket", 1, nil)
+	sealed("valid_bucket_full", "1020 bytes: fills the 1 KiB bucket exactly", 1, bytes.Repeat([]byte("가"), 340))
+	sealed("valid_bucket_next", "1021 bytes: needs the 2 KiB bucket", 1, append(bytes.Repeat([]byte("a"), 1020), 'b'))
 
-	_, env := sealed("valid", "answers in Korean sealed to one recipient", rs[:1], answers)
-	v, _ := sealed("valid_three_recipients", "sealed to three recipients, opened by the second", rs, answers)
-	v.set("identity", hex.EncodeToString(ids[1].Bytes()))
-	sealed("valid_empty", "empty plaintext, smallest bucket", rs[:1], nil)
-	sealed("valid_bucket_full", "1020 bytes: fills the 1 KiB bucket exactly", rs[:1], bytes.Repeat([]byte("가"), 340))
-	sealed("valid_bucket_next", "1021 bytes: needs the 2 KiB bucket", rs[:1], append(bytes.Repeat([]byte("a"), 1020), 'b'))
+	// not recipient
+	add("not_recipient", "opened with a key the header does not list", "not recipient", study, env3, nil, outsider)
+	two := honest(t, study, k, []*Recipient{rs[0], rs[2]}, q)
+	add("missing_recipient_listed", "researcher 1 left out of the key list: the others open it (Check refuses the list, so everyone refuses it)", "success", study, two.bytes(), k, ids[0], ids[2]).set("plaintext", hex.EncodeToString(answers))
+	add("missing_recipient_left_out", "researcher 1 left out of the key list: they cannot open it", "not recipient", study, two.bytes(), nil, ids[1])
 
-	broken("wrong_key", "opened with a key it was not sealed to", "no match", env, other, study)
-	broken("wrong_study", "opened as another study", "wrong study", env, ids[0], "other-study")
-	body := bytes.Clone(env)
-	body[len(body)-100] ^= 1
-	broken("tampered_body", "one bit of the body flipped", "damaged", body, ids[0], study)
+	// inconsistent: some recipients could read it and others not
+	three := func() *parts { return honest(t, study, k, rs[:3], q) }
+	e := ephemeral((*[32]byte)(k))
+	p := three()
+	p.slots[2] = bytes.Repeat([]byte{0x5a}, slotSize)
+	add("slot_garbage", "the third recipient's slot is garbage", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	p.slots[2] = slot(t, k, 2, outsider.pub.x[:], e[:])
+	add("slot_swapped", "the third recipient's slot is sealed to another key", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	p.slots[2] = slot(t, k2, 2, rs[2].x[:], e[:])
+	add("slot_other_content_key", "the third recipient's slot holds another content key", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	p.slots[1], p.slots[2] = p.slots[2], p.slots[1]
+	add("slots_exchanged", "the second and third slots exchanged, keys in place", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	p.keys[1], p.keys[2] = p.keys[2], p.keys[1]
+	p.slots[1], p.slots[2] = p.slots[2], p.slots[1]
+	add("entries_exchanged", "the second and third recipients (key and slot) exchanged: their nonces no longer match", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	other := fixedKey("ephemeral secret")
+	p.eph = x25519(t, other, nil)
+	for i := range p.slots {
+		p.slots[i] = slot(t, k, i, rs[i].x[:], other)
+	}
+	add("ephemeral_not_derived", "every slot holds the content key, sealed from an ephemeral key not derived from it", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	p.slots[1] = slot(t, k, 1, rs[1].x[:], other)
+	add("slot_other_ephemeral", "the second slot is sealed from another ephemeral key", "inconsistent", study, p.bytes(), k, ids[:3]...)
+	t3 := bytes.Clone(env3)
+	t3[headerSize(len(study), 3)-10] ^= 1 // inside the third recipient's slot
+	add("tampered_header_other_slot", "one bit of the third recipient's slot flipped", "inconsistent", study, t3, k, ids[:3]...)
+	t3 = bytes.Clone(env3)
+	t3[len(Label)+1+len(study)] ^= 1
+	add("tampered_header_ephemeral", "one bit of the ephemeral public key flipped", "inconsistent", study, t3, k, ids[:3]...)
+	p = three()
+	p.keys[2] = bytes.Clone(outsider.pub.x[:])
+	add("tampered_header_recipient_key", "the third recipient's key replaced by another's, slot unchanged: the listed keys all refuse it", "inconsistent", study, p.bytes(), k, ids[0], ids[1], outsider)
+	add("tampered_header_recipient_key_left_out", "the third recipient's key replaced by another's: the third recipient is no longer listed", "not recipient", study, p.bytes(), nil, ids[2])
 
-	_, env3 := sealed("tmp", "", rs, answers)
-	delete(vectors, "tmp")
-	hdr := bytes.Clone(env3)
-	slot3 := headerSize(len(study), 3) - 10 // inside the third recipient's slot
-	hdr[slot3] ^= 1
-	broken("tampered_header_other_slot", "another recipient's key slot changed: the body key covers the whole header", "damaged", hdr, ids[0], study)
-	com := bytes.Clone(env)
-	com[len(Label)+1+len(study)+32] ^= 1
-	broken("tampered_header_commitment", "the key commitment changed", "damaged", com, ids[0], study)
-	eph := bytes.Clone(env)
-	eph[len(Label)+1+len(study)] ^= 1
-	broken("tampered_header_ephemeral", "the ephemeral public key changed", "no match", eph, ids[0], study)
-	relabel := bytes.Clone(env)
-	relabel[len(Label)-2] = '2'
-	broken("unknown_version", "a version this implementation never produces", "malformed", relabel, ids[0], study)
-	broken("truncated", "last byte cut off", "malformed", env[:len(env)-1], ids[0], study)
-	broken("truncated_header", "cut inside the key slots", "malformed", env[:len(Label)+1+len(study)+70], ids[0], study)
-	broken("extended", "one byte appended", "malformed", append(bytes.Clone(env), 0), ids[0], study)
-	restudied := bytes.Clone(env)
-	copy(restudied[len(Label)+1:], "nk-internet-2027")
-	broken("restudied", "study id in the header rewritten to another study", "damaged", restudied, ids[0], "nk-internet-2027")
+	// damaged: sealed alike to all, but changed
+	t3 = bytes.Clone(env3)
+	t3[len(t3)-100] ^= 1
+	add("tampered_body", "one bit of the body flipped", "damaged", study, t3, k, ids[:3]...)
+	t3 = bytes.Clone(env3)
+	t3[len(Label)+1+len(study)+32] ^= 1
+	add("tampered_header_commitment", "one bit of the key commitment flipped", "damaged", study, t3, k, ids[:3]...)
+	p = three()
+	p.commit = commitment(study, (*[32]byte)(k2))
+	add("commitment_other_key", "the commitment is to another content key", "damaged", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	copy(p.bodyK[:], k2)
+	add("body_other_key", "the body is sealed under a body key from another content key", "damaged", study, p.bytes(), k, ids[:3]...)
+	t3 = bytes.Clone(env3)
+	copy(t3[len(Label)+1:], "nk-internet-2027")
+	add("restudied", "study id in the header rewritten to another study, opened as that study", "damaged", "nk-internet-2027", t3, k, ids[:3]...)
 
-	// Non-committing attack: two recipients get different content keys.
-	k2 := fixedKey("second content key")
-	split := craft(study, e, rs[:2], [][]byte{k, k2}, k, pad(answers, 1024))
-	broken("split_keys", "the second slot holds another content key than the committed one", "damaged", split, ids[1], study)
+	// malformed
+	p = three()
+	p.label = "testimony-envelope-v1\n"
+	add("unknown_version", "version 1, no longer read", "malformed", study, p.bytes(), k, ids[:3]...)
+	add("truncated", "last byte cut off", "malformed", study, env3[:len(env3)-1], k, ids[:3]...)
+	add("truncated_header", "cut inside the key slots", "malformed", study, env3[:headerSize(len(study), 2)], k, ids[:3]...)
+	add("extended", "one byte appended", "malformed", study, append(bytes.Clone(env3), 0), k, ids[:3]...)
+	p = three()
+	p.keys[2], p.slots[2] = p.keys[0], slot(t, k, 2, rs[0].x[:], e[:])
+	add("duplicate_recipient", "the first recipient's key listed twice, each slot sealed to it", "malformed", study, p.bytes(), k, ids[:2]...)
+	p = three()
+	p.keys, p.slots = nil, nil
+	add("no_recipients", "a key list of zero recipients", "malformed", study, p.bytes(), k, ids[:3]...)
+	p = honest(t, study, k, rs, q)
+	p.keys = append(p.keys, outsider.pub.x[:])
+	p.slots = append(p.slots, slot(t, k, 16, outsider.pub.x[:], e[:]))
+	add("too_many_recipients", "17 recipients", "malformed", study, p.bytes(), k, ids...)
+	p = three()
+	p.keys[1] = make([]byte, 32)
+	add("small_order_recipient", "the second recipient's key is the point 0, of small order", "malformed", study, p.bytes(), k, ids[0], ids[2])
+	p = three()
+	p.keys[0] = bytes.Clone(p.keys[0])
+	p.keys[0][31] |= 0x80
+	add("noncanonical_recipient", "the first recipient's key with its top bit set: the same point, another encoding", "malformed", study, p.bytes(), k, ids[:3]...)
+	p = three()
+	p.study = "NK-internet-2026"
+	add("bad_study_id", "a study id with capital letters", "malformed", study, p.bytes(), k, ids[:3]...)
 	nz := pad([]byte("short"), 1024)
 	nz[1000] = 1
-	broken("nonzero_padding", "padding byte is not zero", "malformed", craft(study, e, rs[:1], [][]byte{k}, k, nz), ids[0], study)
-	broken("oversized_bucket", "a 2 KiB bucket for 5 bytes", "malformed", craft(study, e, rs[:1], [][]byte{k}, k, pad([]byte("short"), 2048)), ids[0], study)
+	add("nonzero_padding", "padding byte is not zero", "malformed", study, honest(t, study, k, rs[:3], nz).bytes(), k, ids[:3]...)
+	add("oversized_bucket", "a 2 KiB bucket for 5 bytes", "malformed", study, honest(t, study, k, rs[:3], pad([]byte("short"), 2048)).bytes(), k, ids[:3]...)
 	long := pad([]byte("short"), 1024)
 	binary.BigEndian.PutUint32(long, 5000)
-	broken("length_past_bucket", "length prefix larger than the bucket", "malformed", craft(study, e, rs[:1], [][]byte{k}, k, long), ids[0], study)
+	add("length_past_bucket", "length prefix larger than the bucket", "malformed", study, honest(t, study, k, rs[:3], long).bytes(), k, ids[:3]...)
+
+	// wrong study
+	add("wrong_study", "opened as another study", "wrong study", "other-study", env3, k, ids[:3]...)
 
 	names := make([]string, 0, len(vectors))
 	for n := range vectors {

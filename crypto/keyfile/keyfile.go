@@ -3,7 +3,8 @@
 //
 // Use [Encrypt] to write a new key file and [Decrypt] to read one back.
 // [PublicKey] reads the public key, which the file keeps in the clear, without
-// the passphrase.
+// the passphrase. To change the passphrase, Decrypt and Encrypt again with
+// the file's parameters or stronger ones ([FileParams], [Params.Stronger]).
 //
 // # Format
 //
@@ -19,6 +20,12 @@
 // followed by a final newline. Decrypt refuses memory below 64 MiB, which
 // Encrypt never writes, and above 4 GiB, which would let a crafted file
 // exhaust the machine.
+//
+// The public line holds the public key of version 2 (X25519 and Ed25519
+// keys, see envelope.Recipient). A file whose public line is in the format
+// of version 1 still decrypts (the secret is the same), but [PublicKey]
+// refuses it with [ErrOldPublicLine]: encrypting it again writes the
+// current line.
 package keyfile
 
 import (
@@ -47,6 +54,9 @@ type Params struct {
 // threads, about a second on a laptop.
 var DefaultParams = Params{Time: 3, MemoryKiB: 256 << 10, Threads: 4}
 
+// MaxSize is the largest key file Decrypt reads, in bytes.
+const MaxSize = 4096
+
 // Bounds Decrypt enforces on a file's parameters.
 const (
 	MinMemoryKiB = 64 << 10
@@ -57,6 +67,10 @@ const (
 // ErrWrongPassphrase is returned by Decrypt when the passphrase does not
 // open the file.
 var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// ErrOldPublicLine is returned by PublicKey for a key file whose public
+// line is in the format of version 1.
+var ErrOldPublicLine = errors.New("its public key line is in the old format: rewrite it with `researcher passphrase --key FILE` (you may keep the same passphrase)")
 
 // Encrypt returns a key file holding id, encrypted under passphrase with p
 // (use DefaultParams).
@@ -76,7 +90,10 @@ func Encrypt(id *envelope.Identity, passphrase []byte, p Params) ([]byte, error)
 		return nil, fmt.Errorf("failed to generate nonce: %w", err)
 	}
 	k := derive(passphrase, salt[:], p)
-	sealed := secretbox.Seal(nil, id.Bytes(), &nonce, &k)
+	secret := id.Bytes()
+	sealed := secretbox.Seal(nil, secret, &nonce, &k)
+	clear(secret)
+	clear(k[:])
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\npublic: %s\nkdf: argon2id t=%d m=%d p=%d\nsalt: %s\nnonce: %s\nsealed: %s\n",
 		header, id.Recipient(), p.Time, p.MemoryKiB, p.Threads,
@@ -86,7 +103,8 @@ func Encrypt(id *envelope.Identity, passphrase []byte, p Params) ([]byte, error)
 }
 
 type file struct {
-	public *envelope.Recipient
+	public *envelope.Recipient // nil if old
+	old    bool
 	params Params
 	salt   []byte
 	nonce  [24]byte
@@ -99,7 +117,25 @@ func PublicKey(data []byte) (*envelope.Recipient, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.old {
+		return nil, ErrOldPublicLine
+	}
 	return f.public, nil
+}
+
+// FileParams returns the argon2id parameters of a key file.
+func FileParams(data []byte) (Params, error) {
+	f, err := parse(data)
+	if err != nil {
+		return Params{}, err
+	}
+	return f.params, nil
+}
+
+// Stronger returns, parameter by parameter, the larger of p and o: at least
+// as costly to attack as either.
+func (p Params) Stronger(o Params) Params {
+	return Params{Time: max(p.Time, o.Time), MemoryKiB: max(p.MemoryKiB, o.MemoryKiB), Threads: max(p.Threads, o.Threads)}
 }
 
 // Decrypt opens a key file with passphrase.
@@ -110,21 +146,23 @@ func Decrypt(data, passphrase []byte) (*envelope.Identity, error) {
 	}
 	k := derive(passphrase, f.salt, f.params)
 	secret, ok := secretbox.Open(nil, f.sealed, &f.nonce, &k)
+	clear(k[:])
 	if !ok {
 		return nil, ErrWrongPassphrase
 	}
 	id, err := envelope.NewIdentity(secret)
+	clear(secret)
 	if err != nil {
 		return nil, fmt.Errorf("malformed key file: %w", err)
 	}
-	if !id.Recipient().Equal(f.public) {
+	if !f.old && !id.Recipient().Equal(f.public) {
 		return nil, errors.New("malformed key file: the public key line does not match the secret key")
 	}
 	return id, nil
 }
 
 func parse(data []byte) (*file, error) {
-	if len(data) > 4096 {
+	if len(data) > MaxSize {
 		return nil, errors.New("malformed key file: too large; is this a testimony key file?")
 	}
 	s := string(data)
@@ -149,7 +187,9 @@ func parse(data []byte) (*file, error) {
 	}
 	f := &file{}
 	var err error
-	if f.public, err = envelope.ParseRecipient(v["public"]); err != nil {
+	if f.public, err = envelope.ParseRecipient(v["public"]); errors.Is(err, envelope.ErrOldPublicKey) {
+		f.old = true
+	} else if err != nil {
 		return nil, fmt.Errorf("malformed key file: %w", err)
 	}
 	var t, m, p uint64
@@ -193,6 +233,8 @@ func (p Params) check() error {
 
 func derive(passphrase, salt []byte, p Params) [32]byte {
 	var k [32]byte
-	copy(k[:], argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, 32))
+	b := argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	copy(k[:], b)
+	clear(b)
 	return k
 }

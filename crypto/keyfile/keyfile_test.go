@@ -2,6 +2,8 @@ package keyfile
 
 import (
 	"bytes"
+	"crypto/sha512"
+	"encoding/base32"
 	"errors"
 	"strings"
 	"testing"
@@ -74,4 +76,45 @@ func FuzzDecrypt(f *testing.F) {
 		// Only parse: deriving keys for every input would be too slow.
 		_, _ = PublicKey(data)
 	})
+}
+
+// oldPublic is the version 1 public key string of id: the X25519 key and a
+// checksum.
+func oldPublic(id *envelope.Identity) string {
+	x := id.Recipient().X25519()
+	h := sha512.Sum512(append([]byte("testimony-pub"), x[:]...))
+	return "testimony-pub-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(append(x[:], h[:4]...)))
+}
+
+func TestOldPublicLine(t *testing.T) {
+	id, _ := envelope.GenerateIdentity()
+	data, _ := Encrypt(id, []byte("p"), fast)
+	old := []byte(strings.Replace(string(data), id.Recipient().String(), oldPublic(id), 1))
+	if bytes.Equal(old, data) {
+		t.Fatal("public line not replaced")
+	}
+	if _, err := PublicKey(old); !errors.Is(err, ErrOldPublicLine) || !strings.Contains(err.Error(), "researcher passphrase --key") {
+		t.Fatalf("PublicKey of an old file: %v, want ErrOldPublicLine naming the fix", err)
+	}
+	got, err := Decrypt(old, []byte("p"))
+	if err != nil || !got.Recipient().Equal(id.Recipient()) {
+		t.Fatalf("Decrypt of an old file: %v", err)
+	}
+	again, _ := Encrypt(got, []byte("p"), fast)
+	if pub, err := PublicKey(again); err != nil || !pub.Equal(id.Recipient()) {
+		t.Fatalf("PublicKey after rewriting: %v", err)
+	}
+}
+
+func TestParams(t *testing.T) {
+	id, _ := envelope.GenerateIdentity()
+	data, _ := Encrypt(id, []byte("p"), fast)
+	p, err := FileParams(data)
+	if err != nil || p != fast {
+		t.Fatalf("FileParams = %+v, %v", p, err)
+	}
+	s := Params{Time: 2, MemoryKiB: MinMemoryKiB, Threads: 8}.Stronger(Params{Time: 1, MemoryKiB: 2 * MinMemoryKiB, Threads: 1})
+	if s != (Params{Time: 2, MemoryKiB: 2 * MinMemoryKiB, Threads: 8}) {
+		t.Fatalf("Stronger = %+v", s)
+	}
 }

@@ -33,7 +33,7 @@
     return out;
   }
 
-  // ---- Recipients: "testimony-pub-" + base32(key || H("testimony-pub" || key)[0:4]) ----
+  // ---- Recipients: "testimony-pub-" + base32(X || Ed || H("testimony-pub" || X || Ed)[0:4]) ----
 
   var PREFIX = 'testimony-pub-';
   var B32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -51,22 +51,49 @@
     return new Uint8Array(out);
   }
 
+  // The X25519 keys of small order (0, 1, two of order 8, p-1), as hex.
+  var SMALL_ORDER = [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+    '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
+  ];
+
+  function hex(b) {
+    var s = '';
+    for (var i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
+    return s;
+  }
+
+  // checkX25519Key refuses what envelope.ParseRecipient refuses in an
+  // X25519 key: a non-canonical encoding and the points of small order.
+  function checkX25519Key(x) {
+    var ge = x[31] === 0x7f && x[0] >= 0xed;
+    for (var i = 1; i < 31 && ge; i++) ge = x[i] === 0xff;
+    if ((x[31] & 0x80) !== 0 || ge) throw new Error('malformed public key: X25519 key is not canonical');
+    if (SMALL_ORDER.indexOf(hex(x)) >= 0) throw new Error('malformed public key: X25519 key of small order');
+  }
+
   // parseRecipient returns the 32-byte X25519 key of a public key string,
-  // checking its prefix, length and checksum as envelope.ParseRecipient does.
+  // checking its prefix, length and checksum and the X25519 key as
+  // envelope.ParseRecipient does. The Ed25519 key, which the browser never
+  // uses, is checked by the server when it loads the study.
   function parseRecipient(s) {
     if (s.indexOf(PREFIX) !== 0) throw new Error('malformed public key: missing prefix');
     var b = base32Decode(s.slice(PREFIX.length));
-    if (b.length !== 36) throw new Error('malformed public key: bad length');
-    var key = b.slice(0, 32);
-    var sum = nacl().hash(concat([utf8('testimony-pub'), key]));
-    for (var i = 0; i < 4; i++) if (sum[i] !== b[32 + i]) throw new Error('malformed public key: checksum mismatch');
-    if (key.every(function (x) { return x === 0; })) throw new Error('malformed public key: all zeros');
-    return key;
+    if (b.length === 36) throw new Error('this public key is in the old format; print the current one with `researcher pubkey --key FILE`');
+    if (b.length !== 68) throw new Error('malformed public key: bad length');
+    var sum = nacl().hash(concat([utf8('testimony-pub'), b.subarray(0, 64)]));
+    for (var i = 0; i < 4; i++) if (sum[i] !== b[64 + i]) throw new Error('malformed public key: checksum mismatch');
+    var x = b.slice(0, 32);
+    checkX25519Key(x);
+    return x;
   }
 
-  // ---- The envelope, version 1 (see crypto/envelope's package doc) ----
+  // ---- The envelope, version 2 (see crypto/envelope's package doc) ----
 
-  var LABEL = 'testimony-envelope-v1\n';
+  var LABEL = 'testimony-envelope-v2\n';
   var MIN_BUCKET = 1024, MAX_BUCKET = 4 << 20, MAX_RECIPIENTS = 16;
 
   function bucketSize(n) {
@@ -79,31 +106,49 @@
     if (!/^[a-z0-9-]{3,64}$/.test(id)) throw new Error('study id must be 3 to 64 characters of a-z, 0-9 and -');
   }
 
+  // hash32 returns H(parts)[0:32] and clears the rest of the hash.
+  function hash32(parts) {
+    var input = concat(parts), h = nacl().hash(input), out = h.slice(0, 32);
+    input.fill(0); h.fill(0);
+    return out;
+  }
+
+  function ephemeral(k) {
+    return hash32([utf8('testimony-envelope-v2 ephemeral'), [0], k]);
+  }
+
   function commitment(S, k) {
-    return nacl().hash(concat([utf8('testimony-envelope-v1 commitment'), [0], [S.length], S, k])).slice(0, 32);
+    return hash32([utf8('testimony-envelope-v2 commitment'), [0], [S.length], S, k]);
   }
 
   function bodyKey(hd, k) {
-    return nacl().hash(concat([utf8('testimony-envelope-v1 body'), [0], hd, k])).slice(0, 32);
+    return hash32([utf8('testimony-envelope-v2 body'), [0], hd, k]);
   }
 
   // seal seals plaintext (bytes) for the study to the recipients (32-byte
-  // keys, in the study's order). fixed, for tests only, gives the content key
-  // and the ephemeral secret instead of drawing them.
+  // X25519 keys from parseRecipient, distinct, in the study's order). The
+  // content key is the only random draw; fixed, for tests only, gives it
+  // ({contentKey}) instead.
   function seal(studyId, plaintext, recipients, fixed) {
     var n = nacl();
     checkStudyID(studyId);
     if (recipients.length < 1 || recipients.length > MAX_RECIPIENTS) throw new Error('need 1 to 16 recipients');
+    var seen = {};
+    for (var j = 0; j < recipients.length; j++) {
+      if (recipients[j].length !== 32) throw new Error('recipient key must be 32 bytes');
+      if (seen[hex(recipients[j])]) throw new Error('a recipient is listed twice');
+      seen[hex(recipients[j])] = true;
+    }
     if (plaintext.length > MAX_BUCKET - 4) throw new Error('plaintext too large');
     var k = fixed ? Uint8Array.from(fixed.contentKey) : n.randomBytes(32);
-    var e = fixed ? Uint8Array.from(fixed.ephemeralSecret) : n.randomBytes(32);
+    var e = ephemeral(k);
     var S = utf8(studyId);
     var E = n.box.keyPair.fromSecretKey(e).publicKey;
     var parts = [utf8(LABEL), [S.length], S, E, commitment(S, k), [recipients.length]];
     for (var i = 0; i < recipients.length; i++) {
       var nonce = new Uint8Array(24);
       nonce[23] = i;
-      parts.push(n.box(k, nonce, recipients[i], e));
+      parts.push(recipients[i], n.box(k, nonce, recipients[i], e));
     }
     var hd = concat(parts);
     var q = new Uint8Array(bucketSize(plaintext.length));
@@ -126,11 +171,19 @@
 
   // ---- Answers: the rules of package response ----
   //
-  // A study model is {id, lang, questions: [q]}, q = {id, type, required,
-  // min, max (numbers or null: for year and date_approx with the defaults
-  // applied, for integer and multi_choice as written), maxLen, choices:
-  // [values], rel: null or {q: id, any: [values]}}. Answers map question ids
-  // to arrays of strings.
+  // A study model is {id, version, questions: [q]}, q = {id, type,
+  // required, min, max (null for none; for year and date_approx with the
+  // defaults applied; numbers, but canonical decimal strings for decimal),
+  // maxLen, decimals (0 for no bound), choices: [values], exclusive:
+  // [values], rel, srel}; rel (the question's condition) and srel (its
+  // section's) are null or {q: id, any: [values]}. Answers map question ids
+  // to arrays of strings. Question ids may be any [a-z][a-z0-9_]*, such as
+  // "constructor": objects are read through own() only.
+
+  // own returns obj[key] if obj has it as its own property.
+  function own(obj, key) {
+    return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
+  }
 
   // isSpace is Go's unicode.IsSpace.
   function isSpace(c) {
@@ -155,25 +208,78 @@
     return null;
   }
 
+  // holds is config.Condition.Holds: null holds; else the answer to c.q
+  // (among answers to questions shown) is, or includes, one of c.any.
+  function holds(c, answers) {
+    if (!c) return true;
+    var vals = own(answers, c.q) || [];
+    return vals.some(function (v) { return c.any.indexOf(v) >= 0; });
+  }
+
+  // shown is response.Shown: {id: true|false} for every question, in
+  // order, each condition read on the answers to earlier questions shown.
+  function shown(model, answers) {
+    var out = {}, visible = {};
+    model.questions.forEach(function (q) {
+      var ok = holds(q.srel, visible) && holds(q.rel, visible);
+      out[q.id] = ok;
+      var v = own(answers, q.id);
+      if (ok && v !== undefined) visible[q.id] = v;
+    });
+    return out;
+  }
+
   function relevant(model, q, answers) {
-    for (var steps = 0; q.rel; steps++) {
-      if (steps > model.questions.length) return false;
-      var vals = answers[q.rel.q] || [], any = q.rel.any;
-      if (!vals.some(function (v) { return any.indexOf(v) >= 0; })) return false;
-      q = question(model, q.rel.q);
-      if (!q) return false;
-    }
-    return true;
+    return own(shown(model, answers), q.id) === true;
+  }
+
+  // canonicalDecimal is config.CanonicalDecimal: a number as typed (an
+  // optional "-", digits and at most one ".") to its canonical text, or
+  // null.
+  function canonicalDecimal(s) {
+    var neg = s.charAt(0) === '-';
+    if (neg) s = s.slice(1);
+    var dot = s.indexOf('.');
+    var ip = dot < 0 ? s : s.slice(0, dot), fp = dot < 0 ? '' : s.slice(dot + 1);
+    if ((ip === '' && fp === '') || !/^[0-9]*$/.test(ip) || !/^[0-9]*$/.test(fp)) return null;
+    ip = ip.replace(/^0+/, '');
+    fp = fp.replace(/0+$/, '');
+    if (ip.length + fp.length > MAX_DECIMAL_DIGITS) return null;
+    if (ip === '') ip = '0';
+    var out = fp === '' ? ip : ip + '.' + fp;
+    return neg && out !== '0' ? '-' + out : out;
+  }
+
+  var MAX_DECIMAL_DIGITS = 15;
+
+  // compareDecimal is config.CompareDecimal on canonical decimals, exact.
+  function compareDecimal(a, b) {
+    var an = a.charAt(0) === '-', bn = b.charAt(0) === '-';
+    if (an !== bn) return an ? -1 : 1;
+    if (an) return compareMagnitude(b.slice(1), a.slice(1));
+    return compareMagnitude(a, b);
+  }
+
+  function compareMagnitude(a, b) {
+    var ad = a.indexOf('.'), bd = b.indexOf('.');
+    var ai = ad < 0 ? a : a.slice(0, ad), af = ad < 0 ? '' : a.slice(ad + 1);
+    var bi = bd < 0 ? b : b.slice(0, bd), bf = bd < 0 ? '' : b.slice(bd + 1);
+    if (ai.length !== bi.length) return ai.length < bi.length ? -1 : 1;
+    if (ai !== bi) return ai < bi ? -1 : 1;
+    if (af !== bf) return af < bf ? -1 : 1;
+    return 0;
   }
 
   // fromForm reads answers from form fields ({name: [values]}, as a browser
   // would post them) as response.FromForm does.
   function fromForm(model, form) {
     var answers = {};
-    function get(name) { return form[name] || []; }
+    function get(name) { return own(form, name) || []; }
     model.questions.forEach(function (q) {
       var vals = get('q.' + q.id), answer = [];
       switch (q.type) {
+        case 'note':
+          return;
         case 'multi_choice':
           vals.forEach(function (v) { if (v !== '' && answer.indexOf(v) < 0) answer.push(v); });
           answer.sort(function (a, b) { return q.choices.indexOf(a) - q.choices.indexOf(b); });
@@ -188,10 +294,17 @@
           else if (year !== '') answer = [year];
           else if (when !== '') answer = ['-' + when];
           break;
+        case 'decimal':
+          if (vals.length === 1 && trimSpace(vals[0]) !== '') {
+            var d = trimSpace(vals[0]);
+            answer = [canonicalDecimal(d) || d];
+          }
+          break;
         default:
           if (vals.length === 1 && trimSpace(vals[0]) !== '') answer = [trimSpace(vals[0])];
       }
-      if (answer.length > 0 && relevant(model, q, answers)) answers[q.id] = answer;
+      // answers holds only answers to questions shown, so far.
+      if (answer.length > 0 && holds(q.srel, answers) && holds(q.rel, answers)) answers[q.id] = answer;
     });
     return { answers: answers, problems: validate(model, answers) };
   }
@@ -201,17 +314,19 @@
   function validate(model, answers) {
     var ps = {}, any = false;
     Object.keys(answers).forEach(function (id) {
-      if (!question(model, id)) { ps[id] = { code: 'unknown_question', limit: 0 }; any = true; }
+      var q = question(model, id);
+      if (!q || q.type === 'note') { ps[id] = problem('unknown_question'); any = true; }
     });
+    var visible = shown(model, answers);
     model.questions.forEach(function (q) {
-      var vals = answers[q.id], answered = Object.prototype.hasOwnProperty.call(answers, q.id);
-      if (!relevant(model, q, answers)) {
-        if (answered) { ps[q.id] = { code: 'not_relevant', limit: 0 }; any = true; }
+      if (q.type === 'note') return;
+      var vals = own(answers, q.id), answered = vals !== undefined;
+      if (!visible[q.id]) {
+        if (answered) { ps[q.id] = problem('not_relevant'); any = true; }
         return;
       }
       if (!answered || vals.length === 0) {
-        if (q.type === 'consent') { ps[q.id] = { code: 'consent_missing', limit: 0 }; any = true; }
-        else if (q.required) { ps[q.id] = { code: 'required', limit: 0 }; any = true; }
+        if (q.required) { ps[q.id] = problem(q.type === 'consent' ? 'consent_missing' : 'required'); any = true; }
         return;
       }
       var p = check(q, vals);
@@ -220,9 +335,10 @@
     return any ? ps : null;
   }
 
-  function problem(code, limit) { return { code: code, limit: limit || 0 }; }
+  // problem is response.Problem: limit is the bound crossed, as text, or ''.
+  function problem(code, limit) { return { code: code, limit: limit === undefined ? '' : String(limit) }; }
 
-  // parseInt is response.parseInt: decimal digits, no leading zeros, at
+  // parseInteger is response.parseInt: decimal digits, no leading zeros, at
   // most nine digits, "-" allowed if signed but not "-0".
   function parseInteger(s, signed) {
     var digits = s;
@@ -243,10 +359,13 @@
         if (q.choices.indexOf(v) < 0) return problem('not_a_choice');
         break;
       case 'multi_choice':
+        var exclusive = false;
         for (var i = 0; i < vals.length; i++) {
           if (q.choices.indexOf(vals[i]) < 0) return problem('not_a_choice');
           if (i > 0 && q.choices.indexOf(vals[i - 1]) >= q.choices.indexOf(vals[i])) return problem('not_a_choice');
+          if ((q.exclusive || []).indexOf(vals[i]) >= 0) exclusive = true;
         }
+        if (exclusive && vals.length > 1) return problem('exclusive_choice');
         if (q.min !== null && vals.length < q.min) return problem('too_few', q.min);
         if (q.max !== null && vals.length > q.max) return problem('too_many', q.max);
         break;
@@ -266,8 +385,15 @@
         if (q.min !== null && n < q.min) return problem('too_small', q.min);
         if (q.max !== null && n > q.max) return problem('too_large', q.max);
         break;
+      case 'decimal':
+        if (canonicalDecimal(v) !== v) return problem('not_a_number');
+        var dot = v.indexOf('.');
+        if (q.decimals > 0 && dot >= 0 && v.length - dot - 1 > q.decimals) return problem('too_many_decimals', q.decimals);
+        if (q.min !== null && compareDecimal(v, q.min) < 0) return problem('too_small', q.min);
+        if (q.max !== null && compareDecimal(v, q.max) > 0) return problem('too_large', q.max);
+        break;
       case 'consent':
-        if (v !== 'yes') return problem('consent_missing');
+        if (v !== 'yes') return problem(q.required ? 'consent_missing' : 'not_a_choice');
         break;
       case 'date_approx':
         var dash = v.indexOf('-');
@@ -294,8 +420,9 @@
     return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   }
 
-  // marshal writes the version 1 plaintext exactly as response.Marshal does.
+  // marshal writes the version 2 plaintext exactly as response.Marshal does.
   function marshal(model, lang, answers) {
+    if (!/^[0-9a-f]{64}$/.test(model.version || '')) throw new Error('the study version is missing');
     var ids = Object.keys(answers).filter(function (id) { return answers[id].length > 0; }).sort();
     var members = ids.map(function (id) {
       var q = question(model, id), vals = answers[id];
@@ -303,12 +430,14 @@
       if (vals.length !== 1) throw new Error('question ' + id + ' has ' + vals.length + ' values');
       return jsonString(id) + ':' + jsonString(vals[0]);
     });
-    return '{"v":1,"study":' + jsonString(model.id) + ',"lang":' + jsonString(lang) + ',"answers":{' + members.join(',') + '}}';
+    return '{"v":2,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
+      ',"lang":' + jsonString(lang) + ',"answers":{' + members.join(',') + '}}';
   }
 
   var api = {
     parseRecipient: parseRecipient, seal: seal, bucketSize: bucketSize, base64: base64,
-    fromForm: fromForm, validate: validate, relevant: relevant, marshal: marshal,
+    fromForm: fromForm, validate: validate, relevant: relevant, shown: shown, marshal: marshal,
+    canonicalDecimal: canonicalDecimal, compareDecimal: compareDecimal,
     normalizeText: normalizeText, trimSpace: trimSpace, utf8: utf8, looksLikeTorBrowser: looksLikeTorBrowser
   };
 
@@ -350,16 +479,23 @@
     var sets = form.querySelectorAll('fieldset[data-q]');
     for (var i = 0; i < sets.length; i++) {
       var f = sets[i], d = function (k) { return f.getAttribute('data-' + k); };
-      var num = function (k) { var v = d(k); return v === null || v === '' ? null : Number(v); };
-      var choices = [], inputs = f.querySelectorAll('input[type=radio],input[type=checkbox]');
-      for (var j = 0; j < inputs.length; j++) if (d('type') !== 'consent') choices.push(inputs[j].value);
+      // Bounds of decimal questions stay text, compared exactly.
+      var num = function (k) { var v = d(k); return v === null || v === '' ? null : d('type') === 'decimal' ? v : Number(v); };
+      var choices = [], exclusive = [], inputs = f.querySelectorAll('input[type=radio],input[type=checkbox]');
+      for (var j = 0; j < inputs.length; j++) {
+        if (d('type') === 'consent') continue;
+        choices.push(inputs[j].value);
+        if (inputs[j].getAttribute('data-exclusive')) exclusive.push(inputs[j].value);
+      }
       qs.push({
         id: d('q'), type: d('type'), required: d('req') === '1', min: num('min'), max: num('max'),
-        maxLen: num('maxlen') || 0, choices: choices,
-        rel: d('rel') ? { q: d('rel'), any: d('any').split(' ') } : null, el: f
+        maxLen: num('maxlen') || 0, decimals: Number(d('decimals') || 0), choices: choices, exclusive: exclusive,
+        rel: d('rel') ? { q: d('rel'), any: d('any').split(' ') } : null,
+        srel: d('srel') ? { q: d('srel'), any: d('sany').split(' ') } : null, el: f
       });
     }
-    return { id: form.getAttribute('data-study'), lang: form.getAttribute('data-lang'), questions: qs };
+    var v = form.elements.v;
+    return { id: form.getAttribute('data-study'), version: v ? v.value : '', lang: form.getAttribute('data-lang'), questions: qs };
   }
 
   // fieldsOf returns the form's answer fields as the browser would post them.
@@ -379,8 +515,8 @@
     var review = $('review'), list = $('review-list'), status = $('seal-status');
     var recipients;
     function update() {
-      var res = fromForm(model, fieldsOf(form));
-      model.questions.forEach(function (q) { q.el.hidden = !relevant(model, q, res.answers); });
+      var res = fromForm(model, fieldsOf(form)), visible = shown(model, res.answers);
+      model.questions.forEach(function (q) { q.el.hidden = !visible[q.id]; });
       return res;
     }
     var notes = form.querySelectorAll('.cond');

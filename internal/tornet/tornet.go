@@ -237,6 +237,9 @@ func authorityKeys(ctx context.Context, gencertPath string, nd *node) error {
 		"-c", cert, "-m", "12", "-a", net.JoinHostPort("127.0.0.1", strconv.Itoa(nd.dirPort)))
 	cmd.Stdin = strings.NewReader("\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err() // killed because the caller's deadline passed
+		}
 		return fmt.Errorf("failed to create %s authority keys: %w: %s", nd.name, err, bytes.TrimSpace(out))
 	}
 	b, err := os.ReadFile(cert)

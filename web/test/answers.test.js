@@ -1,22 +1,37 @@
-// The rules of package response, in JavaScript. The Go test
-// TestJSAnswersMatchGo compares them with the Go code on many more cases;
-// these pin the behaviour a reader can check by eye.
+// The rules of package response, in JavaScript. answers-vectors.json holds
+// forms read by the Go code (written by the Go test TestJSAnswersVectors,
+// which also runs this code on them); the Go test TestJSAnswersMatchGo
+// compares the two on the example study. The other tests here pin the
+// behaviour a reader can check by eye.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
 const t = require('../../intake/static/testimony.js');
 
+const fs = require('node:fs');
+const path = require('node:path');
+
+function q(id, type, more) {
+  return Object.assign({ id, type, required: false, min: null, max: null, maxLen: 0, decimals: 0, choices: [], exclusive: [], rel: null, srel: null }, more);
+}
+
 const model = {
   id: 'js-test',
+  version: 'ab'.repeat(32),
   questions: [
-    { id: 'used', type: 'single_choice', required: true, min: null, max: null, maxLen: 0, choices: ['yes', 'no'], rel: null },
-    { id: 'where', type: 'multi_choice', required: false, min: 1, max: 2, maxLen: 0, choices: ['home', 'work', 'school'], rel: { q: 'used', any: ['yes'] } },
-    { id: 'year', type: 'year', required: false, min: 1980, max: 2027, maxLen: 0, choices: [], rel: null },
-    { id: 'when', type: 'date_approx', required: false, min: 1990, max: 2027, maxLen: 0, choices: [], rel: null },
-    { id: 'name', type: 'short_text', required: false, min: null, max: null, maxLen: 5, choices: [], rel: null },
-    { id: 'story', type: 'long_text', required: false, min: null, max: null, maxLen: 100, choices: [], rel: null },
-    { id: 'count', type: 'integer', required: false, min: -5, max: null, maxLen: 0, choices: [], rel: null },
-    { id: 'consent', type: 'consent', required: true, min: null, max: null, maxLen: 0, choices: [], rel: null },
+    q('used', 'single_choice', { required: true, choices: ['yes', 'no'] }),
+    q('where', 'multi_choice', { min: 1, max: 2, choices: ['home', 'work', 'school', 'nowhere'], exclusive: ['nowhere'], rel: { q: 'used', any: ['yes'] } }),
+    q('where_note', 'note', { rel: { q: 'where', any: ['work'] } }),
+    q('year', 'year', { min: 1980, max: 2027 }),
+    q('when', 'date_approx', { min: 1990, max: 2027 }),
+    q('name', 'short_text', { maxLen: 5 }),
+    q('story', 'long_text', { maxLen: 100 }),
+    q('count', 'integer', { min: -5 }),
+    q('hours', 'decimal', { min: '0', max: '24', decimals: 1 }),
+    // In a section shown only to those who used it.
+    q('constructor', 'integer', { srel: { q: 'used', any: ['yes'] } }),
+    q('quote', 'consent'),
+    q('consent', 'consent', { required: true }),
   ],
 };
 
@@ -30,11 +45,19 @@ function problems(form) {
 test('required, consent and relevance', () => {
   assert.deepStrictEqual(problems({}), { used: 'required', consent: 'consent_missing' });
   // An answer to a question that is not shown is dropped, as FromForm does.
-  const r = t.fromForm(model, { 'q.used': ['no'], 'q.where': ['home'], 'q.consent': ['yes'] });
+  const r = t.fromForm(model, { 'q.used': ['no'], 'q.where': ['home'], 'q.constructor': ['1'], 'q.consent': ['yes'] });
   assert.strictEqual(r.problems, null);
   assert.deepStrictEqual(r.answers, { used: ['no'], consent: ['yes'] });
   assert.strictEqual(t.relevant(model, model.questions[1], { used: ['yes'] }), true);
   assert.strictEqual(t.relevant(model, model.questions[1], { used: ['no'] }), false);
+  // A condition reads only answers to questions shown.
+  assert.strictEqual(t.relevant(model, model.questions[2], { used: ['no'], where: ['work'] }), false);
+  assert.strictEqual(t.relevant(model, model.questions[2], { used: ['yes'], where: ['work'] }), true);
+  // The section's condition applies to its question, whatever its id.
+  assert.deepStrictEqual(problems({ 'q.used': ['yes'], 'q.constructor': ['x'], 'q.consent': ['yes'] }), { constructor: 'not_a_number' });
+  assert.deepStrictEqual(t.validate(model, { used: ['no'], constructor: ['1'], consent: ['yes'] }), { constructor: { code: 'not_relevant', limit: '' } });
+  // An answer to a note is to no question.
+  assert.deepStrictEqual(t.validate(model, { used: ['no'], where_note: ['x'], consent: ['yes'] }), { where_note: { code: 'unknown_question', limit: '' } });
 });
 
 test('each rule', () => {
@@ -67,10 +90,50 @@ test('each rule', () => {
     [{ 'q.story': ['line\r\nline\rline\ttab'] }, {}],
     [{ 'q.story': ['   '] }, {}], // blank is unanswered
     [{ 'q.consent': ['no'] }, { consent: 'consent_missing' }],
+    [{ 'q.quote': ['yes'] }, {}], // an optional consent
+    [{ 'q.quote': ['no'] }, { quote: 'not_a_choice' }],
+    [{ 'q.where': ['nowhere'] }, {}],
+    [{ 'q.where': ['nowhere', 'home'] }, { where: 'exclusive_choice' }],
+    [{ 'q.hours': ['02.50'] }, {}],
+    [{ 'q.hours': ['2.55'] }, { hours: 'too_many_decimals 1' }],
+    [{ 'q.hours': ['24.1'] }, { hours: 'too_large 24' }],
+    [{ 'q.hours': ['-0.5'] }, { hours: 'too_small 0' }],
+    [{ 'q.hours': ['1e1'] }, { hours: 'not_a_number' }],
+    [{ 'q.hours': ['1,5'] }, { hours: 'not_a_number' }],
   ];
   for (const [form, want] of cases) {
     assert.deepStrictEqual(problems({ ...base, ...form }), want, JSON.stringify(form));
   }
+});
+
+test('decimals are read as typed and compared exactly', () => {
+  const canon = [['0', '0'], ['-0', '0'], ['-0.00', '0'], ['007.50', '7.5'], ['.5', '0.5'], ['5.', '5'], ['-12.340', '-12.34'],
+    ['123456789012345', '123456789012345'], ['1234567890123456', null], ['0.000000000000001', '0.000000000000001'],
+    ['1e3', null], ['+1', null], ['1.2.3', null], ['', null], ['.', null], ['-', null], ['٣', null]];
+  for (const [in_, want] of canon) assert.strictEqual(t.canonicalDecimal(in_), want, in_);
+  const order = ['-100', '-10.5', '-10.25', '-1', '-0.5', '0', '0.05', '0.5', '0.51', '1', '9.99', '10', '100.001'];
+  for (let i = 0; i < order.length; i++) {
+    for (let j = 0; j < order.length; j++) {
+      assert.strictEqual(t.compareDecimal(order[i], order[j]), Math.sign(i - j), `${order[i]} vs ${order[j]}`);
+    }
+  }
+  assert.deepStrictEqual(t.fromForm(model, { 'q.used': ['no'], 'q.hours': [' 007.50 '], 'q.consent': ['yes'] }).answers.hours, ['7.5']);
+});
+
+test('the shared vectors: the browser reads every form as Go does', () => {
+  const v = JSON.parse(fs.readFileSync(path.join(__dirname, 'answers-vectors.json'), 'utf8'));
+  assert.ok(v.cases.length > 50);
+  let valid = 0;
+  for (const [i, c] of v.cases.entries()) {
+    const r = t.fromForm(v.model, c.form);
+    assert.deepStrictEqual(r.problems, c.problems, `case ${i}: problems`);
+    assert.deepStrictEqual(r.answers, c.answers || {}, `case ${i}: answers`);
+    if (c.plaintext !== null) {
+      valid++;
+      assert.strictEqual(t.marshal(v.model, c.lang, r.answers), c.plaintext, `case ${i}: plaintext`);
+    }
+  }
+  assert.ok(valid > 20);
 });
 
 test('text is normalized as the plaintext format requires', () => {
@@ -80,9 +143,11 @@ test('text is normalized as the plaintext format requires', () => {
 
 test('the plaintext is written exactly as response.Marshal writes it', () => {
   const answers = { used: ['yes'], where: ['home'], story: ['"q" \\ </script> & \u2028\u0001\b\f\n\t 한글 🙂'], consent: ['yes'] };
+  const v = 'ab'.repeat(32);
   assert.strictEqual(t.marshal(model, 'ko', answers),
-    '{"v":1,"study":"js-test","lang":"ko","answers":{"consent":"yes","story":"\\"q\\" \\\\ </script> & \\u2028\\u0001\\b\\f\\n\\t 한글 🙂","used":"yes","where":["home"]}}');
-  assert.strictEqual(t.marshal(model, 'en', {}), '{"v":1,"study":"js-test","lang":"en","answers":{}}');
+    '{"v":2,"study":"js-test","version":"' + v + '","lang":"ko","answers":{"consent":"yes","story":"\\"q\\" \\\\ </script> & \\u2028\\u0001\\b\\f\\n\\t 한글 🙂","used":"yes","where":["home"]}}');
+  assert.strictEqual(t.marshal(model, 'en', {}), '{"v":2,"study":"js-test","version":"' + v + '","lang":"en","answers":{}}');
+  assert.throws(() => t.marshal({ id: 'js-test', questions: [] }, 'en', {}), /version/);
 });
 
 test('Tor Browser is told apart from other browsers by what it reports', () => {
