@@ -13,6 +13,7 @@
 //
 //	registry.sealed     what was imported and quarantined, the pseudonyms, sealed to the researcher's key
 //	batches/<sha>.tar   every batch imported, byte for byte as verified, named by its manifest's SHA-256
+//	versions/<id>.yaml  every version of the study file the batches carried, named by its version id
 //	data/testimonies    the testimonies, one JSON object per line (language and answers), append-only
 //	data/quarantined    the results of examinations that quarantined an envelope, one per line, append-only
 //	testimonies.jsonl   one JSON object per testimony: pseudonym, language and answers, exactly as sent
@@ -31,6 +32,11 @@
 // published data cannot be joined to records of the server. Only
 // registry.sealed links a testimony to its envelope, and only the
 // researcher's key opens it.
+//
+// Each testimony is checked against the version of the study its answers
+// name: one of versions/, which batches bring, or the study file given to
+// Open. Testimonies.csv has a column per question of that study file; each
+// Markdown file follows its testimony's version.
 //
 // # Runs
 //
