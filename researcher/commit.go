@@ -176,9 +176,7 @@ func (w *Workspace) auditRecords(imported []runBatch, quarantined, recovered, re
 		recs = append(recs, audit.TestimoniesQuarantined(quarantined, now))
 	}
 	if recovered > 0 {
-		if r, ok := recoveredRecord(recovered, now); ok {
-			recs = append(recs, r)
-		}
+		recs = append(recs, audit.TestimoniesRecovered(recovered, now))
 	}
 	for range renames {
 		recs = append(recs, audit.PseudonymRenamed(now))
@@ -200,15 +198,6 @@ func (w *Workspace) auditRecords(imported []runBatch, quarantined, recovered, re
 		out[i] = string(text)
 	}
 	return out, l.Size(), nil
-}
-
-// recoveredRecord returns the audit record of testimonies brought in from
-// quarantine (DESIGN.md §7: testimonies-recovered, with a count).
-//
-// TODO(lead): return audit.TestimoniesRecovered(n, day), true once the audit
-// branch adds it; until then recoveries are not recorded.
-func recoveredRecord(n int, day time.Time) (audit.Record, bool) {
-	return audit.Record{}, false
 }
 
 func hexDecode32(s string) [32]byte {

@@ -451,6 +451,9 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 	if strings.Count(string(csv), "a;b") != 3 {
 		t.Fatalf("recovered testimonies missing from testimonies.csv:\n%s", csv)
 	}
+	if lines := auditLines(t, dir); !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "testimonies-recovered count=4") }) {
+		t.Fatalf("no testimonies-recovered record in the audit log:\n%s", strings.Join(lines, "\n"))
+	}
 }
 
 // TestVersionsFromBatches checks that testimonies are checked against the
