@@ -603,17 +603,7 @@ func (w *Workspace) examineOne(j job) result {
 	plain := opened.Plaintext
 	r.seed = pseudonymSeed(w.study.ID, opened.Key)
 	clear(opened.Key[:])
-	var study *config.Study
-	_, version, err := response.Peek(plain)
-	if err == nil {
-		if study = w.versions[version]; study == nil {
-			err = errUnknownVersion{version}
-		}
-	}
-	var resp *response.Response
-	if err == nil {
-		resp, err = response.Unmarshal(study, plain)
-	}
+	study, resp, err := w.unmarshal(plain)
 	if err == nil {
 		r.line, err = dataLine(study, resp)
 	}
@@ -623,6 +613,40 @@ func (w *Workspace) examineOne(j job) result {
 	}
 	clear(plain)
 	return r
+}
+
+// unmarshal reads and checks a plaintext against the version of the study
+// it names. It first takes the version from where Marshal and the browser
+// put it, which spares reading the plaintext twice; Unmarshal checks the
+// guess, and a wrong one costs a Peek and a second Unmarshal.
+func (w *Workspace) unmarshal(plain []byte) (*config.Study, *response.Response, error) {
+	guess := w.versions[guessVersion(plain, w.study.ID)]
+	if guess != nil {
+		resp, err := response.Unmarshal(guess, plain)
+		if err == nil || errors.As(err, new(response.Problems)) {
+			return guess, resp, err
+		}
+	}
+	_, version, err := response.Peek(plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	study := w.versions[version]
+	if study == nil {
+		return nil, nil, errUnknownVersion{version}
+	}
+	resp, err := response.Unmarshal(study, plain)
+	return study, resp, err
+}
+
+// guessVersion returns the version id of a plaintext that starts as
+// Marshal writes it, {"v":2,"study":"<id>","version":"<64 hex>", or "".
+func guessVersion(plain []byte, study string) string {
+	prefix := `{"v":2,"study":"` + study + `","version":"`
+	if len(plain) < len(prefix)+64 || string(plain[:len(prefix)]) != prefix {
+		return ""
+	}
+	return string(plain[len(prefix) : len(prefix)+64])
 }
 
 // errUnknownVersion says a plaintext names a version of the study the
