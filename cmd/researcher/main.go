@@ -255,6 +255,9 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			if err != nil {
 				return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
 			}
+			if lang != "" && !study.HasLanguage(lang) {
+				return usageError{fmt.Errorf("--lang %q is not a language of the study: use one of %s", lang, strings.Join(study.Languages, ", "))}
+			}
 			id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
 			if err != nil {
 				return inputError(err)

@@ -95,6 +95,7 @@ func TestDecryptErrorsAreOneClearLine(t *testing.T) {
 		{"wrong passphrase", []string{"--study", example, "--server-key", serverKey, "--passphrase-file", wrong}, batchFile, "wrong passphrase", exitFailure},
 		{"unknown flag", []string{"--study", example, "--server-key", serverKey, "--passphrase-file", pass, "--frobnicate"}, batchFile, "frobnicate", exitUsage},
 		{"missing flag", []string{"--server-key", serverKey, "--passphrase-file", pass}, batchFile, "study", exitUsage},
+		{"unknown language", []string{"--study", example, "--server-key", serverKey, "--passphrase-file", pass, "--lang", "xx"}, batchFile, "--lang", exitUsage},
 	}
 	for _, c := range cases {
 		args := append([]string{"decrypt", "--key", key, "--out", filepath.Join(dir, "ws-"+c.name)}, c.args...)
