@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/expr"
 )
 
 var (
@@ -24,7 +26,7 @@ var (
 var questionTypes = []QuestionType{SingleChoice, MultiChoice, ShortText, LongText, Year, Integer, Decimal, Consent, DateApprox, Note}
 
 // ConsentValue is the answer a ticked consent question gives, the value a
-// [Condition] names to depend on it.
+// [Condition] compares it with: ${agree} = 'yes'.
 const ConsentValue = "yes"
 
 // Defaults of question fields; [Question.MaxLen] and [Question.Range]
@@ -173,8 +175,6 @@ func (c *checker) fieldError(fe validator.FieldError) {
 			problem = err.Error()
 			value = ""
 		}
-	case "required":
-		problem = "missing; name the earlier question this one depends on"
 	case "min", "max":
 		problem = limitProblem(fe, path, n)
 		if fe.Kind() == reflect.Slice {
@@ -208,11 +208,6 @@ func limitProblem(fe validator.FieldError, path string, n int) string {
 		return fmt.Sprintf("%d questions; a study has at most %s, split it into several studies", n, fe.Param())
 	case "choices":
 		return fmt.Sprintf("%d choices; a question has at most %s, use a short_text question instead", n, fe.Param())
-	case "any_of":
-		if n == 0 {
-			return "empty; list the values of the earlier question that make this one shown"
-		}
-		return fmt.Sprintf("%d values; list at most %s", n, fe.Param())
 	case "max_submission_bytes":
 		if fe.Tag() == "min" {
 			return "must not be negative; leave it out for the default of 262144 (256 KiB)"
@@ -390,12 +385,10 @@ func (c *checker) crossCheck(s *Study) {
 			c.add(qp+".required", "", "a note is text to read and is never answered; remove required")
 		}
 
-		if q.Relevant != nil {
-			c.relevant(s, qp+".relevant", i, q.Relevant, false)
-		}
 	}
 
 	c.sections(s, index)
+	c.conditions(s)
 
 	// Every free-text answer at its longest must fit in one envelope.
 	if !sizesOK {
@@ -502,7 +495,7 @@ func (c *checker) sections(s *Study, index map[string]int) {
 		}
 		c.text(sp+".label", sec.Label, false)
 		c.text(sp+".help", sec.Help, true)
-		first, prev := -1, -1
+		prev := -1
 		for k, id := range sec.Questions {
 			qp := fmt.Sprintf("%s.questions[%d]", sp, k)
 			qi, ok := index[id]
@@ -521,66 +514,161 @@ func (c *checker) sections(s *Study, index map[string]int) {
 			if prev >= 0 && qi != prev+1 {
 				c.add(qp, id, fmt.Sprintf("does not come right after %q in the questionnaire; a section holds consecutive questions: list them in questionnaire order, or move the questions", s.Questions[prev].ID))
 			}
-			if first < 0 {
-				first = qi
-			}
 			prev = qi
 		}
-		if sec.Relevant != nil && first >= 0 {
-			c.relevant(s, sp+".relevant", first, sec.Relevant, true)
-		}
 	}
 }
 
-// relevant checks the condition at path of question i, or, if section is
-// set, of a section whose first question is i.
-func (c *checker) relevant(s *Study, path string, i int, r *Condition, section bool) {
-	if r.Question == "" {
-		return // reported by the required tag
+// schemaKind is what package expr knows of q, and whether a condition
+// may read it at all (a note has no answer).
+func schemaKind(q *Question) (expr.Question, bool) {
+	values := func() []string {
+		vs := make([]string, len(q.Choices))
+		for i, ch := range q.Choices {
+			vs[i] = ch.Value
+		}
+		return vs
 	}
-	j := s.QuestionIndex(r.Question)
-	if j < 0 || j >= i {
-		problem, what := "no question has this id", "this one"
-		switch {
-		case section:
-			what = "the section"
-			if j >= 0 {
-				problem = "is in the section or after it"
+	switch q.Type {
+	case Note:
+		return expr.Question{}, false
+	case Consent:
+		return expr.Question{Kind: expr.Choice, Values: []string{ConsentValue}}, true
+	case Year, Integer, Decimal:
+		return expr.Question{Kind: expr.Number}, true
+	case SingleChoice:
+		return expr.Question{Kind: expr.Choice, Values: values()}, true
+	case MultiChoice:
+		return expr.Question{Kind: expr.Multi, Values: values()}, true
+	}
+	// short_text, long_text, date_approx, and a type that is reported
+	// elsewhere as unknown.
+	return expr.Question{Kind: expr.Text}, true
+}
+
+// conditions checks the conditions of the questions and sections of s.
+// A condition is checked against the schema of the questions before it:
+// a question's relevance against those before the question, a section's
+// against those before the section, a constraint against those before
+// the question and the question itself.
+func (c *checker) conditions(s *Study) {
+	first := make(map[string]int, len(s.Questions)) // id → index of its first question
+	for i := range s.Questions {
+		if _, ok := first[s.Questions[i].ID]; !ok {
+			first[s.Questions[i].ID] = i
+		}
+	}
+	starts := map[int][]int{} // question index → the sections whose first question it is
+	for si := range s.Sections {
+		for _, id := range s.Sections[si].Questions {
+			if qi, ok := first[id]; ok {
+				starts[qi] = append(starts[qi], si)
+				break
 			}
-		case j == i:
-			problem = "is this question itself"
-		case j > i:
-			problem = "comes after this question"
 		}
-		c.add(path+".question", r.Question, problem+"; name a single_choice, multi_choice or consent question asked before "+what)
-		return
 	}
-	target := &s.Questions[j]
-	switch target.Type {
-	case SingleChoice, MultiChoice, Consent:
-	default:
-		c.add(path+".question", r.Question, fmt.Sprintf("is a %s question; a question can only depend on a single_choice, multi_choice or consent question", target.Type))
-		return
-	}
-	seen := make(map[string]bool, len(r.AnyOf))
-	for k, v := range r.AnyOf {
-		vp := fmt.Sprintf("%s.any_of[%d]", path, k)
-		switch {
-		case seen[v]:
-			c.add(vp, v, "listed twice; remove one")
-		case target.Type == Consent && v != ConsentValue:
-			c.add(vp, v, fmt.Sprintf("question %q is a consent question, whose only value is %q; use that", r.Question, ConsentValue))
-		case target.Type != Consent && target.Choice(v) == nil && choiceValueRE.MatchString(v):
-			c.add(vp, v, fmt.Sprintf("question %q has no choice with this value; use one of %s", r.Question, choiceList(target)))
+	schema := make(expr.Schema, len(s.Questions))
+	for i := range s.Questions {
+		q := &s.Questions[i]
+		qp := fmt.Sprintf("questions[%d]", i)
+		for _, si := range starts[i] {
+			if r := s.Sections[si].Relevant; r != nil {
+				c.condition(s, fmt.Sprintf("sections[%d].relevant", si), r, schema, first, i, "", "the section")
+			}
 		}
-		seen[v] = true
+		if q.Relevant != nil {
+			c.condition(s, qp+".relevant", q.Relevant, schema, first, i, "", "this question")
+		}
+		k, answerable := schemaKind(q)
+		_, seen := schema[q.ID]
+		if q.Constraint != nil {
+			switch {
+			case q.Type == Note:
+				c.add(qp+".constraint", "", "a note takes no answer, so it has no constraint; remove it")
+			case q.Type == Consent:
+				c.add(qp+".constraint", "", "a consent question is only ticked or not, so it has no constraint; remove it")
+			case q.ID != "" && !seen:
+				schema[q.ID] = k
+				c.condition(s, qp+".constraint", q.Constraint, schema, first, i, q.ID, "this question")
+				delete(schema, q.ID)
+			}
+		}
+		if !q.ConstraintMessage.IsZero() && q.Constraint == nil {
+			c.add(qp+".constraint_message", "", "there is no constraint for this message; add one, or remove constraint_message")
+		}
+		c.text(qp+".constraint_message", q.ConstraintMessage, true)
+		if answerable && q.ID != "" && !seen {
+			schema[q.ID] = k
+		}
 	}
 }
 
-func choiceList(q *Question) string {
-	vs := make([]string, len(q.Choices))
-	for i, ch := range q.Choices {
-		vs[i] = ch.Value
+// condition checks cond, found at path, against schema, the questions
+// before question i. self is the question whose constraint cond is, or
+// "" for a relevance condition, whose subject ("this question", "the
+// section") the messages name.
+func (c *checker) condition(s *Study, path string, cond *Condition, schema expr.Schema, first map[string]int, i int, self, subject string) {
+	fail := func(col int, problem string) {
+		c.errs = append(c.errs, &Error{Field: path, Value: shorten(cond.src), Problem: fmt.Sprintf("column %d: %s", col, problem), exprColumn: col})
 	}
-	return strings.Join(vs, ", ")
+	var xe *expr.Error
+	if cond.err != nil {
+		if errors.As(cond.err, &xe) {
+			fail(xe.Column, xe.Msg)
+		} else {
+			fail(1, cond.err.Error())
+		}
+		return
+	}
+	if self != "" && !cond.e.UsesSelf() && !slices.Contains(cond.Refs(), self) {
+		fail(1, "never reads the answer it constrains: write . for it, as in . >= 1990 or string-length(.) <= 100")
+		return
+	}
+	// A reference to a question that exists but cannot be read: the
+	// first one in the source.
+	col, problem := 0, ""
+	for _, ref := range cond.Refs() {
+		if _, ok := schema[ref]; ok {
+			continue
+		}
+		j, exists := first[ref]
+		if !exists {
+			continue // expr's Check says there is no such question
+		}
+		var p string
+		switch {
+		case s.Questions[j].Type == Note:
+			p = "${" + ref + "} is a note, which takes no answer: a condition can read only questions"
+		case j == i && self == "" && subject == "this question":
+			p = "${" + ref + "} is this question itself: a condition reads answers to earlier questions; to check this question's answer, write a constraint"
+		case subject == "the section":
+			p = "${" + ref + "} is in the section or after it: a section's condition can read only answers to questions before the section"
+		default:
+			p = "${" + ref + "} comes after this question: a condition can read only answers to questions before it; move the question, or change the condition"
+		}
+		if at := refColumn(cond.src, ref); col == 0 || at < col {
+			col, problem = at, p
+		}
+	}
+	if problem != "" {
+		fail(col, problem)
+		return
+	}
+	if err := cond.e.Check(schema, self); err != nil {
+		if errors.As(err, &xe) {
+			fail(xe.Column, xe.Msg)
+		} else {
+			fail(1, err.Error())
+		}
+	}
+}
+
+// refColumn returns the column (in Unicode code points, from 1) where
+// ${ref} is first written in src.
+func refColumn(src, ref string) int {
+	off := strings.Index(src, "${"+ref+"}")
+	if off < 0 {
+		return 1
+	}
+	return utf8.RuneCountInString(src[:off]) + 1
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func TestLoadExample(t *testing.T) {
 	if q := s.Question("internet_inside_note"); q == nil || q.Type != Note {
 		t.Errorf("no note internet_inside_note")
 	}
-	if sec := s.SectionOf("access_approval"); sec == nil || sec.Relevant == nil || sec.Relevant.Question != "internet_use" {
+	if sec := s.SectionOf("access_approval"); sec == nil || !slices.Equal(sec.Relevant.Refs(), []string{"internet_use"}) {
 		t.Errorf("access_approval is not in a section shown for internet use inside the country")
 	}
 	if q := s.Question("phone_hours"); q == nil || q.Type != Decimal || q.Decimals != 1 {
@@ -134,7 +135,7 @@ func TestExampleInEveryLanguage(t *testing.T) {
 	n := 0
 	walkTexts(reflect.ValueOf(s).Elem(), "study", func(path string, txt Text) {
 		n++
-		if txt.IsZero() && strings.HasSuffix(path, ".Help") {
+		if txt.IsZero() && (strings.HasSuffix(path, ".Help") || strings.HasSuffix(path, ".ConstraintMessage")) {
 			return
 		}
 		for _, lang := range s.Languages {
@@ -480,6 +481,28 @@ func FuzzParse(f *testing.F) {
 	for _, path := range append(append(seeds, broken...), examplePath) {
 		f.Add([]byte(readFile(f, path)))
 	}
+	// Small studies whose conditions the fuzzer can reach quickly.
+	minimal := readFile(f, "testdata/minimal.yaml")
+	for _, conds := range []string{
+		`relevant: "${consent} = 'yes'"`,
+		`relevant: ${a} >= 18 and (selected(${b}, 'x') or count-selected(${b}) = 2)`,
+		`relevant: not(${a} - 1 div 3 mod 2 = -.5) or ${c} != ''`,
+		`constraint: . >= ${a} + 10 or ${a} = ''`,
+		`constraint: string-length(.) < 3 and int(number(${a})) = 7`,
+		`constraint: "selected(${b}, 'y')"`,
+	} {
+		f.Add([]byte(minimal + `  - {id: a, type: integer, label: {ko: 가, en: A, zh: 甲}}
+  - id: b
+    type: multi_choice
+    label: {ko: 나, en: B, zh: 乙}
+    choices: [{value: x, label: {ko: 엑스, en: X, zh: 甲}}, {value: "y", label: {ko: 와이, en: "Y", zh: 乙}}]
+  - {id: c, type: short_text, label: {ko: 다, en: C, zh: 丙}}
+  - id: d
+    type: integer
+    ` + conds + `
+    label: {ko: 라, en: D, zh: 丁}
+`))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := parseWithin(t, data, 5*time.Second)
 		if err != nil {
@@ -500,6 +523,32 @@ func FuzzParse(f *testing.F) {
 		if _, err := s.RecipientKeys(); err != nil {
 			t.Fatalf("accepted study has a bad key: %v", err)
 		}
+		// Every condition of an accepted study is parsed and reads only
+		// questions before it (a constraint, its own question too).
+		before := map[string]bool{}
+		for i := range s.Questions {
+			q := &s.Questions[i]
+			for _, c := range []*Condition{q.Relevant, q.Constraint} {
+				if c == nil {
+					continue
+				}
+				if c.Expr() == nil {
+					t.Fatalf("question %q: accepted condition %q is not parsed", q.ID, c)
+				}
+				if c == q.Relevant && c.Expr().UsesSelf() {
+					t.Fatalf("question %q: relevance %q uses .", q.ID, c)
+				}
+				for _, ref := range c.Refs() {
+					if !before[ref] && !(c == q.Constraint && ref == q.ID) {
+						t.Fatalf("question %q: condition %q reads %q, not before it", q.ID, c, ref)
+					}
+				}
+				c.Holds(map[string][]string{})
+				c.Accepts(q.ID, map[string][]string{q.ID: {"1"}})
+			}
+			before[q.ID] = true
+		}
+		s.Steps()
 		// Round trip: what Parse accepted, marshalled, parses to the same.
 		out, err := yaml.Marshal(s)
 		if err != nil {

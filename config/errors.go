@@ -25,6 +25,10 @@ type Error struct {
 	Value string
 	// Problem says what is wrong and how to fix it.
 	Problem string
+
+	// exprColumn, for a problem in a condition, is its column in the
+	// expression, which Parse turns into one in the file where it can.
+	exprColumn int
 }
 
 // Error returns the problem as one line, for example

@@ -25,7 +25,7 @@ import (
 const MaxFileSize = 1 << 20
 
 // maxDepth bounds the nesting of a study file; a valid one nests at most
-// six levels (questions[i].relevant.any_of[j]).
+// four levels (questions[i].choices[j].label.ko).
 const maxDepth = 16
 
 // Load reads the study file at path and returns it, checked and with
@@ -105,7 +105,7 @@ func Parse(name string, data []byte) (*Study, error) {
 		return nil, fail(line, col, "the file must be a mapping of fields (id:, title:, questions: …); start from examples/nk-internet-access.yaml")
 	}
 
-	sc := &scanner{source: &source{file: name, pos: make(map[string][2]int), ids: make(map[string]string)}, vpos: make(map[string][2]int)}
+	sc := &scanner{source: &source{file: name, pos: make(map[string][2]int), ids: make(map[string]string)}, vpos: make(map[string][2]int), exprs: make(map[string]exprPos)}
 	sc.node(body, "", 0)
 	if len(sc.errs) > 0 {
 		return nil, sc.finish(sc.errs)
@@ -137,6 +137,9 @@ func Parse(name string, data []byte) (*Study, error) {
 		for _, e := range errs {
 			e.File = name
 			e.Line, e.Column = sc.lookup(e.Field)
+			if p, ok := sc.exprs[e.Field]; ok && e.exprColumn > 0 {
+				e.Line, e.Column = p.at(e.exprColumn)
+			}
 		}
 		return nil, sc.finish(errs)
 	}
@@ -181,6 +184,7 @@ func normalize(s *Study) {
 		}
 		q.Label = q.Label.withFallback(def)
 		q.Help = q.Help.withFallback(def)
+		q.ConstraintMessage = q.ConstraintMessage.withFallback(def)
 		for j := range q.Choices {
 			q.Choices[j].Label = q.Choices[j].Label.withFallback(def)
 		}
@@ -241,6 +245,8 @@ func (src *source) splitQuestion(path string) (question, field string) {
 type scanner struct {
 	*source
 	vpos map[string][2]int // path → line, column of its value
+	// exprs are where the conditions are written, by path.
+	exprs map[string]exprPos
 	// questions is the number of questions, counted before decoding so
 	// that a file with far too many is refused at once.
 	questions int
@@ -399,6 +405,11 @@ func (sc *scanner) mappingValue(v *ast.MappingValueNode, path string, depth int)
 		sc.number(v.Value, p)
 		return
 	}
+	if conditionFields[key] && conditionOwnerRE.MatchString(path) {
+		if !sc.condition(v.Value, p, key) {
+			return
+		}
+	}
 	switch val := v.Value.(type) {
 	case *ast.NullNode:
 	case *ast.IntegerNode:
@@ -419,6 +430,124 @@ func (sc *scanner) mappingValue(v *ast.MappingValueNode, path string, depth int)
 		}
 	}
 	sc.node(v.Value, p, depth+1)
+}
+
+// conditionFields are the fields of questions and sections that hold a
+// condition; conditionOwnerRE matches the paths of questions and sections.
+var (
+	conditionFields  = map[string]bool{"relevant": true, "constraint": true}
+	conditionOwnerRE = regexp.MustCompile(`^(questions|sections)\[[0-9]+\]$`)
+)
+
+// exprPos is where a condition is written: the line and column of its
+// value and, if the expression is the value's text character for
+// character on that one line, the columns before the expression's first
+// (1 for a quote).
+type exprPos struct {
+	line, col, shift int
+	exact            bool
+}
+
+// at returns the line and column in the file of column col of the
+// expression, or of the value if that cannot be known (a value written
+// over several lines, or with escapes).
+func (p exprPos) at(col int) (int, int) {
+	if !p.exact {
+		return p.line, p.col
+	}
+	return p.line, p.col + p.shift + col - 1
+}
+
+// condition checks that the value of the condition at path (a relevant
+// or a constraint) is written as text, records where, and reports whether
+// the scanner should look into the value.
+func (sc *scanner) condition(n ast.Node, path, key string) bool {
+	example := "\"${phone_use} = 'own'\""
+	if key == "constraint" {
+		example = "\". >= 1990\""
+	}
+	switch n := n.(type) {
+	case *ast.StringNode:
+		tk := n.GetToken()
+		line, col := position(n)
+		p := exprPos{line: line, col: col}
+		origin := strings.TrimSpace(tk.Origin)
+		switch tk.Type {
+		case token.StringType:
+			p.exact = origin == tk.Value
+		case token.DoubleQuoteType:
+			p.exact, p.shift = origin == `"`+tk.Value+`"`, 1
+		case token.SingleQuoteType:
+			p.exact, p.shift = origin == "'"+tk.Value+"'", 1
+		}
+		p.exact = p.exact && !strings.ContainsAny(tk.Value, "\r\n")
+		sc.exprs[path] = p
+		return false
+	case *ast.LiteralNode:
+		line, col := position(n)
+		sc.exprs[path] = exprPos{line: line, col: col}
+		return false
+	case *ast.NullNode:
+		sc.fail(n, path, "empty; write a condition such as "+example+", or remove "+key)
+		return false
+	case *ast.AnchorNode, *ast.AliasNode, *ast.TagNode:
+		return true // reported by node
+	case *ast.MappingNode, *ast.MappingValueNode:
+		if key == "relevant" {
+			sc.fail(n, path, "a condition is an expression in quotes, not a mapping: write relevant: "+oldCondition(n))
+			return false
+		}
+	}
+	if isScalar(n) {
+		sc.failValue(n, path, "must be an expression in quotes, such as "+example)
+	} else {
+		sc.fail(n, path, "must be an expression in quotes, such as "+example)
+	}
+	return false
+}
+
+// oldCondition writes a condition of the form {question: q, any_of:
+// [a, b]}, which study files once had, as the expression that means the
+// same; or an example if n is not of that form.
+func oldCondition(n ast.Node) string {
+	var values []*ast.MappingValueNode
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		values = n.Values
+	case *ast.MappingValueNode:
+		values = []*ast.MappingValueNode{n}
+	}
+	question, anyOf := "", []string(nil)
+	for _, v := range values {
+		if v == nil || v.Key == nil || v.Key.GetToken() == nil {
+			continue
+		}
+		switch v.Key.GetToken().Value {
+		case "question":
+			if isScalar(v.Value) {
+				question = v.Value.GetToken().Value
+			}
+		case "any_of":
+			if seq, ok := v.Value.(*ast.SequenceNode); ok {
+				for _, x := range seq.Values {
+					if isScalar(x) {
+						anyOf = append(anyOf, x.GetToken().Value)
+					}
+				}
+			}
+		}
+	}
+	if !questionIDRE.MatchString(question) || len(anyOf) == 0 || len(anyOf) > 10 {
+		return "\"${question} = 'value'\" (see the package documentation of config)"
+	}
+	var parts []string
+	for _, v := range anyOf {
+		if !choiceValueRE.MatchString(v) {
+			return "\"${" + question + "} = 'value'\" (see the package documentation of config)"
+		}
+		parts = append(parts, "selected(${"+question+"}, '"+v+"')")
+	}
+	return "\"" + strings.Join(parts, " or ") + "\""
 }
 
 // number checks the value of a min or max: a number written plainly, in

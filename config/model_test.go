@@ -292,7 +292,7 @@ func TestSteps(t *testing.T) {
 	s := study(t, "s.yaml", `sections:
   - id: phones
     label: {ko: 손전화, en: Phones, zh: 手机}
-    relevant: {question: a, any_of: ["yes"]}
+    relevant: "${a} = 'yes'"
     questions: [p1, p2, p3, p4]
   - id: end
     label: {ko: 끝, en: End, zh: 结束}
@@ -312,10 +312,10 @@ questions:
     choices:
       - {value: x, label: {ko: 예, en: "X", zh: 是}}
       - {value: "none", exclusive: true, label: {ko: 없음, en: None, zh: 无}}
-  - {id: p3, type: decimal, relevant: {question: p2, any_of: [x]}, label: {ko: 다, en: C, zh: 丙}}
+  - {id: p3, type: decimal, relevant: "selected(${p2}, 'x')", label: {ko: 다, en: C, zh: 丙}}
   - {id: p4, type: short_text, label: {ko: 라, en: D, zh: 丁}}
   - {id: c1, type: short_text, label: {ko: 마, en: E, zh: 戊}}
-  - {id: c2, type: short_text, relevant: {question: a, any_of: ["no"]}, label: {ko: 바, en: F, zh: 己}}
+  - {id: c2, type: short_text, relevant: "${a} = 'no' or ${b} != ''", label: {ko: 바, en: F, zh: 己}}
   - {id: c3, type: short_text, label: {ko: 사, en: G, zh: 庚}}
   - {id: c4, type: short_text, label: {ko: 아, en: H, zh: 辛}}
   - {id: c5, type: short_text, label: {ko: 자, en: I, zh: 壬}}

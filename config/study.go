@@ -18,19 +18,59 @@
 //
 // # Questions, sections and steps
 //
-// Questions are asked in order. A [Condition] shows a question, or every
-// question of a [Section], only for some answers to earlier questions.
-// Notes (type note) are text to read and are never answered. Without
-// JavaScript the questionnaire is shown in steps ([Study.Steps]): each
-// section, and runs of questions in no section, so that a condition never
-// depends on an answer on its own step.
+// Questions are asked in order. A condition ([Condition]) shows a
+// question, or every question of a [Section], only for some answers to
+// earlier questions. Notes (type note) are text to read and are never
+// answered. Without JavaScript the questionnaire is shown in steps
+// ([Study.Steps]): each section, and runs of questions in no section, so
+// that a condition never reads an answer on its own step.
 //
-// Package response and [Study.Steps] read a Condition only through
-// [Condition.Holds] and [Condition.Refs], on the answers to the questions
-// shown before it: that is the seam where compound conditions (expressions
-// over several answers) can replace the single "question: …, any_of: […]"
-// of today. (intake's pages still show the question and values to people
-// and to the browser's script.)
+// # Conditions
+//
+// Conditions are expressions of package expr, the subset of XLSForm's
+// XPath that its documentation specifies, written as strings:
+//
+//	relevant: "${phone_use} = 'own' or ${phone_use} = 'borrowed'"
+//	relevant: "selected(${tools}, 'phone') and ${left_year} - ${birth_year} >= 18"
+//	constraint: "${birth_year} = '' or . >= ${birth_year} + 10"
+//	constraint_message: {ko: …, en: At least ten years after you were born, zh: …}
+//
+// A question's or a section's relevant decides whether it is shown; a
+// question is shown when its section's condition and its own hold. A
+// question's constraint is what its answer must satisfy, "." standing
+// for it; constraint_message is what the person is told when it does
+// not (a general message when the study gives none). Package response
+// evaluates them, and intake's script in the browser evaluates them
+// alike (intake/static/expr.js):
+//
+//   - in questionnaire order, on the answers to the questions shown:
+//     an answer to a question that is not shown reads as empty, as in
+//     XLSForm, so a follow-up of a hidden question is hidden too;
+//   - a constraint only on a question that is shown and answered with a
+//     well-formed answer (a number that is a number, within its bounds…).
+//
+// Parse checks each condition against the questions before it, with
+// their kinds as expr sees them: a consent question is a choice whose
+// only value is "yes" (${agree} = 'yes'); year, integer and decimal
+// questions are numbers; short_text, long_text and date_approx
+// questions are texts; single_choice is a choice and multi_choice
+// several (selected, count-selected). It refuses, naming the file, line
+// and column (of the expression's fault where the value is written on
+// one line without escapes, else of the value) and the column in the
+// expression, a condition that
+//
+//   - is not a string (a mapping such as the {question, any_of} of
+//     earlier study files, a number, true, an empty value);
+//   - does not parse, or fails expr's checks (an unknown question, a
+//     value that is not a choice, a comparison of the wrong kinds…);
+//   - reads this question itself (relevant), a question after it, a
+//     note, or, for a section, a question in the section or after it;
+//   - is a relevance condition using ".", or a constraint that never
+//     reads the answer it constrains;
+//   - is a constraint of a note or of a consent question.
+//
+// A constraint_message is written in every study language, and only on a
+// question with a constraint.
 //
 // # Decimal numbers
 //
@@ -50,7 +90,7 @@
 // file, named by its SHA-256 ([Study.Version]), and every answer names the
 // version it was given to. A revision may add, remove, reorder and reword
 // questions, choices, sections and notes; add or remove a language or
-// change the default one; change conditions, limits, bounds, whether a
+// change the default one; change conditions, constraints, limits, bounds, whether a
 // question is required, which choices are exclusive, and the recipients.
 // [CheckRevision] refuses a revision that would make earlier answers mean
 // something else:
@@ -228,9 +268,22 @@ type Question struct {
 	// applies these defaults.
 	MaxLength int `yaml:"max_length" validate:"min=0"`
 	// Relevant, if set, shows the question only when it holds, given the
-	// answers to the questions before it. Nil means always shown (when its
+	// answers to the questions before it that are shown (an answer to a
+	// question not shown reads as empty). It may read only questions
+	// before this one, and no note. Nil means always shown (when its
 	// section is).
-	Relevant *Condition `yaml:"relevant"`
+	Relevant *Condition `yaml:"relevant,omitempty"`
+	// Constraint, if set, is what an answer to the question must satisfy,
+	// "." standing for it: for example ". >= ${birth_year}". It is checked
+	// only when the question is shown and answered with a well-formed
+	// answer, against the answers to the questions before it that are
+	// shown. It may read only this question and questions before it, and
+	// must read this one. Notes and consent questions have none.
+	Constraint *Condition `yaml:"constraint,omitempty"`
+	// ConstraintMessage is shown to the person whose answer breaks the
+	// constraint, in every study language (or none: a general message is
+	// shown). Only a question with a constraint has one.
+	ConstraintMessage Text `yaml:"constraint_message"`
 }
 
 // Choice is one possible answer to a choice question.
@@ -260,46 +313,12 @@ type Section struct {
 	Help Text `yaml:"help"`
 	// Relevant, if set, shows the section, and so each of its questions,
 	// only when it holds, given the answers to the questions before the
+	// section that are shown. It may read only questions before the
 	// section. A question's own condition applies as well.
-	Relevant *Condition `yaml:"relevant"`
+	Relevant *Condition `yaml:"relevant,omitempty"`
 	// Questions are the ids of the section's questions: at least one, each
 	// in no other section, consecutive and in the questionnaire's order.
 	Questions []string `yaml:"questions" validate:"min=1,max=500"`
-}
-
-// Condition decides whether a question or section is shown, from the
-// answers to earlier questions. This one holds when an earlier question
-// was answered with one of some values; [Condition.Holds] and
-// [Condition.Refs] are all that package response and the server's steps
-// use of it, so that a richer condition (compound expressions) can take
-// its place behind the same two methods.
-type Condition struct {
-	// Question is the ID of an earlier single_choice, multi_choice or
-	// consent question. Required.
-	Question string `yaml:"question" validate:"required"`
-	// AnyOf lists choice values (or "yes" for consent); the condition holds
-	// when the earlier answer is, or for multi_choice includes, any of them.
-	// Required: 1 to 100 distinct values.
-	AnyOf []string `yaml:"any_of" validate:"min=1,max=100,dive,choicevalue"`
-}
-
-// Holds reports whether c holds given answers (question id → values),
-// which must hold only the answers to questions that are shown: an
-// answer to a hidden question is never read. A nil Condition holds.
-func (c *Condition) Holds(answers map[string][]string) bool {
-	if c == nil {
-		return true
-	}
-	return slices.ContainsFunc(answers[c.Question], func(v string) bool { return slices.Contains(c.AnyOf, v) })
-}
-
-// Refs returns the ids of the questions c reads. A nil Condition reads
-// none.
-func (c *Condition) Refs() []string {
-	if c == nil {
-		return nil
-	}
-	return []string{c.Question}
 }
 
 // MaxSubmissionBytes returns Limits.MaxSubmissionBytes, or its default if

@@ -46,7 +46,7 @@ recipients:
   - id: phone_seen
     type: multi_choice
     required: true
-    relevant: {question: phone, any_of: ["yes"]}
+    relevant: "${phone} = 'yes'"
     label: {ko: 본 감시, en: Monitoring seen, zh: 看到的监控}
     choices:
       - {value: screenshots, label: {ko: 화면 찍기, en: Screenshots, zh: 截屏}}

@@ -43,16 +43,23 @@ func TestVendoredNaCl(t *testing.T) {
 	}
 }
 
-// TestBrowserCodeKeepsNothing checks the served script for every way of
-// keeping or sending data other than the sealed form post.
+// TestBrowserCodeKeepsNothing checks the served script (testimony.js with
+// expr.js) for every way of keeping or sending data other than the sealed
+// form post, and of running text as code.
 func TestBrowserCodeKeepsNothing(t *testing.T) {
-	b, err := files.ReadFile("static/testimony.js")
+	b, err := staticBytes("testimony.js")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{"localStorage", "sessionStorage", "indexedDB", "document.cookie", "fetch(", "XMLHttpRequest", "WebSocket", "sendBeacon", "subtle", "eval(", "innerHTML", "Math.random", "console."} {
+	for _, part := range bundles["testimony.js"] {
+		raw, _ := files.ReadFile("static/" + part)
+		if len(raw) == 0 || !bytes.Contains(b, raw) {
+			t.Fatalf("the served testimony.js lacks static/%s", part)
+		}
+	}
+	for _, bad := range []string{"localStorage", "sessionStorage", "indexedDB", "document.cookie", "fetch(", "XMLHttpRequest", "WebSocket", "sendBeacon", "subtle", "eval(", "Function(", "innerHTML", "Math.random", "console.", "setTimeout('", "import("} {
 		if bytes.Contains(b, []byte(bad)) {
-			t.Errorf("static/testimony.js uses %s", bad)
+			t.Errorf("the served testimony.js uses %s", bad)
 		}
 	}
 }
@@ -174,15 +181,15 @@ func jsModel(s *Server) map[string]any {
 				exclusive = append(exclusive, c.Value)
 			}
 		}
-		var rel, srel any
-		if v.RelQ != "" {
-			rel = map[string]any{"q": v.RelQ, "any": strings.Split(v.RelAny, " ")}
-		}
-		if v.SecRelQ != "" {
-			srel = map[string]any{"q": v.SecRelQ, "any": strings.Split(v.SecRelAny, " ")}
+		orNull := func(s string) any {
+			if s == "" {
+				return nil
+			}
+			return s
 		}
 		qs = append(qs, map[string]any{"id": v.ID, "type": v.Type, "required": v.Required, "min": num(v.Min), "max": num(v.Max),
-			"maxLen": v.MaxLength, "decimals": v.Decimals, "choices": choices, "exclusive": exclusive, "rel": rel, "srel": srel})
+			"maxLen": v.MaxLength, "decimals": v.Decimals, "choices": choices, "exclusive": exclusive,
+			"rel": orNull(v.Rel), "srel": orNull(v.SecRel), "con": orNull(v.Con)})
 	}
 	return map[string]any{"id": s.c.Study.ID, "version": version(s.c.Study), "questions": qs}
 }
@@ -431,6 +438,33 @@ func richForms() []url.Values {
 		forms = append(forms, with("q.hours", h))
 	}
 	for _, p := range []string{"-10.5", "-10.50", "-10.51", "-11", "1000.25", "1000.250001", "1000.26", "999.999999999999", "-0.000000000000001", "0.1234567890123456"} {
+		forms = append(forms, with("q.price", p))
+	}
+	// Compound conditions: the section "life" (not(selected(${tools},
+	// 'none')) and (${online} = 'yes' or ${hours} >= 1.5)), phone_years
+	// (selected(${tools}, 'phone') and ${left} - ${born} >= 18), and their
+	// constraints; answers to hidden questions read as empty.
+	life := formsWith(with("q.tools", "phone", "q.born", "1960", "q.left", "1990"))
+	for _, kv := range [][]string{
+		{}, {"q.tools", "none"}, {"q.tools", "\x00del"}, {"q.online", "no"}, {"q.online", "no", "q.hours", "1.5"},
+		{"q.online", "no", "q.hours", "1.4"}, {"q.online", "no", "q.hours", "x"}, {"q.online", "no", "q.hours", "24"},
+		{"q.left", "1969"}, {"q.left", "1970"}, {"q.born", "\x00del", "q.left", "1955"}, {"q.born", "1990x"},
+		{"q.phone_years", "20"}, {"q.phone_years", "19"}, {"q.phone_years", "22"}, {"q.phone_years", "-2"},
+		{"q.left", "1977", "q.phone_years", "6"}, {"q.left", "1978", "q.phone_years", "8"}, {"q.left", "1977", "q.phone_years", "8"},
+		{"q.tools", "computer", "q.phone_years", "2"}, {"q.online", "no", "q.where", "work", "q.where_other", "x"},
+		{"q.where", "work", "q.where_other", "ab"}, {"q.where", "work", "q.where_other", "abc"}, {"q.where", "work", "q.where_other", "가나"},
+		{"q.where", "work", "q.where_other", "🙂🙂🙂"}, {"q.tools", "computer", "q.constructor", "1"},
+	} {
+		forms = append(forms, life(kv...))
+	}
+	for _, two := range [][]string{{"phone", "tablet"}, {"computer", "tablet"}, {"phone", "none"}} {
+		f := life()
+		f["q.tools"] = two
+		forms = append(forms, f)
+	}
+	// The decimal constraint . mod 0.25 = 0, in floating point as in
+	// JavaScript.
+	for _, p := range []string{"0", "0.25", "-0.25", "0.1", "0.3", "-10.25", "1000", "999.75", "3.000000000000001", "-0.000000000000001"} {
 		forms = append(forms, with("q.price", p))
 	}
 	// Notes take no answer: a form with one is malformed, tested in Go

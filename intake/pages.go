@@ -87,10 +87,11 @@ type questionView struct {
 	Choices, WhenOptions                                []choiceView
 	// Data attributes for the browser's checks: bounds as response
 	// applies them ("" for none), the digits after the point of a
-	// decimal, the condition and the section's condition.
-	Min, Max, RelQ, RelAny string
-	Decimals               int
-	SecRelQ, SecRelAny     string
+	// decimal, the condition, the section's condition and the
+	// constraint, as the study file writes them, and the constraint's
+	// message in the page's language ("" for the general one).
+	Min, Max, Rel, SecRel, Con, ConMsg string
+	Decimals                           int
 }
 
 type hiddenField struct{ Name, Value string }
@@ -156,6 +157,7 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 		Version: version(st),
 	}
 	shown := map[int]bool{}
+	relevant := response.Shown(st, answers)
 	if p.All {
 		p.SealedOnly = st.RequireBrowserEncryption
 		p.Scripts = []string{"/static/nacl.min.js", "/static/testimony.js"}
@@ -174,9 +176,7 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 		}
 	} else {
 		for _, i := range s.steps[step] {
-			if response.Relevant(st, &st.Questions[i], answers) {
-				shown[i] = true
-			}
+			shown[i] = relevant[i]
 		}
 		p.StepLabel = s.text(p.L, "step_of", map[string]any{"Step": step + 1, "Total": len(s.steps)})
 		if step == 0 && len(form) == 0 {
@@ -186,7 +186,7 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 	for i := range st.Questions {
 		q := &st.Questions[i]
 		if !shown[i] {
-			if response.Relevant(st, q, answers) {
+			if relevant[i] {
 				for _, name := range []string{response.FieldPrefix + q.ID, response.FieldPrefix + q.ID + response.WhenSuffix} {
 					for _, v := range form[name] {
 						p.Hidden = append(p.Hidden, hiddenField{name, v})
@@ -198,6 +198,9 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 		v := s.questionView(p.L, lang, i, form)
 		if pr, ok := problems[q.ID]; ok {
 			v.Problem = s.text(p.L, "problem_"+string(pr.Code), map[string]any{"Limit": pr.Limit})
+			if pr.Code == response.Constraint && !pr.Message.IsZero() {
+				v.Problem = pr.Message.In(lang)
+			}
 			p.Problems = true
 		}
 		p.Questions = append(p.Questions, v)
@@ -223,23 +226,15 @@ func (s *Server) questionView(l *i18n.Localizer, lang string, i int, form url.Va
 		Decimals:  q.Decimals,
 	}
 	v.Min, v.Max = response.Bounds(q)
-	if sec := st.SectionOf(q.ID); sec != nil && sec.Relevant != nil {
-		v.SecRelQ, v.SecRelAny = sec.Relevant.Question, strings.Join(sec.Relevant.AnyOf, " ")
+	var sec *config.Condition
+	if in := st.SectionOf(q.ID); in != nil {
+		sec = in.Relevant
 	}
-	if c := q.Relevant; c != nil {
-		v.RelQ, v.RelAny = c.Question, strings.Join(c.AnyOf, " ")
-		if dep := st.Question(c.Question); dep != nil {
-			var labels []string
-			for _, a := range c.AnyOf {
-				if ch := dep.Choice(a); ch != nil {
-					labels = append(labels, ch.Label.In(lang))
-				} else {
-					labels = append(labels, localize(l, "consent_yes"))
-				}
-			}
-			v.RelevantNote = s.text(l, "relevant_note", map[string]any{"Question": dep.Label.In(lang), "Answers": strings.Join(labels, " / ")})
-		}
+	v.SecRel, v.Rel, v.Con = sec.String(), q.Relevant.String(), q.Constraint.String()
+	if q.Constraint != nil && !q.ConstraintMessage.IsZero() {
+		v.ConMsg = q.ConstraintMessage.In(lang)
 	}
+	v.RelevantNote = s.relevantNote(l, lang, sec, q.Relevant)
 	selected := form[response.FieldPrefix+q.ID]
 	for _, c := range q.Choices {
 		v.Choices = append(v.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value), Exclusive: c.Exclusive})

@@ -42,7 +42,9 @@
 // # With JavaScript
 //
 // The landing page's script sends the person to the one-page form, where
-// follow-ups appear and hide in place; the script checks the answers with
+// follow-ups appear and hide in place (static/testimony.js, served with
+// static/expr.js, which evaluates the study's conditions, in one file);
+// the script checks the answers with
 // the rules of package response, writes the plaintext as [response.Marshal]
 // does, seals it as package envelope specifies, and posts only the envelope
 // to /sealed. The server checks its structure, study and size. The script
@@ -406,14 +408,50 @@ type staticFile struct {
 	raw, gz []byte
 }
 
+// bundles are the scripts served as one file, the concatenation of files
+// of static/ in order: the page's script needs the conditions' evaluator
+// (expr.js, which sets the global testimonyExpr), and one file costs one
+// request. A part of a bundle is not served alone.
+var bundles = map[string][]string{"testimony.js": {"expr.js", "testimony.js"}}
+
+// staticBytes returns the content of static/name as served: a file of
+// static/, or a bundle.
+func staticBytes(name string) ([]byte, error) {
+	parts, ok := bundles[name]
+	if !ok {
+		return fs.ReadFile(files, "static/"+name)
+	}
+	var b bytes.Buffer
+	for _, p := range parts {
+		raw, err := fs.ReadFile(files, "static/"+p)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(raw)
+		if !bytes.HasSuffix(raw, []byte("\n")) {
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes(), nil
+}
+
 func loadStatic() (map[string]*staticFile, error) {
+	inBundle := map[string]bool{}
+	for name, parts := range bundles {
+		for _, p := range parts {
+			inBundle[p] = p != name
+		}
+	}
 	out := map[string]*staticFile{}
 	ents, err := fs.ReadDir(files, "static")
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range ents {
-		raw, err := fs.ReadFile(files, "static/"+e.Name())
+		if inBundle[e.Name()] {
+			continue
+		}
+		raw, err := staticBytes(e.Name())
 		if err != nil {
 			return nil, err
 		}

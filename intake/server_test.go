@@ -49,7 +49,7 @@ questions:
       - {value: "no", label: {ko: 아니오, en: "No", zh: 否}}
   - id: where
     type: multi_choice
-    relevant: {question: used, any_of: ["yes"]}
+    relevant: "${used} = 'yes'"
     label: {ko: 어디서, en: Where, zh: 哪里}
     choices:
       - {value: home, label: {ko: 집, en: Home, zh: 家}}

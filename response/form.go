@@ -41,13 +41,14 @@ func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problem
 		return nil, nil, fmt.Errorf("%w: unknown language %q", ErrMalformedForm, lang)
 	}
 	r := &Response{Study: s.ID, Version: s.Version(), Language: lang, Answers: map[string][]string{}}
+	byID := questions(s)
 	for key, vals := range form {
 		name, ok := strings.CutPrefix(key, FieldPrefix)
 		if !ok {
 			continue
 		}
 		id, when := strings.CutSuffix(name, WhenSuffix)
-		q := question(s, id)
+		q := byID[id]
 		if q == nil || !q.Answerable() || (when && q.Type != config.DateApprox) {
 			return nil, nil, fmt.Errorf("%w: unknown field %q", ErrMalformedForm, key)
 		}
@@ -66,16 +67,9 @@ func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problem
 	// Answers are read in questionnaire order, so that whether a question
 	// is shown is decided on the answers kept before it: r.Answers holds
 	// only answers to questions shown.
-	var secCond *config.Condition
-	secEnd := -1
+	secs := sectionConditions(s)
 	for i := range s.Questions {
 		q := &s.Questions[i]
-		if i > secEnd {
-			secCond, secEnd = nil, -1
-			if sec := s.SectionOf(q.ID); sec != nil {
-				secCond, secEnd = sec.Relevant, i+len(sec.Questions)-1
-			}
-		}
 		vals := form[FieldPrefix+q.ID]
 		var answer []string
 		switch q.Type {
@@ -124,7 +118,7 @@ func FromForm(s *config.Study, lang string, form url.Values) (*Response, Problem
 				answer = []string{strings.TrimSpace(vals[0])}
 			}
 		}
-		if len(answer) > 0 && secCond.Holds(r.Answers) && q.Relevant.Holds(r.Answers) {
+		if len(answer) > 0 && secs[i].Holds(r.Answers) && q.Relevant.Holds(r.Answers) {
 			r.Answers[q.ID] = answer
 		}
 	}

@@ -72,6 +72,12 @@ func FuzzFromFormRich(f *testing.F) {
 		set(richForm(), "q.intro_note", "x").Encode(),
 		"q.hours=1e3&q.price=.5&q.constructor=-0",
 		"q.tools=none&q.tools=dont_know&q.tools=phone",
+		// Compound conditions and constraints.
+		with(richForm(), "q.tools", "phone", "q.born", "1960", "q.left", "1990", "q.phone_years", "20").Encode(),
+		with(richForm(), "q.tools", "phone", "q.born", "1960", "q.left", "1969", "q.phone_years", "19").Encode(),
+		with(set(richForm(), "q.online", "no"), "q.hours", "1.5", "q.born", "1960", "q.left", "x").Encode(),
+		with(richForm(), "q.where", "work", "q.where_other", "ab", "q.price", "0.1").Encode(),
+		"q.online=yes&q.where=library&q.agree=yes&q.price=-0.25&q.tools=computer&q.tools=tablet&q.left=1990",
 	} {
 		f.Add(seed)
 	}
@@ -118,6 +124,21 @@ func checkFromForm(t *testing.T, s *config.Study, lang, body string) {
 		}
 		if p := Validate(s, r); !reflect.DeepEqual(p, ps) {
 			t.Fatalf("Validate = %v; FromForm said %v", p, ps)
+		}
+		// A constraint problem is exactly a well-formed answer whose
+		// constraint, read on the answers kept (to questions shown; a
+		// constraint reads no later question), fails.
+		for i := range s.Questions {
+			q := &s.Questions[i]
+			vals, answered := r.Answers[q.ID]
+			wellFormed := false
+			if answered {
+				_, wellFormed = check(s, q, vals)
+			}
+			broken := answered && wellFormed && !q.Constraint.Accepts(q.ID, r.Answers)
+			if got := ps[q.ID].Code == Constraint; got != broken {
+				t.Fatalf("question %q: constraint problem %v, want %v (answers %q)", q.ID, got, broken, r.Answers)
+			}
 		}
 		b, err := Marshal(s, r)
 		if err != nil {

@@ -39,15 +39,19 @@
 //
 // # Rules
 //
-// A question is shown when its condition and its section's condition hold,
-// read on the answers to the earlier questions that are shown ([Shown]).
-// An answer to a question not shown is a problem (not_relevant); so is an
-// unanswered required question (required, or consent_missing for consent),
-// and an answer that breaks its question's rules: a value that is not a
-// choice, several values or an exclusive choice with others
-// (exclusive_choice), a number out of bounds or with too many digits after
-// the point (too_many_decimals), text too long or with forbidden
-// characters. [Code] lists them.
+// A question is shown when its section's condition and its own condition
+// hold ([Shown]), evaluated in questionnaire order on the answers to the
+// earlier questions that are shown: an answer to a question that is not
+// shown reads as empty, as in XLSForm (conditions are expressions of
+// package expr; see package config). An answer to a question not shown
+// is a problem (not_relevant); so is an unanswered required question
+// (required, or consent_missing for consent), and an answer that breaks
+// its question's rules: a value that is not a choice, several values or
+// an exclusive choice with others (exclusive_choice), a number out of
+// bounds or with too many digits after the point (too_many_decimals),
+// text too long or with forbidden characters. A well-formed answer to a
+// question shown must then satisfy the question's constraint, if it has
+// one (constraint, with the study's message for it). [Code] lists them.
 package response
 
 import (
@@ -88,13 +92,17 @@ type Response struct {
 }
 
 // Problem is why one answer was not accepted, in a form that pages can
-// translate: a fixed Code and, for some codes, a Limit.
+// translate: a fixed Code and, for some codes, a Limit or a Message.
 type Problem struct {
 	Code Code
 	// Limit is the bound that was crossed, as text (a number), for
 	// TooLong, TooSmall, TooLarge, TooFew, TooMany and TooManyDecimals;
 	// "" for other codes.
 	Limit string
+	// Message is, for Constraint, the question's constraint_message in
+	// the study's languages, or the zero Text if it has none (pages then
+	// show a general message); zero for other codes.
+	Message config.Text
 }
 
 // Code names a kind of problem with an answer.
@@ -118,17 +126,23 @@ const (
 	NotRelevant     Code = "not_relevant"
 	ConsentMissing  Code = "consent_missing"
 	Unknown         Code = "unknown_question"
+	Constraint      Code = "constraint" // the answer breaks its question's constraint
 )
 
 // Codes are every code a Problem can have: pages need a message for each.
 var Codes = []Code{
 	Required, TooLong, NotAChoice, NotANumber, TooSmall, TooLarge, TooFew, TooMany, TooManyDecimals,
-	ExclusiveChoice, NotOneLine, BadCharacters, BadDate, NotRelevant, ConsentMissing, Unknown,
+	ExclusiveChoice, NotOneLine, BadCharacters, BadDate, NotRelevant, ConsentMissing, Unknown, Constraint,
 }
 
+// String returns the code, with the limit or the message (in the study's
+// default language) if there is one: "too_small (1980)".
 func (p Problem) String() string {
-	if p.Limit != "" {
+	switch {
+	case p.Limit != "":
 		return fmt.Sprintf("%s (%s)", p.Code, p.Limit)
+	case !p.Message.IsZero():
+		return fmt.Sprintf("%s (%s)", p.Code, p.Message.In(""))
 	}
 	return string(p.Code)
 }
@@ -150,73 +164,114 @@ var validate = validator.New()
 
 // Shown returns, for each question of s in order, whether it is shown
 // given answers: whether its section's condition and its own condition
-// hold, each read on the answers to the earlier questions that are shown
-// (an answer to a hidden question is never read).
+// hold, each evaluated on the answers to the earlier questions that are
+// shown (an answer to a question that is not shown reads as empty, as in
+// XLSForm). Its cost is linear in the number of questions and the size of
+// their conditions.
 func Shown(s *config.Study, answers map[string][]string) []bool {
-	return shown(s, answers, len(s.Questions))
+	out := make([]bool, len(s.Questions))
+	walk(s, answers, len(s.Questions), func(i int, shown bool, _ map[string][]string) { out[i] = shown })
+	return out
 }
 
-// shown is Shown for the first n questions.
-func shown(s *config.Study, answers map[string][]string, n int) []bool {
-	out := make([]bool, n)
+// walk decides, for each of the first n questions of s in order, whether
+// it is shown given answers, and calls fn with that and visible: the
+// answers to the questions shown so far, this one's included.
+func walk(s *config.Study, answers map[string][]string, n int, fn func(i int, shown bool, visible map[string][]string)) {
+	secs := sectionConditions(s)
 	visible := make(map[string][]string, len(answers))
-	var secCond *config.Condition // the condition of the section of question i
-	secEnd := -1
 	for i := range n {
 		q := &s.Questions[i]
-		if i > secEnd {
-			secCond, secEnd = nil, -1
-			if sec := s.SectionOf(q.ID); sec != nil {
-				secCond, secEnd = sec.Relevant, i+len(sec.Questions)-1
-			}
-		}
-		out[i] = secCond.Holds(visible) && q.Relevant.Holds(visible)
-		if v, ok := answers[q.ID]; ok && out[i] {
+		shown := secs[i].Holds(visible) && q.Relevant.Holds(visible)
+		if v, ok := answers[q.ID]; ok && shown {
 			visible[q.ID] = v
+		}
+		fn(i, shown, visible)
+	}
+}
+
+// sectionConditions returns, for each question of s, the condition of
+// its section (nil for none).
+func sectionConditions(s *config.Study) []*config.Condition {
+	out := make([]*config.Condition, len(s.Questions))
+	if len(s.Sections) == 0 {
+		return out
+	}
+	index := make(map[string]int, len(s.Questions))
+	for i := range s.Questions {
+		if _, ok := index[s.Questions[i].ID]; !ok {
+			index[s.Questions[i].ID] = i
+		}
+	}
+	for j := range s.Sections {
+		sec := &s.Sections[j]
+		for _, id := range sec.Questions {
+			if i, ok := index[id]; ok && out[i] == nil {
+				out[i] = sec.Relevant
+			}
 		}
 	}
 	return out
 }
 
 // Relevant reports whether q, a question of s, is shown given the answers
-// (see [Shown]).
+// (see [Shown]). Its cost is linear in the number of questions before q:
+// to know about every question, call Shown once.
 func Relevant(s *config.Study, q *config.Question, answers map[string][]string) bool {
 	i := s.QuestionIndex(q.ID)
 	if i < 0 {
 		return false
 	}
-	return shown(s, answers, i+1)[i]
+	shown := false
+	walk(s, answers, i+1, func(j int, sh bool, _ map[string][]string) {
+		if j == i {
+			shown = sh
+		}
+	})
+	return shown
 }
 
-func question(s *config.Study, id string) *config.Question {
-	return s.Question(id)
+// questions maps the ids of the questions of s to them (the first, if an
+// id is repeated in a study built in code), so that reading n answers
+// costs O(n), not the O(n²) of looking each up with s.Question.
+func questions(s *config.Study) map[string]*config.Question {
+	m := make(map[string]*config.Question, len(s.Questions))
+	for i := range s.Questions {
+		if _, ok := m[s.Questions[i].ID]; !ok {
+			m[s.Questions[i].ID] = &s.Questions[i]
+		}
+	}
+	return m
 }
 
 // Validate checks every answer of r against the study: that every answer is
 // to a question of the study, that required questions are answered, that
-// every answer is well formed and within its bounds, and that no question
-// that was not shown was answered. It returns nil or the problems found.
-// It does not look at r.Study, r.Version and r.Language: FromForm sets
-// them, and Unmarshal checks them.
+// every answer is well formed and within its bounds, that it satisfies its
+// question's constraint, and that no question that was not shown was
+// answered. A constraint is checked only on a well-formed answer to a
+// question that is shown, evaluated on the answers to the questions shown
+// up to and including it. It returns nil or the problems found. It does
+// not look at r.Study, r.Version and r.Language: FromForm sets them, and
+// Unmarshal checks them.
 func Validate(s *config.Study, r *Response) Problems {
 	ps := Problems{}
+	byID := questions(s)
 	for id := range r.Answers {
-		if q := question(s, id); q == nil || !q.Answerable() {
+		if q := byID[id]; q == nil || !q.Answerable() {
 			ps[id] = Problem{Code: Unknown}
 		}
 	}
-	visible := Shown(s, r.Answers)
-	for i := range s.Questions {
+	walk(s, r.Answers, len(s.Questions), func(i int, shown bool, visible map[string][]string) {
 		q := &s.Questions[i]
 		if !q.Answerable() {
-			continue
+			return
 		}
 		vals, answered := r.Answers[q.ID]
-		if !visible[i] {
+		if !shown {
 			if answered {
 				ps[q.ID] = Problem{Code: NotRelevant}
 			}
-			continue
+			return
 		}
 		if !answered || len(vals) == 0 {
 			switch {
@@ -225,12 +280,20 @@ func Validate(s *config.Study, r *Response) Problems {
 			case q.Required:
 				ps[q.ID] = Problem{Code: Required}
 			}
-			continue
+			return
 		}
 		if p, ok := check(s, q, vals); !ok {
 			ps[q.ID] = p
+			return
 		}
-	}
+		if !q.Constraint.Accepts(q.ID, visible) {
+			p := Problem{Code: Constraint}
+			if !q.ConstraintMessage.IsZero() {
+				p.Message = q.ConstraintMessage
+			}
+			ps[q.ID] = p
+		}
+	})
 	if len(ps) == 0 {
 		return nil
 	}
@@ -425,6 +488,7 @@ func Marshal(s *config.Study, r *Response) ([]byte, error) {
 // UTF-8, which JSON would silently alter.
 func Values(s *config.Study, r *Response) (map[string]any, error) {
 	answers := make(map[string]any, len(r.Answers))
+	byID := questions(s)
 	for id, vals := range r.Answers {
 		if len(vals) == 0 {
 			continue // unanswered, as Validate treats it
@@ -438,7 +502,7 @@ func Values(s *config.Study, r *Response) (map[string]any, error) {
 				return nil, fmt.Errorf("question %q: answer is not UTF-8", id)
 			}
 		}
-		q := question(s, id)
+		q := byID[id]
 		if q != nil && q.Type == config.MultiChoice {
 			answers[id] = vals
 		} else if len(vals) == 1 {
@@ -491,8 +555,9 @@ func Unmarshal(s *config.Study, data []byte) (*Response, error) {
 		return nil, fmt.Errorf("malformed plaintext: language %q is not one of the study's", w.lang)
 	}
 	r := &Response{Study: w.study, Version: w.version, Language: w.lang, Answers: make(map[string][]string, len(w.answers))}
+	byID := questions(s)
 	for _, a := range w.answers {
-		q := question(s, a.id)
+		q := byID[a.id]
 		if q == nil {
 			return nil, fmt.Errorf("plaintext answers unknown question %q", a.id)
 		}

@@ -22,8 +22,22 @@ func choices(values ...string) []config.Choice {
 	return cs
 }
 
+// when is the condition that question q was answered with one of anyOf.
 func when(q string, anyOf ...string) *config.Condition {
-	return &config.Condition{Question: q, AnyOf: anyOf}
+	var parts []string
+	for _, v := range anyOf {
+		parts = append(parts, "selected(${"+q+"}, '"+v+"')")
+	}
+	return cond(strings.Join(parts, " or "))
+}
+
+// cond parses an expression, which must parse.
+func cond(src string) *config.Condition {
+	c, err := config.NewCondition(src)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 // testStudy is a small questionnaire with every question type, bounds,

@@ -8,8 +8,12 @@
  * cookies, no storage. Randomness comes from crypto.getRandomValues only,
  * through nacl.randomBytes.
  *
+ * Conditions (when a question is shown, what an answer must satisfy) are
+ * expressions of package expr, evaluated by expr.js: intake serves the two
+ * as one file, expr.js first (its global testimonyExpr).
+ *
  * The same file runs under Node for tests (module.exports), where it needs no
- * DOM.
+ * DOM and requires ./expr.js and ./nacl.min.js.
  */
 (function (root) {
   'use strict';
@@ -175,9 +179,10 @@
   // required, min, max (null for none; for year and date_approx with the
   // defaults applied; numbers, but canonical decimal strings for decimal),
   // maxLen, decimals (0 for no bound), choices: [values], exclusive:
-  // [values], rel, srel}; rel (the question's condition) and srel (its
-  // section's) are null or {q: id, any: [values]}. Answers map question ids
-  // to arrays of strings. Question ids may be any [a-z][a-z0-9_]*, such as
+  // [values], rel, srel, con}; rel (the question's condition), srel (its
+  // section's) and con (its constraint) are expressions of package expr,
+  // as the study file writes them, or null. Answers map question ids to
+  // arrays of strings. Question ids may be any [a-z][a-z0-9_]*, such as
   // "constructor": objects are read through own() only.
 
   // own returns obj[key] if obj has it as its own property.
@@ -208,24 +213,56 @@
     return null;
   }
 
-  // holds is config.Condition.Holds: null holds; else the answer to c.q
-  // (among answers to questions shown) is, or includes, one of c.any.
-  function holds(c, answers) {
-    if (!c) return true;
-    var vals = own(answers, c.q) || [];
-    return vals.some(function (v) { return c.any.indexOf(v) >= 0; });
+  // ---- Conditions: expressions of package expr, evaluated by expr.js ----
+
+  var exprLib = null;
+  function exprs() {
+    if (exprLib) return exprLib;
+    exprLib = root.testimonyExpr || (typeof require === 'function' ? require('./expr.js') : null);
+    if (!exprLib) throw new Error('expr.js is missing');
+    return exprLib;
   }
 
-  // shown is response.Shown: {id: true|false} for every question, in
-  // order, each condition read on the answers to earlier questions shown.
-  function shown(model, answers) {
-    var out = {}, visible = {};
+  // compiled caches parsed expressions by their text: a page has few.
+  var compiled = new Map();
+  function compile(src) {
+    var e = compiled.get(src);
+    if (!e) {
+      e = exprs().parse(src);
+      compiled.set(src, e);
+    }
+    return e;
+  }
+
+  // holds is config.Condition.Holds: a relevance condition (null holds),
+  // evaluated on answers to the questions shown so far.
+  function holds(src, answers) {
+    return !src || compile(src).evaluate({ answers: answers, self: '' });
+  }
+
+  // accepts is config.Condition.Accepts: the constraint of q (null
+  // accepts), "." standing for the answer to q in answers.
+  function accepts(q, answers) {
+    return !q.con || compile(q.con).evaluate({ answers: answers, self: q.id });
+  }
+
+  // walk is response's walk: for each question in order, whether it is
+  // shown (its section's condition and its own hold on the answers to the
+  // earlier questions shown), and those answers, this one's included.
+  function walk(model, answers, fn) {
+    var visible = {};
     model.questions.forEach(function (q) {
       var ok = holds(q.srel, visible) && holds(q.rel, visible);
-      out[q.id] = ok;
       var v = own(answers, q.id);
       if (ok && v !== undefined) visible[q.id] = v;
+      fn(q, ok, visible);
     });
+  }
+
+  // shown is response.Shown: {id: true|false} for every question.
+  function shown(model, answers) {
+    var out = {};
+    walk(model, answers, function (q, ok) { out[q.id] = ok; });
     return out;
   }
 
@@ -310,18 +347,18 @@
   }
 
   // validate returns {id: {code, limit}} for every answer that breaks the
-  // rules, or null, as response.Validate does.
+  // rules, or null, as response.Validate does: a constraint is checked on
+  // a well-formed answer to a question shown.
   function validate(model, answers) {
     var ps = {}, any = false;
     Object.keys(answers).forEach(function (id) {
       var q = question(model, id);
       if (!q || q.type === 'note') { ps[id] = problem('unknown_question'); any = true; }
     });
-    var visible = shown(model, answers);
-    model.questions.forEach(function (q) {
+    walk(model, answers, function (q, ok, visible) {
       if (q.type === 'note') return;
       var vals = own(answers, q.id), answered = vals !== undefined;
-      if (!visible[q.id]) {
+      if (!ok) {
         if (answered) { ps[q.id] = problem('not_relevant'); any = true; }
         return;
       }
@@ -329,7 +366,7 @@
         if (q.required) { ps[q.id] = problem(q.type === 'consent' ? 'consent_missing' : 'required'); any = true; }
         return;
       }
-      var p = check(q, vals);
+      var p = check(q, vals) || (accepts(q, visible) ? null : problem('constraint'));
       if (p) { ps[q.id] = p; any = true; }
     });
     return any ? ps : null;
@@ -471,7 +508,15 @@
     // one-page form.
     var form = $('tf'), to = $('to-all') || form;
     if (to && to.getAttribute('data-all-url')) { location.replace(to.getAttribute('data-all-url')); return; }
-    if (form && form.getAttribute('data-mode') === 'all') enhance(form);
+    if (form && form.getAttribute('data-mode') === 'all') {
+      var model;
+      try {
+        model = modelOf(form);
+      } catch (err) {
+        return; // the server checks the answers, as without a script
+      }
+      enhance(form, model);
+    }
   }
 
   function modelOf(form) {
@@ -490,9 +535,11 @@
       qs.push({
         id: d('q'), type: d('type'), required: d('req') === '1', min: num('min'), max: num('max'),
         maxLen: num('maxlen') || 0, decimals: Number(d('decimals') || 0), choices: choices, exclusive: exclusive,
-        rel: d('rel') ? { q: d('rel'), any: d('any').split(' ') } : null,
-        srel: d('srel') ? { q: d('srel'), any: d('sany').split(' ') } : null, el: f
+        rel: d('rel'), srel: d('srel'), con: d('con'), conMsg: d('con-msg'), el: f
       });
+      // Parse each condition now: one this script cannot read leaves the
+      // page as it is without a script, checked by the server.
+      [d('rel'), d('srel'), d('con')].forEach(function (src) { if (src) compile(src); });
     }
     var v = form.elements.v;
     return { id: form.getAttribute('data-study'), version: v ? v.value : '', lang: form.getAttribute('data-lang'), questions: qs };
@@ -510,8 +557,7 @@
     return out;
   }
 
-  function enhance(form) {
-    var model = modelOf(form);
+  function enhance(form, model) {
     var review = $('review'), list = $('review-list'), status = $('seal-status');
     var recipients;
     function update() {
@@ -525,7 +571,8 @@
     form.addEventListener('input', update);
     update();
 
-    function message(p) {
+    function message(q, p) {
+      if (p.code === 'constraint' && q.conMsg) return q.conMsg;
       var t = form.getAttribute('data-p-' + p.code) || p.code;
       return t.replace('{n}', String(p.limit));
     }
@@ -544,7 +591,7 @@
             el.setAttribute('role', 'alert');
             q.el.insertBefore(el, q.el.querySelector('legend').nextSibling);
           }
-          el.textContent = message(p);
+          el.textContent = message(q, p);
           if (!first) first = q.el;
         } else if (el) {
           el.parentNode.removeChild(el);

@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 function q(id, type, more) {
-  return Object.assign({ id, type, required: false, min: null, max: null, maxLen: 0, decimals: 0, choices: [], exclusive: [], rel: null, srel: null }, more);
+  return Object.assign({ id, type, required: false, min: null, max: null, maxLen: 0, decimals: 0, choices: [], exclusive: [], rel: null, srel: null, con: null }, more);
 }
 
 const model = {
@@ -20,16 +20,16 @@ const model = {
   version: 'ab'.repeat(32),
   questions: [
     q('used', 'single_choice', { required: true, choices: ['yes', 'no'] }),
-    q('where', 'multi_choice', { min: 1, max: 2, choices: ['home', 'work', 'school', 'nowhere'], exclusive: ['nowhere'], rel: { q: 'used', any: ['yes'] } }),
-    q('where_note', 'note', { rel: { q: 'where', any: ['work'] } }),
-    q('year', 'year', { min: 1980, max: 2027 }),
+    q('where', 'multi_choice', { min: 1, max: 2, choices: ['home', 'work', 'school', 'nowhere'], exclusive: ['nowhere'], rel: "${used} = 'yes'" }),
+    q('where_note', 'note', { rel: "selected(${where}, 'work')" }),
+    q('year', 'year', { min: 1980, max: 2027, con: ". mod 2 = 1 or ${used} = 'no'" }),
     q('when', 'date_approx', { min: 1990, max: 2027 }),
     q('name', 'short_text', { maxLen: 5 }),
     q('story', 'long_text', { maxLen: 100 }),
     q('count', 'integer', { min: -5 }),
     q('hours', 'decimal', { min: '0', max: '24', decimals: 1 }),
     // In a section shown only to those who used it.
-    q('constructor', 'integer', { srel: { q: 'used', any: ['yes'] } }),
+    q('constructor', 'integer', { srel: "${used} = 'yes' and count-selected(${where}) < 2" }),
     q('quote', 'consent'),
     q('consent', 'consent', { required: true }),
   ],
@@ -60,6 +60,25 @@ test('required, consent and relevance', () => {
   assert.deepStrictEqual(t.validate(model, { used: ['no'], where_note: ['x'], consent: ['yes'] }), { where_note: { code: 'unknown_question', limit: '' } });
 });
 
+test('compound conditions and constraints, as package response reads them', () => {
+  const constructor = model.questions[9];
+  // The section: ${used} = 'yes' and count-selected(${where}) < 2.
+  assert.strictEqual(t.relevant(model, constructor, { used: ['yes'], where: ['home'] }), true);
+  assert.strictEqual(t.relevant(model, constructor, { used: ['yes'], where: ['home', 'work'] }), false);
+  // An answer to a question not shown reads as empty: where is hidden
+  // when used = no, so count-selected(${where}) is 0, but the section
+  // is hidden by its first part.
+  assert.strictEqual(t.relevant(model, constructor, { used: ['no'], where: ['home', 'work'] }), false);
+  // A constraint is not checked on a question not shown or not answered.
+  assert.deepStrictEqual(t.validate(model, { used: ['no'], consent: ['yes'] }), null);
+  // The parsed expressions are shared, not reparsed: the same result twice.
+  assert.deepStrictEqual(problems({ 'q.used': ['yes'], 'q.year': ['2018'], 'q.consent': ['yes'] }), { year: 'constraint' });
+  assert.deepStrictEqual(problems({ 'q.used': ['yes'], 'q.year': ['2018'], 'q.consent': ['yes'] }), { year: 'constraint' });
+  // A condition that does not parse throws: the page then stays as it is
+  // without a script, checked by the server.
+  assert.throws(() => t.fromForm({ id: 'x', version: model.version, questions: [q('a', 'short_text', { rel: '${a} == 1' })] }, {}), /column 6/);
+});
+
 test('each rule', () => {
   const base = { 'q.used': ['yes'], 'q.consent': ['yes'] };
   const cases = [
@@ -71,6 +90,9 @@ test('each rule', () => {
     [{ 'q.year': ['02019'] }, { year: 'not_a_number' }],
     [{ 'q.year': [' 2019 '] }, {}],
     [{ 'q.year': ['２０１９'] }, { year: 'not_a_number' }],
+    [{ 'q.year': ['2018'] }, { year: 'constraint' }], // . mod 2 = 1 or ${used} = 'no'
+    [{ 'q.year': ['2018'], 'q.used': ['no'] }, {}],
+    [{ 'q.year': ['2100x'] }, { year: 'not_a_number' }], // the answer's own rule first
     [{ 'q.count': ['-0'] }, { count: 'not_a_number' }],
     [{ 'q.count': ['-6'] }, { count: 'too_small -5' }],
     [{ 'q.count': ['123456789'] }, {}],
