@@ -1,6 +1,7 @@
 package researcher
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -78,6 +79,24 @@ func FuzzParseDataLine(f *testing.F) {
 			if string(a.raw) != string(raw) {
 				t.Fatalf("%q: raw answer %s: %q, encoding/json %q", line, id, a.raw, raw)
 			}
+		}
+	})
+}
+
+// FuzzAppendJSONString checks that appendJSONString writes exactly what
+// encoding/json writes with HTML escaping off.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "줄\n바꿈\t\"\\/<>&", "\x00\x01\x1f\x7f\b\f\r", "\u2028\u2029", "\xff\xfe 😀", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString(%q) = %s, encoding/json writes %s", s, got, want)
 		}
 	})
 }

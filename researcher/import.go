@@ -700,18 +700,52 @@ func dataLine(s *config.Study, r *response.Response) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err = enc.Encode(struct {
-		Version string         `json:"version"`
-		Lang    string         `json:"lang"`
-		Answers map[string]any `json:"answers"`
-	}{s.Version(), r.Language, vals})
-	if err != nil {
-		return nil, err
+	ids := slices.Sorted(maps.Keys(vals))
+	b := make([]byte, 0, 64+len(r.Language)+estimateSize(vals))
+	b = append(b, `{"version":`...)
+	b = appendJSONString(b, s.Version())
+	b = append(b, `,"lang":`...)
+	b = appendJSONString(b, r.Language)
+	b = append(b, `,"answers":{`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, id)
+		b = append(b, ':')
+		switch v := vals[id].(type) {
+		case string:
+			b = appendJSONString(b, v)
+		case []string:
+			b = append(b, '[')
+			for j, x := range v {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, x)
+			}
+			b = append(b, ']')
+		default:
+			return nil, fmt.Errorf("question %q: unexpected answer type %T", id, v)
+		}
 	}
-	return buf.Bytes(), nil
+	return append(b, "}}\n"...), nil
+}
+
+func estimateSize(vals map[string]any) int {
+	n := 0
+	for id, v := range vals {
+		n += len(id) + 8
+		switch v := v.(type) {
+		case string:
+			n += len(v) + len(v)/16
+		case []string:
+			for _, x := range v {
+				n += len(x) + 3
+			}
+		}
+	}
+	return n
 }
 
 // Quarantined is one line of quarantine.jsonl (and of data/quarantined).
