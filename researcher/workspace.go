@@ -14,9 +14,9 @@
 //	registry.sealed     what was imported and quarantined, the pseudonyms, sealed to the researcher's key
 //	batches/<sha>.tar   every batch imported, byte for byte as verified, named by its manifest's SHA-256
 //	versions/<id>.yaml  every version of the study file the batches carried, named by its version id
-//	data/testimonies    the testimonies, one JSON object per line (language and answers), append-only
+//	data/testimonies    the testimonies, one JSON object per line (study version, language, answers), append-only
 //	data/quarantined    the results of examinations that quarantined an envelope, one per line, append-only
-//	testimonies.jsonl   one JSON object per testimony: pseudonym, language and answers, exactly as sent
+//	testimonies.jsonl   one JSON object per testimony: pseudonym, study version, language and answers, exactly as sent
 //	testimonies.csv     the same as a table for Excel, R or pandas (UTF-8 with BOM, RFC 4180, CRLF)
 //	codebook.csv        every question and choice, with labels in every language
 //	testimonies/*.md    one file per testimony, named by pseudonym, with question labels
@@ -35,8 +35,8 @@
 //
 // Each testimony is checked against the version of the study its answers
 // name: one of versions/, which batches bring, or the study file given to
-// Open. Testimonies.csv has a column per question of that study file; each
-// Markdown file follows its testimony's version.
+// Open. The CSV has a column per question of the study file given to Open;
+// each Markdown file follows its testimony's version.
 //
 // # Runs
 //
@@ -64,10 +64,10 @@
 // An envelope that does not open, or whose answers break the questionnaire,
 // is quarantined: the registry keeps its hash and reason, quarantine.jsonl
 // shows the reason (and the plaintext if it opened), and its ciphertext
-// stays in its batch under batches/. When the study file differs from the
-// one the quarantine was last examined against (a question put back, a
-// limit corrected), Reexamine examines again every quarantined envelope that
-// opened, and brings in those that now pass. (One that did not open fails
+// stays in its batch under batches/. When the study files differ from those
+// the quarantine was last examined against (a corrected study file given to
+// Open, a version a new batch brought), Reexamine examines again every
+// quarantined envelope that opened, and brings in those that now pass. (One that did not open fails
 // the same way with the same key; all are examined again when a new version
 // of this package examines differently.)
 package researcher
