@@ -271,8 +271,11 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			}
 			// Unlocking the key used 256 MiB (argon2id) that the garbage
 			// collector would otherwise count as live heap to grow from:
-			// give it back before decrypting.
+			// give it back before decrypting, and keep the heap below what
+			// the unlock needed (a soft limit: a workspace whose registry
+			// alone outgrows it still works, with more collections).
 			debug.FreeOSMemory()
+			debug.SetMemoryLimit(256 << 20)
 			ws, err := researcher.Open(out, study, id, lang)
 			if err != nil {
 				return err
