@@ -91,6 +91,7 @@ func (w *Workspace) commit() error {
 	}
 	crashPoint("kept")
 
+	run.seen = nil // not needed any more: let the collector have it
 	// Pseudonyms in order of seed: the order batches came in, and in which
 	// the parallel workers finished, changes nothing.
 	slices.SortFunc(run.rows, func(a, b pendingRow) int {
