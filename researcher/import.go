@@ -37,8 +37,9 @@ type Summary struct {
 	// Reasons counts the newly quarantined envelopes by reason.
 	Reasons []QuarantineCount
 	// Earlier is true when an earlier run imported the whole batch and
-	// kept it: it was not read again.
-	Earlier bool
+	// kept it, and Again when this run already imported it: either way it
+	// was not read again.
+	Earlier, Again bool
 }
 
 // Reexamination says what examining the quarantine again did.
@@ -223,9 +224,10 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 	}
 	keptPath := filepath.Join(w.dir, batchesDir, hash+".tar")
 	_, statErr := os.Stat(keptPath)
-	if slices.ContainsFunc(run.batches, func(b runBatch) bool { return b.hash == hash }) ||
-		slices.Contains(w.st.Batches, hash) && statErr == nil {
-		sum.Skipped, sum.Earlier = sum.Envelopes, true
+	sum.Again = slices.ContainsFunc(run.batches, func(b runBatch) bool { return b.hash == hash })
+	sum.Earlier = !sum.Again && slices.Contains(w.st.Batches, hash) && statErr == nil
+	if sum.Again || sum.Earlier {
+		sum.Skipped = sum.Envelopes
 		if progress != nil {
 			progress(sum.Envelopes, sum.Envelopes)
 		}

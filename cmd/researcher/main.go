@@ -354,8 +354,11 @@ func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifie
 
 // describe says what importing a batch did.
 func describe(sum *researcher.Summary) string {
-	if sum.Earlier {
+	switch {
+	case sum.Earlier:
 		return fmt.Sprintf("%d envelopes, all imported by an earlier run", sum.Envelopes)
+	case sum.Again:
+		return fmt.Sprintf("%d envelopes, the same batch as one before it", sum.Envelopes)
 	}
 	s := fmt.Sprintf("%d envelopes, %d new testimonies, %d already imported, %d quarantined", sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
 	var reasons []string
