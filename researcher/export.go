@@ -199,7 +199,10 @@ func (w *Workspace) exportTestimonies(from int) (jsonlSize, csvSize int64, err e
 	if err := os.MkdirAll(mdDir, 0o700); err != nil {
 		return 0, 0, fmt.Errorf("failed to write exports: %w", err)
 	}
-	out := exportSinks{jsonl: files[0].bw, csv: files[1].bw, header: full, mdDir: mdDir, mdCompare: full, versions: w.versions,
+	// Rewriting every file compares each Markdown file with what is there,
+	// unless nothing is.
+	compare := full && countMarkdown(mdDir) > 0
+	out := exportSinks{jsonl: files[0].bw, csv: files[1].bw, header: full, mdDir: mdDir, mdCompare: compare, versions: w.versions,
 		progress: w.exportProgress, total: len(w.rows) - max(from, 0)}
 	if full {
 		out.mdNames = map[string]bool{}
