@@ -42,7 +42,7 @@ func CheckRevision(earlier []*Study, next *Study) error {
 				add(qp+".type", string(q.Type), fmt.Sprintf("version %s asks this question as %s; a question id keeps its meaning in every version, so its answers stay comparable: keep type %s, or give the changed question a new id (such as %s)", describe(e), old.Type, old.Type, newID(q.ID)))
 				break
 			}
-			if p, ok := movedLabel(old, q, next.langs()); ok {
+			if p, ok := movedLabel(old, q, next.Langs()); ok {
 				add(fmt.Sprintf("%s.choices[%d].label.%s", qp, p.choice, p.lang), p.label, fmt.Sprintf("in version %s this was the label of choice %q, not of %q; a choice value keeps its meaning in every version: if the answer means the same, use the value %s, else reword this label", describe(e), p.oldValue, q.Choices[p.choice].Value, p.oldValue))
 				break
 			}

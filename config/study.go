@@ -369,9 +369,9 @@ func IsVersion(v string) bool {
 	return true
 }
 
-// langs returns the study's languages, with the default for a study built
+// Langs returns the study's languages, default first, with the defaults for a study built
 // in code without any.
-func (s *Study) langs() []string {
+func (s *Study) Langs() []string {
 	if len(s.Languages) == 0 {
 		return DefaultLanguages
 	}
@@ -380,10 +380,10 @@ func (s *Study) langs() []string {
 
 // DefaultLanguage returns the study's default language, the first of
 // Languages.
-func (s *Study) DefaultLanguage() string { return s.langs()[0] }
+func (s *Study) DefaultLanguage() string { return s.Langs()[0] }
 
 // HasLanguage reports whether lang is one of the study's languages.
-func (s *Study) HasLanguage(lang string) bool { return slices.Contains(s.langs(), lang) }
+func (s *Study) HasLanguage(lang string) bool { return slices.Contains(s.Langs(), lang) }
 
 // Question returns the question with the given id, or nil if there is none.
 func (s *Study) Question(id string) *Question {

@@ -25,6 +25,10 @@ import (
 
 func main() {
 	if err := newRoot(os.Stdout, os.Stderr).Execute(); err != nil {
+		var code interface{ ExitCode() int }
+		if errors.As(err, &code) { // intake status: the monitoring plugin convention
+			os.Exit(code.ExitCode())
+		}
 		fmt.Fprintln(os.Stderr, "intake:", err)
 		os.Exit(1)
 	}
@@ -41,6 +45,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())
+	root.AddCommand(backupCmd(), restoreCmd(), statusCmd())
 	return root
 }
 
