@@ -382,7 +382,11 @@ func importBatch(t *testing.T, dir string, s *config.Study, id *envelope.Identit
 	if ws.Len() != want {
 		t.Fatalf("workspace has %d testimonies, want %d", ws.Len(), want)
 	}
-	return ws.Testimonies()
+	rows, err := ws.Testimonies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 func decodeAnswers(t *testing.T, s *config.Study, raw map[string]json.RawMessage) map[string][]string {

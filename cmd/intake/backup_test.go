@@ -417,7 +417,10 @@ func TestRestoreOverTor(t *testing.T) {
 	if err := ws.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, tm := range ws.Testimonies() {
+	for tm, err := range ws.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
 		var s string
 		json.Unmarshal(tm.Answers["story"], &s)
 		if _, ok := stories[s]; !ok {
