@@ -75,11 +75,13 @@ package researcher
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,12 +102,17 @@ const (
 	registryLabel  = "testimony-workspace-v2\n"
 	lockFile       = "lock"
 	batchesDir     = "batches"
+	handoversDir   = "handovers"
+	handoverSuffix = ".handover"
+	studyFile      = "study.yaml"
+	tmpDir         = ".tmp"
 	versionsDir    = "versions"
 	dataDir        = "data"
 	dataFile       = "data/testimonies"
 	quarDataFile   = "data/quarantined"
 	stampFile      = ".exports"
 	jsonlFile      = "testimonies.jsonl"
+	xlsxFile       = "testimonies.xlsx"
 	csvFile        = "testimonies.csv"
 	codebookFile   = "codebook.csv"
 	markdownDir    = "testimonies"
@@ -118,7 +125,7 @@ const (
 
 // ownNames are the entries a workspace folder may hold before its first
 // Close (left by a run that never completed).
-var ownNames = []string{lockFile, batchesDir, dataDir, versionsDir}
+var ownNames = []string{lockFile, batchesDir, handoversDir, dataDir, versionsDir, tmpDir}
 
 // Workspace is a folder on the researcher's offline machine holding the
 // testimonies of one study.
@@ -132,10 +139,16 @@ type Workspace struct {
 	exists  bool // a registry has been sealed
 	st      state
 	reg     *pseudonym.Registry
-	rows    []row
-	quar    []qentry
-	qindex  map[[32]byte]int // envelope hash → index in quar
-	run     *run
+	// names are the drawn names with every rename known applied, and
+	// outcomes what became of each rename.
+	names    *pseudonym.Names
+	outcomes map[claim]pseudonym.Result
+	// studyData is the study file given to Open, kept as study.yaml.
+	studyData []byte
+	rows      []row
+	quar      []qentry
+	qindex    map[[32]byte]int // envelope hash → index in quar
+	run       *run
 	// versions are the study files the workspace holds, by version id:
 	// the current study and every version a batch brought.
 	versions map[string]*config.Study
@@ -146,6 +159,10 @@ type Workspace struct {
 	// exportProgress, if set, is called as Close writes testimonies to
 	// the exports.
 	exportProgress func(done, total int)
+	// labels is the language of testimonies-labels-<lang>.csv, or "";
+	// rewrite makes Close write every export again.
+	labels  string
+	rewrite bool
 }
 
 // Testimony is one imported testimony, as written to testimonies.jsonl.
@@ -161,6 +178,9 @@ type Testimony struct {
 // replace it to force collisions.
 var newRegistry = pseudonym.NewRegistry
 
+// timeNow is the clock of audit records; only their day is kept.
+var timeNow = time.Now
+
 // crashHook, set only by tests, is called at each step of a run that a
 // crash could interrupt; the tests kill the process there.
 var crashHook func(step string)
@@ -173,23 +193,40 @@ func crashPoint(step string) {
 
 // Open opens the workspace in dir for the study, creating the folder if
 // needed, and locks it until Close or Abort. lang is the language of
-// question labels in Markdown files ("ko", "en" or "zh"; empty means the
-// language the exports are in, or Korean).
+// question labels in Markdown files and of the XLSX file's sheet of labels
+// (one of the study's; empty means the language the exports are in, or the
+// study's default). A nil study means the study file the exports were last
+// made with (study.yaml).
 //
 // A new workspace is refused unless id is one of the study's recipients, so
-// that no registry is ever sealed to another key. Open repairs what an
-// interrupted run left (see the package documentation).
+// that no registry is ever sealed to another key. The study must be a
+// valid revision of every version of it the workspace holds
+// (config.CheckRevision). Open repairs what an interrupted run left (see
+// the package documentation).
 func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (*Workspace, error) {
-	if lang == "" {
-		lang = study.DefaultLanguage()
-		if s, ok := readStamp(filepath.Join(dir, stampFile)); ok && study.HasLanguage(s.Lang) {
-			lang = s.Lang
+	if study == nil {
+		var err error
+		if study, err = StudyOf(dir); err != nil {
+			return nil, err
 		}
 	}
-	if !study.HasLanguage(lang) {
-		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Languages, ", "))
+	if lang != "" && !study.HasLanguage(lang) {
+		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Langs(), ", "))
 	}
 	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: newRegistry(), qindex: map[[32]byte]int{}}
+	defaults := func() {
+		// The languages of the exports stay as they were, unless the
+		// study has lost one.
+		if w.lang == "" {
+			w.lang = study.DefaultLanguage()
+			if study.HasLanguage(w.st.Lang) {
+				w.lang = w.st.Lang
+			}
+		}
+		if study.HasLanguage(w.st.Labels) {
+			w.labels = w.st.Labels
+		}
+	}
 	data, err := os.ReadFile(filepath.Join(dir, registryFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -200,6 +237,8 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 			return nil, err
 		}
 		w.st = state{Version: stateVersion, Study: study.ID}
+		w.applyRenames()
+		defaults()
 		return w, nil
 	case err != nil:
 		return nil, fmt.Errorf("failed to read workspace: %w", err)
@@ -216,7 +255,50 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 		w.unlock()
 		return nil, err
 	}
+	if err := w.checkRevision(); err != nil {
+		w.unlock()
+		return nil, err
+	}
+	defaults()
 	return w, nil
+}
+
+// StudyOf returns the study file the exports of the workspace in dir were
+// last made with, which it keeps as study.yaml.
+func StudyOf(dir string) (*config.Study, error) {
+	path := filepath.Join(dir, studyFile)
+	s, err := config.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, registryFile)); err != nil {
+			return nil, fmt.Errorf("%s is not a workspace made by researcher decrypt", dir)
+		}
+		return nil, fmt.Errorf("%s keeps no study file: give the study file with --study", dir)
+	}
+	return s, err
+}
+
+// SetStudyFile gives the bytes of the study file given to Open, which
+// Close keeps in the workspace (study.yaml) so that later commands can
+// open it without being given the study again.
+func (w *Workspace) SetStudyFile(data []byte) error {
+	if sha256.Sum256(data) != w.study.SHA256 {
+		return errors.New("the study file changed since it was read: run the command again")
+	}
+	w.studyData = data
+	return nil
+}
+
+// checkRevision refuses a study that is not a valid revision of the
+// versions the workspace holds.
+func (w *Workspace) checkRevision() error {
+	var earlier []*config.Study
+	for _, id := range slices.Sorted(maps.Keys(w.versions)) {
+		earlier = append(earlier, w.versions[id])
+	}
+	if err := config.CheckRevision(earlier, w.study); err != nil {
+		return fmt.Errorf("the study file is not a valid revision of the versions this workspace holds (%s): %w", filepath.Join(w.dir, versionsDir), err)
+	}
+	return nil
 }
 
 // checkRecipient refuses a key that is not one of the study's recipients.
@@ -308,10 +390,14 @@ func (w *Workspace) repair() error {
 	if err := os.MkdirAll(filepath.Join(w.dir, dataDir), 0o700); err != nil {
 		return fmt.Errorf("failed to create workspace: %w", err)
 	}
-	for _, d := range []string{batchesDir, versionsDir} {
+	for _, d := range []string{batchesDir, handoversDir, versionsDir} {
 		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o700); err != nil {
 			return fmt.Errorf("failed to create workspace: %w", err)
 		}
+	}
+	// What writing the XLSX file spilled (plaintext) before a crash.
+	if err := os.RemoveAll(filepath.Join(w.dir, tmpDir)); err != nil {
+		return fmt.Errorf("failed to undo an interrupted run: %w", err)
 	}
 	if err := w.loadVersions(); err != nil {
 		return err
@@ -383,14 +469,16 @@ func cutBack(path string, size int64) error {
 }
 
 func (w *Workspace) removeIncoming() error {
-	entries, err := os.ReadDir(filepath.Join(w.dir, batchesDir))
-	if err != nil {
-		return fmt.Errorf("failed to read workspace: %w", err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), incomingPrefix) {
-			if err := os.Remove(filepath.Join(w.dir, batchesDir, e.Name())); err != nil {
-				return fmt.Errorf("failed to undo an interrupted run: %w", err)
+	for _, d := range []string{batchesDir, handoversDir} {
+		entries, err := os.ReadDir(filepath.Join(w.dir, d))
+		if err != nil {
+			return fmt.Errorf("failed to read workspace: %w", err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), incomingPrefix) {
+				if err := os.Remove(filepath.Join(w.dir, d, e.Name())); err != nil {
+					return fmt.Errorf("failed to undo an interrupted run: %w", err)
+				}
 			}
 		}
 	}
@@ -482,19 +570,6 @@ func (w *Workspace) Testimonies() ([]Testimony, error) {
 	return out, nil
 }
 
-// Rename changes a pseudonym everywhere in the workspace once Close has
-// saved the run. old and new are read by [pseudonym.Parse].
-func (w *Workspace) Rename(old, new string) error {
-	if err := w.usable(); err != nil {
-		return err
-	}
-	if err := w.reg.Rename(old, new); err != nil {
-		return err
-	}
-	w.begin().renames++
-	return nil
-}
-
 // QuarantineCount is the number of quarantined envelopes with one reason.
 type QuarantineCount struct {
 	Reason      string // a stable code, such as "not-sealed-to-this-key"
@@ -504,12 +579,29 @@ type QuarantineCount struct {
 
 // Quarantined returns the number of envelopes in the workspace's
 // quarantine by reason, most frequent first, as the last Close saved it.
+// Envelopes sealed before the researcher joined the team are not
+// quarantined: see SealedBefore.
 func (w *Workspace) Quarantined() []QuarantineCount {
 	counts := map[reason]int{}
 	for _, q := range w.quar {
-		counts[q.reason]++
+		if q.reason != reasonSealedBefore {
+			counts[q.reason]++
+		}
 	}
 	return sortCounts(counts)
+}
+
+// SealedBefore returns the number of envelopes the workspace keeps that
+// were sealed to a version of the study whose recipients did not include
+// the researcher yet: a teammate's handover brings them in.
+func (w *Workspace) SealedBefore() int {
+	n := 0
+	for _, q := range w.quar {
+		if q.reason == reasonSealedBefore {
+			n++
+		}
+	}
+	return n
 }
 
 func sortCounts(counts map[reason]int) []QuarantineCount {
@@ -551,7 +643,7 @@ func (w *Workspace) Abort() error {
 	if !w.exists {
 		// Nothing was ever saved here: take away what this run made,
 		// keeping anything else (removing a folder fails unless empty).
-		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, versionsDir, lockFile} {
+		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, handoversDir, versionsDir, lockFile} {
 			os.Remove(filepath.Join(w.dir, name))
 		}
 		if w.created {
@@ -567,12 +659,13 @@ func (w *Workspace) discard() error {
 		return nil
 	}
 	w.run.closeFiles()
-	for _, b := range w.run.batches {
+	for _, b := range slices.Concat(w.run.batches, w.run.handovers) {
 		if b.tmp != "" {
 			os.Remove(b.tmp)
 		}
 	}
 	w.run = nil
+	w.applyRenames()
 	err := cutBack(filepath.Join(w.dir, dataFile), w.st.Data)
 	if e := cutBack(filepath.Join(w.dir, quarDataFile), w.st.QuarantineData); err == nil {
 		err = e

@@ -332,7 +332,7 @@ func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifie
 	for _, sum := range resumed {
 		fmt.Fprintf(stdout, "batch %s, kept by an interrupted run: %s\n", sum.BatchID, describe(sum))
 	}
-	re, err := ws.Reexamine(verifier, newProgress(stderr, "examining the quarantine again", "envelopes"))
+	re, err := ws.Reexamine(newProgress(stderr, "examining the quarantine again", "envelopes"))
 	if err != nil {
 		return err
 	}
