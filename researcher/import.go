@@ -342,7 +342,8 @@ func (w *Workspace) wrongKeyError(m *batch.Manifest, n int) error {
 
 // Resume imports the batches in batches/ that no completed run imported:
 // those a run kept just before it was interrupted. progress is called for
-// each, as for Import. Call it before importing new batches.
+// each, as for Import. Call it before importing new batches. Without a
+// server key (nil), it fails if there is any such batch.
 func (w *Workspace) Resume(server note.Verifier, progress func(done, total int)) ([]*Summary, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
@@ -358,6 +359,11 @@ func (w *Workspace) Resume(server note.Verifier, progress func(done, total int))
 			continue
 		}
 		path := filepath.Join(w.dir, batchesDir, e.Name())
+		if server == nil {
+			err := fmt.Errorf("an interrupted run left batches to finish in %s: give the server's key to check them", filepath.Join(w.dir, batchesDir))
+			w.fail(err)
+			return nil, err
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read workspace: %w", err)
