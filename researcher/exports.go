@@ -3,6 +3,7 @@ package researcher
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/export"
 	"github.com/testimony-project/testimony/internal/atomicfile"
+	"github.com/testimony-project/testimony/pseudonym"
 )
 
 // MultiSeparator joins the values of a multi_choice answer in a CSV cell.
@@ -31,23 +33,24 @@ const MultiSeparator = export.MultiSeparator
 const exportFormat = 2
 
 // exportStamp, in the file .exports, says what the exports were made from.
-// Close compares it with the workspace to rewrite only what is out of date:
-// with the same study versions, languages and names, testimonies.jsonl, the
-// CSV files and testimonies/ only need the rows added since; the XLSX file,
-// a zip archive, is written again whenever a row was added.
+// Close compares it with the workspace to write only what is out of date:
+// nothing if no testimony, name, study version or language changed; with
+// the same study versions, languages and names, only the Markdown files of
+// the testimonies added since. The other files hold every testimony in
+// the order of their pseudonyms, so they are written whole.
 type exportStamp struct {
-	Format         int    `json:"format"`
-	Study          string `json:"study"`    // version id of the study given to Open
-	Versions       string `json:"versions"` // SHA-256 of the sorted version ids of the schema
-	Lang           string `json:"lang"`     // of Markdown files and the XLSX labels sheet
-	Labels         string `json:"labels"`   // of testimonies-labels-<lang>.csv, or ""
-	Names          string `json:"names"`    // renamesDigest
-	Rows           int    `json:"rows"`
-	JSONL          int64  `json:"jsonl"`      // size of testimonies.jsonl
-	CSV            int64  `json:"csv"`        // size of testimonies.csv
-	LabelsCSV      int64  `json:"labels_csv"` // size of the labels CSV
-	Quarantine     int    `json:"quarantine"`
-	QuarantineData int64  `json:"quarantine_data"`
+	Format   int    `json:"format"`
+	Study    string `json:"study"`    // version id of the study given to Open
+	Versions string `json:"versions"` // SHA-256 of the version ids of the schema, in order
+	Lang     string `json:"lang"`     // of Markdown files and the XLSX labels sheet
+	Labels   string `json:"labels"`   // of testimonies-labels-<lang>.csv, or ""
+	Names    string `json:"names"`    // renamesDigest
+	Rows     int    `json:"rows"`
+	// Sizes are those of the files holding every testimony, by name: one
+	// that changed (edited in a spreadsheet and saved) is made again.
+	Sizes          map[string]int64 `json:"sizes"`
+	Quarantine     int              `json:"quarantine"`
+	QuarantineData int64            `json:"quarantine_data"`
 }
 
 // labelsCSVName returns the name of the CSV file of labels in lang.
@@ -107,19 +110,20 @@ func (w *Workspace) export() error {
 	old, haveStamp := readStamp(path(stampFile))
 	same := haveStamp && !w.rewrite && old.Format == want.Format && old.Study == want.Study && old.Versions == want.Versions &&
 		old.Lang == want.Lang && old.Names == want.Names
-	from := -1 // rewrite every row
-	if same && old.Rows <= want.Rows && sizeOf(path(jsonlFile)) == old.JSONL && sizeOf(path(csvFile)) == old.CSV && countMarkdown(path(markdownDir)) == old.Rows {
-		from = old.Rows
+	files := []string{jsonlFile, csvFile, xlsxFile}
+	if want.Labels != "" {
+		files = append(files, labelsCSVName(want.Labels))
 	}
-	labelsFrom := -1
-	if want.Labels != "" && old.Labels == want.Labels && from >= 0 && sizeOf(path(labelsCSVName(want.Labels))) == old.LabelsCSV {
-		labelsFrom = from
+	testimoniesDone := same && old.Rows == want.Rows && old.Labels == want.Labels && countMarkdown(path(markdownDir)) == old.Rows &&
+		!slices.ContainsFunc(files, func(f string) bool { return sizeOf(path(f)) != old.Sizes[f] || old.Sizes[f] <= 0 })
+	want.Sizes = old.Sizes
+	mdFrom := -1 // every Markdown file
+	if same && old.Rows <= want.Rows && countMarkdown(path(markdownDir)) == old.Rows {
+		mdFrom = old.Rows
 	}
-	xlsxDone := same && from == want.Rows && sizeOf(path(xlsxFile)) >= 0
 	quarDone := same && old.Quarantine == want.Quarantine && old.QuarantineData == want.QuarantineData && sizeOf(path(quarantineFile)) >= 0
 	codebookDone := same && sizeOf(path(codebookFile)) >= 0
-	labelsDone := want.Labels == "" || labelsFrom == want.Rows
-	if from == want.Rows && labelsDone && xlsxDone && quarDone && codebookDone && old.Labels == want.Labels {
+	if testimoniesDone && quarDone && codebookDone {
 		return nil
 	}
 
@@ -131,8 +135,14 @@ func (w *Workspace) export() error {
 	if err := atomicfile.SyncDir(w.dir); err != nil {
 		return err
 	}
-	if err := w.exportTestimonies(schema, &want, from, labelsFrom, !xlsxDone); err != nil {
-		return err
+	if !testimoniesDone {
+		if err := w.exportTestimonies(schema, want.Labels, mdFrom); err != nil {
+			return err
+		}
+		want.Sizes = map[string]int64{}
+		for _, f := range files {
+			want.Sizes[f] = sizeOf(path(f))
+		}
 	}
 	crashPoint("exporting")
 	if err := removeOtherLabels(w.dir, want.Labels); err != nil {
@@ -208,17 +218,43 @@ func countMarkdown(dir string) int {
 }
 
 // storedRow is one saved testimony: its pseudonym and language (Answers
-// unset), and its decoded answers, valid until the next row.
+// unset), and its decoded answers, valid until the next row. added is its
+// position in the order testimonies were saved.
 type storedRow struct {
 	Testimony
 	answers map[string]answer
+	added   int
 }
 
-// readRows returns the saved testimonies from row from on, in the order of
-// the exports, read one at a time from data/testimonies.
-func (w *Workspace) readRows(from int) iter.Seq2[storedRow, error] {
+// exportOrder returns the indices of w.rows in the order of the exports:
+// by pseudonym, Hangul (가나다 order) then romanized form, so that every
+// researcher holding the same testimonies under the same names writes the
+// same files, however the testimonies reached them.
+func (w *Workspace) exportOrder() []int {
+	type entry struct {
+		name pseudonym.Name
+		i    int
+	}
+	es := make([]entry, len(w.rows))
+	for i, r := range w.rows {
+		es[i].name, _ = w.names.Lookup(hexKey(r.key))
+		es[i].i = i
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		return cmp.Or(strings.Compare(a.name.Hangul, b.name.Hangul), strings.Compare(a.name.Roman, b.name.Roman), cmp.Compare(a.i, b.i))
+	})
+	out := make([]int, len(es))
+	for i, e := range es {
+		out[i] = e.i
+	}
+	return out
+}
+
+// readRows returns the saved testimonies in the order of the exports, read
+// one at a time from data/testimonies.
+func (w *Workspace) readRows() iter.Seq2[storedRow, error] {
 	return func(yield func(storedRow, error) bool) {
-		if from >= len(w.rows) {
+		if len(w.rows) == 0 {
 			return
 		}
 		f, err := os.Open(filepath.Join(w.dir, dataFile))
@@ -228,7 +264,8 @@ func (w *Workspace) readRows(from int) iter.Seq2[storedRow, error] {
 		}
 		defer f.Close()
 		var buf []byte
-		for _, r := range w.rows[from:] {
+		for _, i := range w.exportOrder() {
+			r := w.rows[i]
 			if int64(cap(buf)) < r.n {
 				buf = make([]byte, r.n)
 			}
@@ -244,21 +281,29 @@ func (w *Workspace) readRows(from int) iter.Seq2[storedRow, error] {
 			}
 			name, _ := w.names.Lookup(hexKey(r.key))
 			t := Testimony{Pseudonym: name.Hangul, PseudonymRoman: name.Roman, Version: d.version, Language: d.lang}
-			if !yield(storedRow{Testimony: t, answers: d.answers}, nil) {
+			if !yield(storedRow{Testimony: t, answers: d.answers, added: i}, nil) {
 				return
 			}
 		}
 	}
 }
 
-// exportRows returns the saved testimonies from row from on as the export
-// package takes them. The rows are independent of one another and of the
-// data read after them, so that several writers can hold them at once.
-func (w *Workspace) exportRows(from int) iter.Seq2[export.Row, error] {
-	return func(yield func(export.Row, error) bool) {
-		for r, err := range w.readRows(from) {
+// exportRow is a testimony as the export package takes it, with its
+// position in the order testimonies were saved.
+type exportRow struct {
+	export.Row
+	added int
+}
+
+// exportRows returns the saved testimonies as the export package takes
+// them, in the order of the exports. The rows are independent of one
+// another and of the data read after them, so that several writers can
+// hold them at once.
+func (w *Workspace) exportRows() iter.Seq2[exportRow, error] {
+	return func(yield func(exportRow, error) bool) {
+		for r, err := range w.readRows() {
 			if err != nil {
-				yield(export.Row{}, err)
+				yield(exportRow{}, err)
 				return
 			}
 			answers := make(map[string][]string, len(r.answers))
@@ -269,21 +314,21 @@ func (w *Workspace) exportRows(from int) iter.Seq2[export.Row, error] {
 					answers[id] = []string{a.text}
 				}
 			}
-			if !yield(export.Row{Pseudonym: r.Pseudonym, PseudonymRoman: r.PseudonymRoman, Language: r.Language, Version: r.Version, Answers: answers}, nil) {
+			row := export.Row{Pseudonym: r.Pseudonym, PseudonymRoman: r.PseudonymRoman, Language: r.Language, Version: r.Version, Answers: answers}
+			if !yield(exportRow{Row: row, added: r.added}, nil) {
 				return
 			}
 		}
 	}
 }
 
-// exportTestimonies writes the testimonies to testimonies.jsonl,
-// testimonies.csv, the labels CSV, testimonies.xlsx and testimonies/, in
-// one pass over data/testimonies, each file by its own writer of package
-// export, in parallel. from (labelsFrom for the labels CSV) is the first
-// row to append to the files as they are; -1 makes them all again. xlsx
-// says whether to write the XLSX file (always whole). It sets the files'
-// sizes in st.
-func (w *Workspace) exportTestimonies(schema *export.Schema, st *exportStamp, from, labelsFrom int, xlsx bool) error {
+// exportTestimonies writes every testimony to testimonies.jsonl,
+// testimonies.csv, the CSV of labels in labels (if not ""),
+// testimonies.xlsx and testimonies/, in one pass over data/testimonies,
+// each file by its own writer of package export, in parallel. Markdown
+// files are written for the testimonies saved from mdFrom on (the others
+// are there already), or for all with mdFrom -1.
+func (w *Workspace) exportTestimonies(schema *export.Schema, labels string, mdFrom int) error {
 	path := func(name string) string { return filepath.Join(w.dir, name) }
 	var files []*exportFile
 	defer func() {
@@ -291,89 +336,76 @@ func (w *Workspace) exportTestimonies(schema *export.Schema, st *exportStamp, fr
 			f.abort()
 		}
 	}()
-	open := func(name string, from int) (*exportFile, error) {
-		f, err := openExport(path(name), from < 0)
-		if err == nil {
-			files = append(files, f)
-		}
-		return f, err
-	}
 	var sinks []sink
-	total := len(w.rows)
-
-	jsonl, err := open(jsonlFile, from)
-	if err != nil {
-		return err
-	}
-	sinks = append(sinks, sink{from: max(from, 0), write: func(rows export.Rows) error { return export.WriteJSONL(jsonl.bw, schema, rows) }})
-	csvSink := func(name string, from int, opt export.CSVOptions) (*exportFile, error) {
-		f, err := open(name, from)
+	newFile := func(name string, write func(out io.Writer, rows export.Rows) error) error {
+		f, err := openExport(path(name))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var out io.Writer = f.bw
-		if from >= 0 {
-			// WriteCSV starts every file with a byte order mark and
-			// the header, which the file already has.
-			var head bytes.Buffer
-			if err := export.WriteCSV(&head, schema, export.Slice(nil), opt); err != nil {
-				return nil, err
-			}
-			out = &skipWriter{w: f.bw, skip: head.Bytes()}
-		}
-		sinks = append(sinks, sink{from: max(from, 0), write: func(rows export.Rows) error { return export.WriteCSV(out, schema, rows, opt) }})
-		return f, nil
+		files = append(files, f)
+		sinks = append(sinks, func(rows iter.Seq2[exportRow, error]) error { return write(f.bw, plain(rows)) })
+		return nil
 	}
-	csvOut, err := csvSink(csvFile, from, export.CSVOptions{})
-	if err != nil {
+	if err := newFile(jsonlFile, func(out io.Writer, rows export.Rows) error { return export.WriteJSONL(out, schema, rows) }); err != nil {
 		return err
 	}
-	var labelsOut *exportFile
-	if st.Labels != "" {
-		if labelsOut, err = csvSink(labelsCSVName(st.Labels), labelsFrom, export.CSVOptions{Labels: st.Labels}); err != nil {
+	if err := newFile(csvFile, func(out io.Writer, rows export.Rows) error {
+		return export.WriteCSV(out, schema, rows, export.CSVOptions{})
+	}); err != nil {
+		return err
+	}
+	if labels != "" {
+		if err := newFile(labelsCSVName(labels), func(out io.Writer, rows export.Rows) error {
+			return export.WriteCSV(out, schema, rows, export.CSVOptions{Labels: labels})
+		}); err != nil {
 			return err
 		}
 	}
-	if xlsx {
-		tmp := path(tmpDir)
-		sinks = append(sinks, sink{from: 0, write: func(rows export.Rows) error {
-			if err := os.MkdirAll(tmp, 0o700); err != nil {
-				return fmt.Errorf("failed to write exports: %w", err)
-			}
-			defer os.RemoveAll(tmp)
-			return atomicfile.Write(path(xlsxFile), 0o600, func(out io.Writer) error {
-				return export.WriteXLSX(out, schema, rows, export.XLSXOptions{Labels: w.lang, TempDir: tmp})
-			})
-		}})
-	}
+	tmp := path(tmpDir)
+	sinks = append(sinks, func(rows iter.Seq2[exportRow, error]) error {
+		// Sheets beyond 16 MiB spill to disk, in plaintext: into the
+		// workspace, which repair empties after a crash.
+		if err := os.MkdirAll(tmp, 0o700); err != nil {
+			return fmt.Errorf("failed to write exports: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		return atomicfile.Write(path(xlsxFile), 0o600, func(out io.Writer) error {
+			return export.WriteXLSX(out, schema, plain(rows), export.XLSXOptions{Labels: w.lang, TempDir: tmp})
+		})
+	})
 	mdDir := path(markdownDir)
 	if err := os.MkdirAll(mdDir, 0o700); err != nil {
 		return fmt.Errorf("failed to write exports: %w", err)
 	}
-	// Rewriting every file compares each Markdown file with what is there,
-	// unless nothing is.
-	full := from < 0
+	// Writing every file compares each with what is there, unless nothing
+	// is.
+	full := mdFrom < 0
+	compare := full && countMarkdown(mdDir) > 0
 	var mdNames map[string]bool
 	if full {
 		mdNames = map[string]bool{}
 	}
-	sinks = append(sinks, sink{from: max(from, 0), write: func(rows export.Rows) error {
-		return w.writeMarkdown(mdDir, schema, rows, full && countMarkdown(mdDir) > 0, mdNames)
-	}})
+	sinks = append(sinks, func(rows iter.Seq2[exportRow, error]) error {
+		return w.writeMarkdown(mdDir, schema, func(yield func(export.Row, error) bool) {
+			for r, err := range rows {
+				if err == nil && r.added < mdFrom {
+					continue
+				}
+				if !yield(r.Row, err) {
+					return
+				}
+			}
+		}, compare, mdNames)
+	})
 
-	start := total
-	for _, s := range sinks {
-		start = min(start, s.from)
-	}
-	progress := w.exportProgress
-	if progress != nil {
-		progress(0, total-start)
-	}
-	if err := fanOut(w.exportRows(start), start, sinks, func(done int) {
-		if progress != nil {
-			progress(done, total-start)
+	total := len(w.rows)
+	progress := func(done int) {
+		if w.exportProgress != nil {
+			w.exportProgress(done, total)
 		}
-	}); err != nil {
+	}
+	progress(0)
+	if err := fanOut(w.exportRows(), sinks, progress); err != nil {
 		return err
 	}
 	if full {
@@ -391,31 +423,31 @@ func (w *Workspace) exportTestimonies(schema *export.Schema, st *exportStamp, fr
 			return err
 		}
 	}
-	if err := atomicfile.SyncDir(w.dir); err != nil {
-		return err
-	}
-	st.JSONL, st.CSV = jsonl.size, csvOut.size
-	if labelsOut != nil {
-		st.LabelsCSV = labelsOut.size
-	}
-	return nil
+	return atomicfile.SyncDir(w.dir)
 }
 
-// sink is one writer of rows, taking them from row from on.
-type sink struct {
-	from  int
-	write func(export.Rows) error
+// plain returns the rows without their positions.
+func plain(rows iter.Seq2[exportRow, error]) export.Rows {
+	return func(yield func(export.Row, error) bool) {
+		for r, err := range rows {
+			if !yield(r.Row, err) {
+				return
+			}
+		}
+	}
 }
 
-// fanOut reads rows once (numbered from start) and gives each to every
-// sink from its first row on, each sink writing in its own goroutine, a
-// few rows behind at most: memory does not grow with the rows. It returns
-// the first error of the rows or of a sink; a sink that fails stops the
-// others.
-func fanOut(rows iter.Seq2[export.Row, error], start int, sinks []sink, progress func(done int)) error {
+// sink is one writer of rows.
+type sink func(iter.Seq2[exportRow, error]) error
+
+// fanOut reads rows once and gives each to every sink, each writing in its
+// own goroutine, a few rows behind at most: memory does not grow with the
+// rows. It returns the first error of the rows or of a sink; a sink that
+// fails stops the others, whose rows then end in an error, so that no
+// writer completes a file.
+func fanOut(rows iter.Seq2[exportRow, error], sinks []sink, progress func(done int)) error {
 	type item struct {
-		i   int
-		r   export.Row
+		r   exportRow
 		err error
 	}
 	stop := make(chan struct{})
@@ -429,18 +461,15 @@ func fanOut(rows iter.Seq2[export.Row, error], start int, sinks []sink, progress
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.write(func(yield func(export.Row, error) bool) {
+			err := s(func(yield func(exportRow, error) bool) {
 				for it := range ch {
-					if it.i < s.from && it.err == nil {
-						continue
-					}
 					if !yield(it.r, it.err) {
 						return
 					}
 				}
 				select {
 				case <-stop: // the rows ended early: write nothing
-					yield(export.Row{}, errStopped)
+					yield(exportRow{}, errStopped)
 				default:
 				}
 			})
@@ -452,13 +481,13 @@ func fanOut(rows iter.Seq2[export.Row, error], start int, sinks []sink, progress
 			}
 		}()
 	}
-	i := start
+	done := 0
 	stopped := false
 feed:
 	for r, err := range rows {
 		for _, ch := range chans {
 			select {
-			case ch <- item{i: i, r: r, err: err}:
+			case ch <- item{r: r, err: err}:
 			case <-stop:
 				stopped = true
 				break feed
@@ -467,8 +496,8 @@ feed:
 		if err != nil {
 			break
 		}
-		i++
-		progress(i - start)
+		done++
+		progress(done)
 	}
 	for _, ch := range chans {
 		close(ch)
@@ -486,31 +515,6 @@ feed:
 }
 
 var errStopped = errors.New("failed to write exports: another export failed")
-
-// skipWriter drops the first len(skip) bytes written through it, which
-// must be skip.
-type skipWriter struct {
-	w    io.Writer
-	skip []byte
-}
-
-func (s *skipWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if len(s.skip) > 0 {
-		k := min(len(p), len(s.skip))
-		if !bytes.Equal(p[:k], s.skip[:k]) {
-			return 0, errors.New("the CSV header changed: the exports will be made again")
-		}
-		p, s.skip = p[k:], s.skip[k:]
-	}
-	if len(p) == 0 {
-		return n, nil
-	}
-	if _, err := s.w.Write(p); err != nil {
-		return 0, err
-	}
-	return n, nil
-}
 
 // writeMarkdown writes one Markdown file per testimony into dir, named
 // by export.MarkdownName; with compare, only those that differ from what
@@ -743,26 +747,18 @@ func (w *Workspace) writeQuarantine(out io.Writer) error {
 }
 
 // exportFile is testimonies.jsonl or a CSV file being written: a new
-// temporary file renamed over the old one, or the old one appended to.
+// temporary file renamed over the old one.
 type exportFile struct {
 	path string
 	f    *os.File
 	bw   *bufio.Writer
-	tmp  bool
-	size int64
 	done bool
 }
 
-func openExport(path string, full bool) (*exportFile, error) {
-	var f *os.File
-	var err error
-	if full {
-		f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-		if err == nil {
-			err = f.Chmod(0o600)
-		}
-	} else {
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+func openExport(path string) (*exportFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err == nil {
+		err = f.Chmod(0o600)
 	}
 	if err != nil {
 		if f != nil {
@@ -771,7 +767,7 @@ func openExport(path string, full bool) (*exportFile, error) {
 		}
 		return nil, fmt.Errorf("failed to write %s: %w", path, err)
 	}
-	return &exportFile{path: path, f: f, bw: bufio.NewWriterSize(f, 256<<10), tmp: full}, nil
+	return &exportFile{path: path, f: f, bw: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
 func (e *exportFile) commit() error {
@@ -779,16 +775,10 @@ func (e *exportFile) commit() error {
 	if err == nil {
 		err = e.f.Sync()
 	}
-	if err == nil {
-		var info os.FileInfo
-		if info, err = e.f.Stat(); err == nil {
-			e.size = info.Size()
-		}
-	}
 	if cerr := e.f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && e.tmp {
+	if err == nil {
 		err = os.Rename(e.f.Name(), e.path)
 	}
 	if err != nil {
@@ -803,7 +793,5 @@ func (e *exportFile) abort() {
 		return
 	}
 	e.f.Close()
-	if e.tmp {
-		os.Remove(e.f.Name())
-	}
+	os.Remove(e.f.Name())
 }

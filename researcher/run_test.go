@@ -1,9 +1,11 @@
 package researcher
 
 import (
+	"archive/zip"
 	"bytes"
-	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,19 +49,48 @@ func decryptRun(dir string, study *config.Study, id *envelope.Identity, v note.V
 func exports(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, f := range []string{jsonlFile, csvFile, codebookFile, quarantineFile} {
+	labels, _ := filepath.Glob(filepath.Join(dir, labelsCSVName("*")))
+	for _, l := range labels {
+		b, _ := os.ReadFile(l)
+		out[filepath.Base(l)] = string(b)
+	}
+	for _, f := range []string{jsonlFile, csvFile, xlsxFile, codebookFile, quarantineFile} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[f] = string(b)
 	}
+	out[xlsxFile] = unzipped(t, filepath.Join(dir, xlsxFile))
 	md, _ := filepath.Glob(filepath.Join(dir, markdownDir, "*.md"))
 	for _, p := range md {
 		b, _ := os.ReadFile(p)
 		out[filepath.Base(p)] = string(b)
 	}
 	return out
+}
+
+// unzipped returns the entries of the zip archive at path (an XLSX file),
+// by name: excelize writes them in no fixed order.
+func unzipped(t testing.TB, path string) string {
+	t.Helper()
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	var parts []string
+	for _, e := range z.File {
+		r, err := e.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		parts = append(parts, e.Name+"\n"+string(b))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "\n\n")
 }
 
 func sameExports(t testing.TB, what string, got, want map[string]string) {
@@ -134,13 +165,17 @@ func TestSameBatchesSameExports(t *testing.T) {
 		t.Fatalf("testimonies.csv has %d lines, want 13", n)
 	}
 
-	// Rows are in order of seed; count those that did not get their
-	// first candidate.
-	var seeds [][32]byte
+	// Count the testimonies that did not get their first candidate.
+	seeds := map[string][32]byte{} // story → seed
 	for _, e := range append(e1, e2[:5]...) {
-		seeds = append(seeds, pseudonymSeed(f.study.ID, sha256.Sum256(e.Data)))
+		o, err := envelope.Open(f.study.ID, e.Data, f.ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Answers map[string]string }
+		json.Unmarshal(o.Plaintext, &p)
+		seeds[p.Answers["story"]] = pseudonymSeed(f.study.ID, o.Key)
 	}
-	slices.SortFunc(seeds, func(x, y [32]byte) int { return bytes.Compare(x[:], y[:]) })
 	ws, err := Open(a, f.study, f.ids[0], "")
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +183,8 @@ func TestSameBatchesSameExports(t *testing.T) {
 	rows := testimonies(t, ws)
 	ws.Close()
 	collisions := 0
-	for i, r := range rows {
-		first, _ := small().Assign("k", seeds[i])
+	for _, r := range rows {
+		first, _ := small().Assign("k", seeds[Cell(r.Answers["story"])])
 		if first.Hangul != r.Pseudonym {
 			collisions++
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,24 +126,30 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 	mine := to.X25519()
 
 	// First pass: the entries, in the order the sources hold them.
+	// (An envelope may be in several: the first that gives its content
+	// key, a batch sealed to the researcher or a handover, is used.)
 	var entries []handover.Entry
-	found := map[[32]byte]bool{}
-	err = w.eachKept(func(key [32]byte, data []byte, k *[32]byte) error {
-		if !want[key] || found[key] {
+	found := map[[32]byte]int{} // envelope → the source it is taken from
+	err = w.eachKept(func(src int, key [32]byte, data []byte, k *[32]byte) error {
+		if _, done := found[key]; !want[key] || done {
 			return nil
 		}
-		found[key] = true
 		if xs, err := envelope.Recipients(data); err == nil && slices.Contains(xs, mine) {
+			found[key] = src
 			sum.OpenedByThem++
 			return nil
 		}
 		if k == nil {
 			o, err := envelope.Open(w.study.ID, data, w.id)
+			if errors.Is(err, envelope.ErrNotRecipient) {
+				return nil // sealed before this researcher joined: a handover they keep has it
+			}
 			if err != nil {
 				return fmt.Errorf("envelope %x no longer opens: %w", key, err)
 			}
 			k = &o.Key
 		}
+		found[key] = src
 		entries = append(entries, sealer.Entry(data, *k))
 		clear(k[:])
 		return nil
@@ -168,11 +175,11 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 	for _, e := range entries {
 		listed[e.SHA256] = true
 	}
-	err = w.eachKept(func(key [32]byte, data []byte, k *[32]byte) error {
+	err = w.eachKept(func(src int, key [32]byte, data []byte, k *[32]byte) error {
 		if k != nil {
 			clear(k[:])
 		}
-		if !listed[key] {
+		if !listed[key] || found[key] != src {
 			return nil
 		}
 		delete(listed, key)
@@ -190,8 +197,9 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 }
 
 // eachKept calls f with every envelope of every batch and handover file
-// the workspace keeps, in order, with its content key for a handover.
-func (w *Workspace) eachKept(f func(key [32]byte, data []byte, k *[32]byte) error) error {
+// the workspace keeps, in order, with the number of the source holding it
+// and its content key for a handover.
+func (w *Workspace) eachKept(f func(src int, key [32]byte, data []byte, k *[32]byte) error) error {
 	var sources []source
 	for i := range w.st.Batches {
 		sources = append(sources, batchSource(i))
@@ -199,7 +207,7 @@ func (w *Workspace) eachKept(f func(key [32]byte, data []byte, k *[32]byte) erro
 	for i := range w.st.Handovers {
 		sources = append(sources, handoverAt(i))
 	}
-	for _, src := range sources {
+	for n, src := range sources {
 		file, next, _, err := w.openSource(src)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -213,7 +221,7 @@ func (w *Workspace) eachKept(f func(key [32]byte, data []byte, k *[32]byte) erro
 				break
 			}
 			if err == nil {
-				err = f(key, data, k)
+				err = f(n, key, data, k)
 			}
 			if err != nil {
 				file.Close()
@@ -270,6 +278,7 @@ func (w *Workspace) importHandover(r io.Reader, progress func(done, total int)) 
 	m := hr.Manifest()
 	sum := &HandoverSummary{From: m.From, To: m.To.Fingerprint(), Envelopes: len(m.Entries)}
 	pending := srcRef{handover: true, hash: "incoming"}
+	recovered := maps.Clone(run.recovered) // by examining the quarantine again
 	pick := func(key [32]byte) (int, bool) {
 		if run.seen[key] {
 			return 0, false
@@ -279,7 +288,7 @@ func (w *Workspace) importHandover(r io.Reader, progress func(done, total int)) 
 		}
 		run.seen[key] = true
 		if qi, ok := w.qindex[key]; ok {
-			if _, done := run.recovered[qi]; done {
+			if recovered[qi] {
 				return 0, false
 			}
 			return qi, true

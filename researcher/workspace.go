@@ -542,7 +542,7 @@ func (w *Workspace) Len() int { return len(w.rows) }
 // used after Close.
 func (w *Workspace) All() iter.Seq2[Testimony, error] {
 	return func(yield func(Testimony, error) bool) {
-		for r, err := range w.readRows(0) {
+		for r, err := range w.readRows() {
 			t := r.Testimony
 			if err == nil {
 				t.Answers = make(map[string]json.RawMessage, len(r.answers))
