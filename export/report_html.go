@@ -171,7 +171,7 @@ func (a *reportAgg) questionView(n int, qa *qAgg, lang string, w *reportWords) *
 	switch {
 	case qa.choiceIdx != nil:
 		var bars []bar
-		t := &table{Head: []string{w.Choice, "", w.Count, w.Share, w.ShareOfAll}}
+		t := &table{Head: []string{w.Choice, w.Value, w.Count, w.Share, w.ShareOfAll}}
 		add := func(label, value string, c int) {
 			bars = append(bars, bar{label: label, count: c, share: share(c, qa.answered)})
 			t.Rows = append(t.Rows, tableRow{Cells: []tableCell{{Text: label}, {Text: value}, num(c), pct(c, qa.answered), pct(c, a.n)}})
@@ -215,12 +215,9 @@ func (a *reportAgg) questionView(n int, qa *qAgg, lang string, w *reportWords) *
 		if q.q.Type == config.DateApprox {
 			htitle += " — " + w.Year
 		}
-		d := w.NoAnswers
 		if qa.nums.n > 0 {
-			d = fmt.Sprintf(w.HistDesc, formatCount(qa.nums.n), formatNumber(qa.nums.min), formatNumber(qa.nums.max)) + " " + strings.Join(desc, "; ")
-		}
-		qv.Hist = histogram("h-q-"+q.id, htitle, d, bins, width, whole)
-		if qa.nums.n > 0 {
+			d := fmt.Sprintf(w.HistDesc, formatCount(qa.nums.n), formatNumber(qa.nums.min), formatNumber(qa.nums.max)) + " " + strings.Join(desc, "; ")
+			qv.Hist = histogram("h-q-"+q.id, htitle, d, bins, width, whole)
 			qv.Summary = w.Min + " " + formatNumber(qa.nums.min) + " · " + w.Max + " " + formatNumber(qa.nums.max)
 			if q.q.Type == config.Integer || q.q.Type == typeDecimal {
 				qv.Summary += " · " + w.Mean + " " + formatMean(qa.nums.sum/float64(qa.nums.n))

@@ -15,9 +15,9 @@ type reportWords struct {
 
 	HowToRead, ChoiceShares, MultiNote, CodesIntro string
 
-	ByLanguage, ByVersion, Questions, Language, Version, Title, Current, Earlier string
-	Count, Share, ShareOfAll, Numbers, Choice, Range, OtherValue, OtherLanguage  string
-	Answered, NotAsked, Skipped, NotInVersion                                    string
+	ByLanguage, ByVersion, Questions, Language, Version, Title, Current, Earlier       string
+	Count, Share, ShareOfAll, Numbers, Choice, Value, Range, OtherValue, OtherLanguage string
+	Answered, NotAsked, Skipped, NotInVersion                                          string
 
 	Agreed, AskedIn, Min, Max, Mean, Year, Period, YearOnly string
 
@@ -28,7 +28,6 @@ type reportWords struct {
 	AnsweredOf string // answered count, all count
 	Part       string // part, parts
 	HistDesc   string // answers, lowest, highest
-	NoAnswers  string
 }
 
 var reportWordsByLang = map[string]*reportWords{
@@ -40,7 +39,7 @@ var reportWordsByLang = map[string]*reportWords{
 		CodesIntro:   "Grey bars and grey lines count the testimonies that have no answer to a question, as a share of all testimonies, for one of three reasons (the codes of the CSV and XLSX files):",
 		ByLanguage:   "Testimonies by language", ByVersion: "Testimonies by questionnaire version", Questions: "Questions",
 		Language: "Language", Version: "Version", Title: "Title", Current: "current", Earlier: "earlier",
-		Count: "Count", Share: "Share", ShareOfAll: "Share of all", Numbers: "Numbers", Choice: "Choice", Range: "Range",
+		Count: "Count", Share: "Share", ShareOfAll: "Share of all", Numbers: "Numbers", Choice: "Choice", Value: "Value", Range: "Range",
 		OtherValue: "a value the questionnaire does not have", OtherLanguage: "another language",
 		Answered: "answered", NotAsked: "not asked", Skipped: "skipped", NotInVersion: "not in this version",
 		Agreed: "agreed", AskedIn: "Asked in questionnaire versions", Min: "lowest", Max: "highest", Mean: "mean",
@@ -50,8 +49,7 @@ var reportWordsByLang = map[string]*reportWords{
 		FreeTextAnswers:  "Answers",
 		Pseudonyms:       "Pseudonyms", Pseudonym: "Pseudonym", Romanized: "Romanized",
 		AnsweredOf: "%s of %s answered", Part: "part %d of %d",
-		HistDesc:  "Histogram of %s answers, from %s to %s.",
-		NoAnswers: "No answers.",
+		HistDesc: "Histogram of %s answers, from %s to %s.",
 	},
 	"ko": {
 		Report: "보고서", Testimonies: "증언", Study: "조사", Versions: "질문지 판", Date: "날짜", Contents: "차례",
@@ -61,7 +59,7 @@ var reportWordsByLang = map[string]*reportWords{
 		CodesIntro:   "회색 막대와 회색 줄은 질문에 답이 없는 증언을 세며, 그 비율은 모든 증언 가운데의 비율입니다. 까닭은 세 가지입니다(CSV와 XLSX 파일의 코드):",
 		ByLanguage:   "언어별 증언", ByVersion: "질문지 판별 증언", Questions: "질문",
 		Language: "언어", Version: "판", Title: "제목", Current: "현재 판", Earlier: "이전 판",
-		Count: "수", Share: "비율", ShareOfAll: "모든 증언 중 비율", Numbers: "숫자 보기", Choice: "선택지", Range: "구간",
+		Count: "수", Share: "비율", ShareOfAll: "모든 증언 중 비율", Numbers: "숫자 보기", Choice: "선택지", Value: "값", Range: "구간",
 		OtherValue: "질문지에 없는 값", OtherLanguage: "다른 언어",
 		Answered: "답함", NotAsked: "묻지 않음", Skipped: "건너뜀", NotInVersion: "이 판에 없음",
 		Agreed: "동의함", AskedIn: "이 질문이 있는 질문지 판", Min: "최소", Max: "최대", Mean: "평균",
@@ -71,8 +69,7 @@ var reportWordsByLang = map[string]*reportWords{
 		FreeTextAnswers:  "답",
 		Pseudonyms:       "가명", Pseudonym: "가명", Romanized: "로마자",
 		AnsweredOf: "%[2]s건 중 %[1]s건 답함", Part: "%d/%d",
-		HistDesc:  "답 %s건의 분포, %s부터 %s까지.",
-		NoAnswers: "답이 없습니다.",
+		HistDesc: "답 %s건의 분포, %s부터 %s까지.",
 	},
 	"zh": {
 		Report: "报告", Testimonies: "证词", Study: "调查", Versions: "问卷版本", Date: "日期", Contents: "目录",
@@ -82,7 +79,7 @@ var reportWordsByLang = map[string]*reportWords{
 		CodesIntro:   "灰色条和灰色说明统计没有回答某个问题的证词，比例以全部证词计，原因有三种（CSV和XLSX文件中的代码）：",
 		ByLanguage:   "按语言的证词", ByVersion: "按问卷版本的证词", Questions: "问题",
 		Language: "语言", Version: "版本", Title: "标题", Current: "当前版本", Earlier: "早期版本",
-		Count: "数量", Share: "比例", ShareOfAll: "占全部证词的比例", Numbers: "查看数字", Choice: "选项", Range: "区间",
+		Count: "数量", Share: "比例", ShareOfAll: "占全部证词的比例", Numbers: "查看数字", Choice: "选项", Value: "值", Range: "区间",
 		OtherValue: "问卷中没有的值", OtherLanguage: "其他语言",
 		Answered: "已回答", NotAsked: "未询问", Skipped: "跳过", NotInVersion: "此版本没有",
 		Agreed: "同意", AskedIn: "包含此问题的问卷版本", Min: "最小", Max: "最大", Mean: "平均",
@@ -92,8 +89,7 @@ var reportWordsByLang = map[string]*reportWords{
 		FreeTextAnswers:  "回答",
 		Pseudonyms:       "化名", Pseudonym: "化名", Romanized: "罗马字",
 		AnsweredOf: "%[2]s份中%[1]s份已回答", Part: "第%d部分，共%d部分",
-		HistDesc:  "%s个回答的分布，从%s到%s。",
-		NoAnswers: "没有回答。",
+		HistDesc: "%s个回答的分布，从%s到%s。",
 	},
 }
 
