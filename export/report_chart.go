@@ -74,7 +74,7 @@ func barCharts(id, title, desc string, bars []bar, partFmt func(i, n int) string
 	for i, b := range bars {
 		lines := wrapText(strings.ReplaceAll(b.label, "\n", " "), chartWidth-4, barFont, barLabelLines)
 		h := px(len(lines)*barLine + 4 + barHeight + barGap)
-		sep := b.code && (i == 0 || !bars[i-1].code) && i > 0
+		sep := b.code && i > 0 && !bars[i-1].code // codes follow a line
 		if sep {
 			h += 8
 		}
@@ -118,6 +118,7 @@ func barCharts(id, title, desc string, bars []bar, partFmt func(i, n int) string
 const (
 	histHeight  = 236
 	histLeft    = 48 // room for the count axis
+	histRight   = 20 // room for half the last label
 	histTop     = 18 // room for counts above bars
 	histBottom  = 44 // room for the value axis
 	histMaxBins = 40
@@ -276,7 +277,7 @@ func niceCeil(v float64) float64 {
 // histogram lays out bins, labelled by label(i), as a chart.
 func histogram(id, title, desc string, bins []histBin, w float64, integer bool) *histChart {
 	c := &histChart{ID: id, Title: title, Desc: desc, Width: chartWidth, Height: histHeight,
-		Left: histLeft, Right: chartWidth - 8, Base: histHeight - histBottom, Top: histTop}
+		Left: histLeft, Right: chartWidth - histRight, Base: histHeight - histBottom, Top: histTop}
 	if len(bins) == 0 {
 		return c
 	}

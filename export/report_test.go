@@ -538,11 +538,17 @@ func TestReportFileLinksMarkdown(t *testing.T) {
 func FuzzReport(f *testing.F) {
 	f.Add("김석한", "Kim Seok-han", "ko", "</svg><script>alert(1)</script>", "2012")
 	f.Add("\u202e", "\x00\xff", "<b>", "]]><!--", "-1")
-	s := schema(f)
-	v2 := current(f)
+	st, err := config.Load("testdata/small.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := NewSchema([]*config.Study{st})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, pseudonym, roman, lang, story, year string) {
-		rows := []Row{{Pseudonym: pseudonym, PseudonymRoman: roman, Language: lang, Version: v2,
-			Answers: map[string][]string{"story": {story}, "left": {year}, "media_other": {story}}}}
+		rows := []Row{{Pseudonym: pseudonym, PseudonymRoman: roman, Language: lang,
+			Answers: map[string][]string{"story": {story}, "left": {year}, "other": {story}, "phone": {year}}}}
 		var b bytes.Buffer
 		if err := WriteReport(&b, s, Slice(rows), ReportOptions{FreeText: true, MarkdownDir: "md"}); err != nil {
 			t.Fatal(err)
