@@ -195,8 +195,7 @@ type qAgg struct {
 }
 
 type textAnswer struct {
-	person int
-	text   string
+	pseudonym, roman, text string
 }
 
 var seasons = []string{"spring", "summer", "autumn", "winter"}
@@ -280,12 +279,12 @@ func (a *reportAgg) add(r *Row) error {
 			continue
 		}
 		qa.answered++
-		qa.count(vals, a.freeText, len(a.people)-1)
+		qa.count(r, vals, a.freeText)
 	}
 	return nil
 }
 
-func (qa *qAgg) count(vals []string, freeText bool, who int) {
+func (qa *qAgg) count(r *Row, vals []string, freeText bool) {
 	switch {
 	case qa.choiceIdx != nil:
 		for _, v := range vals {
@@ -319,6 +318,6 @@ func (qa *qAgg) count(vals []string, freeText bool, who int) {
 		}
 		qa.nums.add(c.num)
 	case freeText:
-		qa.texts = append(qa.texts, textAnswer{person: who, text: strings.Join(vals, "\n")})
+		qa.texts = append(qa.texts, textAnswer{pseudonym: r.Pseudonym, roman: r.PseudonymRoman, text: strings.Join(vals, "\n")})
 	}
 }

@@ -29,26 +29,22 @@ type reportView struct {
 	VersionsTable             *table
 	Questions                 []*questionView
 	People                    []personView
-	Linked                    bool
 }
 
 type codeView struct{ Code, Meaning string }
 
 type questionView struct {
-	N                 int
-	ID, Label, Type   string
-	AskedIn           string
-	Multi             bool
-	Bars              []*barChart
-	Hist              *histChart
-	Summary           string
-	Counts            []countView // answered and codes, when there are no bars
-	Table             *table
-	Periods           *table
-	Text              bool
-	Texts             []textView
-	FreeTextCount     int
-	HasAnswersOrCodes bool
+	N               int
+	ID, Label, Type string
+	AskedIn         string
+	Multi           bool
+	Bars            []*barChart
+	Hist            *histChart
+	Summary         string
+	Counts          []countView // answered and codes, when there are no bars
+	Table           *table
+	Periods         *table
+	Texts           []textView
 }
 
 type countView struct {
@@ -79,7 +75,7 @@ func (a *reportAgg) view(lang string, opt ReportOptions, link func(Row) string) 
 	s := a.s
 	v := &reportView{
 		Lang: lang, W: w, StudyID: Visible(s.current.ID), Total: formatCount(a.n),
-		NVersions: len(s.versions), FreeText: opt.FreeText, Linked: link != nil,
+		NVersions: len(s.versions), FreeText: opt.FreeText,
 	}
 	v.Title = opt.Title
 	if v.Title == "" {
@@ -108,7 +104,7 @@ func (a *reportAgg) view(lang string, opt ReportOptions, link func(Row) string) 
 		bars = append(bars, bar{label: name, count: n, share: share(n, a.n)})
 		lt.Rows = append(lt.Rows, tableRow{Cells: []tableCell{{Text: name}, num(n), pct(n, a.n)}})
 	}
-	v.Languages = barCharts("c-languages", w.ByLanguage, barsDesc(w, bars, a.n, a.n), bars, partFormat(w))
+	v.Languages = barCharts("c-languages", w.ByLanguage, barsDesc(w.Testimonies+": "+v.Total, bars), bars, partFormat(w))
 	v.LanguagesTable = lt
 
 	bars = nil
@@ -124,7 +120,7 @@ func (a *reportAgg) view(lang string, opt ReportOptions, link func(Row) string) 
 		bars = append(bars, bar{label: ver.short + " · " + title + " (" + which + ")", count: n, share: share(n, a.n)})
 		vt.Rows = append(vt.Rows, tableRow{Cells: []tableCell{{Text: ver.short + " (" + which + ")"}, {Text: title}, num(n), pct(n, a.n)}})
 	}
-	v.Versions = barCharts("c-versions", w.ByVersion, barsDesc(w, bars, a.n, a.n), bars, partFormat(w))
+	v.Versions = barCharts("c-versions", w.ByVersion, barsDesc(w.Testimonies+": "+v.Total, bars), bars, partFormat(w))
 	v.VersionsTable = vt
 
 	for i, qa := range a.qs {
@@ -132,7 +128,7 @@ func (a *reportAgg) view(lang string, opt ReportOptions, link func(Row) string) 
 	}
 
 	// Pseudonyms, in the order of their names (not of arrival).
-	people := slices.Clone(a.people)
+	people := a.people
 	slices.SortStableFunc(people, func(x, y person) int {
 		if c := strings.Compare(x.pseudonym, y.pseudonym); c != 0 {
 			return c
@@ -192,7 +188,7 @@ func (a *reportAgg) questionView(n int, qa *qAgg, lang string, w *reportWords) *
 			}
 		}
 		codeRows(t, 5)
-		qv.Bars = barCharts("c-q-"+q.id, title, barsDesc(w, bars, qa.answered, a.n), bars, partFormat(w))
+		qv.Bars = barCharts("c-q-"+q.id, title, barsDesc(fmt.Sprintf(w.AnsweredOf, formatCount(qa.answered), formatCount(a.n)), bars), bars, partFormat(w))
 		qv.Table = t
 	case qa.nums != nil:
 		bins, width := qa.nums.bins()
@@ -244,12 +240,9 @@ func (a *reportAgg) questionView(n int, qa *qAgg, lang string, w *reportWords) *
 		}
 		qv.Counts = a.counts(qa, w)
 	default:
-		qv.Text = true
 		qv.Counts = a.counts(qa, w)
-		qv.FreeTextCount = len(qa.texts)
 		for _, t := range qa.texts {
-			p := a.people[t.person]
-			qv.Texts = append(qv.Texts, textView{Pseudonym: oneLine(p.pseudonym), Roman: oneLine(p.roman), Text: Visible(t.text)})
+			qv.Texts = append(qv.Texts, textView{Pseudonym: oneLine(t.pseudonym), Roman: oneLine(t.roman), Text: Visible(t.text)})
 		}
 	}
 	return qv
@@ -269,10 +262,11 @@ func (a *reportAgg) counts(qa *qAgg, w *reportWords) []countView {
 	return out
 }
 
-// barsDesc describes a bar chart in words, for screen readers: how many
-// answered, then each bar's count and share.
-func barsDesc(w *reportWords, bars []bar, answered, all int) string {
-	parts := []string{fmt.Sprintf(w.AnsweredOf, formatCount(answered), formatCount(all))}
+// barsDesc describes a bar chart in words, for screen readers: lead (how
+// many testimonies, or how many answered), then each bar's count and
+// share.
+func barsDesc(lead string, bars []bar) string {
+	parts := []string{lead}
 	for _, b := range bars {
 		parts = append(parts, b.label+": "+formatCount(b.count)+" ("+formatShare(b.share)+")")
 	}

@@ -168,7 +168,7 @@ func TestReportShares(t *testing.T) {
 		t.Errorf("tv bar is %v long, want 2/3 of %d", l, barLen)
 	}
 	wantCounts := []countView{{"answered", "", "0", "0%"}, {"not asked", ".n", "1", "33.3%"}, {"skipped", ".s", "1", "33.3%"}, {"not in this version", ".v", "1", "33.3%"}}
-	if !slices.Equal(other.Counts, wantCounts) || !other.Text || len(other.Texts) != 0 {
+	if !slices.Equal(other.Counts, wantCounts) || other.Bars != nil || other.Hist != nil || len(other.Texts) != 0 {
 		t.Errorf("media_other: %+v", other.Counts)
 	}
 	if len(left.Hist.Bars) != 14 || left.Summary != "lowest 1999 · highest 2012" {
