@@ -217,7 +217,7 @@ func writeReport(t *testing.T) (path string, doc []byte) {
 
 func fileURL(path string) string { return (&url.URL{Scheme: "file", Path: path}).String() }
 
-func open(t *testing.T, ctx context.Context, l *pageLog, u string) {
+func openPage(t *testing.T, ctx context.Context, l *pageLog, u string) {
 	t.Helper()
 	l.reset()
 	do(t, ctx, "open "+u, chromedp.Navigate(u), waitFor(`body`), chromedp.Sleep(700*time.Millisecond))
@@ -233,7 +233,7 @@ func TestReportOffline(t *testing.T) {
 	path, _ := writeReport(t)
 	ctx, l := offlineBrowser(t, true)
 	u := fileURL(path)
-	open(t, ctx, l, u)
+	openPage(t, ctx, l, u)
 	requests, _, messages := l.seen()
 	if !slices.Equal(requests, []string{u}) {
 		t.Errorf("the report made requests %q; want only its own file", requests)
@@ -507,7 +507,7 @@ func TestReportPolicyHoldsInjectedMarkup(t *testing.T) {
 	if err := os.WriteFile(barePath, bare, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	open(t, ctx, l, fileURL(barePath))
+	openPage(t, ctx, l, fileURL(barePath))
 	requests, _, _ := l.seen()
 	if title, _ := chromedp.Run(ctx, chromedp.Title()); title != "ran" || !slices.ContainsFunc(requests, func(u string) bool { return strings.Contains(u, "203.0.113.1") }) {
 		t.Fatalf("without the policy the injected markup did not run (title %q) or request anything (%q): the test cannot see what it checks", title, requests)
@@ -519,7 +519,7 @@ func TestReportPolicyHoldsInjectedMarkup(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := fileURL(craftedPath)
-	open(t, ctx, l, u)
+	openPage(t, ctx, l, u)
 	requests, notRefused, messages := l.seen()
 	// data: URLs are Chromium's own icons for a broken image or a video.
 	notRefused = slices.DeleteFunc(notRefused, func(s string) bool { return strings.HasPrefix(s, "data:") })
