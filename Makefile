@@ -4,7 +4,7 @@ GO ?= go
 export PATH := $(PATH):/usr/sbin
 FUZZTIME ?= 100000x
 
-.PHONY: demo test deps check fuzz bench install package package-test
+.PHONY: demo test deps check fuzz bench bench-stalled install package package-test
 
 demo: deps
 	$(GO) run ./cmd/intake demo
@@ -58,3 +58,11 @@ package-test:
 	  [ -z "$$missing" ] || { echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; }
 	@test -z "$$(gofmt -l packaging)" || { echo "gofmt would change:"; gofmt -l packaging; exit 1; }
 	cd packaging && $(GO) vet ./... && TESTIMONY_PACKAGE_CHROOT=1 $(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# bench-stalled attacks `intake serve` with 1,000 uploads that stall and
+# 5,000 idle connections while a person uses the site (about a minute),
+# then with the attack kept up (-reconnect).
+bench-stalled:
+	$(GO) run ./bench/stalled
+	$(GO) run ./bench/stalled -reconnect 

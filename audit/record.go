@@ -66,6 +66,16 @@ const (
 	// answers to a version of the study. It carries the SHA-256 of that
 	// version's study file.
 	EventStudyVersionRetired Event = "study-version-retired"
+	// EventBackupMade records that the operator made a backup of the
+	// server's keys and records (intake backup). The backup holds the log up
+	// to and including this record, and never an envelope.
+	EventBackupMade Event = "backup-made"
+	// EventServiceRestored records that the server was restored from a
+	// backup into a new data directory (intake restore): the records before
+	// it are those the backup held, and the envelopes not yet exported when
+	// the backup was made are not on the restored server. It carries the
+	// SHA-256 of the backup's signed manifest.
+	EventServiceRestored Event = "service-restored"
 )
 
 // Events written by a researcher into the researcher's own log, on the
@@ -138,6 +148,8 @@ var events = map[Event]eventFields{
 	EventEnvelopesPurgedWithoutReceipt: {count: true},
 	EventReceiptAccepted:               {hashKey: "receipt-sha256", key: true},
 	EventStudyVersionRetired:           {hashKey: "study-sha256"},
+	EventBackupMade:                    {},
+	EventServiceRestored:               {hashKey: "backup-sha256"},
 
 	EventTestimoniesRecovered: {count: true},
 	EventReceiptIssued:        {hashKey: "receipt-sha256", count: true},
@@ -153,6 +165,7 @@ var events = map[Event]eventFields{
 // Events lists every event, in the order summaries show them.
 var Events = []Event{
 	EventServiceStarted, EventServiceStopped, EventOnionPublished, EventStudyVersionRetired,
+	EventBackupMade, EventServiceRestored,
 	EventSubmissionStored, EventSubmissionsRecovered,
 	EventBatchExported, EventExportRolledBack,
 	EventReceiptAccepted, EventEnvelopesPurged, EventEnvelopesPurgedWithoutReceipt,
@@ -176,8 +189,8 @@ type Record struct {
 	// Day is the UTC day it happened, as YYYY-MM-DD, from 2000-01-01 to
 	// 9999-12-31.
 	Day string
-	// SHA256 is the hash of the study file, envelope, batch manifest or
-	// receipt. It is zero for events that carry no hash.
+	// SHA256 is the hash of the study file, envelope, batch manifest,
+	// receipt or backup manifest. It is zero for events that carry no hash.
 	SHA256 [32]byte
 	// Count is a number of envelopes, testimonies, batches or renames, from
 	// 0 to [MaxCount]. It is zero for events that carry no count.
@@ -275,6 +288,18 @@ func StudyVersionRetired(studySHA256 [32]byte, day time.Time) Record {
 	return Record{Event: EventStudyVersionRetired, Day: dayOf(day), SHA256: studySHA256}
 }
 
+// BackupMade records that a backup of the server's keys and records was
+// made.
+func BackupMade(day time.Time) Record {
+	return Record{Event: EventBackupMade, Day: dayOf(day)}
+}
+
+// ServiceRestored records that the server was restored from the backup
+// whose signed manifest has SHA-256 backupSHA256.
+func ServiceRestored(backupSHA256 [32]byte, day time.Time) Record {
+	return Record{Event: EventServiceRestored, Day: dayOf(day), SHA256: backupSHA256}
+}
+
 // TestimoniesRecovered records that count quarantined testimonies were
 // brought in.
 func TestimoniesRecovered(count int, day time.Time) Record {
@@ -333,8 +358,8 @@ func HandoverImported(count int, giverFingerprint string, day time.Time) Record 
 //	testimony-audit/1 <day> <event>[ <key>=<value>]...
 //
 // The keys are fixed by the event and always appear in the same order:
-// a hash ("study-sha256", "envelope-sha256", "manifest-sha256" or
-// "receipt-sha256", 64 lowercase hex digits), then "count" (decimal, no
+// a hash ("study-sha256", "envelope-sha256", "manifest-sha256",
+// "receipt-sha256" or "backup-sha256", 64 lowercase hex digits), then "count" (decimal, no
 // sign, no leading zero), then "researcher-key". The encoding is canonical: a record has exactly one.
 // MarshalText fails if r does not fit its event.
 func (r Record) MarshalText() ([]byte, error) {

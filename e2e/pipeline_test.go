@@ -42,11 +42,13 @@ type harness struct {
 	data  *intake.Data
 	base  string
 	logs  *clitest.Buffer
+	log   oplog.Logger
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), logs: &clitest.Buffer{}}
+	h.log = oplog.New(h.logs)
 	var rs []*envelope.Recipient
 	for range 2 {
 		id, err := envelope.GenerateIdentity()
@@ -69,7 +71,7 @@ func newHarness(t *testing.T) *harness {
 	if err := h.data.Record(audit.ServiceStarted(h.study.SHA256, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := intake.New(intake.Config{Study: h.study, Store: h.data.Store, Log: oplog.New(h.logs),
+	srv, err := intake.New(intake.Config{Study: h.study, Store: h.data.Store, Log: h.log,
 		Stored: func(sum [32]byte, day time.Time) error { return h.data.Record(audit.SubmissionStored(sum, day)) }})
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +302,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The marker typed into the plain form is nowhere on the server's disk or in its log.
+	// The marker typed into the plain form is nowhere on the server's disk or in its log
+	// (with the day's counts written, as at shutdown).
+	h.log.Flush()
 	checkNoMarker(t, filepath.Join(h.dir, "data"), h.logs.Bytes(), marker)
 }
 
@@ -378,7 +382,11 @@ func importBatch(t *testing.T, dir string, s *config.Study, id *envelope.Identit
 	if ws.Len() != want {
 		t.Fatalf("workspace has %d testimonies, want %d", ws.Len(), want)
 	}
-	return ws.Testimonies()
+	rows, err := ws.Testimonies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 func decodeAnswers(t *testing.T, s *config.Study, raw map[string]json.RawMessage) map[string][]string {

@@ -33,11 +33,15 @@ type langLink struct {
 }
 
 type page struct {
-	Lang    string
-	L       *i18n.Localizer
-	Title   string
-	Langs   []langLink
-	Scripts []string
+	Lang string
+	L    *i18n.Localizer
+	// Title heads the page (h1). TabTitle is the document's title, the
+	// same neutral word on every page: it is what the tab, the window
+	// list, the history and the Back button's menu show, and it must not
+	// name the study (see the quick exit).
+	Title, TabTitle string
+	Langs           []langLink
+	Scripts         []string
 }
 
 // page returns the parts every page shares. langPath is where the language
@@ -45,7 +49,7 @@ type page struct {
 // without losing them).
 func (s *Server) page(lang, title, langPath string) page {
 	l := i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang))
-	p := page{Lang: lang, L: l, Title: title, Scripts: []string{"/static/testimony.js"}}
+	p := page{Lang: lang, L: l, Title: title, TabTitle: localize(l, "page_title"), Scripts: []string{"/static/testimony.js"}}
 	if langPath == "" {
 		return p
 	}
@@ -170,7 +174,8 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 		for _, c := range problemCodes {
 			p.Messages = append(p.Messages, dataAttr("data-p-"+string(c), s.text(p.L, "problem_"+string(c), map[string]any{"Limit": "{n}"})))
 		}
-		p.Messages = append(p.Messages, dataAttr("data-sealing", localize(p.L, "sealing")), dataAttr("data-seal-failed", localize(p.L, "seal_failed")))
+		p.Messages = append(p.Messages, dataAttr("data-sealing", localize(p.L, "sealing")), dataAttr("data-seal-failed", localize(p.L, "seal_failed")),
+			dataAttr("data-send-failed", localize(p.L, "send_failed")))
 		for i := range st.Questions {
 			shown[i] = true
 		}

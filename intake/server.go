@@ -47,18 +47,61 @@
 // the script checks the answers with
 // the rules of package response, writes the plaintext as [response.Marshal]
 // does, seals it as package envelope specifies, and posts only the envelope
-// to /sealed. The server checks its structure, study and size. The script
-// also shows a note recommending Tor Browser's "Safest" level and, when the
-// browser does not look like Tor Browser, a warning; it keeps nothing in
-// the browser.
+// to /sealed, in the background (fetch): the receipt replaces the page, and
+// a refusal is shown with the answers kept, to send again. The server
+// checks its structure, study and size. The script also shows a note
+// recommending Tor Browser's "Safest" level and, when the browser does not
+// look like Tor Browser, a warning; it keeps nothing in the browser.
+//
+// Every page has the same neutral title. With JavaScript, moves within the
+// site replace the page in the browser's history, and a page of the site
+// reached with Back or Forward goes to the quick exit's page, so that one
+// Back press after the quick exit shows nothing of the study.
 //
 // Either way the store is written and synced before the page says the
 // answers were received.
+//
+// # Limits
+//
+// Every connection comes from tor through one socket, so the server
+// cannot tell one client from another; its limits hold for everyone
+// together ([Limits]), and its timeouts are sized for slow Tor circuits
+// but not for stalls:
+//
+//   - a request's head must arrive within 60 s; a body must keep coming:
+//     one that sends less than 512 bytes in 20 s is dropped (a 256 KiB
+//     post at 4 KiB/s sends that eight times a second), and a response
+//     must be sent within 2 minutes;
+//   - at most [Limits.MaxConns] connections are open, and at most
+//     [Limits.MaxIdleConns] of them wait for a request; beyond either, the
+//     connection waiting the longest is closed, then an upload that has
+//     sent nothing for 5 s;
+//   - bodies are decoded as they arrive into a buffer that never grows
+//     past the study's limit, and all of them together hold at most
+//     [Limits.UploadMemory] beyond their first 16 KiB (bodies over 64 KiB
+//     leave smaller ones an eighth of it): a request that needs more
+//     waits up to 10 s, behind smaller bodies, closing uploads that have
+//     sent nothing for 5 s, and then gets the "busy" page (503);
+//   - a few requests at a time turn a body into an envelope or a page;
+//   - [Server.MemoryBound] sums these bounds.
+//
+// [Server.Shutdown] stops the server: new connections are refused at
+// once, requests in progress get a grace period, and the connections left
+// after it are closed.
+//
+// # What is logged
+//
+// Nothing is written to the operational log because of a request: each
+// submission stored or refused (with its reason), each failure of the
+// store or the audit log, each handler panic and each connection the
+// server closes to protect itself is counted in the day's totals of
+// [oplog.Logger.Add], which the log writes after the day has ended.
 package intake
 
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -70,7 +113,6 @@ import (
 	"log"
 	"mime"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -95,14 +137,18 @@ type Config struct {
 	Study *config.Study
 	// Store keeps the envelopes. Required.
 	Store *store.Store
-	// Log is the operational log. The zero value discards every event.
+	// Log is the operational log: the server only adds to its daily
+	// counts. The zero value discards every event.
 	Log oplog.Logger
 	// Stored, if not nil, is called after each envelope is stored, with its
-	// SHA-256 and the UTC day, for the audit log. An error is logged; the
+	// SHA-256 and the UTC day, for the audit log. An error is counted; the
 	// envelope stays stored.
 	Stored func(sum [32]byte, day time.Time) error
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+	// Limits bounds the connections and memory clients can take. The
+	// zero value means the defaults.
+	Limits Limits
 }
 
 // Server serves the questionnaire and takes submissions.
@@ -116,7 +162,17 @@ type Server struct {
 	mux        *http.ServeMux
 	steps      [][]int
 	maxFields  int // the most form fields any page of the study can post
+	guard      *guard
+	memory     int64 // MemoryBound
 }
+
+// MemoryBound returns the most memory the server is designed to take with
+// its limits, whatever its clients do: what it needs idle, per connection
+// and per body in progress, the memory for uploads, and what the requests
+// turning bodies into envelopes and pages take at once. Give it to the Go
+// runtime (debug.SetMemoryLimit), so that it collects garbage before
+// going beyond.
+func (s *Server) MemoryBound() int64 { return s.memory }
 
 // maxFields returns the most form fields a page of the study can post:
 // lang, v, step, nav and envelope, and per question one field, two for
@@ -137,15 +193,8 @@ func maxFields(st *config.Study) int {
 	return n
 }
 
-// Limits on requests, independent of the study.
-const (
-	maxHeaderBytes = 16 << 10
-	// Tor circuits can be slow: a 256 KiB post at 4 KiB/s takes a minute.
-	readHeaderTimeout = 60 * time.Second
-	readTimeout       = 5 * time.Minute
-	writeTimeout      = 5 * time.Minute
-	idleTimeout       = 2 * time.Minute
-)
+// maxHeaderBytes bounds a request's head.
+const maxHeaderBytes = 16 << 10
 
 // New returns a server for c.
 func New(c Config) (*Server, error) {
@@ -160,6 +209,16 @@ func New(c Config) (*Server, error) {
 	if s.recipients, err = c.Study.RecipientKeys(); err != nil {
 		return nil, err
 	}
+	lim := c.Limits.withDefaults()
+	if err := lim.check(max(s.maxSealedForm(), c.Study.MaxSubmissionBytes())); err != nil {
+		return nil, err
+	}
+	// A few requests at a time turn a body into a page or an envelope,
+	// so that their memory is bounded too.
+	perRequest := 8 * c.Study.MaxSubmissionBytes()
+	slots := min(max(processingMemory/perRequest, 1), maxProcessing)
+	s.guard = newGuard(lim, defaultTiming, c.Log, slots)
+	s.memory = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory))
 	for _, r := range c.Study.Recipients {
 		s.names = append(s.names, r.Name)
 	}
@@ -199,27 +258,53 @@ func loadBundle() (*i18n.Bundle, error) {
 	return b, nil
 }
 
-// HTTPServer returns an http.Server for the handler with limits suited to
-// slow Tor circuits and untrusted clients. Set Addr or serve on a listener.
+// HTTPServer returns an http.Server for the handler with the server's
+// limits (see Limits): serve it on a listener, and stop it with
+// [Server.Shutdown]. Use one at a time.
 func (s *Server) HTTPServer() *http.Server {
+	g := s.guard
 	return &http.Server{
 		Handler:           s.Handler(),
 		MaxHeaderBytes:    maxHeaderBytes,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: g.t.header,
+		// No ReadTimeout: a body has its own deadline, moved on as it
+		// makes progress, so a slow upload is not cut while a stalled
+		// one is.
+		WriteTimeout: g.t.write,
+		IdleTimeout:  g.t.idle,
+		ConnContext:  g.connContext,
+		ConnState:    g.connState,
 		// net/http's own messages name client addresses ("http: panic
 		// serving 127.0.0.1:5678"); they never reach any log.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 }
 
+// Shutdown stops hs, which came from s.HTTPServer: it closes its
+// listeners and idle connections at once, lets requests in progress
+// finish for up to grace, then closes every connection left and waits for
+// their handlers to return. It returns how many connections it closed
+// after the grace period (each is counted in the log as well).
+func (s *Server) Shutdown(hs *http.Server, grace time.Duration) int {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	cut := 0
+	if err := hs.Shutdown(ctx); err != nil {
+		cut = s.guard.shutdown()
+		hs.Close()
+	}
+	s.guard.wait()
+	return cut
+}
+
 // Handler returns the server's HTTP handler, with its security headers.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		// connect-src: the page's script posts the envelope itself
+		// (fetch), to keep the answers on the page if it must be sent
+		// again.
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -231,12 +316,15 @@ func (s *Server) Handler() http.Handler {
 		// No Date header: the server's clock, read to the second, helps
 		// tell which machine hosts an onion service (clock skew).
 		h["Date"] = nil
+		q := s.guard.begin(w, r)
+		defer q.end()
+		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, q))
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.c.Log.Event(oplog.HandlerPanic)
+				s.c.Log.Add(oplog.Counter{Event: oplog.HandlerPanics})
 				s.message(w, r, s.langOf(r), http.StatusServiceUnavailable, "error_title", "error_unavailable")
 			}
 		}()
@@ -283,12 +371,18 @@ func (s *Server) encryptionRequired(w http.ResponseWriter, r *http.Request, lang
 // checkVersion refuses a form that carries answers typed for another
 // version of the study file (the server was restarted with a changed
 // questionnaire while someone was answering).
-func (s *Server) checkVersion(w http.ResponseWriter, r *http.Request, form url.Values, lang string) bool {
-	if v, ok := form["v"]; ok && (len(v) != 1 || v[0] != version(s.c.Study)) {
+func (s *Server) checkVersion(w http.ResponseWriter, r *http.Request, f *form, path oplog.Path, lang string) bool {
+	if v := f.bytes("v"); len(v) > 0 && (len(v) != 1 || string(v[0]) != version(s.c.Study)) {
+		s.reject(path, oplog.StudyChanged)
 		s.message(w, r, lang, http.StatusConflict, "error_title", "error_study_changed")
 		return false
 	}
 	return true
+}
+
+// reject counts a refused submission.
+func (s *Server) reject(path oplog.Path, reason oplog.Reason) {
+	s.c.Log.Add(oplog.Counter{Event: oplog.SubmissionsRejected, Path: path, Reason: reason})
 }
 
 // next moves between the steps of the questionnaire without JavaScript.
@@ -302,18 +396,18 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 		s.encryptionRequired(w, r, s.langOf(r), http.StatusForbidden)
 		return
 	}
-	form, ok := s.readForm(w, r, int64(s.c.Study.MaxSubmissionBytes()), "form")
+	f, lang, ok := s.readForm(w, r, s.c.Study.MaxSubmissionBytes(), oplog.PathForm)
 	if !ok {
 		return
 	}
-	lang := s.formLang(form)
-	if !s.checkVersion(w, r, form, lang) {
+	if !s.checkVersion(w, r, f, oplog.PathForm, lang) {
 		return
 	}
+	form := f.values()
 	resp, problems, err := response.FromForm(s.c.Study, lang, form)
 	step, stepOK := s.parseStep(form.Get("step"))
 	if err != nil || !stepOK || len(form["step"]) > 1 || len(form["nav"]) > 1 {
-		s.c.Log.Rejected("form", "malformed")
+		s.reject(oplog.PathForm, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
@@ -509,46 +603,67 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.message(w, r, s.langOf(r), http.StatusNotFound, "error_title", "error_not_found")
 }
 
-// readForm reads a url-encoded body of at most limit bytes. It refuses
-// multipart bodies: Go's multipart reader spills large parts to temporary
-// files, and answers must never touch the disk.
-func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64, path string) (url.Values, bool) {
+// readForm reads a url-encoded body whose keys and values take at most
+// limit bytes decoded, as it arrives, within the server's limits. It
+// refuses multipart bodies: Go's multipart reader spills large parts to
+// temporary files, and answers must never touch the disk. It returns the
+// page's language: the form's "lang" if it has a valid one, even when the
+// rest could not be read, else the query's. On failure it has answered
+// with an error page in that language.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int, path oplog.Path) (*form, string, bool) {
+	lang := s.langOf(r)
+	fail := func(reason oplog.Reason, status int, msg string) (*form, string, bool) {
+		s.reject(path, reason)
+		// The rest of the body is not read: the connection cannot
+		// carry another request.
+		w.Header().Set("Connection", "close")
+		s.message(w, r, lang, status, "error_title", msg)
+		return nil, lang, false
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		s.c.Log.Rejected(path, "unsupported_media_type")
-		s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusUnsupportedMediaType, "error_title", "error_unsupported")
-		return nil, false
+		return fail(oplog.UnsupportedMediaType, http.StatusUnsupportedMediaType, "error_unsupported")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.c.Log.Rejected(path, "too_large")
-			s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusRequestEntityTooLarge, "error_title", "error_too_large")
-		} else {
-			s.c.Log.Rejected(path, "malformed")
-			s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusBadRequest, "error_title", "error_malformed")
+	l := formLimits{bytes: limit, fields: s.maxFields}
+	if r.ContentLength > l.maxWire() {
+		return fail(oplog.TooLarge, http.StatusRequestEntityTooLarge, "error_too_large")
+	}
+	q := requestOf(r)
+	var body io.Reader = r.Body
+	if q != nil {
+		l.grow = q.reserve
+		body = bodyProgress{q, r.Body}
+	}
+	f, err := readForm(body, l)
+	if v := f.bytes("lang"); len(v) == 1 && s.c.Study.HasLanguage(string(v[0])) {
+		lang = string(v[0])
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, errFormTooLarge):
+		return fail(oplog.TooLarge, http.StatusRequestEntityTooLarge, "error_too_large")
+	case errors.Is(err, errTooManyFields), errors.Is(err, errFormMalformed):
+		return fail(oplog.Malformed, http.StatusBadRequest, "error_malformed")
+	default:
+		switch reason := q.failure(err); reason {
+		case oplog.Busy:
+			return fail(reason, http.StatusServiceUnavailable, "error_busy")
+		case oplog.Stalled:
+			return fail(reason, http.StatusRequestTimeout, "error_timeout")
+		default:
+			// The connection is gone, or going: the page is for a
+			// client still reading, and never says "200 OK".
+			return fail(reason, http.StatusServiceUnavailable, "error_unavailable")
 		}
-		return nil, false
 	}
-	n := 0
-	for _, vs := range r.PostForm {
-		n += len(vs)
+	if q != nil {
+		q.bodyDone()
+		q.process()
 	}
-	lang := r.PostForm.Get("lang")
-	if n > s.maxFields || len(r.PostForm["lang"]) > 1 || (lang != "" && !s.c.Study.HasLanguage(lang)) {
-		s.c.Log.Rejected(path, "malformed")
-		s.message(w, r, s.c.Study.DefaultLanguage(), http.StatusBadRequest, "error_title", "error_malformed")
-		return nil, false
+	if v := f.bytes("lang"); len(v) > 1 || len(v) == 1 && !s.c.Study.HasLanguage(string(v[0])) {
+		return fail(oplog.Malformed, http.StatusBadRequest, "error_malformed")
 	}
-	return r.PostForm, true
-}
-
-func (s *Server) formLang(f url.Values) string {
-	if l := f.Get("lang"); s.c.Study.HasLanguage(l) {
-		return l
-	}
-	return s.c.Study.DefaultLanguage()
+	return f, lang, true
 }
 
 // maxEnvelope is the size of the largest envelope a browser can send: the
@@ -557,42 +672,53 @@ func (s *Server) maxEnvelope() int {
 	return envelope.Size(s.c.Study.MaxSubmissionBytes(), len(s.c.Study.ID), len(s.recipients))
 }
 
+// maxSealedForm bounds the decoded form posted to /sealed: the largest
+// envelope in base64, and room for the other fields ("lang" and those a
+// later page may add). Percent-encoding ("%2B" for "+", "%2F" for "/",
+// "%3D" for "=", as browsers send them) is undone as the body is read, so
+// it takes no room here: on the wire such a form may take up to three
+// times as many bytes (formLimits.maxWire).
+func (s *Server) maxSealedForm() int {
+	return base64.StdEncoding.EncodedLen(s.maxEnvelope()) + 1024
+}
+
 func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
-	const path = "form"
+	const path = oplog.PathForm
 	if s.c.Study.RequireBrowserEncryption {
-		s.c.Log.Rejected(path, "browser_encryption_required")
+		s.reject(path, oplog.BrowserEncryptionRequired)
+		w.Header().Set("Connection", "close")
 		s.encryptionRequired(w, r, s.langOf(r), http.StatusForbidden)
 		return
 	}
-	form, ok := s.readForm(w, r, int64(s.c.Study.MaxSubmissionBytes()), path)
+	f, lang, ok := s.readForm(w, r, s.c.Study.MaxSubmissionBytes(), path)
 	if !ok {
 		return
 	}
-	lang := s.formLang(form)
-	if !s.checkVersion(w, r, form, lang) {
+	if !s.checkVersion(w, r, f, path, lang) {
 		return
 	}
+	form := f.values()
 	resp, problems, err := response.FromForm(s.c.Study, lang, form)
 	if err != nil {
-		s.c.Log.Rejected(path, "malformed")
+		s.reject(path, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
 	if problems != nil {
-		s.c.Log.Rejected(path, "invalid_answers")
+		s.reject(path, oplog.InvalidAnswers)
 		s.renderStep(w, lang, http.StatusUnprocessableEntity, max(s.firstProblemStep(problems, len(s.steps)-1), 0), form, resp.Answers, problems)
 		return
 	}
 	plaintext, err := response.Marshal(s.c.Study, resp)
 	if err != nil {
-		s.c.Log.Rejected(path, "malformed")
+		s.reject(path, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
 	env, err := envelope.Seal(s.c.Study.ID, plaintext, s.recipients)
 	clear(plaintext)
 	if err != nil {
-		s.c.Log.Rejected(path, "too_large")
+		s.reject(path, oplog.TooLarge)
 		s.message(w, r, lang, http.StatusRequestEntityTooLarge, "error_title", "error_too_large")
 		return
 	}
@@ -600,49 +726,50 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
-	const path = "sealed"
-	limit := base64.StdEncoding.EncodedLen(s.maxEnvelope()) + 1024
-	form, ok := s.readForm(w, r, int64(limit), path)
+	const path = oplog.PathSealed
+	f, lang, ok := s.readForm(w, r, s.maxSealedForm(), path)
 	if !ok {
 		return
 	}
-	lang := s.formLang(form)
-	vals := form["envelope"]
+	vals := f.bytes("envelope")
 	if len(vals) != 1 {
-		s.c.Log.Rejected(path, "malformed")
+		s.reject(path, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
-	env, err := base64.StdEncoding.Strict().DecodeString(vals[0])
+	env := make([]byte, base64.StdEncoding.DecodedLen(len(vals[0])))
+	n, err := base64.StdEncoding.Strict().Decode(env, vals[0])
 	if err != nil {
-		s.c.Log.Rejected(path, "malformed")
+		s.reject(path, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
+	env = env[:n]
 	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope(), [][]*envelope.Recipient{s.recipients}); err != nil {
-		reason := "malformed"
+		reason := oplog.Malformed
 		if errors.Is(err, envelope.ErrWrongStudy) {
-			reason = "wrong_study"
+			reason = oplog.WrongStudy
 		}
-		s.c.Log.Rejected(path, reason)
+		s.reject(path, reason)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
 	s.store(w, r, lang, path, env)
 }
 
-func (s *Server) store(w http.ResponseWriter, r *http.Request, lang, path string, env []byte) {
+func (s *Server) store(w http.ResponseWriter, r *http.Request, lang string, path oplog.Path, env []byte) {
+	requestOf(r).processed()
 	now := s.c.Now().UTC()
 	if _, err := s.c.Store.Put(env, now); err != nil {
-		s.c.Log.Error(oplog.StoreUnavailable, path)
+		s.c.Log.Add(oplog.Counter{Event: oplog.StoreUnavailable, Path: path})
 		s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "error_unavailable")
 		return
 	}
-	s.c.Log.Path(oplog.SubmissionStored, path)
+	s.c.Log.Add(oplog.Counter{Event: oplog.SubmissionsStored, Path: path})
 	if s.c.Stored != nil {
 		y, m, d := now.Date()
 		if err := s.c.Stored(sha256.Sum256(env), time.Date(y, m, d, 0, 0, 0, 0, time.UTC)); err != nil {
-			s.c.Log.Error(oplog.StoreUnavailable, "audit")
+			s.c.Log.Add(oplog.Counter{Event: oplog.AuditUnavailable})
 		}
 	}
 	s.message(w, r, lang, http.StatusOK, "receipt_title", "receipt_body", "receipt_no_code")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/oplog"
@@ -76,6 +77,16 @@ type testServer struct {
 	store *store.Store
 	logs  *bytes.Buffer
 	mu    *sync.Mutex
+	srv   *Server
+	hs    *http.Server
+	log   oplog.Logger
+}
+
+// logText returns what the server has written to its log.
+func (ts *testServer) logText() string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.logs.String()
 }
 
 func startServer(t testing.TB, s *config.Study, dir string) *testServer {
@@ -85,10 +96,46 @@ func startServer(t testing.TB, s *config.Study, dir string) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ts := &testServer{store: st, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	srv, err := New(Config{Study: s, Store: st, Log: oplog.New(lockedWriter{ts.mu, ts.logs})})
+	return serveTest(t, Config{Study: s, Store: st})
+}
+
+// startServerWithAudit serves s from a data directory as `intake serve`
+// does: the envelopes in its store, a submission-stored record appended to
+// its audit log for each.
+func startServerWithAudit(t testing.TB, s *config.Study, dir string) *testServer {
+	t.Helper()
+	d, err := OpenData(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.BindStudy(s.ID); err != nil {
+		t.Fatal(err)
+	}
+	return serveTest(t, Config{Study: s, Store: d.Store,
+		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) }})
+}
+
+// serveTest serves c on a loopback port, logging to a buffer.
+func serveTest(t testing.TB, c Config) *testServer { return serveTestWith(t, c, nil, nil) }
+
+// serveTestWith is serveTest logging to like's log if not nil, with a
+// chance to tune the server (its timing) before it serves.
+func serveTestWith(t testing.TB, c Config, like *testServer, tune func(*Server)) *testServer {
+	t.Helper()
+	ts := &testServer{store: c.Store, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	if like != nil {
+		ts.logs, ts.mu, ts.log = like.logs, like.mu, like.log
+	} else {
+		ts.log = oplog.New(lockedWriter{ts.mu, ts.logs})
+	}
+	c.Log = ts.log
+	srv, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,6 +145,7 @@ func startServer(t testing.TB, s *config.Study, dir string) *testServer {
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	ts.base = "http://" + ln.Addr().String()
+	ts.srv, ts.hs = srv, hs
 	return ts
 }
 
@@ -344,8 +392,8 @@ func TestHugeHeaderRefused(t *testing.T) {
 }
 
 // BenchmarkFormSubmissions posts valid forms from 64 concurrent clients on
-// loopback; every submission is validated, sealed and fsynced before the
-// receipt. "max" sends as fast as the server answers (the throughput);
+// loopback; every submission is validated, sealed, fsynced and appended to
+// the audit log (fsynced too) before the receipt, as `intake serve` does. "max" sends as fast as the server answers (the throughput);
 // "paced-1000" sends 1,000 submissions a second in all (the latency at the
 // goal's rate). Each reports submissions per second and the 99th percentile
 // latency. The clients run in the same process, on the same 2 cores.
@@ -356,7 +404,7 @@ func BenchmarkFormSubmissions(b *testing.B) {
 
 func benchmarkSubmissions(b *testing.B, rate int) {
 	s := testStudy(b)
-	ts := startServer(b, s, b.TempDir())
+	ts := startServerWithAudit(b, s, b.TempDir())
 	form := url.Values{"lang": {"ko"}, "q.used": {"yes"}, "q.where": {"home", "work"}, "q.when": {"2015"}, "q.when.when": {"spring"},
 		"q.story": {strings.Repeat("도서관 관리원이 옆에서 지켜보았다. ", 60)}, "q.consent": {"yes"}}
 	body := form.Encode()
@@ -435,5 +483,35 @@ func TestSealedOnlyPageNeedsItsScript(t *testing.T) {
 	ts2 := startServer(t, plain, t.TempDir())
 	if _, body := get(t, ts2.base+"/form?all=1"); strings.Contains(body, "data-needs-js") {
 		t.Fatal("the send button is disabled in a study that takes plain posts too")
+	}
+}
+
+// TestNoTitleNamesTheStudy: the document title — what the tab, the window
+// list, the history and the Back button's menu show — is the same neutral
+// word on every page, never the study's title or a heading.
+func TestNoTitleNamesTheStudy(t *testing.T) {
+	s := testStudy(t)
+	ts := startServer(t, s, t.TempDir())
+	neutral := map[string]string{"ko": "수첩", "en": "Notes", "zh": "笔记"}
+	title := regexp.MustCompile(`<title>([^<]*)</title>`)
+	for _, lang := range s.Langs() {
+		pages := map[string]string{}
+		for _, path := range []string{"/?lang=" + lang, "/form?lang=" + lang, "/form?all=1&lang=" + lang, "/nope?lang=" + lang} {
+			_, pages["GET "+path] = get(t, ts.base+path)
+		}
+		step := url.Values{"lang": {lang}, "step": {"1"}, "q.used": {"yes"}}
+		_, pages["step 2"] = postForm(t, http.DefaultClient, ts.base+"/next", step)
+		_, pages["review"] = postForm(t, http.DefaultClient, ts.base+"/next", url.Values{"lang": {lang}, "step": {"all"}, "q.used": {"no"}, "q.consent": {"yes"}})
+		_, pages["receipt"] = postForm(t, http.DefaultClient, ts.base+"/submit", url.Values{"lang": {lang}, "q.used": {"no"}, "q.consent": {"yes"}})
+		_, pages["error"] = postForm(t, http.DefaultClient, ts.base+"/submit", url.Values{"lang": {lang}, "q.nope": {"1"}})
+		for name, body := range pages {
+			m := title.FindStringSubmatch(body)
+			if m == nil || m[1] != neutral[lang] {
+				t.Errorf("%s, %s: title %q, want %q", lang, name, m, neutral[lang])
+			}
+		}
+		if !strings.Contains(pages["GET /?lang="+lang], "<h1>"+s.Title.In(lang)+"</h1>") {
+			t.Errorf("%s: the landing page no longer heads with the study's title", lang)
+		}
 	}
 }

@@ -1,29 +1,55 @@
 // Package pseudonym gives each testimony a Korean-style pseudonym, such as
-// 김석한 (Kim Seok-han), drawn at random and unique within a study.
+// 김석한 (Kim Seok-han), unique within a study and the same for every
+// researcher of the team.
 //
 // Use a [Registry]: [Registry.Assign] gives a testimony key its pseudonym,
-// the same one on every later call; [Registry.Rename] lets a researcher
-// choose another; [Registry.MarshalBinary] and [Registry.UnmarshalBinary]
-// carry the registry between runs (the caller encrypts the bytes). [Parse]
-// reads a name typed by a person.
+// drawn from a seed, and the same one on every later call;
+// [Registry.Rename] lets a researcher choose another;
+// [Registry.MarshalBinary] and [Registry.UnmarshalBinary] carry the registry
+// between runs (the caller encrypts the bytes). [Parse] reads a name typed
+// by a person.
 //
 // # Names
 //
 // A drawn name is a surname and a two-syllable given name, in Hangul and in
-// romanized form. Surnames are drawn uniformly from 76 common surnames
-// (including North Korean spellings such as 리 and 림) and keep their
-// customary romanization (김 Kim, 이 Lee, 박 Park, 최 Choi, 리 Ri, ...). Each
-// given-name syllable is drawn uniformly and independently from 165 syllables
-// common in given names, romanized by the Revised Romanization of Korean
-// syllable by syllable, as the romanization rules for personal names
-// prescribe, joined by a hyphen with the second syllable in lowercase:
-// 김석한 is Kim Seok-han. Draws skip given names and surname-syllable pairs
-// that spell an unfortunate word and the names of well-known public figures.
-// That leaves a space of about two million names, so 100,000 testimonies
-// fill about 5% of it.
+// romanized form. Surnames come from 76 common surnames (including North
+// Korean spellings such as 리 and 림) and keep their customary romanization
+// (김 Kim, 이 Lee, 박 Park, 최 Choi, 리 Ri, ...). Each given-name syllable
+// comes from 165 syllables common in given names, romanized by the Revised
+// Romanization of Korean syllable by syllable, as the romanization rules for
+// personal names prescribe, joined by a hyphen with the second syllable in
+// lowercase: 김석한 is Kim Seok-han. The space skips given names and
+// surname-syllable pairs that spell an unfortunate word and the names of
+// well-known public figures. That leaves about two million names, so
+// 100,000 testimonies fill about 5% of it.
 //
-// Names are drawn with crypto/rand. Nothing about a testimony — its content,
-// its key, its time of arrival — influences the name it gets.
+// # Drawing from a seed
+//
+// The caller gives each testimony a 32-byte seed. Researchers who share a
+// secret about the testimony derive the same seed (testimony's researcher
+// package derives it from the envelope's content key, which only the
+// researchers learn), so each of them draws the same name without talking to
+// the others, and nobody without that secret can tell which name a testimony
+// will get. Nothing else — the content, the time of arrival — influences it.
+//
+// The names of the space are numbered: with S surnames and G syllables in
+// the order of the package tables, name i = s·G² + a·G + b (0 ≤ i < M =
+// S·G²) is surname s with syllables a and b. Words are drawn from the seed
+// by a deterministic generator: word k is the big-endian unsigned 64-bit
+// integer at bytes 8·(k mod 8) to 8·(k mod 8)+7 of SHA-512(seed || u64be(k
+// div 8)). A word w below L, the largest multiple of M not above 2^64−1,
+// gives the candidate index w mod M (so every index is equally likely); a
+// word at or above L, or an index the space blocks, gives no candidate.
+// [Registry.Assign] gives a new key the first candidate whose Hangul form and
+// romanized form no testimony of the registry holds or held (see
+// Uniqueness). If the first [MaxWords] words give no free candidate, it takes
+// the first free name of the space in index order instead.
+//
+// Collisions are thus resolved the same way everywhere: registries that hold
+// the same names and assign the same seeds in the same order give the same
+// names. Vectors in testdata/candidates.txt pin the generator and the tables;
+// a change to either changes the names of new testimonies, so every
+// researcher of a team must use the same version.
 //
 // # Uniqueness
 //

@@ -1,11 +1,11 @@
 package pseudonym
 
 import (
-	"crypto/rand"
+	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,14 +30,12 @@ type Registry struct {
 	// Every Hangul form and every romanKey in the registry, current or
 	// retired, maps to the key of its testimony. A form is in at most one
 	// of the current and retired maps.
-	hangul       map[string]string
-	roman        map[string]string
-	retiredH     map[string]string
-	retiredR     map[string]retiredRoman
-	space        *space    // nil means defaultSpace
-	rand         io.Reader // nil means crypto/rand.Reader
-	randBuf      [8]byte
-	scanFallback int // number of draws before scanning; 0 means maxDraws
+	hangul   map[string]string
+	roman    map[string]string
+	retiredH map[string]string
+	retiredR map[string]retiredRoman
+	space    *space // nil means defaultSpace
+	maxWords int    // words drawn before scanning; 0 means MaxWords
 }
 
 // retiredRoman is a romanized form given up by Rename.
@@ -79,13 +77,19 @@ func (r *Registry) Lookup(key string) (Name, bool) {
 }
 
 // Assign returns the pseudonym of the testimony key. A key seen before gets
-// the name it has, including one chosen by [Registry.Rename]. A new key gets
-// a name drawn at random from the names described in the package
-// documentation that no testimony in the registry has, or has had.
+// the name it has, including one chosen by [Registry.Rename], whatever the
+// seed. A new key gets the first name drawn from seed, as the package
+// documentation describes, that no testimony in the registry has, or has
+// had, in either script.
+//
+// The seed must be secret and unpredictable to anyone who must not learn
+// the pseudonym, and the same for every researcher who should give the
+// testimony the same name. Registries holding the same names that assign the
+// same keys with the same seeds in the same order give the same names.
 //
 // Assign fails if the key is empty or longer than [MaxKeyLen], or if every
 // name is taken, which does not happen below millions of testimonies.
-func (r *Registry) Assign(key string) (Name, error) {
+func (r *Registry) Assign(key string, seed [32]byte) (Name, error) {
 	if key == "" {
 		return Name{}, errors.New("testimony key is empty; pass a key that identifies the testimony, such as the SHA-256 of its envelope")
 	}
@@ -102,7 +106,7 @@ func (r *Registry) Assign(key string) (Name, error) {
 	if sp == nil {
 		sp = defaultSpace
 	}
-	n, err := r.draw(sp)
+	n, err := r.draw(sp, seed)
 	if err != nil {
 		return Name{}, err
 	}
@@ -112,38 +116,70 @@ func (r *Registry) Assign(key string) (Name, error) {
 	return n, nil
 }
 
-// maxDraws is how many random draws Assign makes before it falls back to
-// scanning the whole space for a free name. With the space a tenth full, a
-// draw fails about one time in ten, so maxDraws failures in a row mean the
-// space is nearly exhausted.
-const maxDraws = 200
+// MaxWords is how many words Assign draws from a seed before it falls back
+// to scanning the space from its first name (see the package
+// documentation). With the space a tenth full, a candidate is taken about
+// one time in ten, so MaxWords misses in a row mean the space is nearly
+// exhausted.
+const MaxWords = 8192
 
-// draw picks a free name: by rejection sampling, then, when the space is so
-// full that sampling keeps failing, by a scan from a random point.
-func (r *Registry) draw(sp *space) (Name, error) {
-	limit := r.scanFallback
+// draw picks the first free candidate drawn from seed, or, when MaxWords
+// words gave none, the first free name of the space.
+func (r *Registry) draw(sp *space, seed [32]byte) (Name, error) {
+	limit := r.maxWords
 	if limit == 0 {
-		limit = maxDraws
+		limit = MaxWords
 	}
+	d := newDRBG(seed, sp.size())
 	for range limit {
-		i, err := r.uniform(sp.size())
-		if err != nil {
-			return Name{}, err
+		i, ok := d.next()
+		if !ok {
+			continue
 		}
 		if n, ok := r.free(sp, i); ok {
 			return n, nil
 		}
 	}
-	start, err := r.uniform(sp.size())
-	if err != nil {
-		return Name{}, err
-	}
-	for j := range sp.size() {
-		if n, ok := r.free(sp, (start+j)%sp.size()); ok {
+	for i := range sp.size() {
+		if n, ok := r.free(sp, i); ok {
 			return n, nil
 		}
 	}
 	return Name{}, fmt.Errorf("every one of the %d pseudonyms is taken; the registry cannot name more than that many testimonies", sp.size())
+}
+
+// drbg draws indices into a space of size m from a seed: word k is the
+// big-endian uint64 at bytes 8(k mod 8) to 8(k mod 8)+8 of
+// SHA-512(seed || u64be(k div 8)); a word below limit, the largest multiple
+// of m not above 2^64-1, gives the index word mod m, and a word at or above
+// limit gives none.
+type drbg struct {
+	seed  [32]byte
+	m     uint64
+	limit uint64
+	block [sha512.Size]byte
+	words uint64 // words drawn so far
+}
+
+func newDRBG(seed [32]byte, m uint64) *drbg {
+	return &drbg{seed: seed, m: m, limit: ^uint64(0) - ^uint64(0)%m}
+}
+
+// next draws the next word and returns the index it gives, if any.
+func (d *drbg) next() (uint64, bool) {
+	k := d.words % 8
+	if k == 0 {
+		var in [40]byte
+		copy(in[:32], d.seed[:])
+		binary.BigEndian.PutUint64(in[32:], d.words/8)
+		d.block = sha512.Sum512(in[:])
+	}
+	d.words++
+	w := binary.BigEndian.Uint64(d.block[8*k:])
+	if w >= d.limit {
+		return 0, false
+	}
+	return w % d.m, true
 }
 
 // free returns name i of the space if it may be drawn and is not taken.
@@ -170,25 +206,6 @@ func (r *Registry) taken(hangul, rk string) bool {
 	}
 	_, ok := r.retiredR[rk]
 	return ok
-}
-
-// uniform returns a uniformly random integer in [0, n), n > 0.
-func (r *Registry) uniform(n uint64) (uint64, error) {
-	src := r.rand
-	if src == nil {
-		src = rand.Reader
-	}
-	// Reject the top partial block of n values so every result is equally
-	// likely.
-	limit := ^uint64(0) - ^uint64(0)%n
-	for {
-		if _, err := io.ReadFull(src, r.randBuf[:]); err != nil {
-			return 0, fmt.Errorf("failed to read randomness: %w", err)
-		}
-		if v := binary.LittleEndian.Uint64(r.randBuf[:]); v < limit {
-			return v % n, nil
-		}
-	}
 }
 
 // Rename gives the testimony now named old the name new.
@@ -319,6 +336,12 @@ const magic = "testimony pseudonym registry v1\n"
 // registry always encodes to the same bytes. The bytes link testimony keys to
 // pseudonyms: encrypt them before they are stored.
 func (r *Registry) MarshalBinary() ([]byte, error) {
+	return r.AppendBinary(nil)
+}
+
+// AppendBinary appends the binary form of the registry, as MarshalBinary
+// returns it, to b.
+func (r *Registry) AppendBinary(b []byte) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keys := make([]string, 0, len(r.names))
@@ -326,7 +349,7 @@ func (r *Registry) MarshalBinary() ([]byte, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	b := make([]byte, 0, len(magic)+len(keys)*(64+12+20+3)+16)
+	b = slices.Grow(b, len(magic)+len(keys)*(64+12+20+3)+16)
 	b = append(b, magic...)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {

@@ -2,8 +2,8 @@ package pseudonym
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,9 +13,13 @@ import (
 // key returns a testimony key shaped like the hex SHA-256 callers use.
 func key(i int) string { return fmt.Sprintf("%064x", i) }
 
+// seedOf returns a seed for key k: any fixed function of the key will do in
+// tests; the researcher derives seeds from a secret.
+func seedOf(k string) [32]byte { return sha256.Sum256([]byte("seed " + k)) }
+
 func mustAssign(t testing.TB, r *Registry, k string) Name {
 	t.Helper()
-	n, err := r.Assign(k)
+	n, err := r.Assign(k, seedOf(k))
 	if err != nil {
 		t.Fatalf("Assign(%q): %v", k, err)
 	}
@@ -75,27 +79,45 @@ func TestZeroRegistry(t *testing.T) {
 	}
 }
 
-// TestAssignNotDerivedFromKey checks that the same key gets independent
-// names in independent registries: the name is drawn, not computed.
-func TestAssignNotDerivedFromKey(t *testing.T) {
+// TestAssignDependsOnSeed checks that a new key's name is a function of
+// its seed and of the names already held, not of the key.
+func TestAssignDependsOnSeed(t *testing.T) {
+	seed := seedOf("x")
+	a, err := NewRegistry().Assign("one key", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewRegistry().Assign("another key", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Fatalf("the same seed gave %v and %v", a, b)
+	}
+	// A key already named keeps its name, whatever the seed.
+	r := NewRegistry()
+	first, _ := r.Assign("k", seedOf("1"))
+	if again, _ := r.Assign("k", seedOf("2")); again != first {
+		t.Fatalf("Assign with another seed renamed %v to %v", first, again)
+	}
 	same := 0
-	for i := range 5 {
-		a := mustAssign(t, NewRegistry(), key(i))
-		b := mustAssign(t, NewRegistry(), key(i))
-		if a == b {
+	for i := range 20 {
+		x, _ := NewRegistry().Assign("k", seedOf(fmt.Sprint("a", i)))
+		y, _ := NewRegistry().Assign("k", seedOf(fmt.Sprint("b", i)))
+		if x == y {
 			same++
 		}
 	}
 	// Each pair is equal with probability about one in two million.
 	if same > 1 {
-		t.Errorf("%d of 5 keys got the same name in two registries; names look derived from keys", same)
+		t.Errorf("%d of 20 pairs of seeds gave the same name; names do not depend on the seed", same)
 	}
 }
 
 func TestAssignBadKey(t *testing.T) {
 	r := NewRegistry()
 	for _, k := range []string{"", strings.Repeat("k", MaxKeyLen+1)} {
-		if _, err := r.Assign(k); err == nil {
+		if _, err := r.Assign(k, seedOf(k)); err == nil {
 			t.Errorf("Assign(%d-byte key) succeeded", len(k))
 		}
 	}
@@ -198,8 +220,8 @@ func TestExhaustion(t *testing.T) {
 	// 김나가 by name, 김다 (surname + first syllable) by word.
 	sp := newSpace([]struct{ hangul, roman string }{{"김", "Kim"}, {"한", "Han"}},
 		[]string{"가", "나", "다"}, []string{"가나", "김다"}, []string{"김나가"})
-	for _, fallback := range []int{maxDraws, 1} {
-		r := &Registry{space: sp, scanFallback: fallback}
+	for _, words := range []int{MaxWords, 1} {
+		r := &Registry{space: sp, maxWords: words}
 		seen := map[string]bool{}
 		for i := range 18 - 2 - 3 - 1 {
 			n := mustAssign(t, r, key(i))
@@ -208,7 +230,7 @@ func TestExhaustion(t *testing.T) {
 			}
 			seen[n.Hangul] = true
 		}
-		_, err := r.Assign("one too many")
+		_, err := r.Assign("one too many", seedOf("one too many"))
 		if err == nil || !strings.Contains(err.Error(), "taken") {
 			t.Errorf("Assign in a full space: %v; want an error saying every name is taken", err)
 		}
@@ -232,7 +254,7 @@ func TestExhaustionCountsRenames(t *testing.T) {
 			t.Fatalf("drew %v, reserved by a rename", n)
 		}
 	}
-	if _, err := r.Assign("e"); err == nil {
+	if _, err := r.Assign("e", seedOf("e")); err == nil {
 		t.Fatal("drew a fifth name from a space of four")
 	}
 }
@@ -246,7 +268,8 @@ func TestConcurrentAssign(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := range keys {
-				n, err := r.Assign(key((i + w*keys/workers) % keys))
+				k := key((i + w*keys/workers) % keys)
+				n, err := r.Assign(k, seedOf(k))
 				if err != nil {
 					t.Error(err)
 					return
@@ -267,20 +290,6 @@ func TestConcurrentAssign(t *testing.T) {
 				t.Fatalf("worker %d got %v for a key now named %v", w, n, want)
 			}
 		}
-	}
-}
-
-type failingReader struct{}
-
-func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy source gone") }
-
-func TestAssignRandomnessFailure(t *testing.T) {
-	r := &Registry{rand: failingReader{}}
-	if _, err := r.Assign("k"); err == nil || !strings.Contains(err.Error(), "entropy source gone") {
-		t.Fatalf("Assign with failing randomness: %v", err)
-	}
-	if r.Len() != 0 {
-		t.Fatal("failed Assign changed the registry")
 	}
 }
 
@@ -538,7 +547,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 			t.Fatalf("UnmarshalBinary accepted %q, which MarshalBinary writes as %q", data, out)
 		}
 		// An accepted registry keeps working.
-		if _, err := r.Assign("fuzz-new-key"); err != nil {
+		if _, err := r.Assign("fuzz-new-key", seedOf("fuzz")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -600,7 +609,7 @@ func BenchmarkAssign(b *testing.B) {
 		if i == len(keys) {
 			keys = append(keys, key(i))
 		}
-		if _, err := r.Assign(keys[i]); err != nil {
+		if _, err := r.Assign(keys[i], seedOf(keys[i])); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -617,7 +626,7 @@ func BenchmarkAssign100k(b *testing.B) {
 	for b.Loop() {
 		r := NewRegistry()
 		for _, k := range keys {
-			if _, err := r.Assign(k); err != nil {
+			if _, err := r.Assign(k, seedOf(k)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,10 +1,13 @@
 package pseudonym
 
-// The tables below are curated by hand. Changing drawSurnames or
-// drawSyllables changes which names new draws can produce, never a name
-// already in a registry: registries store names, not indexes.
+// The tables below are curated by hand. Their contents and order number the
+// names of the space (see the package documentation): changing them changes
+// the names new testimonies get, never a name already in a registry
+// (registries store names, not indexes), and makes researchers on different
+// versions give new testimonies different names. testdata/candidates.txt pins
+// them.
 
-// drawSurnames are the surnames random draws choose from, uniformly, each
+// drawSurnames are the surnames of the space, each
 // with its customary romanization. They are among the most common Korean
 // surnames, plus the North Korean spellings (리, 림, 로, 량, 라, 렴) of
 // surnames written with ㅇ or ㄴ in the South. Every romanization is distinct.
@@ -49,8 +52,7 @@ var otherSurnames = map[string]string{
 	"독고": "Dokgo", "사공": "Sagong", "서문": "Seomun", "동방": "Dongbang",
 }
 
-// drawSyllables are the syllables given names are drawn from, uniformly and
-// independently for each position. Each is common in Korean given names,
+// drawSyllables are the syllables of given names, in either position. Each is common in Korean given names,
 // North and South (룡, 련, 렬, 례, 률, 륜 keep the initial ㄹ as names do in
 // the North). Left out on purpose: syllables that read badly in one of the
 // two scripts (치, 초, 사, 마, 빛, 분, 부) and rare ones.

@@ -20,6 +20,8 @@ import (
 )
 
 type fixture struct {
+	yaml     []byte // the study file
+	vkey     string // the server's verifier key
 	study    *config.Study
 	ids      []*envelope.Identity
 	signer   note.Signer
@@ -56,6 +58,7 @@ questions:
     label: {ko: 동의, en: Consent, zh: 同意}
 `, keys[0], keys[1])
 	var err error
+	f.yaml = []byte(y)
 	if f.study, err = config.Parse("ws.yaml", []byte(y)); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +68,7 @@ questions:
 	}
 	f.signer, _ = note.NewSigner(skey)
 	f.verifier, _ = note.NewVerifier(vkey)
+	f.vkey = vkey
 	return f
 }
 
@@ -114,6 +118,15 @@ func importInto(t *testing.T, dir string, f *fixture, id *envelope.Identity, dat
 	return sum, ws
 }
 
+func testimonies(t testing.TB, ws *Workspace) []Testimony {
+	t.Helper()
+	rows, err := ws.Testimonies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
 func TestOverlappingBatchesNeverDuplicate(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
@@ -122,12 +135,12 @@ func TestOverlappingBatchesNeverDuplicate(t *testing.T) {
 	if sum.Imported != 2 {
 		t.Fatalf("imported %d, want 2", sum.Imported)
 	}
-	first := ws.Testimonies()
+	first := testimonies(t, ws)
 	sum, ws = importInto(t, dir, f, f.ids[0], f.batch(t, e2, e3))
 	if sum.Imported != 1 || sum.Skipped != 1 {
 		t.Fatalf("overlapping batch: imported %d skipped %d, want 1 and 1", sum.Imported, sum.Skipped)
 	}
-	got := ws.Testimonies()
+	got := testimonies(t, ws)
 	if len(got) != 3 || got[0].Pseudonym != first[0].Pseudonym || got[1].Pseudonym != first[1].Pseudonym {
 		t.Fatalf("pseudonyms changed or testimonies duplicated: %v then %v", first, got)
 	}
@@ -141,7 +154,7 @@ func TestOverlappingBatchesNeverDuplicate(t *testing.T) {
 
 func TestRefusesTamperedBatchWhole(t *testing.T) {
 	f := newFixture(t)
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "ws")
 	data := f.batch(t, f.envelope(t, "one"), f.envelope(t, "two"))
 	i := bytes.LastIndex(data, []byte(envelope.Label))
 	bad := bytes.Clone(data)
@@ -153,9 +166,17 @@ func TestRefusesTamperedBatchWhole(t *testing.T) {
 	if _, err := ws.Import(bytes.NewReader(bad), f.verifier, nil); err == nil || !strings.Contains(err.Error(), "envelopes/") {
 		t.Fatalf("tampered batch: err = %v, want an error naming the envelope", err)
 	}
-	if ws.Len() != 0 {
-		t.Fatal("testimonies imported from a tampered batch")
+	if err := ws.Close(); err == nil || !strings.Contains(err.Error(), "nothing of this run was saved") {
+		t.Fatalf("Close after a refused batch: %v", err)
 	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a refused first batch left the workspace folder behind: %v", err)
+	}
+	ws, err = Open(dir, f.study, f.ids[0], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Abort()
 	_, other, _ := batch.GenerateKey("impostor")
 	ov, _ := note.NewVerifier(other)
 	if _, err := ws.Import(bytes.NewReader(data), ov, nil); err == nil {
@@ -195,7 +216,7 @@ func TestRename(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	_, ws := importInto(t, dir, f, f.ids[0], f.batch(t, f.envelope(t, "one"), f.envelope(t, "two")))
-	old := ws.Testimonies()[0]
+	old := testimonies(t, ws)[0]
 	ws, err := Open(dir, f.study, f.ids[0], "en")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +224,7 @@ func TestRename(t *testing.T) {
 	if err := ws.Rename(old.Pseudonym, "김영철/Kim Young-chul"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.Rename(ws.Testimonies()[1].Pseudonym, "김영철"); err == nil {
+	if err := ws.Rename(testimonies(t, ws)[1].Pseudonym, "김영철"); err == nil {
 		t.Fatal("renamed a second testimony to a name in use")
 	}
 	if err := ws.Close(); err != nil {
@@ -226,7 +247,7 @@ func TestRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ws.Testimonies()[0].Pseudonym != "김영철" {
+	if testimonies(t, ws)[0].Pseudonym != "김영철" {
 		t.Fatal("rename lost on reopen")
 	}
 }
@@ -260,7 +281,7 @@ func TestMarkdownIsNotRendered(t *testing.T) {
 	dir := t.TempDir()
 	evil := "```\n<img src=\"http://tracker.invalid/x.png\">\n![x](http://tracker.invalid/y)"
 	_, ws := importInto(t, dir, f, f.ids[0], f.batch(t, f.envelope(t, evil)))
-	md, err := os.ReadFile(filepath.Join(dir, markdownDir, MarkdownName(ws.Testimonies()[0])))
+	md, err := os.ReadFile(filepath.Join(dir, markdownDir, MarkdownName(testimonies(t, ws)[0])))
 	if err != nil {
 		t.Fatal(err)
 	}

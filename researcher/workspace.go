@@ -1,222 +1,408 @@
 // Package researcher is the offline side of testimony: it checks batches
 // exported by the intake server, opens their envelopes with a researcher's
 // key, checks every testimony against the questionnaire again, gives each a
-// pseudonym and writes files researchers can analyse.
+// team pseudonym and writes files researchers can analyse.
 //
-// Use [Open] to open (or create) a workspace, [Workspace.Import] for each
-// batch, [Workspace.Rename] to change a pseudonym, and [Workspace.Close] to
-// write everything out. The package does no networking.
+// Use [Open] to open (or create) a workspace, [Workspace.Resume] and
+// [Workspace.Reexamine] to finish what earlier runs left, [Workspace.Import]
+// for each batch, [Workspace.Rename] to change a pseudonym, then
+// [Workspace.Close] to save the run, or [Workspace.Abort] to drop it. The
+// package does no networking.
 //
 // # Workspace
 //
-//	registry.sealed     which testimonies were imported and their pseudonyms, sealed to the researcher's key
-//	testimonies.jsonl   one JSON object per testimony: pseudonym, language and answers, exactly as sent
+//	registry.sealed     what was imported and quarantined, the pseudonyms, sealed to the researcher's key
+//	batches/<sha>.tar   every batch imported, byte for byte as verified, named by its manifest's SHA-256
+//	versions/<id>.yaml  every version of the study file the batches carried, named by its version id
+//	data/testimonies    the testimonies, one JSON object per line (study version, language, answers), append-only
+//	data/quarantined    the results of examinations that quarantined an envelope, one per line, append-only
+//	testimonies.jsonl   one JSON object per testimony: pseudonym, study version, language and answers, exactly as sent
 //	testimonies.csv     the same as a table for Excel, R or pandas (UTF-8 with BOM, RFC 4180, CRLF)
 //	codebook.csv        every question and choice, with labels in every language
 //	testimonies/*.md    one file per testimony, named by pseudonym, with question labels
-//	quarantine.jsonl    testimonies that could not be opened or broke the questionnaire's rules, with reasons
-//	audit/              the researcher's audit log: batches imported, testimonies quarantined, pseudonyms renamed
+//	quarantine.jsonl    envelopes that could not be opened or broke the questionnaire's rules, with reasons
+//	.exports            what the exports above were made from, so that a run rewrites only what changed
+//	audit/              the researcher's audit log: batches imported, testimonies quarantined, recovered and renamed
 //	audit.key           its checkpoint signing key (0600); audit.pub is the verifier key auditors pin
+//	lock                held by the one command using the workspace
 //
-// The exports hold no envelope id, no hash and no arrival day, so published
-// data cannot be joined to records of the server. Only registry.sealed links
-// a testimony to its envelope, and only the researcher's key opens it.
+// The exports (testimonies.*, codebook.csv, quarantine.jsonl) are made
+// again from data/ and the registry whenever they are out of date: edit
+// copies, not them. They hold no envelope id, no hash and no arrival day, so
+// published data cannot be joined to records of the server. Only
+// registry.sealed links a testimony to its envelope, and only the
+// researcher's key opens it.
 //
-// Importing is idempotent: an envelope already imported or quarantined (by
-// its SHA-256, kept in the sealed registry) is skipped, so re-running on the
-// same or overlapping batches never duplicates a testimony or changes a
-// pseudonym.
+// Each testimony is checked against the version of the study its answers
+// name: one of versions/, which batches bring, or the study file given to
+// Open. The CSV has a column per question of the study file given to Open;
+// each Markdown file follows its testimony's version.
+//
+// # Runs
+//
+// A run is everything between Open and Close. Envelopes are opened and
+// checked in parallel, as a batch streams in, with memory independent of the
+// batch's size; each accepted testimony is appended to data/testimonies at
+// once, but counts only once Close has sealed the registry. Close then gives
+// the run's testimonies their pseudonyms in order of their pseudonym seeds
+// (so the order in which batches were given does not matter), so researchers
+// who import the same batches in the same runs get identical exports,
+// pseudonyms included.
+//
+// A run is all or nothing. If Import fails for any batch (a bad signature, a
+// tampered envelope, a key that opens none of its envelopes), nothing of the
+// run is saved. If the process dies at any point, the next Open finds the
+// registry as the last completed Close left it and cuts data/ back to it;
+// the exports are made again, audit records the run sealed but did not yet
+// append are appended, and batches the dead run had kept are imported again
+// by Resume. Importing is idempotent: an envelope already imported or
+// quarantined (by its SHA-256) is skipped, so re-running on the same or
+// overlapping batches never duplicates a testimony or changes a pseudonym.
+//
+// # Quarantine
+//
+// An envelope that does not open, or whose answers break the questionnaire,
+// is quarantined: the registry keeps its hash and reason, quarantine.jsonl
+// shows the reason (and the plaintext if it opened), and its ciphertext
+// stays in its batch under batches/. When the study files differ from those
+// the quarantine was last examined against (a corrected study file given to
+// Open, a version a new batch brought), Reexamine examines again every
+// quarantined envelope that opened, and brings in those that now pass. (One that did not open fails
+// the same way with the same key; all are examined again when a new version
+// of this package examines differently.)
 package researcher
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
-	"github.com/testimony-project/testimony/internal/atomicfile"
 	"github.com/testimony-project/testimony/internal/notekey"
 	"github.com/testimony-project/testimony/pseudonym"
 	"golang.org/x/crypto/nacl/box"
 )
 
+const (
+	registryFile   = "registry.sealed"
+	registryLabel  = "testimony-workspace-v2\n"
+	lockFile       = "lock"
+	batchesDir     = "batches"
+	versionsDir    = "versions"
+	dataDir        = "data"
+	dataFile       = "data/testimonies"
+	quarDataFile   = "data/quarantined"
+	stampFile      = ".exports"
+	jsonlFile      = "testimonies.jsonl"
+	csvFile        = "testimonies.csv"
+	codebookFile   = "codebook.csv"
+	markdownDir    = "testimonies"
+	quarantineFile = "quarantine.jsonl"
+	auditDir       = "audit"
+	// incomingPrefix names a batch being copied into batches/ before its
+	// run is saved.
+	incomingPrefix = ".incoming-"
+)
+
+// ownNames are the entries a workspace folder may hold before its first
+// Close (left by a run that never completed).
+var ownNames = []string{lockFile, batchesDir, dataDir, versionsDir}
+
 // Workspace is a folder on the researcher's offline machine holding the
 // testimonies of one study.
 type Workspace struct {
-	dir   string
-	study *config.Study
-	id    *envelope.Identity
-	lang  string
-	state state
-	reg   *pseudonym.Registry
-	rows  []Testimony
-	quar  []Quarantined
-	dirty bool
-	// pending are audit records of changes not yet written; Close appends
-	// them once the workspace files are durable.
-	pending []audit.Record
+	dir     string
+	study   *config.Study
+	id      *envelope.Identity
+	lang    string
+	lock    *os.File
+	created bool // this Open made the folder
+	exists  bool // a registry has been sealed
+	st      state
+	reg     *pseudonym.Registry
+	rows    []row
+	quar    []qentry
+	qindex  map[[32]byte]int // envelope hash → index in quar
+	run     *run
+	// versions are the study files the workspace holds, by version id:
+	// the current study and every version a batch brought.
+	versions map[string]*config.Study
+	// keptVersions are the version ids in versions/.
+	keptVersions map[string]bool
+	failed       error // set when an Import of this run failed
+	closed       bool
+	// exportProgress, if set, is called as Close writes testimonies to
+	// the exports.
+	exportProgress func(done, total int)
 }
 
 // Testimony is one imported testimony, as written to testimonies.jsonl.
 type Testimony struct {
 	Pseudonym      string                     `json:"pseudonym"`
 	PseudonymRoman string                     `json:"pseudonym_roman"`
+	Version        string                     `json:"version"` // of the study the answers were given to
 	Language       string                     `json:"lang"`
 	Answers        map[string]json.RawMessage `json:"answers"`
 }
 
-// Quarantined is a testimony that was not imported, as written to
-// quarantine.jsonl. Plaintext is empty when the envelope did not open.
-type Quarantined struct {
-	Reason    string            `json:"reason"`
-	Problems  map[string]string `json:"problems,omitempty"`
-	Plaintext string            `json:"plaintext,omitempty"`
+// newRegistry makes the empty pseudonym registry of a workspace; tests
+// replace it to force collisions.
+var newRegistry = pseudonym.NewRegistry
+
+// crashHook, set only by tests, is called at each step of a run that a
+// crash could interrupt; the tests kill the process there.
+var crashHook func(step string)
+
+func crashPoint(step string) {
+	if crashHook != nil {
+		crashHook(step)
+	}
 }
 
-type state struct {
-	Version     int      `json:"v"`
-	Study       string   `json:"study"`
-	Registry    []byte   `json:"registry"`
-	Quarantined []string `json:"quarantined"`
-	Batches     []string `json:"batches"`
-}
-
-const (
-	registryFile   = "registry.sealed"
-	registryLabel  = "testimony-workspace-v1\n"
-	jsonlFile      = "testimonies.jsonl"
-	csvFile        = "testimonies.csv"
-	codebookFile   = "codebook.csv"
-	markdownDir    = "testimonies"
-	quarantineFile = "quarantine.jsonl"
-)
-
-// Open opens the workspace in dir for the study, creating it if needed.
-// lang is the language of question labels in Markdown files, one of the
-// study's (empty means the study's default language).
+// Open opens the workspace in dir for the study, creating the folder if
+// needed, and locks it until Close or Abort. lang is the language of
+// question labels in Markdown files ("ko", "en" or "zh"; empty means the
+// language the exports are in, or Korean).
+//
+// A new workspace is refused unless id is one of the study's recipients, so
+// that no registry is ever sealed to another key. Open repairs what an
+// interrupted run left (see the package documentation).
 func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (*Workspace, error) {
 	if lang == "" {
 		lang = study.DefaultLanguage()
+		if s, ok := readStamp(filepath.Join(dir, stampFile)); ok && study.HasLanguage(s.Lang) {
+			lang = s.Lang
+		}
 	}
 	if !study.HasLanguage(lang) {
 		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Languages, ", "))
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("failed to create workspace: %w", err)
-	}
-	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: pseudonym.NewRegistry()}
+	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: newRegistry(), qindex: map[[32]byte]int{}}
 	data, err := os.ReadFile(filepath.Join(dir, registryFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-			return nil, fmt.Errorf("workspace %s is not empty but has no %s: choose an empty or new folder", dir, registryFile)
+		if err := checkRecipient(study, id); err != nil {
+			return nil, err
 		}
-		w.state = state{Version: 1, Study: study.ID}
-		w.dirty = true
+		if err := w.create(); err != nil {
+			return nil, err
+		}
+		w.st = state{Version: stateVersion, Study: study.ID}
 		return w, nil
 	case err != nil:
 		return nil, fmt.Errorf("failed to read workspace: %w", err)
 	}
-	plain, err := unseal(data, id)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", filepath.Join(dir, registryFile), err)
-	}
-	if err := json.Unmarshal(plain, &w.state); err != nil || w.state.Version != 1 {
-		return nil, fmt.Errorf("malformed %s", registryFile)
-	}
-	if w.state.Study != study.ID {
-		return nil, fmt.Errorf("workspace %s holds study %q, not %q: use another folder", dir, w.state.Study, study.ID)
-	}
-	if err := w.reg.UnmarshalBinary(w.state.Registry); err != nil {
-		return nil, fmt.Errorf("malformed %s: %w", registryFile, err)
-	}
-	if w.rows, err = readJSONL[Testimony](filepath.Join(dir, jsonlFile)); err != nil {
+	w.exists = true
+	if err := w.lockDir(); err != nil {
 		return nil, err
 	}
-	if w.quar, err = readJSONL[Quarantined](filepath.Join(dir, quarantineFile)); err != nil {
+	if err := w.load(data); err != nil {
+		w.unlock()
 		return nil, err
 	}
-	if len(w.rows) != w.reg.Len() {
-		return nil, fmt.Errorf("%s has %d testimonies but the registry has %d: restore the workspace from a backup", jsonlFile, len(w.rows), w.reg.Len())
+	if err := w.repair(); err != nil {
+		w.unlock()
+		return nil, err
 	}
 	return w, nil
 }
 
-// Len returns the number of testimonies in the workspace.
-func (w *Workspace) Len() int { return len(w.rows) }
-
-// Testimonies returns the imported testimonies, in import order.
-func (w *Workspace) Testimonies() []Testimony { return slices.Clone(w.rows) }
-
-// Rename changes a pseudonym everywhere in the workspace. old and new are
-// read by [pseudonym.Parse].
-func (w *Workspace) Rename(old, new string) error {
-	from, err := pseudonym.Parse(old)
+// checkRecipient refuses a key that is not one of the study's recipients.
+func checkRecipient(study *config.Study, id *envelope.Identity) error {
+	keys, err := study.RecipientKeys()
 	if err != nil {
 		return err
 	}
-	to, err := pseudonym.Parse(new)
-	if err != nil {
+	for _, k := range keys {
+		if k.Equal(id.Recipient()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("your key %s is not a recipient of study %q (its recipients are %s): decrypt with the key of one of them; `researcher pubkey --key FILE` prints a key's fingerprint",
+		id.Recipient().Fingerprint(), study.ID, recipientList(study))
+}
+
+// recipientList names the study's recipients with their fingerprints.
+func recipientList(study *config.Study) string {
+	var parts []string
+	for _, r := range study.Recipients {
+		fp := "unreadable key"
+		if k, err := envelope.ParseRecipient(r.PublicKey); err == nil {
+			fp = k.Fingerprint()
+		}
+		parts = append(parts, fmt.Sprintf("%q %s", r.Name, fp))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// create makes and locks the folder of a new workspace. A folder left by a
+// run that never completed (holding only a workspace's own entries) is
+// taken over; any other non-empty folder is refused.
+func (w *Workspace) create() error {
+	entries, err := os.ReadDir(w.dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(w.dir, 0o700); err != nil {
+			return fmt.Errorf("failed to create workspace: %w", err)
+		}
+		w.created = true
+	case err != nil:
+		return fmt.Errorf("failed to read workspace: %w", err)
+	}
+	for _, e := range entries {
+		if !slices.Contains(ownNames, e.Name()) {
+			return fmt.Errorf("workspace %s is not empty but has no %s: choose an empty or new folder", w.dir, registryFile)
+		}
+	}
+	if err := w.lockDir(); err != nil {
 		return err
 	}
-	// Hangul names are unique in the registry: find the testimony first,
-	// so that a failed rename changes nothing.
-	row := slices.IndexFunc(w.rows, func(t Testimony) bool { return t.Pseudonym == from.Hangul })
-	if row < 0 {
-		return fmt.Errorf("no testimony is called %q", old)
-	}
-	if err := w.reg.Rename(old, new); err != nil {
+	if err := w.repair(); err != nil {
+		w.unlock()
 		return err
 	}
-	w.rows[row].Pseudonym, w.rows[row].PseudonymRoman = to.Hangul, to.Roman
-	w.dirty = true
-	w.pending = append(w.pending, audit.PseudonymRenamed(time.Now()))
 	return nil
 }
 
-// Close writes the registry and every export, each atomically, then
-// records what changed in the researcher's audit log and signs a
-// checkpoint.
-func (w *Workspace) Close() error {
-	if !w.dirty {
+// lockDir takes the workspace's lock, or fails at once if another command
+// holds it.
+func (w *Workspace) lockDir() error {
+	f, err := os.OpenFile(filepath.Join(w.dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to lock workspace: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("workspace %s is in use by another researcher command: wait for it to finish", w.dir)
+		}
+		return fmt.Errorf("failed to lock workspace: %w", err)
+	}
+	w.lock = f
+	return nil
+}
+
+func (w *Workspace) unlock() {
+	if w.lock != nil {
+		w.lock.Close()
+		w.lock = nil
+	}
+}
+
+// repair brings the folder back to the state the registry records: data
+// files cut back to their sealed length, batches half-copied removed, audit
+// records the last Close sealed but did not append appended.
+func (w *Workspace) repair() error {
+	if err := os.MkdirAll(filepath.Join(w.dir, dataDir), 0o700); err != nil {
+		return fmt.Errorf("failed to create workspace: %w", err)
+	}
+	for _, d := range []string{batchesDir, versionsDir} {
+		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o700); err != nil {
+			return fmt.Errorf("failed to create workspace: %w", err)
+		}
+	}
+	if err := w.loadVersions(); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		size int64
+	}{{dataFile, w.st.Data}, {quarDataFile, w.st.QuarantineData}} {
+		if err := cutBack(filepath.Join(w.dir, f.name), f.size); err != nil {
+			return err
+		}
+	}
+	if err := w.removeIncoming(); err != nil {
+		return err
+	}
+	return w.appendSealedAudit()
+}
+
+// loadVersions reads the study files in versions/, and adds the current
+// study.
+func (w *Workspace) loadVersions() error {
+	w.versions = map[string]*config.Study{w.study.Version(): w.study}
+	w.keptVersions = map[string]bool{}
+	entries, err := os.ReadDir(filepath.Join(w.dir, versionsDir))
+	if err != nil {
+		return fmt.Errorf("failed to read workspace: %w", err)
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok || !config.IsVersion(id) {
+			continue
+		}
+		w.keptVersions[id] = true
+		if w.versions[id] != nil {
+			continue
+		}
+		path := filepath.Join(w.dir, versionsDir, e.Name())
+		s, err := config.Load(path)
+		if err != nil {
+			return err
+		}
+		if s.Version() != id || s.ID != w.study.ID {
+			return fmt.Errorf("%s holds another study file than its name says: the workspace was damaged; restore versions/ from a backup", path)
+		}
+		w.versions[id] = s
+	}
+	return nil
+}
+
+// cutBack truncates the append-only file at path to size, the length the
+// registry sealed: bytes beyond it belong to a run that never completed.
+func cutBack(path string, size int64) error {
+	info, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) && size == 0 {
 		return nil
 	}
-	defer func() { w.pending = nil }()
-	reg, err := w.reg.MarshalBinary()
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to read workspace: %w", err)
 	}
-	w.state.Registry = reg
-	plain, err := json.Marshal(w.state)
+	switch {
+	case info.Size() < size:
+		return fmt.Errorf("%s holds %d bytes but the registry records %d: the workspace was damaged; restore it from a backup", path, info.Size(), size)
+	case info.Size() > size:
+		if err := os.Truncate(path, size); err != nil {
+			return fmt.Errorf("failed to undo an interrupted run: %w", err)
+		}
+	}
+	return nil
+}
+
+func (w *Workspace) removeIncoming() error {
+	entries, err := os.ReadDir(filepath.Join(w.dir, batchesDir))
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to read workspace: %w", err)
 	}
-	sealed, err := seal(plain, w.id.Recipient())
-	if err != nil {
-		return err
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), incomingPrefix) {
+			if err := os.Remove(filepath.Join(w.dir, batchesDir, e.Name())); err != nil {
+				return fmt.Errorf("failed to undo an interrupted run: %w", err)
+			}
+		}
 	}
-	// Exports first, registry last: if this is interrupted, the next run
-	// finds a registry that does not yet count the new testimonies and
-	// stops rather than lose or duplicate any.
-	if err := w.writeExports(); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(w.dir, registryFile), 0o600, sealed); err != nil {
-		return err
-	}
-	w.dirty = false
-	if len(w.pending) == 0 {
+	return nil
+}
+
+// appendSealedAudit appends to the audit log the records the last Close
+// sealed that are not in it yet: Close seals them in the registry before
+// appending them, so a crash between the two loses none and duplicates
+// none (nothing else appends to a researcher's log).
+func (w *Workspace) appendSealedAudit() error {
+	if len(w.st.Audit) == 0 {
 		return nil
 	}
 	l, err := w.openAudit()
@@ -224,15 +410,174 @@ func (w *Workspace) Close() error {
 		return err
 	}
 	defer l.Close()
-	for _, r := range w.pending {
+	done := l.Size() - w.st.AuditBase
+	if done < 0 {
+		return fmt.Errorf("the audit log holds %d records but the registry records %d: the log was damaged; run auditor verify on %s", l.Size(), w.st.AuditBase, filepath.Join(w.dir, auditDir))
+	}
+	if done >= int64(len(w.st.Audit)) {
+		return nil
+	}
+	for i, text := range w.st.Audit[done:] {
+		r, err := audit.ParseRecord([]byte(text))
+		if err != nil {
+			return fmt.Errorf("malformed %s: %w", registryFile, err)
+		}
 		if _, err := l.Append(r); err != nil {
 			return fmt.Errorf("failed to append to the audit log: %w", err)
+		}
+		if i == 0 {
+			crashPoint("audit-appending")
 		}
 	}
 	if _, err := l.Checkpoint(time.Now(), true); err != nil {
 		return fmt.Errorf("failed to sign an audit checkpoint: %w", err)
 	}
 	return nil
+}
+
+// SetExportProgress sets a function Close calls as it writes testimonies
+// to the exports (all of them when the exports are made again, else the new
+// ones).
+func (w *Workspace) SetExportProgress(progress func(done, total int)) {
+	w.exportProgress = progress
+}
+
+// Saved reports whether a Close ever saved the workspace.
+func (w *Workspace) Saved() bool { return w.exists }
+
+// Len returns the number of testimonies in the workspace, as the last
+// Close saved them.
+func (w *Workspace) Len() int { return len(w.rows) }
+
+// All returns the workspace's testimonies as the last Close saved them, in
+// the order of the exports, reading them one at a time from disk. It may be
+// used after Close.
+func (w *Workspace) All() iter.Seq2[Testimony, error] {
+	return func(yield func(Testimony, error) bool) {
+		for r, err := range w.readRows(0) {
+			t := r.Testimony
+			if err == nil {
+				t.Answers = make(map[string]json.RawMessage, len(r.answers))
+				for id, a := range r.answers {
+					t.Answers[id] = bytes.Clone(a.raw)
+				}
+			}
+			if !yield(t, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Testimonies returns every testimony of the workspace, in the order of the
+// exports. It holds them all in memory: use All for a large workspace.
+func (w *Workspace) Testimonies() ([]Testimony, error) {
+	var out []Testimony
+	for t, err := range w.All() {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Rename changes a pseudonym everywhere in the workspace once Close has
+// saved the run. old and new are read by [pseudonym.Parse].
+func (w *Workspace) Rename(old, new string) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.reg.Rename(old, new); err != nil {
+		return err
+	}
+	w.begin().renames++
+	return nil
+}
+
+// QuarantineCount is the number of quarantined envelopes with one reason.
+type QuarantineCount struct {
+	Reason      string // a stable code, such as "not-sealed-to-this-key"
+	Explanation string // the reason in a sentence
+	Count       int
+}
+
+// Quarantined returns the number of envelopes in the workspace's
+// quarantine by reason, most frequent first, as the last Close saved it.
+func (w *Workspace) Quarantined() []QuarantineCount {
+	counts := map[reason]int{}
+	for _, q := range w.quar {
+		counts[q.reason]++
+	}
+	return sortCounts(counts)
+}
+
+func sortCounts(counts map[reason]int) []QuarantineCount {
+	var out []QuarantineCount
+	for r, n := range counts {
+		out = append(out, QuarantineCount{Reason: r.code(), Explanation: r.explanation(), Count: n})
+	}
+	slices.SortFunc(out, func(a, b QuarantineCount) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Reason, b.Reason)
+	})
+	return out
+}
+
+// usable fails if the workspace was closed or a failed Import ruined the
+// run.
+func (w *Workspace) usable() error {
+	if w.closed {
+		return errors.New("workspace is closed")
+	}
+	if w.failed != nil {
+		return fmt.Errorf("this run failed earlier and will save nothing: %w", w.failed)
+	}
+	return nil
+}
+
+// Abort drops the run: nothing it imported, quarantined or renamed is
+// saved, and a workspace this Open created is removed again if nothing else
+// was put in it. It is safe to call after Close, and more than once.
+func (w *Workspace) Abort() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	defer w.unlock()
+	err := w.discard()
+	if !w.exists {
+		// Nothing was ever saved here: take away what this run made,
+		// keeping anything else (removing a folder fails unless empty).
+		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, versionsDir, lockFile} {
+			os.Remove(filepath.Join(w.dir, name))
+		}
+		if w.created {
+			os.Remove(w.dir)
+		}
+	}
+	return err
+}
+
+// discard undoes the run's writes: data cut back, incoming batches removed.
+func (w *Workspace) discard() error {
+	if w.run == nil {
+		return nil
+	}
+	w.run.closeFiles()
+	for _, b := range w.run.batches {
+		if b.tmp != "" {
+			os.Remove(b.tmp)
+		}
+	}
+	w.run = nil
+	err := cutBack(filepath.Join(w.dir, dataFile), w.st.Data)
+	if e := cutBack(filepath.Join(w.dir, quarDataFile), w.st.QuarantineData); err == nil {
+		err = e
+	}
+	return err
 }
 
 // auditOrigin names the researcher's log: the study and the fingerprint of
@@ -247,36 +592,14 @@ func (w *Workspace) openAudit() (*audit.Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	l, err := audit.Open(filepath.Join(w.dir, "audit"), w.auditOrigin(), signer)
+	l, err := audit.Open(filepath.Join(w.dir, auditDir), w.auditOrigin(), signer)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the audit log: %w", err)
 	}
 	return l, nil
 }
 
-func readJSONL[T any](path string) ([]T, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return nil, fmt.Errorf("%s line %d: %v", path, n, err)
-		}
-		out = append(out, v)
-	}
-	return out, sc.Err()
-}
-
-// seal encrypts the registry to the researcher: "testimony-workspace-v1\n"
+// seal encrypts the registry to the researcher: "testimony-workspace-v2\n"
 // || ephemeral public key || nonce || crypto_box(plain).
 func seal(plain []byte, to *envelope.Recipient) ([]byte, error) {
 	pub, priv, err := box.GenerateKey(rand.Reader)
@@ -288,12 +611,19 @@ func seal(plain []byte, to *envelope.Recipient) ([]byte, error) {
 		return nil, err
 	}
 	peer := to.X25519()
-	out := append([]byte(registryLabel), pub[:]...)
+	out := make([]byte, 0, len(registryLabel)+32+24+len(plain)+box.Overhead)
+	out = append(out, registryLabel...)
+	out = append(out, pub[:]...)
 	out = append(out, nonce[:]...)
-	return box.Seal(out, plain, &nonce, &peer, priv), nil
+	out = box.Seal(out, plain, &nonce, &peer, priv)
+	clear(priv[:])
+	return out, nil
 }
 
 func unseal(data []byte, id *envelope.Identity) ([]byte, error) {
+	if bytes.HasPrefix(data, []byte("testimony-workspace-v1\n")) {
+		return nil, errors.New("it was made by an earlier version of researcher, for envelopes no server makes any more: decrypt into a new folder")
+	}
 	rest, ok := bytes.CutPrefix(data, []byte(registryLabel))
 	if !ok || len(rest) < 32+24+box.Overhead {
 		return nil, errors.New("not a testimony workspace registry")
@@ -306,7 +636,7 @@ func unseal(data []byte, id *envelope.Identity) ([]byte, error) {
 	plain, ok := box.Open(nil, rest[56:], &nonce, &pub, &priv)
 	clear(priv[:])
 	if !ok {
-		return nil, errors.New("it is sealed to another key, or damaged")
+		return nil, fmt.Errorf("it is sealed to another key than yours (%s), or damaged: open it with the key that made it", id.Recipient().Fingerprint())
 	}
 	return plain, nil
 }

@@ -25,6 +25,10 @@ import (
 
 func main() {
 	if err := newRoot(os.Stdout, os.Stderr).Execute(); err != nil {
+		var code interface{ ExitCode() int }
+		if errors.As(err, &code) { // intake status: the monitoring plugin convention
+			os.Exit(code.ExitCode())
+		}
 		fmt.Fprintln(os.Stderr, "intake:", err)
 		os.Exit(1)
 	}
@@ -41,6 +45,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())
+	root.AddCommand(backupCmd(), restoreCmd(), statusCmd())
 	return root
 }
 
@@ -54,7 +59,10 @@ submission as an envelope sealed to the study's researchers. It starts the syste
 publishes the service with a key kept in DIR/onion (so the address never changes), and
 prints the address. There is no TCP listener: tor forwards to a Unix socket in DIR.
 
---listen serves on a loopback address instead, for development only.`,
+--listen serves on a loopback address instead, for development only.
+
+On SIGTERM or SIGINT it stops taking connections, gives requests in progress
+--stop-grace to finish, closes the connections left, and exits 0.`,
 		Example: `  intake serve --config study.yaml --data /var/lib/testimony
   intake serve --config study.yaml --data /var/lib/testimony --tor-control 127.0.0.1:9051
   intake serve --config study.yaml --data ./dev-data --listen 127.0.0.1:8080   # development`,
@@ -72,7 +80,13 @@ prints the address. There is no TCP listener: tor forwards to a Unix socket in D
 	f.StringVar(&o.torControl, "tor-control", "", "use an already-running tor through its control port 127.0.0.1:PORT instead of starting one")
 	f.StringVar(&o.torCookie, "tor-cookie", "", "control cookie file of the tor at --tor-control (default: the file tor names)")
 	f.BoolVar(&o.noPoW, "no-pow", false, "turn off tor's proof-of-work defence against floods (on by default)")
+	f.IntVar(&o.powQueueRate, "pow-queue-rate", 0, "under a flood, introductions tor serves per second, highest proof-of-work first (default 250)")
+	f.IntVar(&o.powQueueBurst, "pow-queue-burst", 0, "under a flood, introductions tor serves at once at most (default 2500)")
 	f.IntVar(&o.maxStreams, "max-streams", 0, "streams allowed per circuit before tor closes it (default 32)")
+	f.IntVar(&o.limits.MaxConns, "max-connections", 0, fmt.Sprintf("connections open at once; beyond, the one waiting the longest for a request is closed (default %d)", intake.DefaultMaxConns))
+	f.IntVar(&o.limits.MaxIdleConns, "max-idle-connections", 0, fmt.Sprintf("connections waiting for a request at once; beyond, the oldest is closed (default %d)", intake.DefaultMaxIdleConns))
+	f.IntVar(&o.uploadMiB, "upload-memory", 0, fmt.Sprintf("MiB that request bodies may hold in all, beyond 16 KiB each; a request that needs more waits up to 10 s, then gets a \"busy\" page (default %d)", intake.DefaultUploadMemory>>20))
+	f.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "on SIGTERM, how long requests in progress may take to finish before their connections are closed")
 	f.StringVar(&o.testNetwork, "private-tor-network", "", "file of torrc lines joining a private Tor network, for tests and the demo; never for a real study")
 	f.Var(&o.minFree, "min-free", "refuse submissions when the data disk would have less free space, such as 2G (default: 256M or 1% of the disk, whichever is more)")
 	c.MarkFlagRequired("config")
@@ -80,23 +94,31 @@ prints the address. There is no TCP listener: tor forwards to a Unix socket in D
 	return c
 }
 
-// serve serves hs on ln until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, hs *http.Server, ln net.Listener, log oplog.Logger) error {
+// serve serves hs (made by srv) on ln until ctx is done, then stops: no
+// new connections, grace for requests in progress, then every connection
+// closed. The day's counts are written as each day ends and when it
+// stops.
+func serve(ctx context.Context, srv *intake.Server, hs *http.Server, ln net.Listener, grace time.Duration, log oplog.Logger) error {
 	log.Event(oplog.ServerStarted)
+	daily, stopDaily := context.WithCancel(context.Background())
+	defer stopDaily()
+	go log.RunDaily(daily)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
+		// Serving failed: stop what remains all the same.
+		srv.Shutdown(hs, 0)
 	case <-ctx.Done():
+		log.Event(oplog.ServerStopping)
+		srv.Shutdown(hs, grace)
+		if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+			err = e
+		}
 	}
-	log.Event(oplog.ServerStopping)
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
-	}
+	stopDaily()
+	log.Flush()
 	log.Event(oplog.ServerStopped)
 	return err
 }

@@ -1,19 +1,135 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"github.com/testimony-project/testimony/internal/clitest"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/testimony-project/testimony/audit"
+	"github.com/testimony-project/testimony/internal/clitest"
 )
+
+// TestMain runs the command itself when the test binary is started with
+// INTAKE_TEST_MAIN=1, so that tests can run it as a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("INTAKE_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestSIGTERMWithAStalledClient runs `intake serve` as a process, with an
+// upload that has stalled and a connection that sent nothing, and stops it
+// with SIGTERM: it exits 0 soon after the grace period, having closed
+// them, and its log holds the lines of starting and stopping and the
+// day's counts (a submission stored, the upload cut), nothing else.
+func TestSIGTERMWithAStalledClient(t *testing.T) {
+	study, _ := filepath.Abs("../../examples/nk-internet-access.yaml")
+	const grace = time.Second
+	cmd := exec.Command(os.Args[0], "serve", "--config", study, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--stop-grace", grace.String())
+	cmd.Env = append(os.Environ(), "INTAKE_TEST_MAIN=1")
+	var stderr clitest.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed %q (%v); stderr:\n%s", line, err, stderr.String())
+	}
+	base := strings.Fields(line)[2]
+	addr := strings.TrimPrefix(base, "http://")
+	resp, err := http.PostForm(base+"/submit", url.Values{"lang": {"ko"}, "q.consent": {"yes"}, "q.testimony": {"증언"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("submission: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	fmt.Fprintf(stalled, "POST /sealed HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nlang=ko&envelope=%s", strings.Repeat("A", 5000))
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(200 * time.Millisecond)
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) || err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve still running 20 s after SIGTERM, with a grace of %s", grace)
+	}
+	if d := time.Since(start); d > grace+5*time.Second {
+		t.Errorf("serve took %s to stop, with a grace of %s", d, grace)
+	}
+	stalled.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := stalled.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the stalled upload's connection was not closed: %v", err)
+	}
+	var events []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %s", l)
+		}
+		for k := range m {
+			switch k {
+			case "level", "event", "day", "addr", "path", "reason", "count":
+			default:
+				t.Errorf("log field %q outside the vocabulary: %s", k, l)
+			}
+		}
+		e := fmt.Sprint(m["event"])
+		for _, k := range []string{"path", "reason", "count"} {
+			if v, ok := m[k]; ok {
+				e += fmt.Sprintf(" %s=%v", k, v)
+			}
+		}
+		events = append(events, e)
+	}
+	want := []string{
+		"listening_on_loopback",
+		"server_started",
+		"server_stopping",
+		"connections_closed reason=shutdown count=2",
+		"submissions_rejected path=sealed reason=shutdown count=1",
+		"submissions_stored path=form count=1",
+		"server_stopped",
+	}
+	if strings.Join(events, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log lines:\n%s\nwant:\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
+	}
+}
 
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -19,12 +20,16 @@ import (
 )
 
 type serveOptions struct {
-	study, data, listen   string
-	torControl, torCookie string
-	noPoW                 bool
-	maxStreams            int
-	testNetwork           string
-	minFree               sizeFlag
+	study, data, listen         string
+	torControl, torCookie       string
+	noPoW                       bool
+	powQueueRate, powQueueBurst int
+	maxStreams                  int
+	testNetwork                 string
+	minFree                     sizeFlag
+	limits                      intake.Limits
+	uploadMiB                   int
+	stopGrace                   time.Duration
 }
 
 // runServe serves until ctx is done: on the onion service by default, on a
@@ -64,12 +69,20 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 			l.Checkpoint(now, false)
 		}
 	}()
+	limits := o.limits
+	limits.UploadMemory = int64(o.uploadMiB) << 20
 	srv, err := intake.New(intake.Config{
-		Study: study, Store: d.Store, Log: log,
+		Study: study, Store: d.Store, Log: log, Limits: limits,
 		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
 	})
 	if err != nil {
 		return err
+	}
+	// The limits bound what clients can make the server hold; the garbage
+	// collector is told, so that it collects before going beyond (unless
+	// the operator set GOMEMLIMIT).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(srv.MemoryBound())
 	}
 	hs := srv.HTTPServer()
 	go dailyCheckpoints(ctx, d)
@@ -81,7 +94,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		}
 		log.Addr(oplog.ListenerDevWarning, ln.Addr().String())
 		fmt.Fprintf(stdout, "serving on http://%s (development only: not an onion service)\n", ln.Addr())
-		return serve(ctx, hs, ln, log)
+		return serve(ctx, srv, hs, ln, o.stopGrace, log)
 	}
 
 	var extra []string
@@ -95,6 +108,8 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		ControlAddr:   o.torControl,
 		ControlCookie: o.torCookie,
 		PoWDisabled:   o.noPoW,
+		PoWQueueRate:  o.powQueueRate,
+		PoWQueueBurst: o.powQueueBurst,
 		MaxStreams:    o.maxStreams,
 		TestNetwork:   extra,
 		Published:     func() { d.Record(audit.OnionPublished(time.Now())) },
@@ -105,7 +120,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	}
 	defer svc.Close()
 	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
-	return serve(ctx, hs, svc.Listener(), log)
+	return serve(ctx, srv, hs, svc.Listener(), o.stopGrace, log)
 }
 
 // readTorrcLines reads "Key value" lines (blank lines and # comments

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -25,26 +28,100 @@ import (
 	"golang.org/x/term"
 )
 
+// Exit statuses (DESIGN.md §9).
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitQuarantined = 3
+)
+
 func main() {
-	if err := newRoot(os.Stdout, os.Stderr).Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "researcher:", err)
-		os.Exit(1)
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the command line args and returns the exit status.
+func execute(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	code := exitStatus(err)
+	if code != exitOK && code != exitQuarantined {
+		fmt.Fprintln(stderr, "researcher:", err)
+	}
+	return code
+}
+
+// exitStatus maps the error a command returned to an exit status: errors
+// cobra returns before a command runs (unknown commands, bad flags,
+// missing arguments) and usageErrors are usage errors.
+func exitStatus(err error) int {
+	var f ranError
+	switch {
+	case err == nil:
+		return exitOK
+	case !errors.As(err, &f):
+		return exitUsage
+	case errors.Is(err, errQuarantined):
+		return exitQuarantined
+	case errors.As(err, new(usageError)):
+		return exitUsage
+	default:
+		return exitFailure
 	}
 }
+
+// ranError marks an error returned by a command that ran.
+type ranError struct{ err error }
+
+func (e ranError) Error() string { return e.err.Error() }
+func (e ranError) Unwrap() error { return e.err }
+
+// usageError is a command line naming input that is missing, unreadable or
+// malformed: the study file, a key, a batch.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// errQuarantined says decrypt finished, but the workspace holds quarantined
+// envelopes (the summary printed lists them).
+var errQuarantined = errors.New("some envelopes are quarantined")
+
+const exitCodesHelp = `Exit status: 0 done; 1 failed (one line on stderr says why); 2 bad usage, flags,
+or input that cannot be read; 3 (decrypt) done, but the workspace holds quarantined
+envelopes, listed by reason.`
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "researcher",
 		Short:         "Decrypt testimonies on an offline machine",
-		Long:          "researcher runs on the researcher's offline machine. It makes the researcher's key, checks and decrypts batches exported by the intake server, and assigns pseudonyms. It never uses the network.",
+		Long:          "researcher runs on the researcher's offline machine. It makes the researcher's key, checks and decrypts batches exported by the intake server, and assigns pseudonyms. It never uses the network.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd())
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
+	markRan(root)
 	return root
+}
+
+// markRan wraps every command's RunE so that its errors are told apart from
+// cobra's usage errors.
+func markRan(c *cobra.Command) {
+	if f := c.RunE; f != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := f(cmd, args); err != nil {
+				return ranError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRan(sub)
+	}
 }
 
 func keygenCmd() *cobra.Command {
@@ -142,62 +219,93 @@ func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error
 func decryptCmd() *cobra.Command {
 	var keyPath, passFile, studyPath, serverKey, out, lang string
 	c := &cobra.Command{
-		Use:   "decrypt --key FILE --study STUDY --server-key KEY --out WORKSPACE BATCH...",
+		Use:   "decrypt --key FILE --study STUDY --server-key KEY --out WORKSPACE [BATCH...]",
 		Short: "Check, decrypt and pseudonymize batches into a workspace",
 		Long: `decrypt checks each batch's signature against the server key you pinned and every
 envelope's hash (a tampered, truncated or unsigned batch is refused whole), decrypts the
-envelopes with your key, checks every testimony against the study's questionnaire
-(failures go to quarantine.jsonl with reasons), gives each testimony a pseudonym, and
-writes testimonies.csv, testimonies.jsonl, codebook.csv and one Markdown file per
-testimony into WORKSPACE. Running it again on the same or overlapping batches adds
-only what is new and never changes a pseudonym.`,
+envelopes with your key, checks every testimony against the study's questionnaire, gives
+each testimony a team pseudonym (every researcher who decrypts the same batches gets
+the same names), and writes testimonies.csv, testimonies.jsonl, codebook.csv and one
+Markdown file per testimony into WORKSPACE. Running it again on the same or overlapping
+batches adds only what is new and never changes a pseudonym.
+
+A key that opens none of a batch's envelopes is refused before anything is written,
+with the fingerprints of the study's recipients and of your key. A run is all or
+nothing: if any batch is refused, nothing of the run is saved.
+
+Envelopes that do not open or break the questionnaire's rules are quarantined: the
+summary counts them by reason and quarantine.jsonl shows each. The workspace keeps every
+batch it imported (WORKSPACE/batches), so when you correct the study file, running
+decrypt again (with or without new batches) examines the quarantined envelopes again
+and brings in those that now pass. It also finishes a run that was interrupted.
+
+` + exitCodesHelp,
 		Example: `  researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
-    --server-key "$(cat server.pub)" --out ~/study-workspace batch-2026-11-27.tar`,
-		Args: cobra.MinimumNArgs(1),
+    --server-key "$(cat server.pub)" --out ~/study-workspace batch-2026-11-27.tar
+  # after correcting the study file: examine the quarantine again
+  researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
+    --server-key "$(cat server.pub)" --out ~/study-workspace`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, batches []string) error {
 			study, err := config.Load(studyPath)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			verifier, err := note.NewVerifier(strings.TrimSpace(serverKey))
 			if err != nil {
-				return fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)
+				return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+			}
+			if lang != "" && !study.HasLanguage(lang) {
+				return usageError{fmt.Errorf("--lang %q is not a language of the study: use one of %s", lang, strings.Join(study.Languages, ", "))}
 			}
 			id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				return inputError(err)
 			}
+			files := make([]*os.File, len(batches))
+			for i, path := range batches {
+				if files[i], err = os.Open(path); err != nil {
+					return usageError{err}
+				}
+				defer files[i].Close()
+			}
+			// Unlocking the key used 256 MiB (argon2id) that the garbage
+			// collector would otherwise count as live heap to grow from:
+			// give it back before decrypting, and keep the heap below what
+			// the unlock needed (a soft limit: a workspace whose registry
+			// alone outgrows it still works, with more collections).
+			debug.FreeOSMemory()
+			debug.SetMemoryLimit(256 << 20)
 			ws, err := researcher.Open(out, study, id, lang)
 			if err != nil {
 				return err
 			}
-			for _, path := range batches {
-				f, err := os.Open(path)
-				if err != nil {
-					return err
-				}
-				var bar *progressbar.ProgressBar
-				progress := func(done, total int) {}
-				if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-					progress = func(done, total int) {
-						if bar == nil {
-							bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(path), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-						}
-						bar.Set(done)
-					}
-				}
-				sum, err := ws.Import(f, verifier, progress)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d envelopes, %d new testimonies, %d already imported, %d quarantined\n", path, sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
+			defer ws.Abort() // unless closed
+			if len(batches) == 0 && !ws.Saved() {
+				return usageError{fmt.Errorf("%s is a new workspace: give the batches to decrypt", out)}
 			}
+			if err := decrypt(cmd, ws, verifier, batches, files); err != nil {
+				return err
+			}
+			ws.SetExportProgress(newProgress(cmd.ErrOrStderr(), "writing exports", "testimonies"))
 			if err := ws.Close(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d testimonies in %s\n", ws.Len(), out)
-			return nil
+			stdout := cmd.OutOrStdout()
+			fmt.Fprintf(stdout, "%d testimonies in %s\n", ws.Len(), out)
+			quar := ws.Quarantined()
+			if len(quar) == 0 {
+				return nil
+			}
+			total := 0
+			for _, q := range quar {
+				total += q.Count
+			}
+			fmt.Fprintf(stdout, "%d envelopes quarantined in %s (see quarantine.jsonl):\n", total, out)
+			for _, q := range quar {
+				fmt.Fprintf(stdout, "  %6d  %s: %s\n", q.Count, q.Reason, q.Explanation)
+			}
+			return errQuarantined
 		},
 	}
 	c.Flags().StringVar(&keyPath, "key", "", "your key file, made by keygen (required)")
@@ -205,11 +313,112 @@ only what is new and never changes a pseudonym.`,
 	c.Flags().StringVar(&studyPath, "study", "", "the study file the server used (required)")
 	c.Flags().StringVar(&serverKey, "server-key", "", "the server's verifier key, as `intake server-key` printed it (required)")
 	c.Flags().StringVar(&out, "out", "", "workspace folder (required; created if missing)")
-	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files, one of the study's (default: its first)")
+	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files, one of the study's (default: as before, or the study's first)")
 	for _, f := range []string{"key", "study", "server-key", "out"} {
 		c.MarkFlagRequired(f)
 	}
 	return c
+}
+
+// decrypt runs the steps of a decrypt run, printing what each did: batches
+// an interrupted run kept, the quarantine examined again, then the batches
+// given.
+func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifier, batches []string, files []*os.File) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	resumed, err := ws.Resume(verifier, newProgress(stderr, "resuming", "envelopes"))
+	if err != nil {
+		return err
+	}
+	for _, sum := range resumed {
+		fmt.Fprintf(stdout, "batch %s, kept by an interrupted run: %s\n", sum.BatchID, describe(sum))
+	}
+	re, err := ws.Reexamine(verifier, newProgress(stderr, "examining the quarantine again", "envelopes"))
+	if err != nil {
+		return err
+	}
+	if re.Examined > 0 {
+		fmt.Fprintf(stdout, "quarantine examined again against this study: %d envelopes, %d brought in\n", re.Examined, re.Recovered)
+	}
+	if re.Missing > 0 {
+		fmt.Fprintf(stdout, "%d quarantined envelopes could not be examined again: their batches are no longer in the workspace; decrypt those batches again\n", re.Missing)
+	}
+	for i, path := range batches {
+		sum, err := ws.Import(files[i], verifier, newProgress(stderr, path, "envelopes"))
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", path, describe(sum))
+	}
+	return nil
+}
+
+// describe says what importing a batch did.
+func describe(sum *researcher.Summary) string {
+	switch {
+	case sum.Earlier:
+		return fmt.Sprintf("%d envelopes, all imported by an earlier run", sum.Envelopes)
+	case sum.Again:
+		return fmt.Sprintf("%d envelopes, the same batch as one before it", sum.Envelopes)
+	}
+	s := fmt.Sprintf("%d envelopes, %d new testimonies, %d already imported, %d quarantined", sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
+	var reasons []string
+	for _, q := range sum.Reasons {
+		reasons = append(reasons, fmt.Sprintf("%d %s", q.Count, q.Reason))
+	}
+	if len(reasons) > 0 {
+		s += " (" + strings.Join(reasons, ", ") + ")"
+	}
+	return s
+}
+
+// inputError makes an error reading a file named on the command line a
+// usage error.
+func inputError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return usageError{err}
+	}
+	return err
+}
+
+// newProgress returns a progress callback counting unit: a progress bar
+// on a terminal, otherwise a plain line at every tenth of the way. A call
+// with another total, or going back, starts a new count (the next batch).
+func newProgress(w io.Writer, label, unit string) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	lastDone, lastTotal, tenths := 0, -1, 0
+	terminal := false
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		terminal = true
+	}
+	return func(done, total int) {
+		if total != lastTotal || done < lastDone {
+			if bar != nil {
+				bar.Finish()
+			}
+			bar, tenths = nil, 0
+			if terminal {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(label),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit),
+					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			}
+		}
+		lastDone, lastTotal = done, total
+		if bar != nil {
+			bar.Set(done)
+			if done == total {
+				bar.Finish()
+			}
+			return
+		}
+		if total == 0 {
+			return
+		}
+		if t := done * 10 / total; t > tenths {
+			tenths = t
+			fmt.Fprintf(w, "%s: %d of %d %s (%d%%)\n", label, done, total, unit, t*10)
+		}
+	}
 }
 
 func pseudonymCmd() *cobra.Command {
@@ -230,14 +439,14 @@ func pseudonymCmd() *cobra.Command {
 	open := func(cmd *cobra.Command) (*researcher.Workspace, error) {
 		study, err := config.Load(studyPath)
 		if err != nil {
-			return nil, err
+			return nil, usageError{err}
 		}
-		if _, err := os.Stat(ws); err != nil {
-			return nil, fmt.Errorf("workspace %s: %w", ws, err)
+		if _, err := os.Stat(filepath.Join(ws, "registry.sealed")); err != nil {
+			return nil, usageError{fmt.Errorf("%s is not a workspace made by decrypt: %w", ws, err)}
 		}
 		id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
 		if err != nil {
-			return nil, err
+			return nil, inputError(err)
 		}
 		return researcher.Open(ws, study, id, "")
 	}
@@ -274,10 +483,14 @@ func pseudonymCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, t := range w.Testimonies() {
+			defer w.Close()
+			for t, err := range w.All() {
+				if err != nil {
+					return err
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", t.Pseudonym, t.PseudonymRoman)
 			}
-			return nil
+			return w.Close()
 		},
 	}
 	flags(list)

@@ -495,13 +495,47 @@
 
   function show(id) { var el = $(id); if (el) el.hidden = false; }
 
-  function init() {
-    // The quick exit replaces this page in the history, so Back does not
-    // return to the questionnaire.
-    var exit = $('exit');
-    if (exit) exit.addEventListener('click', function (ev) { ev.preventDefault(); location.replace(exit.href); });
+  // arrivedByHistory reports whether this page was reached with Back or
+  // Forward rather than by a link or a form.
+  function arrivedByHistory() {
+    try {
+      var nav = performance.getEntriesByType('navigation')[0];
+      if (nav) return nav.type === 'back_forward';
+      return performance.navigation.type === 2;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // The quick exit must leave nothing of the site one Back press away. So
+  // every move within the site replaces the current page in the history
+  // (the site takes one entry, which the quick exit replaces in turn), and
+  // a page of the site reached with Back or Forward (from a page the
+  // person went to afterwards) leaves for the exit page at once. Every
+  // page's title is the same neutral word.
+  function guardHistory() {
+    if (arrivedByHistory()) { location.replace('/exit'); return false; }
+    window.addEventListener('pageshow', function (ev) { if (ev.persisted) location.replace('/exit'); });
+    document.addEventListener('click', function (ev) {
+      var a = ev.target && ev.target.closest ? ev.target.closest('a[href]') : null;
+      if (!a || ev.defaultPrevented || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+      if (a.origin !== location.origin) return;
+      ev.preventDefault();
+      location.replace(a.href);
+    });
+    return true;
+  }
+
+  // notes shows the notes about JavaScript on the page (again, after the
+  // page's body was replaced).
+  function notes() {
     show('js-note');
     if (!looksLikeTorBrowser(navigator, window)) show('js-not-tor');
+  }
+
+  function init() {
+    if (!guardHistory()) return;
+    notes();
     var start = $('start');
     if (start && start.getAttribute('data-js')) start.href = start.getAttribute('data-js');
     // The first step for browsers without JavaScript sends this one to the
@@ -645,20 +679,24 @@
       btn.disabled = true;
       status.textContent = form.getAttribute('data-sealing');
       setTimeout(function () {
-        var pt = null;
+        var pt = null, env;
         try {
           if (!recipients) recipients = form.getAttribute('data-recipients').split(' ').map(parseRecipient);
           pt = utf8(marshal(model, model.lang, answers));
-          var env = seal(model.id, pt, recipients);
-          var sealed = $('sealed');
-          sealed.elements.envelope.value = base64(env);
-          sealed.submit();
+          env = seal(model.id, pt, recipients);
         } catch (err) {
           status.textContent = form.getAttribute('data-seal-failed');
           btn.disabled = false;
+          return;
         } finally {
           if (pt) pt.fill(0);
         }
+        send(base64(env), function (why) {
+          // Nothing was stored: say why. The answers are still here, to
+          // send again.
+          status.textContent = why || form.getAttribute('data-send-failed');
+          btn.disabled = false;
+        });
       }, 20);
     });
 
@@ -667,6 +705,44 @@
     // let the form post answers in the clear. Everything is in place now.
     var locked = form.querySelectorAll('button[data-needs-js]');
     for (var k = 0; k < locked.length; k++) locked[k].disabled = false;
+  }
+
+  // send posts an envelope to /sealed in the background and, once the
+  // server has stored it, shows the receipt in place of the page: the
+  // history gains no entry (see guardHistory), and when the server cannot
+  // store it (busy, a connection too slow) the person reads why and sends
+  // again without losing the answers. failed gets the server's reason, or
+  // "" if there was no answer. Without fetch the form is posted.
+  function send(envelope, failed) {
+    var sealed = $('sealed');
+    if (typeof fetch !== 'function' || typeof DOMParser !== 'function') {
+      sealed.elements.envelope.value = envelope;
+      sealed.submit();
+      return;
+    }
+    // The fields in the order of the form: the language first, so that
+    // even a page refusing the rest comes in it.
+    var body = 'lang=' + encodeURIComponent(sealed.elements.lang.value) + '&envelope=' + encodeURIComponent(envelope);
+    fetch(sealed.getAttribute('action'), {
+      method: 'POST', body: body, credentials: 'omit', cache: 'no-store', redirect: 'error',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }
+    }).then(function (resp) {
+      return resp.text().then(function (text) {
+        var page = new DOMParser().parseFromString(text, 'text/html');
+        if (resp.ok) { showPage(page); return; }
+        var parts = [], els = page.querySelectorAll('main h1, main p');
+        for (var i = 0; i < els.length; i++) if (!els[i].querySelector('a')) parts.push(els[i].textContent.trim());
+        failed(parts.join(' '));
+      });
+    }).catch(function () { failed(''); });
+  }
+
+  // showPage shows a page the server sent in place of this one.
+  function showPage(page) {
+    document.title = page.title;
+    document.body.parentNode.replaceChild(document.adoptNode(page.body), document.body);
+    notes();
+    window.scrollTo(0, 0);
   }
 
   if (typeof module === 'object' && module.exports) {

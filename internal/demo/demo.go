@@ -287,7 +287,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	step("researcher", "Checked the signature and %d hashes, decrypted %d testimonies (%d quarantined), gave each a pseudonym → %s",
 		sum.Envelopes, sum.Imported, sum.Quarantined, wsDir)
-	res.Testimonies = ws.Testimonies()
+	if res.Testimonies, err = ws.Testimonies(); err != nil {
+		return nil, err
+	}
 
 	rows := [][]string{{"pseudonym", "lang", "left", "internet", "testimony"}}
 	for _, t := range res.Testimonies {

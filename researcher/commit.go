@@ -1,0 +1,208 @@
+package researcher
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/testimony-project/testimony/audit"
+	"github.com/testimony-project/testimony/internal/atomicfile"
+)
+
+// Close saves the run and releases the workspace: it gives the run's new
+// testimonies their pseudonyms in order of their seeds, seals the registry
+// (from then on the run counts), brings the exports up to date, and appends
+// what changed to the researcher's audit log. If an Import of the run
+// failed, Close saves nothing and says so.
+func (w *Workspace) Close() error {
+	if w.closed {
+		return nil
+	}
+	if w.failed != nil {
+		w.Abort()
+		return fmt.Errorf("nothing of this run was saved: %w", w.failed)
+	}
+	w.closed = true
+	defer w.unlock()
+	if w.run != nil && w.run.changed() {
+		if err := w.commit(); err != nil {
+			w.discard()
+			return err
+		}
+	} else if err := w.discard(); err != nil {
+		return err
+	}
+	if !w.exists {
+		return nil
+	}
+	if err := w.export(); err != nil {
+		return err
+	}
+	crashPoint("exported")
+	return w.appendSealedAudit()
+}
+
+// commit saves the run: data made durable, batches kept, pseudonyms given,
+// registry sealed.
+func (w *Workspace) commit() error {
+	run := w.run
+	for _, a := range []*appender{run.data, run.qdata} {
+		if a != nil {
+			if err := a.sync(); err != nil {
+				return err
+			}
+		}
+	}
+	run.closeFiles()
+	if err := atomicfile.SyncDir(filepath.Join(w.dir, dataDir)); err != nil {
+		return err
+	}
+	crashPoint("synced")
+	batches := slices.Clone(w.st.Batches)
+	var imported []runBatch
+	kept := false
+	for i, b := range run.batches {
+		if b.tmp != "" {
+			if err := os.Rename(b.tmp, filepath.Join(w.dir, batchesDir, b.hash+".tar")); err != nil {
+				return fmt.Errorf("failed to keep batch: %w", err)
+			}
+			run.batches[i].tmp, kept = "", true
+		}
+		if !slices.Contains(batches, b.hash) {
+			batches = append(batches, b.hash)
+			imported = append(imported, b)
+		}
+	}
+	if kept {
+		if err := atomicfile.SyncDir(filepath.Join(w.dir, batchesDir)); err != nil {
+			return err
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(run.versions)) {
+		if err := atomicfile.WriteBytes(filepath.Join(w.dir, versionsDir, id+".yaml"), 0o600, run.versions[id]); err != nil {
+			return err
+		}
+		w.keptVersions[id] = true
+	}
+	crashPoint("kept")
+
+	run.seen = nil // not needed any more: let the collector have it
+	// Pseudonyms in order of seed: the order batches came in, and in which
+	// the parallel workers finished, changes nothing.
+	slices.SortFunc(run.rows, func(a, b pendingRow) int {
+		if c := bytes.Compare(a.seed[:], b.seed[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.key[:], b.key[:])
+	})
+	rows := slices.Grow(slices.Clone(w.rows), len(run.rows))
+	for _, p := range run.rows {
+		if _, err := w.reg.Assign(hexKey(p.key), p.seed); err != nil {
+			return err
+		}
+		rows = append(rows, row{key: p.key, off: p.off, n: p.n})
+	}
+
+	batchIndex := map[string]int{}
+	for i, h := range batches {
+		batchIndex[h] = i
+	}
+	var quar []qentry
+	for i, q := range w.quar {
+		if run.recovered[i] {
+			continue
+		}
+		if p, ok := run.requar[i]; ok {
+			q.reason, q.off, q.n = p.reason, p.off, p.n
+		}
+		quar = append(quar, q)
+	}
+	slices.SortFunc(run.quar, func(a, b pendingQ) int { return bytes.Compare(a.key[:], b.key[:]) })
+	for _, p := range run.quar {
+		quar = append(quar, qentry{key: p.key, batch: batchIndex[p.batch], reason: p.reason, off: p.off, n: p.n})
+	}
+
+	st := w.st
+	st.Batches = batches
+	if run.data != nil {
+		st.Data = run.data.off
+	}
+	if run.qdata != nil {
+		st.QuarantineData = run.qdata.off
+	}
+	if run.reexamined || len(w.quar) == 0 {
+		st.ExaminedStudy, st.ExaminedRules = w.examinationContext(), examinationRules
+	}
+	st.Epoch += int64(run.renames)
+	var err error
+	if st.Audit, st.AuditBase, err = w.auditRecords(imported, len(run.quar), len(run.recovered), run.renames); err != nil {
+		return err
+	}
+	plain, err := encodeState(&st, w.reg, rows, quar)
+	if err != nil {
+		return err
+	}
+	sealed, err := seal(plain, w.id.Recipient())
+	clear(plain)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(w.dir, registryFile), 0o600, sealed); err != nil {
+		return err
+	}
+	crashPoint("sealed")
+
+	w.st, w.rows, w.quar, w.exists, w.run = st, rows, quar, true, nil
+	w.qindex = make(map[[32]byte]int, len(quar))
+	for i, q := range quar {
+		w.qindex[q.key] = i
+	}
+	return nil
+}
+
+// auditRecords returns the audit records of the run, encoded, and the
+// size of the audit log they will follow.
+func (w *Workspace) auditRecords(imported []runBatch, quarantined, recovered, renames int) ([]string, int64, error) {
+	now := time.Now()
+	var recs []audit.Record
+	for _, b := range imported {
+		recs = append(recs, audit.BatchImported(hexDecode32(b.hash), b.count, w.id.Recipient().Fingerprint(), now))
+	}
+	if quarantined > 0 {
+		recs = append(recs, audit.TestimoniesQuarantined(quarantined, now))
+	}
+	if recovered > 0 {
+		recs = append(recs, audit.TestimoniesRecovered(recovered, now))
+	}
+	for range renames {
+		recs = append(recs, audit.PseudonymRenamed(now))
+	}
+	if len(recs) == 0 {
+		return nil, 0, nil
+	}
+	l, err := w.openAudit()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer l.Close()
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		text, err := r.MarshalText()
+		if err != nil {
+			return nil, 0, err
+		}
+		out[i] = string(text)
+	}
+	return out, l.Size(), nil
+}
+
+func hexDecode32(s string) [32]byte {
+	var h [32]byte
+	hex.Decode(h[:], []byte(s))
+	return h
+}
