@@ -176,6 +176,9 @@ func servedDays(d *Data, now time.Time) (last map[[32]byte]time.Time, retired ma
 		case audit.EventServiceStarted:
 			// A server that stopped without recording it served its
 			// version up to this start, as far as anyone can tell.
+			if on && day.After(last[serving]) {
+				last[serving] = day
+			}
 			serving, on = r.SHA256, true
 			retired[serving] = false
 		case audit.EventStudyVersionRetired:
