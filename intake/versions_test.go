@@ -251,7 +251,7 @@ func TestVersionNoLongerAcceptedIsCarried(t *testing.T) {
 	ids := identities(t, 2)
 	v1, _ := versionStudy(t, false, ids...)
 	v1Kept, _ := versionStudy(t, false, ids[0]) // same researchers as the current version
-	v2, _ := versionStudy(t, true, ids[0])     // the second researcher removed
+	v2, _ := versionStudy(t, true, ids[0])      // the second researcher removed
 	c := &clock{t: time.Now()}
 	ts := startVersions(t, v2, c,
 		EarlierVersion{Study: v1, Until: time.Now().Add(24 * time.Hour)},
