@@ -452,7 +452,9 @@ func TestRevisedStudyWhileAnswering(t *testing.T) {
 		{v1.Version(), 1, jsAnswers},
 	}
 	for _, w := range want {
-		i := slices.IndexFunc(gots, func(g got) bool { return g.version == w.version && g.keys == w.keys && canonical("", g.answers) == canonical("", w.answers) })
+		i := slices.IndexFunc(gots, func(g got) bool {
+			return g.version == w.version && g.keys == w.keys && canonical("", g.answers) == canonical("", w.answers)
+		})
 		if i < 0 {
 			t.Errorf("no envelope of version %s, sealed to %d researchers, with %q; stored: %+v", config.ShortVersion(w.version), w.keys, w.answers, gots)
 			continue
