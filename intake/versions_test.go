@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -550,4 +551,75 @@ func TestLoadVersions(t *testing.T) {
 	if _, err := LoadVersions(d, v2, grace, time.Now()); err == nil || !strings.Contains(err.Error(), "no longer loads") || !strings.Contains(err.Error(), filepath.Join(d.Dir, "versions")) {
 		t.Errorf("a version that does not load: %v", err)
 	}
+}
+
+// FuzzVersionForms posts arbitrary bodies, with the version ids the
+// server knows, to a server with an accepted earlier version and a
+// retired one: the answer is a page, never a server error; nothing is
+// stored but by a send that says so; a page carried to the current
+// version posts only fields of the current version's questions.
+func FuzzVersionForms(f *testing.F) {
+	ids := identities(f, 2)
+	v1, _ := versionStudy(f, false, ids...)
+	old, _ := versionStudy(f, false, ids[1], ids[0])
+	v2, _ := versionStudy(f, true, ids[0], ids[1])
+	st := tempStoreTB(f)
+	srv, err := New(Config{Study: v2, Store: st, Earlier: []EarlierVersion{
+		{Study: v1, Until: time.Now().Add(time.Hour)},
+		{Study: old}, // retired
+	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := srv.Handler()
+	vs := []string{v1.Version(), old.Version(), v2.Version(), "", "0000"}
+	for i, seed := range []string{
+		"lang=en&step=2&q.used=yes&q.where=home&q.where=cafe&q.hours=1.5&q.removed=x",
+		"lang=ru&step=3&q.used=no&q.story=%E4%B8%AD%0D%0A&q.consent=yes",
+		"lang=ko&step=all&q.used=yes&q.used=no&q.where=cafe&q.where=cafe&q.added=y",
+		"lang=en&q.used=no&q.consent=yes&q.story=short",
+		"lang=en&step=1&nav=back&q.hours=1%2C5&q.story=" + strings.Repeat("x", 300),
+	} {
+		for j, v := range vs {
+			path := []string{"/next", "/submit"}[(i+j)%2]
+			f.Add(path, seed+"&v="+v)
+		}
+	}
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if path != "/next" && path != "/submit" {
+			path = "/next"
+		}
+		before, _ := st.Pending()
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		page := w.Body.String()
+		if w.Code >= 500 || !strings.Contains(page, "<html") {
+			t.Fatalf("POST %s %q: status %d", path, body, w.Code)
+		}
+		after, _ := st.Pending()
+		if len(after) != len(before) && (path != "/submit" || w.Code != http.StatusOK) {
+			t.Fatalf("POST %s %q stored an envelope with status %d", path, body, w.Code)
+		}
+		if strings.Contains(page, "The questionnaire was updated") || strings.Contains(page, "설문이 바뀌였습니다") {
+			if versionOfPage(page) != v2.Version() {
+				t.Fatalf("POST %s %q: a carried page of version %q", path, body, versionOfPage(page))
+			}
+			for name := range pageFields(page) {
+				id, ok := strings.CutPrefix(name, response.FieldPrefix)
+				if ok && v2.Question(strings.TrimSuffix(id, response.WhenSuffix)) == nil {
+					t.Fatalf("POST %s %q: the carried page posts %s, no question of version 2", path, body, name)
+				}
+			}
+		}
+	})
+}
+
+func versionOfPage(page string) string {
+	m := regexp.MustCompile(`name="v" value="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
