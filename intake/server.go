@@ -21,9 +21,13 @@
 //
 // # Without JavaScript
 //
-// The questionnaire is split into steps: a question whose condition names a
-// question on the current step starts a new one, so the server decides from
-// answers already posted whether a follow-up is shown. Each step posts every
+// The questionnaire is split into steps ([config.Study.Steps]): each
+// section is a step under its heading and help, and a question whose
+// condition names a question on the current step starts a new one, so the
+// server decides from answers already posted whether a follow-up is shown.
+// Notes are text to read, with no number and no field. The server words
+// its messages for the question: a decimal written with a comma is
+// explained as a decimal, an exclusive choice ticked with others is named. Each step posts every
 // answer given so far; the server checks the answers up to that step, and
 // sends the next step with the earlier answers in hidden fields. Nothing is
 // kept between requests: no cookie, no session, no answer on disk or in
@@ -48,8 +52,12 @@
 // the rules of package response, writes the plaintext as [response.Marshal]
 // does, seals it as package envelope specifies, and posts only the envelope
 // to /sealed, in the background (fetch): the receipt replaces the page, and
-// a refusal is shown with the answers kept, to send again. The server
-// checks its structure, study and size. The script also shows a note
+// a refusal is shown with the answers kept, to send again.
+// Sections with their headings, like questions, hide while their condition
+// does not hold, and ticking an exclusive choice ("none of these") unticks
+// the question's other choices, and the reverse. The server checks the
+// envelope's structure, study, size and researchers (see Versions). The
+// script also shows a note
 // recommending Tor Browser's "Safest" level and, when the browser does not
 // look like Tor Browser, a warning; it keeps nothing in the browser.
 //
