@@ -42,8 +42,8 @@
 //     lowercased.
 //  3. A word is a maximal run of letters and combining marks (Unicode
 //     general categories L and M); everything else separates words: any
-//     white space, punctuation such as "," or "、", digits (so "1. abandon
-//  2. ability" reads as two words).
+//     white space, punctuation such as "," or "、", and digits, so that a
+//     numbered list such as "1. abandon 2. ability" reads as two words.
 //  4. Each word is looked up in every list: exactly, or, for English, as
 //     four or more letters that start exactly one word (BIP-39's English
 //     list is built so that four letters name a word: "aban" is
