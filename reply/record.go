@@ -69,6 +69,33 @@
 // [Manifest]): which researcher signed it, for which study, and how many
 // records it holds; and, from its own clock, the day it imported it.
 //
+// # Content
+//
+// The content is a JSON object, UTF-8, written by [Content.Marshal] with
+// exactly these members in this order and no white space:
+//
+//	{"v":1,"study":"<study id>","id":"<reply id>","lang":"<tag>","text":"…","questions":[…]}
+//
+// "id" is 26 characters of a–z and 2–7, random ([NewID]): a follow-up
+// names the reply it answers by it. "lang" is the BCP 47 tag of the text
+// and labels (the person's language: a reply is written to one person).
+// "text" is NFC, with "\n" between lines and no control characters but
+// tab. "questions", left out when there are none, holds 1 to
+// [MaxQuestions] follow-up questions, each
+//
+//	{"id":"…","type":"…","label":"…","choices":[{"value":"…","label":"…"},…],"required":true}
+//
+// with the id, choice value and type rules of a study file's questions
+// (package config), of the types [QuestionTypes]; "choices" only, and 2 to
+// [MaxChoices] of them, for single_choice and multi_choice; "required"
+// only when true. Labels are one line, 1 to [MaxLabelLength] characters.
+// A reply has text or questions. Its size is at most [MaxContentSize]
+// (1982) bytes: some 600 Korean or Chinese characters, or 1,800 English
+// ones; Marshal says by how much a reply is too long. [ParseContent]
+// accepts only the bytes Marshal writes. Answers to follow-up questions
+// travel back in ordinary envelopes: checking them is the researcher's
+// tools' (package response's rules apply to these types).
+//
 // # Finding one's replies
 //
 // A person who comes back derives their keys from the return passphrase
@@ -78,6 +105,25 @@
 // read ([ParseContent]) and checked to be for the study ([Find]). The
 // download is the same for everyone, so the server does not learn which
 // records, if any, were found.
+//
+// # What the server and the researcher's tools must do
+//
+// The researcher's tools number each researcher's replies to one person
+// from 0, never reusing a number (a reused number gives two records the
+// same tag, which links them), and refuse the [returnkey.MaxReplies]-th.
+// They write records only with [Seal] and batches only with [Write].
+//
+// The server imports a batch with [NewReader] and the verifiers of the
+// current study's researchers, checks [Manifest.StudyID], and stores each
+// record. A record whose bytes it already holds is already imported; a
+// record whose tag it already holds with other bytes is refused (with the
+// batch: the researcher's numbering went wrong). It serves every record it
+// holds, to anyone, in one download in an order that says nothing of when
+// each came (sorted by tag, say), padded with [Padding] records to a size
+// that changes in coarse steps. It keeps no record of who downloaded, and
+// counts downloads per UTC day at most. Whoever downloads learns what the
+// server knows: how many records there are, and, comparing downloads, how
+// many came in between.
 package reply
 
 import (
@@ -191,6 +237,24 @@ func recordKey(dh1, dh2 []byte, e *[32]byte, xr, xp [32]byte, t *[TagSize]byte) 
 	copy(k[:], sum[:32])
 	clear(sum[:])
 	return k
+}
+
+// Padding returns a record that is nobody's: a random tag, a fresh
+// public key E, random bytes for the rest. Without the keys of a person
+// and a researcher it cannot be told from a reply (E, like every E, is
+// a public key; a ciphertext is indistinguishable from random bytes), so
+// the server may pad the download with such records.
+func Padding() ([]byte, error) {
+	rec := make([]byte, RecordSize)
+	if _, err := rand.Read(rec); err != nil {
+		return nil, fmt.Errorf("failed to generate padding record: %w", err)
+	}
+	e, err := ecdh.X25519().NewPrivateKey(rec[TagSize : TagSize+32])
+	if err != nil {
+		return nil, err
+	}
+	copy(rec[TagSize:], e.PublicKey().Bytes())
+	return rec, nil
 }
 
 // RecordTag returns a record's tag: its first [TagSize] bytes.

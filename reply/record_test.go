@@ -130,6 +130,30 @@ func TestRecordsUnlinkable(t *testing.T) {
 	}
 }
 
+// TestPadding checks padding records look like replies: the size, and an
+// E that is a public key (its top bit clear, as in every X25519 public
+// key, where random bytes would have it set half the time).
+func TestPadding(t *testing.T) {
+	p, r := person(1), researcher(t, 0)
+	top := 0
+	for range 64 {
+		rec, err := Padding()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec) != RecordSize {
+			t.Fatalf("padding record of %d bytes", len(rec))
+		}
+		top |= int(rec[TagSize+31] & 0x80)
+		if _, err := Open(rec, p, r.Recipient()); !errors.Is(err, ErrNotOpened) {
+			t.Fatalf("a padding record opened: %v", err)
+		}
+	}
+	if top != 0 {
+		t.Fatal("a padding record's E is not a public key")
+	}
+}
+
 func TestFind(t *testing.T) {
 	p, other := person(1), person(2)
 	r0, r1, r2 := researcher(t, 0), researcher(t, 1), researcher(t, 2)
