@@ -88,26 +88,34 @@
 //
 // # Why 72 bits and Argon2id(64 MiB, 3 passes)
 //
-// What can be guessed offline is what the server stores: reply records,
-// whose tags a guess tests at the cost of one derivation (the checksum
-// costs a guesser nothing: it is a function of s). A person is found after
-// 2^71 derivations on average. Each moves at least 3 × 2 × 64 MiB = 384 MiB
-// through memory; a GPU with 1 TB/s of bandwidth thus makes at most about
-// 2^12 derivations per second, and finding one person takes 2^59
-// GPU-seconds, some 1.8 × 10^10 GPU-years. The salt holds the study id
-// (nothing is computed once for all studies) but is the same for every
-// person of a study, since the person has nothing else to bring: a guess is
-// tested against everyone at once, so among 2^10 people the first is found
-// after about 1.8 × 10^7 GPU-years. Even granting an attacker a thousand
-// times that bandwidth, and a million such machines, it is centuries.
-// Online guessing through the server is slower still: it costs the server
-// a derivation, which it bounds and rate-limits.
+// What can be tested offline is what the server stores: reply records,
+// whose tags test a guess at the cost of one derivation and a hash per
+// researcher (the checksum costs a guesser nothing: it is a function of
+// s). Finding a given person takes 2^71 derivations on average. Each
+// derivation writes 3 × 64 MiB and reads twice as much, so a GPU with
+// 1 TB/s of memory bandwidth makes at most about 2^12 a second (an ASIC
+// fares no better: memory, not logic, is the cost), and one person costs
+// 2^59 GPU-seconds: 1.8 × 10^10 GPU-years. The salt holds the study id,
+// so nothing is computed once for every study; it cannot be unique to a
+// person, who brings nothing but the words, so one guess is tested against
+// everyone in the study at once. Among 2^10 people with replies, finding
+// any one with even odds takes about 2^61 derivations: 2.2 × 10^7
+// GPU-years, twenty years of a million GPUs. Each more word would
+// multiply these by 2048. Online guessing goes through the server, which
+// must run the KDF for each guess of a person without JavaScript: it
+// bounds how many run at once and how many one client may ask for.
 //
-// The cost is chosen for the person's side: one derivation takes about 1 s
-// in Chromium on a shared 2-core server (noble-hashes' Argon2id, vendored as
-// intake/static/argon2id.min.js), about 0.3 s in Go, and 64 MiB is memory a
-// cheap phone has. Browsers without a JIT (Tor Browser's "Safer" level)
-// take tens of seconds: pages should show progress.
+// The cost is chosen for the person's side, measured on a shared 2-core
+// server: one derivation takes about 1.1 s in Chromium (noble-hashes'
+// Argon2id, vendored as intake/static/argon2id.min.js:
+// BenchmarkChromiumSeed) and 0.3 s in Go (BenchmarkSeed), and 64 MiB is
+// memory a cheap phone has. scrypt (N = 2^17, r = 8), whose code in
+// noble-hashes was audited where Argon2id's was not, holds 128 MiB for
+// 0.6 s in Chromium: more memory per second, but twice what a page should
+// ask of a cheap phone, and 256 MiB would be needed for a second. Without
+// a JIT (Tor Browser's "Safer" level) noble's Argon2id is about 10 times
+// slower, its scrypt about 30 times: pages should show progress (seedAsync
+// in returnkey.js reports it).
 //
 // # What is secret
 //
