@@ -73,11 +73,11 @@
 //	tag(i, R) = H("testimony-reply-tag" || 0x00 || T || F_R || u32be(i))[0:16]
 //
 // where F_R is R's fingerprint as printed (envelope.Recipient.Fingerprint:
-// 24 ASCII characters, "XXXX-XXXX-XXXX-XXXX-XXXX"). Researchers number
-// their replies to one person from 0 to [MaxReplies]-1, each researcher on
-// his own; a person looks for every tag(i, R), i < MaxReplies, of every
-// researcher of the study, so lost or deleted replies leave no gap that
-// hides later ones. A signature by the person is Ed25519 with d over
+// 24 ASCII characters, "XXXX-XXXX-XXXX-XXXX-XXXX"). Each researcher
+// numbers their own replies to one person from 0 to [MaxReplies]-1, never
+// using a number twice; a person looks for every tag(i, R), i <
+// MaxReplies, of every researcher of the study, so a lost or deleted
+// reply leaves no gap that hides later ones. A signature by the person is Ed25519 with d over
 // "testimony-return-v1 signature" || 0x00 || message ([Keys.Sign]).
 //
 // An [Address], what the first submission carries to the researchers
