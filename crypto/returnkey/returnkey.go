@@ -106,9 +106,9 @@
 // bounds how many run at once and how many one client may ask for.
 //
 // The cost is chosen for the person's side, measured on a shared 2-core
-// server: one derivation takes about 1.1 s in Chromium (noble-hashes'
-// Argon2id, vendored as intake/static/argon2id.min.js:
-// BenchmarkChromiumSeed) and 0.3 s in Go (BenchmarkSeed), and 64 MiB is
+// server: one derivation takes 1.1 to 1.2 s in Chromium at best
+// (noble-hashes' Argon2id, vendored as intake/static/argon2id.min.js:
+// BenchmarkChromiumSeed) and 0.2 to 0.3 s in Go (BenchmarkSeed), and 64 MiB is
 // memory a cheap phone has. scrypt (N = 2^17, r = 8), whose code in
 // noble-hashes was audited where Argon2id's was not, holds 128 MiB for
 // 0.6 s in Chromium: more memory per second, but twice what a page should
