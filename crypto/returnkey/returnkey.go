@@ -117,6 +117,19 @@
 // slower, its scrypt about 30 times: pages should show progress (seedAsync
 // in returnkey.js reports it).
 //
+// # Using it
+//
+// A browser with JavaScript does everything itself (returnkey.js). For a
+// person without JavaScript the server does it in memory, for that request
+// only: after a submission, [Generate], [Derive] with the study id, put
+// [Keys.Address] in the plaintext before sealing, show
+// [Passphrase.Format] in the page's language, then [Keys.Clear] and
+// [Passphrase.Clear]; when someone comes back, [Parse] (its errors are
+// safe to show and to count, never to log with the input), [Derive], find
+// the replies (package reply's Find), clear. Each derivation holds 64 MiB
+// for a fraction of a second: bound how many run at once. Nothing of this
+// is written anywhere.
+//
 // # What is secret
 //
 // s, the seed, x, d and T are secret: whoever holds any of them reads the
