@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/testimony-project/testimony/config"
@@ -794,4 +795,46 @@ func (e *exportFile) abort() {
 	}
 	e.f.Close()
 	os.Remove(e.f.Name())
+}
+
+// ReportOptions change what [Workspace.WriteReport] writes.
+type ReportOptions struct {
+	// Language of labels and of the report's words; empty means the
+	// language of the exports.
+	Language string
+	// FreeText includes every free-text answer, with its pseudonym: the
+	// report then holds testimony.
+	FreeText bool
+}
+
+// WriteReport writes to path the report of package export (one offline
+// HTML file of counts and charts, readable only by its owner) of the
+// testimonies the last Close saved, with every version of the study, each
+// pseudonym linked to its Markdown file in the workspace. It shows the
+// current UTC day, nothing finer.
+func (w *Workspace) WriteReport(path string, opt ReportOptions) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	lang := opt.Language
+	if lang == "" {
+		lang = w.lang
+	}
+	schema, err := export.NewSchema(w.schemaVersions())
+	if err != nil {
+		return fmt.Errorf("failed to write the report: %w", err)
+	}
+	md, err := filepath.Abs(filepath.Join(w.dir, markdownDir))
+	if err != nil {
+		return err
+	}
+	rows := func(yield func(export.Row, error) bool) {
+		for r, err := range w.exportRows() {
+			if !yield(r.Row, err) {
+				return
+			}
+		}
+	}
+	day := timeNow().UTC().Truncate(24 * time.Hour)
+	return export.WriteReportFile(path, schema, rows, export.ReportOptions{Language: lang, FreeText: opt.FreeText, MarkdownDir: md, Day: day})
 }

@@ -530,6 +530,9 @@ func (w *Workspace) SetExportProgress(progress func(done, total int)) {
 	w.exportProgress = progress
 }
 
+// Study returns the study given to Open.
+func (w *Workspace) Study() *config.Study { return w.study }
+
 // Saved reports whether a Close ever saved the workspace.
 func (w *Workspace) Saved() bool { return w.exists }
 

@@ -103,7 +103,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), exportCmd(), pseudonymCmd(), receiptCmd(), teamCmd(), handoverCmd(),
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), exportCmd(), reportCmd(), pseudonymCmd(), receiptCmd(), teamCmd(), handoverCmd(),
 		auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
 	markRan(root)
 	return root

@@ -261,3 +261,26 @@ func TestDecryptRefusesAnInvalidRevision(t *testing.T) {
 		t.Fatalf("decrypt with an invalid revision: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestReport: the report holds the pseudonyms, and free text only when
+// asked.
+func TestReport(t *testing.T) {
+	tm := newTeam(t)
+	b := tm.batch(t, "b.tar", stories(3, map[string][]string{"age": {"33"}}))
+	ws := filepath.Join(tm.dir, "ws")
+	mustCLI(t, exitOK, "decrypt", "--key", tm.keys[0], "--passphrase-file", tm.pass[0], "--study", tm.studyPath, "--server-key", tm.serverKey, "--out", ws, b)
+	names := strings.Split(strings.TrimSpace(mustCLI(t, exitOK, "pseudonym", "list", "--key", tm.keys[0], "--passphrase-file", tm.pass[0], "--workspace", ws)), "\n")
+	report := filepath.Join(ws, "report.html")
+	mustCLI(t, exitOK, "report", "--key", tm.keys[0], "--passphrase-file", tm.pass[0], "--workspace", ws, "--out", report, "--lang", "en")
+	html := readFile(t, report)
+	if !strings.Contains(html, strings.Split(names[0], "\t")[0]) || strings.Contains(html, "이야기 1") {
+		t.Fatalf("report without --include-text:\n%s", html)
+	}
+	mustCLI(t, exitOK, "report", "--key", tm.keys[0], "--passphrase-file", tm.pass[0], "--workspace", ws, "--out", report, "--include-text")
+	if !strings.Contains(readFile(t, report), "이야기 1") {
+		t.Fatal("report with --include-text lacks the stories")
+	}
+	if _, stderr, code := cli(t, "report", "--key", tm.keys[0], "--passphrase-file", tm.pass[0], "--workspace", ws, "--out", report, "--lang", "xx"); code != exitUsage {
+		t.Errorf("report --lang xx: exit %d %s", code, stderr)
+	}
+}

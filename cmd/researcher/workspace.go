@@ -509,3 +509,47 @@ With --workspace (and --key), the change is recorded in that workspace's audit l
 
 func researcherAdded(fp string) audit.Record   { return audit.ResearcherAdded(fp, time.Now()) }
 func researcherRemoved(fp string) audit.Record { return audit.ResearcherRemoved(fp, time.Now()) }
+
+func reportCmd() *cobra.Command {
+	var f wsFlags
+	var out, lang string
+	var text bool
+	c := &cobra.Command{
+		Use:   "report --key FILE --workspace WORKSPACE --out report.html [--lang LANG] [--include-text]",
+		Short: "Write one offline HTML report of the workspace: counts and charts",
+		Long: `report writes one HTML file to open in a browser or print: the number of testimonies by
+language and by questionnaire version, a bar chart of every choice question, histograms of
+numbers and years, and the pseudonyms linked to their Markdown files. It loads nothing
+and runs nothing. Free-text answers are left out (only counted) unless --include-text is
+given: the report then holds testimony, and must be kept as safely as the workspace.
+
+` + exitCodesHelp,
+		Example: `  researcher report --key ~/testimony.key --workspace ~/study-workspace --out ~/study-workspace/report.html
+  researcher report --key ~/testimony.key --workspace ~/study-workspace --out report-en.html --lang en`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w, _, err := f.open(cmd, "")
+			if err != nil {
+				return err
+			}
+			defer w.Abort()
+			if lang != "" && !w.Study().HasLanguage(lang) {
+				return usageError{fmt.Errorf("--lang %q is not a language of the study: use one of %s", lang, strings.Join(w.Study().Langs(), ", "))}
+			}
+			if err := w.WriteReport(out, researcher.ReportOptions{Language: lang, FreeText: text}); err != nil {
+				return err
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "report of %d testimonies written to %s\n", w.Len(), out)
+			return nil
+		},
+	}
+	f.register(c)
+	c.Flags().StringVar(&out, "out", "", "HTML file to write (required)")
+	c.Flags().StringVar(&lang, "lang", "", "language of labels and of the report's words (default: that of the exports)")
+	c.Flags().BoolVar(&text, "include-text", false, "include every free-text answer, with its pseudonym")
+	c.MarkFlagRequired("out")
+	return c
+}
