@@ -22,11 +22,16 @@
 //
 //	"testimony-handover-v1\n"
 //	u32be(len N) || N                      the signed manifest
-//	u32be(size_1) || envelope_1            in manifest order
+//	u32be(size) || study file              each version listed, in manifest order
+//	…
+//	u32be(size_1) || envelope_1            each envelope, in manifest order
 //	…
 //	u32be(size_n) || envelope_n
 //
-// and nothing after the last envelope. N is a signed note
+// and nothing after the last envelope. The study files are the versions of
+// the study the envelopes may answer (the giver's workspace keeps them), so
+// that a researcher who never saw the batches can check each testimony
+// against its version. N is a signed note
 // (golang.org/x/mod/sumdb/note) carrying exactly one Ed25519 signature, by
 // the researcher key named "testimony-researcher-" followed by the
 // fingerprint on its "from" line without dashes. Its text is
@@ -36,15 +41,18 @@
 //	from <fingerprint of the giver>
 //	to <public key of the new researcher>
 //	ephemeral <64 hex: an X25519 public key E made for this file>
+//	versions <k>
+//	<64 hex: SHA-256 of a study file> <its size>      (k lines, sorted, distinct)
 //	count <n>
 //	<64 hex: SHA-256 of envelope i> <size of envelope i> <96 hex: sealed key i>   (n lines)
 //
 // each line ending in "\n" and no other lines. The study id is 3 to 64
 // characters of a–z, 0–9 and '-'; the fingerprint five groups of four
 // uppercase hex digits joined by '-'; the public key a "testimony-pub-"
-// string; n from 1 to [MaxEntries] and each size from 1 to
-// [MaxEnvelopeSize], decimal without sign or leading zeros; hex is
-// lowercase; no two envelopes have the same SHA-256.
+// string; k from 0 to [MaxVersions], each study file's size from 1 to
+// [MaxVersionSize]; n from 1 to [MaxEntries] and each envelope's size from
+// 1 to [MaxEnvelopeSize]; numbers decimal without sign or leading zeros;
+// hex lowercase; no two envelopes have the same SHA-256.
 //
 // Sealed key i is crypto_box(K_i, nonce_i, X, e) (48 bytes: the 32-byte
 // content key and the Poly1305 tag), where e is the secret of E, used for
@@ -55,8 +63,9 @@
 // [NewReader] checks the signature against the keys it is given (the
 // researchers of the current study: a researcher removed from the team
 // can no longer hand anything over) and the manifest's form, and
-// [Reader.Next] checks each envelope's size and SHA-256 as it reads it,
-// and that nothing follows the last one. [Opener.Key] unseals a key for the
+// [Reader.NextVersion] and [Reader.Next] check each study file's and
+// envelope's size and SHA-256 as they read it, and that nothing follows the
+// last envelope. [Opener.Key] unseals a key for the
 // researcher the file names on its "to" line, and nobody else.
 //
 // # What a handover file reveals
@@ -83,6 +92,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -101,8 +111,12 @@ const (
 	MaxEntries = 200_000
 	// MaxEnvelopeSize bounds one envelope, as batches do.
 	MaxEnvelopeSize = 8 << 20
+	// MaxVersions is the most study files one file carries, and
+	// MaxVersionSize bounds each, as batches do.
+	MaxVersions    = 1000
+	MaxVersionSize = 1 << 20
 	// MaxManifestSize bounds the signed manifest.
-	MaxManifestSize = 512 + MaxEntries*(64+1+7+1+96+1) + 1024
+	MaxManifestSize = 512 + MaxVersions*(64+1+7+1) + MaxEntries*(64+1+7+1+96+1) + 1024
 )
 
 const formatLine = "testimony handover v1"
@@ -126,7 +140,15 @@ type Manifest struct {
 	To *envelope.Recipient
 	// Ephemeral is the X25519 public key the keys are sealed with.
 	Ephemeral [32]byte
-	Entries   []Entry
+	// Versions are the study files the file carries, sorted.
+	Versions []Version
+	Entries  []Entry
+}
+
+// Version is one study file of a handover file.
+type Version struct {
+	SHA256 [32]byte
+	Size   int
 }
 
 // Sealer seals content keys for one handover file, to one researcher.
@@ -164,9 +186,15 @@ func (s *Sealer) Entry(env []byte, k [32]byte) Entry {
 }
 
 // Manifest returns the manifest of a file from the researcher with
-// fingerprint from, for study, holding entries in order.
-func (s *Sealer) Manifest(study, from string, entries []Entry) *Manifest {
-	return &Manifest{StudyID: study, From: from, To: s.to, Ephemeral: s.eph, Entries: entries}
+// fingerprint from, for study, carrying the study files versions (sorted
+// here) and the envelopes of entries, in order.
+func (s *Sealer) Manifest(study, from string, versions [][]byte, entries []Entry) *Manifest {
+	m := &Manifest{StudyID: study, From: from, To: s.to, Ephemeral: s.eph, Entries: entries}
+	for _, v := range versions {
+		m.Versions = append(m.Versions, Version{SHA256: sha256.Sum256(v), Size: len(v)})
+	}
+	slices.SortFunc(m.Versions, func(a, b Version) int { return bytes.Compare(a.SHA256[:], b.SHA256[:]) })
+	return m
 }
 
 // Close forgets the key the content keys were sealed with.
@@ -199,10 +227,22 @@ func (m *Manifest) MarshalText() ([]byte, error) {
 		return nil, errors.New("malformed handover: it hands over no envelope")
 	case len(m.Entries) > MaxEntries:
 		return nil, fmt.Errorf("malformed handover: %d envelopes, at most %d in one file", len(m.Entries), MaxEntries)
+	case len(m.Versions) > MaxVersions:
+		return nil, fmt.Errorf("malformed handover: %d study files, at most %d in one file", len(m.Versions), MaxVersions)
 	}
 	var b bytes.Buffer
-	b.Grow(512 + len(m.Entries)*(64+1+7+1+96+1))
-	fmt.Fprintf(&b, "%s\nstudy %s\nfrom %s\nto %s\nephemeral %s\ncount %d\n", formatLine, m.StudyID, m.From, m.To, hex.EncodeToString(m.Ephemeral[:]), len(m.Entries))
+	b.Grow(512 + len(m.Versions)*(64+1+7+1) + len(m.Entries)*(64+1+7+1+96+1))
+	fmt.Fprintf(&b, "%s\nstudy %s\nfrom %s\nto %s\nephemeral %s\nversions %d\n", formatLine, m.StudyID, m.From, m.To, hex.EncodeToString(m.Ephemeral[:]), len(m.Versions))
+	for i, v := range m.Versions {
+		if i > 0 && bytes.Compare(m.Versions[i-1].SHA256[:], v.SHA256[:]) >= 0 {
+			return nil, errors.New("malformed handover: study files out of order or repeated")
+		}
+		if v.Size < 1 || v.Size > MaxVersionSize {
+			return nil, fmt.Errorf("malformed handover: a study file of %d bytes", v.Size)
+		}
+		fmt.Fprintf(&b, "%x %d\n", v.SHA256, v.Size)
+	}
+	fmt.Fprintf(&b, "count %d\n", len(m.Entries))
 	seen := make(map[[32]byte]bool, len(m.Entries))
 	for _, e := range m.Entries {
 		if seen[e.SHA256] {
@@ -280,6 +320,32 @@ func ParseManifest(text []byte) (*Manifest, error) {
 	if !decodeHex(m.Ephemeral[:], eph) {
 		return nil, bad("malformed ephemeral key %.80q", eph)
 	}
+	vc, err := field("versions")
+	if err != nil {
+		return nil, err
+	}
+	k, ok := decimal(vc, MaxVersions)
+	if !ok && vc != "0" {
+		return nil, bad("malformed count of study files %.80q: want 0 to %d", vc, MaxVersions)
+	}
+	for range k {
+		l, ok := line()
+		if !ok {
+			return nil, bad("the manifest ends after %d of %d study files", len(m.Versions), k)
+		}
+		sum, size, _ := strings.Cut(l, " ")
+		var v Version
+		if !decodeHex(v.SHA256[:], sum) {
+			return nil, bad("malformed study file line %.80q: want <sha256> <size>", l)
+		}
+		if v.Size, ok = decimal(size, MaxVersionSize); !ok {
+			return nil, bad("malformed study file size %.80q: want 1 to %d", size, MaxVersionSize)
+		}
+		if n := len(m.Versions); n > 0 && bytes.Compare(m.Versions[n-1].SHA256[:], v.SHA256[:]) >= 0 {
+			return nil, bad("study file %s listed out of order or twice", sum)
+		}
+		m.Versions = append(m.Versions, v)
+	}
 	c, err := field("count")
 	if err != nil {
 		return nil, err
@@ -350,16 +416,25 @@ func validFingerprint(s string) bool {
 
 // Writer writes a handover file.
 type Writer struct {
-	w    *bufio.Writer
-	m    *Manifest
-	next int
-	err  error
+	w        *bufio.Writer
+	m        *Manifest
+	versions [][]byte
+	next     int
+	err      error
 }
 
 // NewWriter signs the manifest with signer, which must be the key of the
-// researcher on its "from" line, and writes it to w; then give each
+// researcher on its "from" line, and writes it to w, followed by the study
+// files versions (those the manifest lists, in any order); then give each
 // envelope, in manifest order, to [Writer.Add], and call [Writer.Close].
-func NewWriter(w io.Writer, m *Manifest, signer note.Signer) (*Writer, error) {
+func NewWriter(w io.Writer, m *Manifest, signer note.Signer, versions [][]byte) (*Writer, error) {
+	byHash := map[[32]byte][]byte{}
+	for _, v := range versions {
+		byHash[sha256.Sum256(v)] = v
+	}
+	if len(byHash) != len(m.Versions) {
+		return nil, errors.New("the study files given are not those the manifest lists")
+	}
 	text, err := m.MarshalText()
 	if err != nil {
 		return nil, err
@@ -374,7 +449,16 @@ func NewWriter(w io.Writer, m *Manifest, signer note.Signer) (*Writer, error) {
 	hw := &Writer{w: bufio.NewWriterSize(w, 1<<20), m: m}
 	hw.w.WriteString(Magic)
 	hw.w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(signed))))
-	if _, err := hw.w.Write(signed); err != nil {
+	hw.w.Write(signed)
+	for _, v := range m.Versions {
+		data, ok := byHash[v.SHA256]
+		if !ok || len(data) != v.Size {
+			return nil, errors.New("the study files given are not those the manifest lists")
+		}
+		hw.w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(data))))
+		hw.w.Write(data)
+	}
+	if err := hw.w.Flush(); err != nil {
 		return nil, fmt.Errorf("failed to write the handover: %w", err)
 	}
 	return hw, nil
@@ -430,6 +514,7 @@ var (
 type Reader struct {
 	r     *bufio.Reader
 	m     *Manifest
+	nextV int
 	next  int
 	err   error
 	sum   [32]byte
@@ -521,10 +606,53 @@ func (hr *Reader) readErr(err error) error {
 // Manifest returns the file's manifest, whose signature was checked.
 func (hr *Reader) Manifest() *Manifest { return hr.m }
 
+// NextVersion returns the next study file, checked against the manifest,
+// or io.EOF after the last.
+func (hr *Reader) NextVersion() ([]byte, error) {
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	if hr.nextV == len(hr.m.Versions) {
+		return nil, io.EOF
+	}
+	v := hr.m.Versions[hr.nextV]
+	data, err := hr.read(v.Size, v.SHA256, fmt.Sprintf("study file %d", hr.nextV+1))
+	if err != nil {
+		hr.err = err
+		return nil, err
+	}
+	hr.nextV++
+	return data, nil
+}
+
+// read reads one length-prefixed item of the size and SHA-256 the
+// manifest gives.
+func (hr *Reader) read(size int, sum [32]byte, what string) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(hr.r, n[:]); err != nil {
+		return nil, hr.readErr(err)
+	}
+	if got := binary.BigEndian.Uint32(n[:]); got != uint32(size) {
+		return nil, fmt.Errorf("%w: %s is %d bytes, the manifest says %d", ErrInvalid, what, got, size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(hr.r, data); err != nil {
+		return nil, hr.readErr(err)
+	}
+	if sha256.Sum256(data) != sum {
+		return nil, fmt.Errorf("%w: %s does not match the SHA-256 the manifest lists: the file was altered", ErrInvalid, what)
+	}
+	return data, nil
+}
+
 // Next returns the next envelope, checked against its entry, or io.EOF
-// after the last one once it has checked that nothing follows it. The
+// after the last one once it has checked that nothing follows it (study
+// files not read with NextVersion are read and checked first). The
 // envelope is the caller's.
 func (hr *Reader) Next() ([]byte, error) {
+	for hr.err == nil && hr.nextV < len(hr.m.Versions) {
+		hr.NextVersion()
+	}
 	if hr.err != nil {
 		return nil, hr.err
 	}
@@ -541,23 +669,10 @@ func (hr *Reader) Next() ([]byte, error) {
 		return nil, hr.err
 	}
 	e := hr.m.Entries[hr.next]
-	var n [4]byte
-	if _, err := io.ReadFull(hr.r, n[:]); err != nil {
-		hr.err = hr.readErr(err)
-		return nil, hr.err
-	}
-	if size := binary.BigEndian.Uint32(n[:]); size != uint32(e.Size) {
-		hr.err = fmt.Errorf("%w: envelope %d is %d bytes, the manifest says %d", ErrInvalid, hr.next+1, size, e.Size)
-		return nil, hr.err
-	}
-	env := make([]byte, e.Size)
-	if _, err := io.ReadFull(hr.r, env); err != nil {
-		hr.err = hr.readErr(err)
-		return nil, hr.err
-	}
-	if sha256.Sum256(env) != e.SHA256 {
-		hr.err = fmt.Errorf("%w: envelope %d does not match the SHA-256 the manifest lists: the file was altered", ErrInvalid, hr.next+1)
-		return nil, hr.err
+	env, err := hr.read(e.Size, e.SHA256, fmt.Sprintf("envelope %d", hr.next+1))
+	if err != nil {
+		hr.err = err
+		return nil, err
 	}
 	hr.next++
 	return env, nil

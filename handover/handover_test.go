@@ -16,11 +16,12 @@ type fixture struct {
 	giver, taker, other *envelope.Identity
 	envs                [][]byte
 	keys                [][32]byte
+	versions            [][]byte // study files
 }
 
 func newFixture(t testing.TB, n int) *fixture {
 	t.Helper()
-	f := &fixture{}
+	f := &fixture{versions: [][]byte{[]byte("id: hand-study\n# version 2\n"), []byte("id: hand-study\n# version 1\n")}}
 	for _, p := range []**envelope.Identity{&f.giver, &f.taker, &f.other} {
 		id, err := envelope.GenerateIdentity()
 		if err != nil {
@@ -57,7 +58,7 @@ func (f *fixture) file(t testing.TB) []byte {
 		entries = append(entries, s.Entry(env, f.keys[i]))
 	}
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, s.Manifest("hand-study", f.giver.Recipient().Fingerprint(), entries), f.giver.Signer())
+	w, err := NewWriter(&buf, s.Manifest("hand-study", f.giver.Recipient().Fingerprint(), f.versions, entries), f.giver.Signer(), f.versions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +90,16 @@ func readAll(data []byte, vs []note.Verifier, id *envelope.Identity) ([]string, 
 	}
 	defer o.Close()
 	var out []string
+	for {
+		v, err := r.NextVersion()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, string(v))
+	}
 	for i := 0; ; i++ {
 		env, err := r.Next()
 		if err == io.EOF {
@@ -116,7 +127,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 || got[2] != strings.Repeat("testimony ", 3) {
+	if len(got) != 5 || !strings.Contains(got[0]+got[1], "version 1") || got[4] != strings.Repeat("testimony ", 3) {
 		t.Fatalf("read %q", got)
 	}
 	// The taker cannot open the envelopes without the file.
@@ -165,9 +176,10 @@ func TestRefusals(t *testing.T) {
 		{"manifest altered", flip(len(Magic) + 4 + 40), f.verifiers(), ErrInvalid, "does not verify"},
 		{"huge manifest", append([]byte(Magic), 0xff, 0xff, 0xff, 0xff), f.verifiers(), ErrInvalid, "larger than"},
 		{"envelope altered", flip(len(good) - 5), f.verifiers(), ErrInvalid, "does not match the SHA-256"},
-		{"envelope size changed", flip(header + 3), f.verifiers(), ErrInvalid, "the manifest says"},
+		{"envelope size changed", flip(len(good) - len(f.envs[1]) - 1), f.verifiers(), ErrInvalid, "the manifest says"},
 		{"cut in an envelope", good[:len(good)-1], f.verifiers(), ErrInvalid, "cut short"},
-		{"last envelope missing", good[:header+4+len(f.envs[0])], f.verifiers(), ErrInvalid, "cut short"},
+		{"last envelope missing", good[:len(good)-4-len(f.envs[1])], f.verifiers(), ErrInvalid, "cut short"},
+		{"study file altered", flip(header + 6), f.verifiers(), ErrInvalid, "study file 1 does not match"},
 		{"trailing byte", append(bytes.Clone(good), 0), f.verifiers(), ErrInvalid, "follow the last envelope"},
 	} {
 		_, err := readAll(tc.data, tc.vs, f.taker)
@@ -181,24 +193,27 @@ func TestWriterChecks(t *testing.T) {
 	f := newFixture(t, 2)
 	s, _ := NewSealer(f.taker.Recipient())
 	entries := []Entry{s.Entry(f.envs[0], f.keys[0]), s.Entry(f.envs[1], f.keys[1])}
-	m := s.Manifest("hand-study", f.giver.Recipient().Fingerprint(), entries)
-	if _, err := NewWriter(io.Discard, m, f.other.Signer()); err == nil || !strings.Contains(err.Error(), "own key") {
+	m := s.Manifest("hand-study", f.giver.Recipient().Fingerprint(), f.versions, entries)
+	if _, err := NewWriter(io.Discard, m, f.other.Signer(), f.versions); err == nil || !strings.Contains(err.Error(), "own key") {
 		t.Errorf("signed by another researcher than the manifest names: %v", err)
 	}
-	w, err := NewWriter(io.Discard, m, f.giver.Signer())
+	if _, err := NewWriter(io.Discard, m, f.giver.Signer(), f.versions[:1]); err == nil || !strings.Contains(err.Error(), "study files") {
+		t.Errorf("a study file missing: %v", err)
+	}
+	w, err := NewWriter(io.Discard, m, f.giver.Signer(), f.versions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Add(f.envs[1]); err == nil {
 		t.Error("Add of envelopes out of order succeeded")
 	}
-	w, _ = NewWriter(io.Discard, m, f.giver.Signer())
+	w, _ = NewWriter(io.Discard, m, f.giver.Signer(), f.versions)
 	w.Add(f.envs[0])
 	if err := w.Close(); err == nil {
 		t.Error("Close with an envelope missing succeeded")
 	}
 	m.Entries = append(m.Entries, entries[0])
-	if _, err := NewWriter(io.Discard, m, f.giver.Signer()); err == nil || !strings.Contains(err.Error(), "twice") {
+	if _, err := NewWriter(io.Discard, m, f.giver.Signer(), f.versions); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("an envelope twice: %v", err)
 	}
 	// A key sealed to one envelope does not open as another's.
@@ -213,7 +228,7 @@ func TestWriterChecks(t *testing.T) {
 func TestParseManifestStrict(t *testing.T) {
 	f := newFixture(t, 2)
 	s, _ := NewSealer(f.taker.Recipient())
-	m := s.Manifest("hand-study", f.giver.Recipient().Fingerprint(), []Entry{s.Entry(f.envs[0], f.keys[0]), s.Entry(f.envs[1], f.keys[1])})
+	m := s.Manifest("hand-study", f.giver.Recipient().Fingerprint(), f.versions, []Entry{s.Entry(f.envs[0], f.keys[0]), s.Entry(f.envs[1], f.keys[1])})
 	text, err := m.MarshalText()
 	if err != nil {
 		t.Fatal(err)
@@ -231,9 +246,11 @@ func TestParseManifestStrict(t *testing.T) {
 		{"count with a zero", strings.Replace(string(text), "count 2", "count 02", 1), "count"},
 		{"count too high", strings.Replace(string(text), "count 2", "count 3", 1), "ends after 2 of 3"},
 		{"count too low", strings.Replace(string(text), "count 2", "count 1", 1), "unexpected text"},
-		{"uppercase hex", strings.Replace(string(text), lines[6], strings.ToUpper(lines[6][:64])+lines[6][64:], 1), "malformed envelope line"},
-		{"size zero", strings.Replace(string(text), lines[6], lines[6][:65]+"0"+lines[6][strings.LastIndexByte(lines[6], ' '):], 1), "size"},
-		{"twice", strings.Join(append(lines[:6:6], lines[6], lines[6]), ""), "twice"},
+		{"versions unsorted", strings.Replace(string(text), lines[6]+lines[7], lines[7]+lines[6], 1), "out of order"},
+		{"versions with a zero", strings.Replace(string(text), "versions 2", "versions 02", 1), "study files"},
+		{"uppercase hex", strings.Replace(string(text), lines[9], strings.ToUpper(lines[9][:64])+lines[9][64:], 1), "malformed envelope line"},
+		{"size zero", strings.Replace(string(text), lines[9], lines[9][:65]+"0"+lines[9][strings.LastIndexByte(lines[9], ' '):], 1), "size"},
+		{"twice", strings.Join(append(lines[:9:9], lines[9], lines[9]), ""), "twice"},
 		{"carriage return", strings.Replace(string(text), "\n", "\r\n", 1), "unsupported version"},
 		{"no final newline", strings.TrimSuffix(string(text), "\n"), "ends after"},
 	} {
@@ -246,7 +263,7 @@ func TestParseManifestStrict(t *testing.T) {
 func FuzzParseManifest(f *testing.F) {
 	fx := newFixture(f, 2)
 	s, _ := NewSealer(fx.taker.Recipient())
-	m := s.Manifest("hand-study", fx.giver.Recipient().Fingerprint(), []Entry{s.Entry(fx.envs[0], fx.keys[0]), s.Entry(fx.envs[1], fx.keys[1])})
+	m := s.Manifest("hand-study", fx.giver.Recipient().Fingerprint(), fx.versions, []Entry{s.Entry(fx.envs[0], fx.keys[0]), s.Entry(fx.envs[1], fx.keys[1])})
 	text, _ := m.MarshalText()
 	f.Add(text)
 	f.Add([]byte(formatLine + "\nstudy a-b\n"))

@@ -116,7 +116,7 @@ func (w *Workspace) export() error {
 		files = append(files, labelsCSVName(want.Labels))
 	}
 	testimoniesDone := same && old.Rows == want.Rows && old.Labels == want.Labels && countMarkdown(path(markdownDir)) == old.Rows &&
-		!slices.ContainsFunc(files, func(f string) bool { return sizeOf(path(f)) != old.Sizes[f] || old.Sizes[f] <= 0 })
+		!slices.ContainsFunc(files, func(f string) bool { size, ok := old.Sizes[f]; return !ok || sizeOf(path(f)) != size })
 	want.Sizes = old.Sizes
 	mdFrom := -1 // every Markdown file
 	if same && old.Rows <= want.Rows && countMarkdown(path(markdownDir)) == old.Rows {

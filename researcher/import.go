@@ -302,29 +302,38 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 // quarantined as unknown-version). The study file given to Open must be a
 // valid revision of every version taken (config.CheckRevision).
 func (w *Workspace) takeVersions(br *batch.Reader) error {
-	for {
+	return w.takeStudyFiles(func() ([]byte, [32]byte, error) {
 		v, err := br.NextVersion()
+		return v.Data, v.SHA256, err
+	})
+}
+
+// takeStudyFiles takes the study files next returns (until io.EOF), as
+// takeVersions does.
+func (w *Workspace) takeStudyFiles(next func() ([]byte, [32]byte, error)) error {
+	for {
+		data, sum, err := next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		id := hex.EncodeToString(v.SHA256[:])
+		id := hex.EncodeToString(sum[:])
 		if w.keptVersions[id] || w.run.versions[id] != nil {
 			continue
 		}
 		if w.versions[id] == nil {
-			s, err := config.Parse(filepath.Join(versionsDir, id+".yaml"), v.Data)
+			s, err := config.Parse(filepath.Join(versionsDir, id+".yaml"), data)
 			if err != nil || s.ID != w.study.ID {
 				continue
 			}
 			if err := config.CheckRevision([]*config.Study{s}, w.study); err != nil {
-				return fmt.Errorf("the batch carries version %s of the study, of which your study file is not a valid revision: %w; decrypt with the study file the server serves now", s.ShortVersion(), err)
+				return fmt.Errorf("it carries version %s of the study, of which your study file is not a valid revision: %w; use the study file the server serves now", s.ShortVersion(), err)
 			}
 			w.versions[id] = s
 		}
-		w.run.versions[id] = v.Data
+		w.run.versions[id] = data
 	}
 }
 

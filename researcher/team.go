@@ -1,6 +1,7 @@
 package researcher
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -166,8 +167,24 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 		return nil, fmt.Errorf("%d testimonies to hand over, more than one file holds (%d): name a part of them", len(entries), handover.MaxEntries)
 	}
 
+	// Every version of the study the workspace holds: the new researcher
+	// may never see the batches that carried them.
+	var versions [][]byte
+	for _, id := range slices.Sorted(maps.Keys(w.keptVersions)) {
+		data, err := os.ReadFile(filepath.Join(w.dir, versionsDir, id+".yaml"))
+		if err != nil {
+			return nil, fmt.Errorf("failed to read workspace: %w", err)
+		}
+		versions = append(versions, data)
+	}
+	if w.studyData != nil && !w.keptVersions[w.study.Version()] {
+		versions = append(versions, w.studyData)
+	} else if data, err := os.ReadFile(filepath.Join(w.dir, studyFile)); err == nil && sha256.Sum256(data) == w.study.SHA256 && !w.keptVersions[w.study.Version()] {
+		versions = append(versions, data)
+	}
+
 	// Second pass: the envelopes, in the same order.
-	hw, err := handover.NewWriter(out, sealer.Manifest(w.study.ID, sum.From, entries), w.id.Signer())
+	hw, err := handover.NewWriter(out, sealer.Manifest(w.study.ID, sum.From, versions, entries), w.id.Signer(), versions)
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +294,12 @@ func (w *Workspace) importHandover(r io.Reader, progress func(done, total int)) 
 	}
 	m := hr.Manifest()
 	sum := &HandoverSummary{From: m.From, To: m.To.Fingerprint(), Envelopes: len(m.Entries)}
+	if err := w.takeStudyFiles(func() ([]byte, [32]byte, error) {
+		data, err := hr.NextVersion()
+		return data, sha256.Sum256(data), err
+	}); err != nil {
+		return nil, err
+	}
 	pending := srcRef{handover: true, hash: "incoming"}
 	recovered := maps.Clone(run.recovered) // by examining the quarantine again
 	pick := func(key [32]byte) (int, bool) {

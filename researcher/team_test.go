@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -327,6 +329,28 @@ func TestHandover(t *testing.T) {
 		t.Fatalf("handover imported: %+v; %d testimonies, %d sealed before", hsum, ws.Len(), ws.SealedBefore())
 	}
 	sameExports(t, "newcomer after the handover", exports(t, newDir), exports(t, a))
+	// Without any batch (the server purged them), the handover alone
+	// brings the testimonies and the versions they answer.
+	alone := t.TempDir()
+	ws = f.open(t, alone, c)
+	if hsum, err := ws.ImportHandover(bytes.NewReader(file.Bytes()), nil); err != nil || hsum.Imported != 3 {
+		t.Fatalf("a handover into a new workspace: %+v, %v", hsum, err)
+	}
+	if err := ws.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ws.Quarantined()) != 0 {
+		t.Fatalf("a handover into a new workspace quarantined %v", ws.Quarantined())
+	}
+	if _, err := os.Stat(filepath.Join(alone, versionsDir, v1.Version()+".yaml")); err != nil {
+		t.Errorf("the handover did not bring version 1: %v", err)
+	}
+	all, handed := namesByStory(t, a, f, f.ids[0]), namesByStory(t, alone, f, c)
+	for story, n := range handed {
+		if all[story] != n {
+			t.Errorf("%s is %s after the handover alone, %s for the giver", story, n, all[story])
+		}
+	}
 	// Again: nothing changes.
 	ws = f.open(t, newDir, c)
 	if hsum, err := ws.ImportHandover(bytes.NewReader(file.Bytes()), nil); err != nil || hsum.Imported != 0 || hsum.Skipped != 3 {
