@@ -281,6 +281,16 @@ func TestHandover(t *testing.T) {
 	if hs.Envelopes != 3 || hs.OpenedByThem != 2 || hs.Missing != 0 {
 		t.Fatalf("handover written: %+v", hs)
 	}
+	// Or only the testimonies named.
+	one := namesByStory(t, a, f, f.ids[0])["early 1"]
+	ws = f.open(t, a, f.ids[0])
+	if hs, err := ws.WriteHandover(&bytes.Buffer{}, c.Recipient(), []string{strings.Split(one, "/")[1]}); err != nil || hs.Envelopes != 1 {
+		t.Errorf("handover of one testimony named: %+v, %v", hs, err)
+	}
+	if _, err := ws.WriteHandover(&bytes.Buffer{}, c.Recipient(), []string{"김없음"}); err == nil || !strings.Contains(err.Error(), "no testimony is named") {
+		t.Errorf("handover of a name no testimony has: %v", err)
+	}
+	ws.Abort()
 	// B can open everything: nothing to hand over.
 	ws = f.open(t, a, f.ids[0])
 	if _, err := ws.WriteHandover(&bytes.Buffer{}, f.ids[1].Recipient(), nil); err == nil || !strings.Contains(err.Error(), "nothing to hand over") {
