@@ -15,7 +15,8 @@ import (
 )
 
 // Close saves the run and releases the workspace: it gives the run's new
-// testimonies their pseudonyms in order of their seeds, seals the registry
+// testimonies their pseudonyms (batch by batch in the order the workspace
+// met them, by seed within a batch), seals the registry
 // (from then on the run counts), brings the exports up to date, and appends
 // what changed to the researcher's audit log. If an Import of the run
 // failed, Close saves nothing and says so.
@@ -118,9 +119,24 @@ func (w *Workspace) commit() error {
 	crashPoint("kept")
 
 	run.seen = nil // not needed any more: let the collector have it
-	// Pseudonyms in order of seed: the order batches came in, and in which
-	// the parallel workers finished, changes nothing.
+	// Pseudonyms batch by batch, in the order the workspace met the
+	// batches (handovers after them), and within a batch in order of seed:
+	// the order in which the parallel workers finished changes nothing, and
+	// two researchers who import the same batches in the same order get the
+	// same names however they group them into runs.
+	rank := func(src srcRef) int {
+		if i := slices.Index(batches, src.hash); i >= 0 && !src.handover {
+			return i
+		}
+		if i := slices.Index(handovers, src.hash); i >= 0 {
+			return len(batches) + i
+		}
+		return len(batches) + len(handovers)
+	}
 	slices.SortFunc(run.rows, func(a, b pendingRow) int {
+		if c := rank(a.src) - rank(b.src); c != 0 {
+			return c
+		}
 		if c := bytes.Compare(a.seed[:], b.seed[:]); c != 0 {
 			return c
 		}

@@ -80,9 +80,13 @@
 // checked in parallel, as a batch streams in, with memory independent of the
 // batch's size; each accepted testimony is appended to data/testimonies at
 // once, but counts only once Close has sealed the registry. Close then gives
-// the run's testimonies their pseudonyms in order of their pseudonym seeds
-// (so the order in which batches were given does not matter), so researchers
-// who import the same batches in the same runs get identical names.
+// the run's testimonies their pseudonyms batch by batch, in the order the
+// workspace met the batches (handovers last), and by pseudonym seed within a
+// batch: researchers who import the same batches in the same order get
+// identical names, however they split them into runs. (A name two
+// testimonies would both draw goes to the one met first; importing batches
+// in another order can give such a pair their names the other way round,
+// which a signed rename file settles for the team.)
 //
 // A run is all or nothing. If Import fails for any batch (a bad signature, a
 // tampered envelope, a key that opens none of its envelopes), or

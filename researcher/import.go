@@ -89,6 +89,7 @@ type run struct {
 type pendingRow struct {
 	key, seed [32]byte
 	ref       [16]byte
+	src       srcRef // the batch or handover it came in
 	off, n    int64
 }
 
@@ -798,7 +799,7 @@ func (w *Workspace) collect(r result, st *examStats) error {
 		if err != nil {
 			return err
 		}
-		run.rows = append(run.rows, pendingRow{key: r.key, seed: r.seed, ref: r.ref, off: off, n: n})
+		run.rows = append(run.rows, pendingRow{key: r.key, seed: r.seed, ref: r.ref, src: r.src, off: off, n: n})
 		if r.qidx >= 0 {
 			run.recovered[r.qidx] = true
 		}

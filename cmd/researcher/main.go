@@ -227,7 +227,9 @@ func decryptCmd() *cobra.Command {
 envelope's hash (a tampered, truncated or unsigned batch is refused whole), decrypts the
 envelopes with your key, checks every testimony against the version of the questionnaire
 it answers (batches carry every version; the workspace keeps them), gives each testimony
-a team pseudonym (every researcher who decrypts the same batches gets the same names),
+a team pseudonym (every researcher who decrypts the same batches in the same order —
+give them in the order they were exported, as their file names sort — gets the same
+names),
 and writes the exports into WORKSPACE: testimonies.csv (values), testimonies.xlsx
 (values, labels, codebook), testimonies.jsonl, codebook.csv and one Markdown file per
 testimony, with the questions of every version; with --labels LANG, also
