@@ -112,12 +112,11 @@ type Log struct {
 	ckpt    Checkpoint // parsed latest, if latest != nil
 	broken  error      // set when the files may disagree with memory
 
-	// Group commit (see Append): gmu guards queue and committing, and
-	// gcond signals the end of each commit.
+	// Group commit (see Append): gmu guards queue, committing and the
+	// results in the pendings.
 	gmu        sync.Mutex
-	gcond      sync.Cond
-	queue      []*pending // appends waiting for the next commit, in order
-	committing bool
+	queue      []*pending   // appends waiting for the next commit, in order
+	committing bool         // a commit runs, or its leader is being woken
 	commits    atomic.Int64 // commits that succeeded, for tests
 }
 
@@ -145,7 +144,6 @@ func Open(dir string, origin string, signer note.Signer) (*Log, error) {
 		return nil, fmt.Errorf("failed to create audit log directory: %w", err)
 	}
 	l := &Log{dir: dir, origin: origin, signer: signer}
-	l.gcond.L = &l.gmu
 	unlock, err := l.lock()
 	if err != nil {
 		return nil, fmt.Errorf("failed to open audit log: %w", err)
@@ -543,7 +541,7 @@ func (l *Log) Scan(fn func(index int64, r Record) error) error {
 // Concurrent appends share their commits (group commit): an Append that
 // arrives while another one's records are being written waits for that
 // commit to end, then is committed with every Append that arrived
-// meanwhile, up to [maxBatch] records: one lock, one write and one fsync
+// meanwhile, up to 256 records: one lock, one write and one fsync
 // of the records, then one write and one fsync of their hashes, whatever
 // their number. Records take their indexes in the order their appends
 // joined the queue; a failure of the shared write or fsync fails every
@@ -553,30 +551,24 @@ func (l *Log) Append(r Record) (index int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("failed to append audit record: %w", err)
 	}
-	p := &pending{text: text}
+	p := &pending{text: text, wake: make(chan struct{}, 1)}
 	l.gmu.Lock()
 	l.queue = append(l.queue, p)
-	for !p.done {
-		if l.committing {
-			// The running commit took the queue as it began, with or
-			// without p: wait for it to end.
-			l.gcond.Wait()
-			continue
-		}
-		// Lead the next commit, of the queue's oldest appends.
-		n := min(len(l.queue), maxBatch)
-		batch := l.queue[:n:n]
-		if n == len(l.queue) {
-			l.queue = nil
-		} else {
-			l.queue = slices.Clone(l.queue[n:])
-		}
-		l.committing = true
-		l.gmu.Unlock()
-		l.lead(batch)
-		l.gmu.Lock()
-	}
+	lead := !l.committing
+	l.committing = true
 	l.gmu.Unlock()
+	if !lead {
+		// Wait for the commit of p, or to lead the next one.
+		<-p.wake
+		l.gmu.Lock()
+		done := p.done
+		l.gmu.Unlock()
+		if done {
+			return p.index, p.err
+		}
+	}
+	// p heads the queue, so the commit it leads includes it.
+	l.lead()
 	return p.index, p.err
 }
 
@@ -585,19 +577,31 @@ func (l *Log) Append(r Record) (index int64, err error) {
 // unwritten (see checkHashes).
 const maxBatch = 256
 
-// A pending is the record of an Append, queued for a group commit. Its
-// result is set by the commit, and read once done is (under gmu).
+// A pending is the record of an Append, queued for a group commit. The
+// commit sets its result and done, under gmu, then sends on wake; before,
+// a send on wake may have asked it to lead that commit, and been received.
+// So wake never holds more than one value, and sends never block.
 type pending struct {
 	text  []byte
+	wake  chan struct{} // buffered: 1
 	index int64
 	err   error
 	done  bool
 }
 
-// lead commits batch, then wakes every waiting Append: those of batch to
-// return, the others to lead or join the next commit. It is called with
-// gmu unlocked and l.committing set.
-func (l *Log) lead(batch []*pending) {
+// lead commits the oldest queued appends, up to maxBatch, and wakes them;
+// then it hands the lead to the oldest append still queued, if any. The
+// caller leads: l.committing is set, and no other commit runs.
+func (l *Log) lead() {
+	l.gmu.Lock()
+	n := min(len(l.queue), maxBatch)
+	batch := l.queue[:n:n]
+	if n == len(l.queue) {
+		l.queue = nil
+	} else {
+		l.queue = slices.Clone(l.queue[n:])
+	}
+	l.gmu.Unlock()
 	committed := false
 	defer func() {
 		l.gmu.Lock()
@@ -607,9 +611,13 @@ func (l *Log) lead(batch []*pending) {
 				p.index, p.err = 0, errors.New("failed to append audit record: the commit was interrupted")
 			}
 			p.done = true
+			p.wake <- struct{}{}
 		}
-		l.committing = false
-		l.gcond.Broadcast()
+		if len(l.queue) > 0 {
+			l.queue[0].wake <- struct{}{} // lead the next commit
+		} else {
+			l.committing = false
+		}
 	}()
 	l.commit(batch)
 	committed = true
