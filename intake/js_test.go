@@ -129,7 +129,7 @@ func TestJSSealOpensInGo(t *testing.T) {
 	}
 	for _, pt := range [][]byte{
 		nil,
-		[]byte(`{"v":2,"study":"js-go","version":"` + strings.Repeat("0", 64) + `","lang":"ko","answers":{"story":"도서관 관리원 \"q\" 🙂\n中文"}}`),
+		[]byte(`{"v":3,"study":"js-go","version":"` + strings.Repeat("0", 64) + `","lang":"ko","answers":{"story":"도서관 관리원 \"q\" 🙂\n中文"}}`),
 		bytes.Repeat([]byte("가"), 3000),
 	} {
 		var resp struct{ Envelope string }

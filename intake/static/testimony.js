@@ -457,23 +457,48 @@
     return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   }
 
-  // marshal writes the version 2 plaintext exactly as response.Marshal does.
-  function marshal(model, lang, answers) {
+  // marshal writes the version 3 plaintext of a first testimony exactly
+  // as response.Marshal does; ret is the person's return address
+  // (returnkey.js's address()), or null if they declined one.
+  function marshal(model, lang, answers, ret) {
     if (!/^[0-9a-f]{64}$/.test(model.version || '')) throw new Error('the study version is missing');
+    return '{"v":3,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
+      ',"lang":' + jsonString(lang) + (ret ? ',"return":' + jsonString(ret) : '') + ',"answers":' + answersJSON(model, answers, null) + '}';
+  }
+
+  // answersJSON writes answers as response does: ids sorted, an array for
+  // a multi_choice question of the model (or an id in lists), else a
+  // string.
+  function answersJSON(model, answers, lists) {
     var ids = Object.keys(answers).filter(function (id) { return answers[id].length > 0; }).sort();
     var members = ids.map(function (id) {
-      var q = question(model, id), vals = answers[id];
-      if (q && q.type === 'multi_choice') return jsonString(id) + ':[' + vals.map(jsonString).join(',') + ']';
+      var q = model ? question(model, id) : null, vals = answers[id];
+      if ((q && q.type === 'multi_choice') || (lists && own(lists, id))) return jsonString(id) + ':[' + vals.map(jsonString).join(',') + ']';
       if (vals.length !== 1) throw new Error('question ' + id + ' has ' + vals.length + ' values');
       return jsonString(id) + ':' + jsonString(vals[0]);
     });
-    return '{"v":2,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
-      ',"lang":' + jsonString(lang) + ',"answers":{' + members.join(',') + '}}';
+    return '{' + members.join(',') + '}';
+  }
+
+  // marshalThread writes a message on a thread exactly as
+  // response.MarshalMessage does: m is {kind: 'followup'|'addition'|
+  // 'withdrawal', thread (the return address), reply (a followup's reply
+  // id), answers ({id: [values]}), lists ({id: true} for the answers
+  // written as arrays), sig (64 bytes, or null to write the bytes that
+  // are signed)}.
+  function marshalThread(model, lang, m) {
+    if (!/^[0-9a-f]{64}$/.test(model.version || '')) throw new Error('the study version is missing');
+    if (['followup', 'addition', 'withdrawal'].indexOf(m.kind) < 0) throw new Error('unknown kind of message');
+    if ((m.kind === 'followup') !== !!m.reply) throw new Error('a followup, and only a followup, names a reply');
+    return '{"v":3,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
+      ',"lang":' + jsonString(lang) + ',"kind":' + jsonString(m.kind) + ',"thread":' + jsonString(m.thread) +
+      (m.reply ? ',"reply":' + jsonString(m.reply) : '') + ',"answers":' + answersJSON(null, m.answers || {}, m.lists || {}) +
+      (m.sig ? ',"sig":"' + base64(m.sig) + '"' : '') + '}';
   }
 
   var api = {
     parseRecipient: parseRecipient, seal: seal, bucketSize: bucketSize, base64: base64,
-    fromForm: fromForm, validate: validate, relevant: relevant, shown: shown, marshal: marshal,
+    fromForm: fromForm, validate: validate, relevant: relevant, shown: shown, marshal: marshal, marshalThread: marshalThread,
     canonicalDecimal: canonicalDecimal, compareDecimal: compareDecimal,
     normalizeText: normalizeText, trimSpace: trimSpace, utf8: utf8, looksLikeTorBrowser: looksLikeTorBrowser
   };
