@@ -723,42 +723,62 @@
       review.pending = null;
     });
 
+    // The return passphrase, once made: kept to send again after a
+    // failure, so that the words shown are those of what was stored.
+    var pending = null;
+
     $('review-send').addEventListener('click', function () {
       var btn = this, answers = review.pending;
       if (!answers) return;
       btn.disabled = true;
-      status.textContent = form.getAttribute('data-sealing');
-      // sealTo seals the answers, as the plaintext of the version this
-      // page shows, to keys (the page's researchers, or those the server
-      // names when they changed since it was made), which later sends
-      // use too.
-      function sealTo(keys) {
-        var pt = null;
-        try {
-          recipients = keys.split(' ').map(parseRecipient);
-          form.setAttribute('data-recipients', keys);
-          pt = utf8(marshal(model, model.lang, answers));
-          return base64(seal(model.id, pt, recipients));
-        } finally {
-          if (pt) pt.fill(0);
+      var declined = !!($('noreturn') && $('noreturn').checked);
+      var ready = declined ? Promise.resolve(null) : pending ? Promise.resolve(pending) :
+        makeReturn(model, function (f) { status.textContent = form.getAttribute('data-preparing').replace('{n}', String(Math.floor(100 * f))); });
+      ready.then(function (ret) {
+        if (ret) pending = ret;
+        sealAndSend(ret);
+      }, function () {
+        status.textContent = form.getAttribute('data-words-failed');
+        btn.disabled = false;
+      });
+
+      function sealAndSend(ret) {
+        status.textContent = form.getAttribute('data-sealing');
+        // sealTo seals the answers, as the plaintext of the version this
+        // page shows, with the return address if there is one, to keys
+        // (the page's researchers, or those the server names when they
+        // changed since it was made), which later sends use too.
+        function sealTo(keys) {
+          var pt = null;
+          try {
+            recipients = keys.split(' ').map(parseRecipient);
+            form.setAttribute('data-recipients', keys);
+            pt = utf8(marshal(model, model.lang, answers, ret ? ret.address : null));
+            return base64(seal(model.id, pt, recipients));
+          } finally {
+            if (pt) pt.fill(0);
+          }
         }
+        setTimeout(function () {
+          var env;
+          try {
+            env = sealTo(form.getAttribute('data-recipients'));
+          } catch (err) {
+            status.textContent = form.getAttribute('data-seal-failed');
+            btn.disabled = false;
+            return;
+          }
+          send(env, function (why) {
+            // Nothing was stored: say why. The answers are still here, to
+            // send again.
+            status.textContent = why || form.getAttribute('data-send-failed');
+            btn.disabled = false;
+          }, sealTo, function () {
+            if (ret) showWords(ret.words, ret.list);
+            pending = null;
+          });
+        }, 20);
       }
-      setTimeout(function () {
-        var env;
-        try {
-          env = sealTo(form.getAttribute('data-recipients'));
-        } catch (err) {
-          status.textContent = form.getAttribute('data-seal-failed');
-          btn.disabled = false;
-          return;
-        }
-        send(env, function (why) {
-          // Nothing was stored: say why. The answers are still here, to
-          // send again.
-          status.textContent = why || form.getAttribute('data-send-failed');
-          btn.disabled = false;
-        }, sealTo);
-      }, 20);
     });
 
     // Where the study accepts only sealed answers, the page comes with its
@@ -779,7 +799,8 @@
   // removed from the study), the server refuses the envelope with 409 and
   // names the current ones (header Testimony-Recipients): reseal(keys)
   // returns the same answers sealed to them, which are posted once more.
-  function send(envelope, failed, reseal) {
+  // after is called once the receipt is shown.
+  function send(envelope, failed, reseal, after) {
     var sealed = $('sealed');
     if (typeof fetch !== 'function' || typeof DOMParser !== 'function') {
       sealed.elements.envelope.value = envelope;
@@ -797,7 +818,7 @@
       }).then(function (resp) {
         return resp.text().then(function (text) {
           var page = new DOMParser().parseFromString(text, 'text/html');
-          if (resp.ok) { showPage(page); return; }
+          if (resp.ok) { showPage(page); if (after) after(); return; }
           var keys = resp.headers.get('Testimony-Recipients');
           if (resp.status === 409 && keys && reseal && !resealed) {
             resealed = true;
@@ -812,6 +833,58 @@
       }).catch(function () { failed(''); });
     }
     post(envelope);
+  }
+
+  // makeReturn makes a return passphrase, before anything is sent: the
+  // secret (crypto.getRandomValues, through nacl.randomBytes), the keys
+  // (Argon2id, keys.js, reporting progress) and the address the plaintext
+  // carries; and, meanwhile, it fetches the word list of the page's
+  // language to show the words. It resolves to {address, words, list},
+  // the secret and the keys cleared, or fails with nothing sent: a
+  // testimony is never stored with a passphrase the person was not shown.
+  function makeReturn(model, progress) {
+    var rk = root.testimonyReturnKey;
+    if (!rk || typeof fetch !== 'function' || typeof Promise !== 'function') return Promise.reject(new Error('keys.js is missing'));
+    var list = rk.listFor(model.lang), secret = rk.generate();
+    var words = fetch('/static/words-' + list + '.txt', { credentials: 'omit', cache: 'no-store', redirect: 'error' }).then(function (resp) {
+      if (!resp.ok) throw new Error('status ' + resp.status);
+      return resp.text();
+    }).then(function (text) {
+      var ws = text.split('\n');
+      if (ws[ws.length - 1] === '') ws.pop();
+      if (ws.length !== 2048) throw new Error('word list');
+      return ws;
+    });
+    var seed = rk.seedAsync(secret, model.id, progress);
+    return Promise.all([words, seed]).then(function (r) {
+      var k = rk.keys(r[1]);
+      r[1].fill(0);
+      var address = rk.address(k);
+      rk.clear(k);
+      var shown = rk.indices(secret).map(function (i) { return r[0][i]; });
+      secret.fill(0);
+      return { address: address, words: shown, list: list };
+    }, function (err) {
+      secret.fill(0);
+      throw err;
+    });
+  }
+
+  // showWords shows the return passphrase on the receipt the server sent,
+  // in the place it left for them.
+  function showWords(words, list) {
+    var ol = $('pp-words');
+    if (!ol) return;
+    while (ol.firstChild) ol.removeChild(ol.firstChild);
+    words.forEach(function (w) {
+      var li = document.createElement('li');
+      li.textContent = w;
+      ol.appendChild(li);
+    });
+    ol.setAttribute('lang', list);
+    $('pp').hidden = false;
+    var none = $('no-pp');
+    if (none) none.hidden = true;
   }
 
   // showPage shows a page the server sent in place of this one.
