@@ -463,7 +463,10 @@ func syncDir(dir string) error {
 	return f.Sync()
 }
 
-// count returns how many records the day files hold, for status lines.
+// StoredReplies returns how many reply records the directory holds.
+func (d *Data) StoredReplies() (int, error) { return d.Replies().count() }
+
+// count returns how many records the day files hold.
 func (r *Replies) count() (int, error) {
 	days, err := r.days()
 	if err != nil {
