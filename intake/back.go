@@ -198,7 +198,7 @@ func (s *Server) renderBack(w http.ResponseWriter, lang string, status int, type
 	if typed == "" {
 		p.page = s.page(lang, localize(l, "back_title"), "/back?")
 	}
-	p.Scripts = []string{"/static/nacl.min.js", "/static/testimony.js", "/static/back.js"}
+	p.Scripts = []string{"/static/nacl.min.js", "/static/back.js"}
 	var keys []string
 	for _, k := range s.recipients {
 		keys = append(keys, k.String())

@@ -47,13 +47,14 @@ func TestVendoredNaCl(t *testing.T) {
 // testimony.js, form.js and back.js) for every way of keeping or sending
 // data other than the sealed post and the two downloads of the way back:
 // testimony.js fetches only to post the page's sealed form and (on the
-// one-page form) the word list of its language; back.js only the reply
-// records and its sealed posts; and nothing runs text as code.
+// one-page form) the word list of its language; back.js (with
+// testimony.js) also the reply records and its sealed posts; and nothing
+// runs text as code.
 func TestBrowserCodeKeepsNothing(t *testing.T) {
 	fetches := map[string][]string{
 		"testimony.js": {"fetch(sealed.getAttribute('action'), {", "fetch('/static/words-' + list + '.txt', {"},
 		"form.js":      {"fetch(sealed.getAttribute('action'), {", "fetch('/static/words-' + list + '.txt', {"},
-		"back.js":      {"fetch('/back/replies', {", "fetch('/sealed', {"},
+		"back.js":      {"fetch(sealed.getAttribute('action'), {", "fetch('/static/words-' + list + '.txt', {", "fetch('/back/replies', {", "fetch('/sealed', {"},
 	}
 	for name, parts := range bundles {
 		b, err := staticBytes(name)

@@ -699,13 +699,15 @@ type staticFile struct {
 //     (returnkey.js without its word lists, see liteReturnKey): the
 //     words are fetched, in the page's language only (words-ko.txt …),
 //     once the person presses "Send";
-//   - back.js, on the come-back page: the KDF, returnkey.js whole (a
-//     passphrase may be typed in the words of any list), reply.js, and
-//     the page's script.
+//   - back.js, on the come-back page instead of testimony.js:
+//     testimony.js without the conditions' evaluator (replies' questions
+//     have no conditions), the KDF, returnkey.js whole (a passphrase may
+//     be typed in the words of any list), reply.js, and the page's
+//     script.
 var bundles = map[string][]string{
 	"testimony.js": {"expr.js", "testimony.js"},
 	"form.js":      {"expr.js", "testimony.js", "argon2id.min.js", liteReturnKey},
-	"back.js":      {"argon2id.min.js", "returnkey.js", "reply.js", "back.js"},
+	"back.js":      {"testimony.js", "argon2id.min.js", "returnkey.js", "reply.js", "back.js"},
 }
 
 // liteReturnKey names returnkey.js without its word lists in a bundle.

@@ -17,9 +17,10 @@
  * page once the keys are made; the keys live in this page's memory until
  * it is closed.
  *
- * intake serves it as the last part of a bundle after argon2id.min.js,
- * returnkey.js and reply.js; testimony.js (with expr.js) and nacl.min.js
- * come before. Under Node it requires them and exports the pure parts.
+ * intake serves it as the last part of a bundle after testimony.js
+ * (without expr.js: replies' questions have no conditions),
+ * argon2id.min.js, returnkey.js and reply.js; nacl.min.js comes before.
+ * Under Node it requires them and exports the pure parts.
  */
 (function (root) {
   'use strict';
