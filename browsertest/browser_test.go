@@ -61,7 +61,7 @@ var requiredHeaders = map[string]string{
 	"Permissions-Policy":           "camera=()",
 }
 
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser tests are skipped under -short")
@@ -95,7 +95,7 @@ func study(t *testing.T) (*config.Study, []*envelope.Identity) {
 }
 
 // studyFile is study, with the study file.
-func studyFile(t *testing.T) ([]byte, *config.Study, []*envelope.Identity) {
+func studyFile(t testing.TB) ([]byte, *config.Study, []*envelope.Identity) {
 	t.Helper()
 	var ids []*envelope.Identity
 	y := regexp.MustCompile(`public_key: testimony-pub-[a-z2-7]+`).ReplaceAllStringFunc(string(examples.NKInternetAccess), func(string) string {
@@ -175,7 +175,7 @@ func (s *site) handler(h http.Handler) http.Handler {
 
 // startSite serves the study on ln (a loopback listener, or the onion
 // service's) and returns it.
-func startSite(t *testing.T, st *config.Study, ln net.Listener, base string) *site {
+func startSite(t testing.TB, st *config.Study, ln net.Listener, base string) *site {
 	t.Helper()
 	d, err := intake.OpenData(t.TempDir())
 	if err != nil {
@@ -196,7 +196,7 @@ func startSite(t *testing.T, st *config.Study, ln net.Listener, base string) *si
 }
 
 // serve serves srv on ln for the site.
-func (s *site) serve(t *testing.T, srv *intake.Server, ln net.Listener) {
+func (s *site) serve(t testing.TB, srv *intake.Server, ln net.Listener) {
 	hs := srv.HTTPServer()
 	hs.Handler = s.handler(hs.Handler)
 	go hs.Serve(ln)
@@ -248,7 +248,7 @@ func (n *netlog) weight() (total int64, urls []string) {
 
 // browser starts Chromium with the flags of issue 4 and returns a context
 // for one tab, with the network domain on and scripts on or off.
-func browser(t *testing.T, js bool, proxy string) (context.Context, *netlog) {
+func browser(t testing.TB, js bool, proxy string) (context.Context, *netlog) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),

@@ -86,16 +86,15 @@ func (c *replyCache) get() (records, body []byte, err error) {
 	}
 	n := len(recs) / reply.RecordSize
 	total := max((n+ReplyBucket-1)/ReplyBucket, 1) * ReplyBucket
-	body = make([]byte, 0, total*reply.RecordSize)
-	body = append(body, recs...)
+	pad := make([]byte, 0, (total-n)*reply.RecordSize)
 	for range total - n {
 		p, perr := reply.Padding()
 		if perr != nil {
 			return nil, nil, perr
 		}
-		body = append(body, p...)
+		pad = append(pad, p...)
 	}
-	sortRecords(body)
+	body = mergeRecords(recs, sortRecords(pad))
 	c.records, c.body, c.sig, c.ok, c.checked = recs, body, sig, true, time.Now()
 	return recs, body, nil
 }

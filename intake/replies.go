@@ -110,6 +110,7 @@ func (r *Replies) Load() (records []byte, signature string, err error) {
 		return nil, "", err
 	}
 	var sig strings.Builder
+	var all []byte
 	for _, day := range days {
 		data, err := os.ReadFile(filepath.Join(r.dir, day))
 		if err != nil {
@@ -119,13 +120,17 @@ func (r *Replies) Load() (records []byte, signature string, err error) {
 			return nil, "", fmt.Errorf("%s is %d bytes, not whole reply records of %d: damaged; restore it, or move it aside and import its batches again", filepath.Join(r.dir, day), len(data), reply.RecordSize)
 		}
 		fmt.Fprintf(&sig, "%s %d\n", day, len(data))
-		records = append(records, data...)
+		if all == nil {
+			all = data // most often the only one
+		} else {
+			all = append(all, data...)
+		}
 	}
-	n := len(records) / reply.RecordSize
+	n := len(all) / reply.RecordSize
 	if n > MaxStoredReplies {
 		return nil, "", fmt.Errorf("%s holds %d reply records, more than %d: purge old ones (intake replies purge)", r.dir, n, MaxStoredReplies)
 	}
-	sortRecords(records)
+	records = sortRecords(all)
 	for i := 1; i < n; i++ {
 		if bytes.Equal(records[(i-1)*reply.RecordSize : i*reply.RecordSize][:reply.TagSize], records[i*reply.RecordSize:][:reply.TagSize]) {
 			return nil, "", fmt.Errorf("%s holds two reply records with the same tag: damaged; restore it from the researchers' reply batches", r.dir)
@@ -159,8 +164,9 @@ func (r *Replies) days() ([]string, error) {
 	return days, nil
 }
 
-// sortRecords sorts concatenated records by their bytes.
-func sortRecords(records []byte) {
+// sortRecords returns concatenated records sorted by their bytes, in a
+// new slice.
+func sortRecords(records []byte) []byte {
 	n := len(records) / reply.RecordSize
 	idx := make([]int, n)
 	for i := range idx {
@@ -168,11 +174,25 @@ func sortRecords(records []byte) {
 	}
 	at := func(i int) []byte { return records[i*reply.RecordSize : (i+1)*reply.RecordSize] }
 	slices.SortFunc(idx, func(a, b int) int { return bytes.Compare(at(a), at(b)) })
-	sorted := make([]byte, len(records))
-	for i, j := range idx {
-		copy(sorted[i*reply.RecordSize:], at(j))
+	sorted := make([]byte, 0, len(records))
+	for _, j := range idx {
+		sorted = append(sorted, at(j)...)
 	}
-	copy(records, sorted)
+	return sorted
+}
+
+// mergeRecords returns the records of a and b, each sorted, sorted, in a
+// new slice.
+func mergeRecords(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if bytes.Compare(a[:reply.RecordSize], b[:reply.RecordSize]) <= 0 {
+			out, a = append(out, a[:reply.RecordSize]...), a[reply.RecordSize:]
+		} else {
+			out, b = append(out, b[:reply.RecordSize]...), b[reply.RecordSize:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // lock takes the lock of imports and purges, creating the directory.
@@ -339,8 +359,7 @@ func (r *Replies) add(records [][]byte, now time.Time) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("failed to read reply records: %w", err)
 	}
-	all := append(old, slices.Concat(records...)...)
-	sortRecords(all)
+	all := sortRecords(append(old, slices.Concat(records...)...))
 	if err := atomicfile.WriteBytes(path, 0o600, all); err != nil {
 		return fmt.Errorf("failed to store reply records: %w", err)
 	}
