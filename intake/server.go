@@ -13,8 +13,12 @@
 //	POST /next         the next (or previous) step, or the review, without JavaScript
 //	POST /submit       the reviewed answers, sealed here (not with require_browser_encryption)
 //	POST /sealed       an envelope sealed by the browser (static/testimony.js)
+//	GET  /back         the come-back page: a field for the return passphrase
+//	POST /back         the passphrase, without JavaScript: the replies found, and forms to answer
+//	GET  /back/replies every stored reply record, padded: the same bytes for everyone
+//	POST /back/send    a follow-up, an addition or a withdrawal, without JavaScript
 //	GET  /exit         a harmless page for the quick exit link on every page
-//	GET  /static/NAME  style sheet and scripts, all embedded in the binary
+//	GET  /static/NAME  style sheet, scripts and the passphrase's word lists, all embedded in the binary
 //
 // The language is chosen by links (?lang=ko|en|zh, Korean by default), never
 // by Accept-Language: Tor Browser sends en-US for everyone.
@@ -69,6 +73,44 @@
 // Either way the store is written and synced before the page says the
 // answers were received.
 //
+// # Coming back
+//
+// Unless the person ticks "I do not want a return passphrase" on the
+// review, every testimony carries a return address (response.Response's
+// Return, see package crypto/returnkey) and the receipt shows the seven
+// words of its passphrase, in the list of the page's language, with
+// advice on keeping them. With JavaScript the browser makes them, before
+// anything is sent: it draws the secret, derives the keys (Argon2id,
+// showing progress; the one-page form loads the KDF and the key
+// derivation, static/form.js, but no word list), fetches the word list
+// of the page's language (static/words-ko.txt …) meanwhile, seals the
+// address in the plaintext and posts the envelope; the words never reach
+// the server, and if anything fails nothing is sent. Without JavaScript
+// the server does the same at /submit, in memory, for that request only,
+// in a derivation slot ([Limits].KDFs): it never writes the words, the
+// secret or the keys.
+//
+// Researchers reply offline; the operator imports their signed reply
+// batches ([Data.ImportReplies], intake replies import) into DATA/replies
+// ([Replies]). A person who comes back types the words on /back. With
+// JavaScript the page (static/back.js) reads them, derives the keys,
+// downloads /back/replies — every stored record and padding records,
+// sorted, the same bytes for everyone until the records change — and
+// finds and opens its own; without JavaScript the server does it in
+// memory, in a derivation slot, and carries the seed the words gave (not
+// the words) in the forms of the page it shows. Either way the person
+// reads the replies, answers their questions, adds to the testimony or
+// withdraws it (after a confirmation): each is a message on the thread of
+// the testimony (response.Message), signed with the person's key and
+// sealed to the current researchers like a testimony — posted to /sealed
+// by the browser, stored by /back/send without JavaScript — so that the
+// server cannot tell it from a testimony.
+//
+// The server counts, per UTC day, the times it served the replies (a
+// download, or a passphrase read without JavaScript), and hands the count
+// to [Config.RepliesServed] for the audit log once the day is over
+// ([Server.RunDaily]) or when it stops: never a record per visit.
+//
 // # Versions
 //
 // A study is revised while answers arrive: the server serves its current
@@ -119,6 +161,13 @@
 //     waits up to 10 s, behind smaller bodies, closing uploads that have
 //     sent nothing for 5 s, and then gets the "busy" page (503);
 //   - a few requests at a time turn a body into an envelope or a page;
+//   - a few return passphrase derivations (Argon2id, 64 MiB each) run at
+//     once ([Limits].KDFs, half the cores by default); a request beyond
+//     waits up to 10 s behind at most 8 per slot, and then gets a "busy"
+//     page, nothing stored. This also bounds how fast anyone can try
+//     passphrases through the server: each try costs a derivation;
+//   - the download of replies is held in memory once, and rebuilt when
+//     the records change: at most [MaxStoredReplies] records;
 //   - [Server.MemoryBound] sums these bounds.
 //
 // [Server.Shutdown] stops the server: new connections are refused at
