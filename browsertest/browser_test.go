@@ -487,7 +487,9 @@ func TestQuestionnaireJavaScriptOff(t *testing.T) {
 	}
 	do(t, ctx, "step 6", typeIn("testimony", story), click(`input[name="q.consent"]`))
 	screenshot(t, ctx, "ko-nojs-step6.png")
+	n.reset()
 	do(t, ctx, "review", click(`button[value="next"]`), waitFor(`button[formaction="/submit"]`))
+	pageWeight(t, n, "off", "review", maxBytesNoJS, maxRequestsNoJS)
 	page = html(t, ctx, "main")
 	for _, want := range []string{storyLine1, "함경북도", "2015 봄", "동의합니다"} {
 		if !strings.Contains(page, want) {

@@ -196,7 +196,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		"Cross-Origin-Resource-Policy": "same-origin",
 		"Permissions-Policy":           "camera=()",
 	}
-	for _, path := range []string{"/", "/?lang=en", "/form", "/form?all=1&lang=zh", "/static/style.css", "/static/testimony.js", "/static/nacl.min.js", "/static/nope.js", "/nope", "/exit"} {
+	for _, path := range []string{"/", "/?lang=en", "/form", "/form?all=1&lang=zh", "/static/style.css", "/static/testimony.js", "/static/nacl.min.js", "/static/nope.js", "/nope", "/exit",
+		"/back", "/back?lang=zh", "/back/replies", "/static/form.js", "/static/back.js", "/static/words-ko.txt"} {
 		resp, _ := get(t, ts.base+path)
 		for h, want := range checks {
 			if !strings.Contains(resp.Header.Get(h), want) {
@@ -223,9 +224,14 @@ func TestPagesInEveryLanguage(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(body, s.Title.In(lang)) || !strings.Contains(body, "연구자") {
 			t.Fatalf("%s: landing page: status %d, or title or researcher missing", lang, resp.StatusCode)
 		}
-		if !strings.Contains(body, `href="/form?lang=`+lang+`"`) || !strings.Contains(body, `href="/exit"`) {
-			t.Errorf("%s: landing page lacks the start or the quick exit link", lang)
+		if !strings.Contains(body, `href="/form?lang=`+lang+`"`) || !strings.Contains(body, `href="/exit"`) || !strings.Contains(body, `href="/back?lang=`+lang+`"`) {
+			t.Errorf("%s: landing page lacks the start, come-back or quick exit link", lang)
 		}
+		resp, back := get(t, ts.base+"/back?lang="+lang)
+		if resp.StatusCode != 200 || !strings.Contains(back, `name="passphrase"`) || !strings.Contains(back, `lang="`+lang+`"`) || !strings.Contains(back, `action="/back"`) {
+			t.Fatalf("%s: come-back page: status %d", lang, resp.StatusCode)
+		}
+		checkFreeTextFields(t, back)
 		resp, body = get(t, ts.base+"/form?all=1&lang="+lang)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: status %d", lang, resp.StatusCode)
