@@ -789,3 +789,31 @@ func mustStudyYAML(t testing.TB, st *config.Study) []byte {
 	}
 	return []byte(strings.Replace(testStudyYAML, "%s", keys[0].String(), 1))
 }
+
+// TestLargestFollowup: a reply with as many choices as a record holds,
+// every one ticked, can be posted without JavaScript to a study of few
+// questions.
+func TestLargestFollowup(t *testing.T) {
+	b := startBackSite(t, nil)
+	words := b.submit(t, "en", false)
+	c := &reply.Content{Study: b.study.ID, ID: reply.NewID(), Lang: "en"}
+	form := url.Values{"lang": {"en"}, "kind": {"followup"}, "reply": {c.ID}}
+	for i := range 3 {
+		q := reply.Question{ID: "q" + string(rune('a'+i)), Type: config.MultiChoice, Label: "Which?"}
+		for j := range reply.MaxChoices {
+			v := "c" + string(rune('a'+j))
+			q.Choices = append(q.Choices, reply.Choice{Value: v, Label: "x"})
+			form.Add("q."+q.ID, v)
+		}
+		c.Questions = append(c.Questions, q)
+	}
+	path := writeBatch(t, t.TempDir(), b.id, b.study.ID, replyTo{addressOf(t, b.study.ID, words), 0, c})
+	if _, err := b.d.ImportReplies(b.study, []string{path}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, body := postForm(t, http.DefaultClient, b.base+"/back", url.Values{"lang": {"en"}, "passphrase": {words}})
+	form.Set("key", keyRE.FindStringSubmatch(body)[1])
+	if resp, body := postForm(t, http.DefaultClient, b.base+"/back/send", form); resp.StatusCode != 200 || !strings.Contains(body, "Your answers were sent") {
+		t.Fatalf("status %d:\n%s", resp.StatusCode, body)
+	}
+}

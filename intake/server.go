@@ -213,6 +213,7 @@ import (
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/crypto/returnkey"
 	"github.com/testimony-project/testimony/oplog"
+	"github.com/testimony-project/testimony/reply"
 	"github.com/testimony-project/testimony/response"
 	"github.com/testimony-project/testimony/store"
 	"golang.org/x/text/language"
@@ -286,11 +287,11 @@ type Server struct {
 func (s *Server) MemoryBound() int64 { return s.memory }
 
 // maxFields returns the most form fields a page of the study can post:
-// lang, v, step, nav and envelope, and per question one field, two for
+// lang, v, step, nav, envelope and noreturn, and per question one field, two for
 // date_approx (year and season or month) and one per choice, plus an empty
 // one, for multi_choice.
 func maxFields(st *config.Study) int {
-	n := 5
+	n := 6
 	for _, q := range st.Questions {
 		switch q.Type {
 		case config.DateApprox:
@@ -339,6 +340,9 @@ func New(c Config) (*Server, error) {
 		}
 		s.known[v.id] = v
 	}
+	// A follow-up posted without JavaScript: lang, key, kind, reply, nav
+	// and confirm, and a field per question and choice of a reply.
+	s.maxFields = 6 + reply.MaxQuestions*(reply.MaxChoices+1)
 	for _, v := range s.known {
 		s.maxFields = max(s.maxFields, maxFields(v.study))
 		s.maxBody = max(s.maxBody, v.study.MaxSubmissionBytes())
