@@ -3,6 +3,7 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -374,4 +375,55 @@ func replyBatchFile(t *testing.T, id *envelope.Identity, study string, rs []repl
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestDeclineReturnJavaScriptOn: a person who ticks "I do not want a
+// return passphrase" gets none: no derivation, no word list fetched, a
+// receipt saying so, and a testimony without a return address.
+func TestDeclineReturnJavaScriptOn(t *testing.T) {
+	chromiumPath(t)
+	id, _ := envelope.GenerateIdentity()
+	st, err := config.Parse("decline.yaml", []byte(`id: decline-test
+title: {ko: 조사, en: Survey, zh: 调查}
+introduction: {ko: 소개, en: Introduction, zh: 介绍}
+recipients:
+  - name: Researcher
+    public_key: `+id.Recipient().String()+`
+questions:
+  - id: story
+    type: long_text
+    label: {ko: 이야기, en: Story, zh: 故事}
+  - id: consent
+    type: consent
+    required: true
+    label: {ko: 동의합니다, en: I agree, zh: 我同意}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSite(t, st, ln, "http://"+ln.Addr().String())
+	ctx, _ := browser(t, true, "")
+	do(t, ctx, "form", chromedp.Navigate(s.base+"/form?lang=en&all=1"), chromedp.WaitVisible(chromedp.CSS(`#js-note`)),
+		typeIn("story", "A line."), click(`input[name="q.consent"]`), click(`#tf button[value="next"]`), chromedp.WaitVisible(chromedp.CSS(`#review`)))
+	do(t, ctx, "decline and send", click(`#noreturn`), click(`#review-send`),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="no-pp"][contains(., "You chose no return passphrase")]`)))
+	if _, hidden := attr(t, ctx, "#pp", "hidden"); !hidden {
+		t.Error("a passphrase block shows to a person who declined")
+	}
+	screenshot(t, ctx, "en-js-declined.png")
+	if n := countGets(s, "/static/words-en.txt"); n != 0 {
+		t.Errorf("the word list was fetched %d times", n)
+	}
+	pts := stored(t, s, id)
+	if len(pts) != 1 {
+		t.Fatalf("%d envelopes stored", len(pts))
+	}
+	r, err := response.Unmarshal(st, pts[0])
+	if err != nil || r.Return != nil {
+		t.Fatalf("the testimony: %v, return %v", err, r.Return)
+	}
 }

@@ -774,7 +774,12 @@
             status.textContent = why || form.getAttribute('data-send-failed');
             btn.disabled = false;
           }, sealTo, function () {
-            if (ret) showWords(ret.words, ret.list);
+            if (ret) {
+              showWords(ret.words, ret.list);
+            } else {
+              var none = $('no-pp');
+              if (none && none.getAttribute('data-declined')) none.textContent = none.getAttribute('data-declined');
+            }
             pending = null;
           });
         }, 20);
