@@ -770,9 +770,9 @@ func (w *Workspace) unmarshal(plain []byte) (*config.Study, *response.Response, 
 }
 
 // guessVersion returns the version id of a plaintext that starts as
-// Marshal writes it, {"v":2,"study":"<id>","version":"<64 hex>", or "".
+// Marshal writes it, {"v":3,"study":"<id>","version":"<64 hex>", or "".
 func guessVersion(plain []byte, study string) string {
-	prefix := `{"v":2,"study":"` + study + `","version":"`
+	prefix := `{"v":3,"study":"` + study + `","version":"`
 	if len(plain) < len(prefix)+64 || string(plain[:len(prefix)]) != prefix {
 		return ""
 	}

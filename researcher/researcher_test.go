@@ -193,7 +193,7 @@ func TestQuarantine(t *testing.T) {
 	f := newFixture(t)
 	// Answers that break the rules (a consent that is not "yes"), sealed
 	// by a client that skipped validation.
-	pt := []byte(`{"v":2,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
+	pt := []byte(`{"v":3,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
 	env, _ := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient()})
 	stranger, _ := envelope.GenerateIdentity()
 	foreign, _ := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{stranger.Recipient()})

@@ -122,7 +122,7 @@ func auditLines(t testing.TB, dir string) []string {
 // quarantinedEnvelope returns an envelope that opens but whose answers
 // break the rules (a consent that is not "yes").
 func (f *fixture) quarantinedEnvelope(t testing.TB) batch.Envelope {
-	pt := []byte(`{"v":2,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
+	pt := []byte(`{"v":3,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
 	env, err := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient(), f.ids[1].Recipient()})
 	if err != nil {
 		t.Fatal(err)
