@@ -267,7 +267,10 @@ func comeBack(t *testing.T, ctx context.Context, n *netlog, s *site, ids []*enve
 		case !js && e.Path != "/back" && e.Path != "/back/send" && e.Path != "/submit" && e.Path != "/next":
 			t.Errorf("without JavaScript, a post to %s", e.Path)
 		}
-		if e.Path == "/back" {
+		// /back carries the words by design (without JavaScript);
+		// /next and /submit come before the words exist, and carry
+		// answers (such as "never") that may be words of the list.
+		if e.Path == "/back" || e.Path == "/next" || e.Path == "/submit" {
 			continue
 		}
 		// (Words of five bytes or more: shorter ones, like "add",
