@@ -28,15 +28,9 @@ type key struct {
 func newKey(t testing.TB, name string) key {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
+	s, errS := note.NewSigner(skey)
+	v, errV := note.NewVerifier(vkey)
+	if err := errors.Join(err, errS, errV); err != nil {
 		t.Fatal(err)
 	}
 	return key{s, v}
