@@ -174,7 +174,7 @@ func keyName(name string, hash uint32) string {
 	return fmt.Sprintf("%.64q+%08x", name, hash)
 }
 
-// refusal is an error of Open or CheckSigner: its message, the Kind's
+// refusal is an error of a Kind's methods: its message, the Kind's
 // class error and the note package's error, if any.
 type refusal struct {
 	msg        string
