@@ -82,6 +82,7 @@ import (
 	"time"
 
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -239,88 +240,57 @@ func format(m *Manifest) []byte {
 
 // parse parses a manifest's note text strictly.
 func parse(text []byte) (*Manifest, error) {
+	l := signednote.NewLines(text, "backup manifest")
+	if err := l.Header(formatLine, "testimony backup"); err != nil {
+		return nil, err
+	}
 	m := &Manifest{}
-	rest := string(text)
-	line := func() (string, error) {
-		l, r, ok := strings.Cut(rest, "\n")
-		if !ok {
-			return "", errors.New("malformed backup manifest: truncated")
-		}
-		rest = r
-		return l, nil
-	}
-	field := func(key string) (string, error) {
-		l, err := line()
-		if err != nil {
-			return "", err
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", fmt.Errorf("malformed backup manifest: line %q, want %q", l, key+" …")
-		}
-		return v, nil
-	}
-	l, err := line()
-	if err != nil {
+	var err error
+	if m.StudyID, err = l.Field("study"); err != nil {
 		return nil, err
 	}
-	if l != formatLine {
-		if strings.HasPrefix(l, "testimony backup ") {
-			return nil, fmt.Errorf("backup format %q is not supported by this version: want %q", l, formatLine)
-		}
-		return nil, fmt.Errorf("not a testimony backup manifest (first line %q)", l)
-	}
-	if m.StudyID, err = field("study"); err != nil {
+	if m.Day, err = l.Field("day"); err != nil {
 		return nil, err
 	}
-	if m.Day, err = field("day"); err != nil {
-		return nil, err
-	}
-	if m.Onion, err = field("onion"); err != nil {
+	if m.Onion, err = l.Field("onion"); err != nil {
 		return nil, err
 	}
 	if m.Onion == "none" {
 		m.Onion = ""
 	}
-	v, err := field("audit-records")
+	v, err := l.Field("audit-records")
 	if err != nil {
 		return nil, err
 	}
-	if m.AuditRecords, err = parseNumber(v, 1<<62); err != nil {
-		return nil, fmt.Errorf("malformed backup manifest: audit-records: %w", err)
+	var ok bool
+	if m.AuditRecords, ok = signednote.ParseDecimal(v, 0, int64(1<<62)); !ok {
+		return nil, l.Errorf("malformed audit-records count %.80q: want 0 to %d", v, int64(1<<62))
 	}
-	if v, err = field("files"); err != nil {
-		return nil, err
-	}
-	k, err := parseNumber(v, MaxFiles)
+	k, err := l.Count("files", "files count", 1, MaxFiles)
 	if err != nil {
-		return nil, fmt.Errorf("malformed backup manifest: files: %w", err)
+		return nil, err
 	}
 	// Each file line takes at least 69 bytes: bound the allocation by what
 	// is there, not by what the count claims.
-	m.Files = make([]File, 0, min(k, int64(len(rest)/69+1)))
-	for i := int64(0); i < k; i++ {
-		l, err := line()
+	m.Files = make([]File, 0, min(k, l.Len()/69+1))
+	for i := range k {
+		line, err := l.Item(i, k, "file")
 		if err != nil {
 			return nil, err
 		}
-		h, l, ok1 := strings.Cut(l, " ")
-		size, path, ok2 := strings.Cut(l, " ")
-		var f File
-		if !ok1 || !ok2 || len(h) != 64 || strings.ToLower(h) != h {
-			return nil, fmt.Errorf("malformed backup manifest: file line %d", i+1)
+		h, rest, ok1 := strings.Cut(line, " ")
+		size, path, ok2 := strings.Cut(rest, " ")
+		f := File{Path: path}
+		if !ok1 || !ok2 || !signednote.ParseHex(f.SHA256[:], h) {
+			return nil, l.Errorf("malformed file line %.80q: want <sha256> <size> <path>", line)
 		}
-		if _, err := hex.Decode(f.SHA256[:], []byte(h)); err != nil {
-			return nil, fmt.Errorf("malformed backup manifest: file line %d", i+1)
+		if f.Size, ok = signednote.ParseDecimal(size, 0, int64(MaxFileSize)); !ok {
+			return nil, l.Errorf("malformed file size %.80q: want 0 to %d", size, int64(MaxFileSize))
 		}
-		if f.Size, err = parseNumber(size, MaxFileSize); err != nil {
-			return nil, fmt.Errorf("malformed backup manifest: file line %d: %w", i+1, err)
-		}
-		f.Path = path
 		m.Files = append(m.Files, f)
 	}
-	if rest != "" {
-		return nil, errors.New("malformed backup manifest: unexpected text after the last file")
+	if err := l.End(k, "file"); err != nil {
+		return nil, err
 	}
 	if err := m.check(); err != nil {
 		return nil, err
@@ -331,31 +301,18 @@ func parse(text []byte) (*Manifest, error) {
 	return m, nil
 }
 
-func parseNumber(s string, limit int64) (int64, error) {
-	if s == "" || len(s) > 19 || s[0] == '0' && len(s) > 1 || strings.Trim(s, "0123456789") != "" {
-		return 0, fmt.Errorf("%q is not a decimal number without sign or leading zeros", s)
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n > limit {
-		return 0, fmt.Errorf("%q is larger than %d", s, limit)
-	}
-	return n, nil
-}
-
 // OpenManifest checks that the signed manifest msg carries exactly one
 // signature, valid for verifier, and nothing else, and parses it. Its Hash
 // is the SHA-256 of msg.
 func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
-	n, err := note.Open(msg, note.VerifierList(verifier))
-	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		if errors.As(err, &unverified) {
-			return nil, fmt.Errorf("backup manifest is not signed by %s: it was not made by this server, or was altered", strconv.Quote(verifier.Name()))
-		}
-		return nil, fmt.Errorf("backup manifest signature: %w", err)
+	kind := signednote.Kind{
+		What:    "backup manifest",
+		Signers: fmt.Sprintf("the server key %.64q+%08x", verifier.Name(), verifier.KeyHash()),
+		Hint:    "it was not made by this server, or was altered",
 	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 {
-		return nil, fmt.Errorf("backup manifest carries %d signatures, want exactly one", len(n.Sigs)+len(n.UnverifiedSigs))
+	n, err := kind.Open(msg, verifier)
+	if err != nil {
+		return nil, err
 	}
 	m, err := parse([]byte(n.Text))
 	if err != nil {
@@ -365,6 +322,9 @@ func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
 	return m, nil
 }
 
+// unverifiedKind names manifests in the errors of ParseUnverifiedManifest.
+var unverifiedKind = signednote.Kind{What: "backup manifest"}
+
 // ParseUnverifiedManifest parses the signed manifest msg without checking
 // its signature, for a reader that learns the verifier key from the backup
 // itself. Use [OpenManifest] as soon as the key is known.
@@ -372,18 +332,13 @@ func ParseUnverifiedManifest(msg []byte) (*Manifest, error) {
 	if len(msg) > maxManifestSize {
 		return nil, fmt.Errorf("backup manifest is larger than %d bytes", maxManifestSize)
 	}
-	// A note's text ends at the last blank line; signatures follow it.
-	i := bytes.LastIndex(msg, []byte("\n\n"))
-	if i < 0 {
-		return nil, errors.New("malformed backup manifest: no signature")
-	}
-	m, err := parse(msg[:i+1])
+	text, err := unverifiedKind.UnverifiedText(msg)
 	if err != nil {
 		return nil, err
 	}
-	sigs := bytes.Split(bytes.TrimSuffix(msg[i+2:], []byte("\n")), []byte("\n"))
-	if len(sigs) != 1 || !bytes.HasPrefix(sigs[0], []byte("— ")) || !bytes.HasSuffix(msg, []byte("\n")) {
-		return nil, errors.New("malformed backup manifest: want exactly one signature line")
+	m, err := parse(text)
+	if err != nil {
+		return nil, err
 	}
 	m.Hash = sha256.Sum256(msg)
 	return m, nil

@@ -357,6 +357,32 @@ func TestManifestCanonical(t *testing.T) {
 	}
 }
 
+// TestOpenManifestOneSignature checks that a manifest opens only as the
+// server signed it: one signature line, by the server's key, nothing after
+// it. note.Open alone would accept the repeated line.
+func TestOpenManifestOneSignature(t *testing.T) {
+	signer, verifier := testKey(t)
+	m := manifestOf(testFiles())
+	signed, err := Sign(m, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := OpenManifest(signed, verifier); err != nil || got.Hash != m.Hash {
+		t.Fatalf("OpenManifest = %+v, %v", got, err)
+	}
+	text := format(m)
+	sigLine := signed[len(text)+1:]
+	for name, msg := range map[string][]byte{
+		"repeated signature line":  append(bytes.Clone(signed), sigLine...),
+		"text after the signature": append(bytes.Clone(signed), "x\n"...),
+		"unsigned":                 text,
+	} {
+		if _, err := OpenManifest(msg, verifier); err == nil || !strings.HasPrefix(err.Error(), "backup manifest ") {
+			t.Errorf("%s: OpenManifest = %v, want a backup manifest error", name, err)
+		}
+	}
+}
+
 func TestWriteRefusesChangedFile(t *testing.T) {
 	signer, _ := testKey(t)
 	files := testFiles()

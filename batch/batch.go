@@ -74,12 +74,12 @@ import (
 	"hash"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -750,33 +750,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // signature, valid for verifier, and nothing else, and parses it. Its Hash
 // is the SHA-256 of msg.
 func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
-	n, err := note.Open(msg, note.VerifierList(verifier))
-	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		switch {
-		case errors.As(err, &unverified):
-			// The names come from the batch file: quote them, and only a few.
-			var by []string
-			for i, s := range unverified.Note.UnverifiedSigs {
-				if i == 3 {
-					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
-					break
-				}
-				by = append(by, fmt.Sprintf("%.64q+%08x", s.Name, s.Hash))
-			}
-			return nil, fmt.Errorf("batch manifest is not signed by the pinned server key %s+%08x (signed by %s): check --server-key, or the batch is not from this server",
-				verifier.Name(), verifier.KeyHash(), strings.Join(by, ", "))
-		case errors.As(err, &invalid):
-			return nil, fmt.Errorf(`batch entry "manifest" has an invalid signature by %.64q+%08x: altered after signing`, invalid.Name, invalid.Hash)
-		}
-		return nil, fmt.Errorf(`batch entry "manifest" is not a signed note (unsigned or altered): %w`, err)
+	kind := signednote.Kind{
+		What:    `batch entry "manifest"`,
+		Signers: fmt.Sprintf("the pinned server key %.64q+%08x", verifier.Name(), verifier.KeyHash()),
+		Hint:    "check --server-key, or the batch is not from this server",
 	}
-	// Open ignores repeated signatures; the manifest must be exactly the
-	// text and one signature line.
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 ||
-		string(msg) != n.Text+"\n— "+n.Sigs[0].Name+" "+n.Sigs[0].Base64+"\n" {
-		return nil, errors.New(`batch entry "manifest" carries signatures other than the server's: altered`)
+	n, err := kind.Open(msg, verifier)
+	if err != nil {
+		return nil, err
 	}
 	m, err := parseManifest([]byte(n.Text))
 	if err != nil {
@@ -785,6 +766,9 @@ func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
 	m.Hash = sha256.Sum256(msg)
 	return m, nil
 }
+
+// unverifiedKind names manifests in the errors of ParseUnverifiedManifest.
+var unverifiedKind = signednote.Kind{What: "batch manifest"}
 
 // ParseUnverifiedManifest parses a signed manifest without checking its
 // signature: for an auditor, who does not hold the server's batch key and
@@ -795,11 +779,11 @@ func ParseUnverifiedManifest(msg []byte) (*Manifest, error) {
 	if len(msg) > maxManifestSize {
 		return nil, fmt.Errorf("manifest is larger than %d bytes", maxManifestSize)
 	}
-	i := bytes.LastIndex(msg, []byte("\n\n— "))
-	if i < 0 || bytes.IndexByte(msg[i+2:len(msg)-1], '\n') >= 0 || !bytes.HasSuffix(msg, []byte("\n")) {
-		return nil, errors.New("not a signed manifest: want the manifest text, a blank line and one signature line")
+	text, err := unverifiedKind.UnverifiedText(msg)
+	if err != nil {
+		return nil, err
 	}
-	m, err := parseManifest(msg[:i+1])
+	m, err := parseManifest(text)
 	if err != nil {
 		return nil, err
 	}
@@ -852,129 +836,73 @@ func formatManifest(m *Manifest) []byte {
 // parseManifest parses the text of a manifest, accepting only what
 // formatManifest produces.
 func parseManifest(text []byte) (*Manifest, error) {
-	lineNo := 0
-	line := func() (string, bool) {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
-		}
-		l := string(text[:i])
-		text = text[i+1:]
-		lineNo++
-		return l, true
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("malformed batch manifest, line %d: %s", lineNo, fmt.Sprintf(format, args...))
-	}
-	field := func(key string) (string, error) {
-		l, ok := line()
-		if !ok {
-			return "", bad("missing %q line", key)
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", bad("want %q line, got %q", key, l)
-		}
-		return v, nil
-	}
-	number := func(s string, lo, hi int) (int, bool) {
-		n, err := strconv.Atoi(s)
-		return n, err == nil && n >= lo && n <= hi && strconv.Itoa(n) == s
-	}
-	sha := func(h string, out *[32]byte) bool {
-		if len(h) != 2*sha256.Size || strings.ToLower(h) != h {
-			return false
-		}
-		_, err := hex.Decode(out[:], []byte(h))
-		return err == nil
-	}
-
-	if l, ok := line(); !ok || l != formatLine {
-		return nil, bad("not a %q manifest: unsupported version or not a batch", formatLine)
+	r := signednote.NewLines(text, "batch manifest")
+	if err := r.Header(formatLine, "batch"); err != nil {
+		return nil, err
 	}
 	m := &Manifest{}
 	var err error
-	if m.StudyID, err = field("study"); err != nil {
+	if m.StudyID, err = r.Field("study"); err != nil {
 		return nil, err
 	}
 	if envelope.CheckStudyID(m.StudyID) != nil {
-		return nil, bad("malformed study id %q", m.StudyID)
+		return nil, r.Errorf("malformed study id %.80q", m.StudyID)
 	}
-	if m.BatchID, err = field("batch"); err != nil {
+	if m.BatchID, err = r.Field("batch"); err != nil {
 		return nil, err
 	}
 	if !validID(m.BatchID) {
-		return nil, bad("malformed batch id %q", m.BatchID)
+		return nil, r.Errorf("malformed batch id %.80q", m.BatchID)
 	}
-	if m.ExportID, err = field("export"); err != nil {
+	if m.ExportID, err = r.Field("export"); err != nil {
 		return nil, err
 	}
 	if !validID(m.ExportID) {
-		return nil, bad("malformed export id %q", m.ExportID)
+		return nil, r.Errorf("malformed export id %.80q", m.ExportID)
 	}
-	p, err := field("part")
+	p, err := r.Field("part")
 	if err != nil {
 		return nil, err
 	}
 	i, n, ok := strings.Cut(p, " of ")
 	var ok1, ok2 bool
-	m.Part, ok1 = number(i, 1, MaxParts)
-	m.Parts, ok2 = number(n, 1, MaxParts)
+	m.Part, ok1 = signednote.ParseDecimal(i, 1, MaxParts)
+	m.Parts, ok2 = signednote.ParseDecimal(n, 1, MaxParts)
 	if !ok || !ok1 || !ok2 || m.Part > m.Parts {
-		return nil, bad("malformed part %q: want \"<i> of <n>\", 1 ≤ i ≤ n ≤ %d", p, MaxParts)
+		return nil, r.Errorf("malformed part %.80q: want \"<i> of <n>\", 1 ≤ i ≤ n ≤ %d", p, MaxParts)
 	}
-	c, err := field("versions")
+	k, err := r.Count("versions", "versions count", 0, MaxVersions)
 	if err != nil {
 		return nil, err
 	}
-	k, ok := number(c, 0, MaxVersions)
-	if !ok {
-		return nil, bad("malformed versions count %q: want 0 to %d", c, MaxVersions)
-	}
-	m.Versions = make([][32]byte, 0, min(k, len(text)/(2*sha256.Size+1)))
-	for range k {
-		l, ok := line()
-		if !ok {
-			return nil, bad("manifest ends after %d of %d study versions", len(m.Versions), k)
-		}
-		var v [32]byte
-		if !sha(l, &v) {
-			return nil, bad("malformed study version SHA-256 %q", l)
-		}
-		if n := len(m.Versions); n > 0 && bytes.Compare(v[:], m.Versions[n-1][:]) <= 0 {
-			return nil, bad("study version %s listed out of order or twice", l)
-		}
-		m.Versions = append(m.Versions, v)
-	}
-	if c, err = field("count"); err != nil {
+	if m.Versions, err = r.SHA256s(k, "study version"); err != nil {
 		return nil, err
 	}
-	count, ok := number(c, 1, MaxEnvelopes)
-	if !ok {
-		return nil, bad("malformed count %q: want 1 to %d", c, MaxEnvelopes)
+	count, err := r.Count("count", "count", 1, MaxEnvelopes)
+	if err != nil {
+		return nil, err
 	}
-	m.Entries = make([]ManifestEntry, 0, min(count, len(text)/(idLen+1+2*sha256.Size+1)))
-	for range count {
-		l, ok := line()
-		if !ok {
-			return nil, bad("manifest ends after %d of %d envelopes", len(m.Entries), count)
+	m.Entries = make([]ManifestEntry, 0, min(count, r.Len()/(idLen+1+2*sha256.Size+1)))
+	for i := range count {
+		l, err := r.Item(i, count, "envelope")
+		if err != nil {
+			return nil, err
 		}
 		id, h, ok := strings.Cut(l, " ")
 		if !ok || !validID(id) {
-			return nil, bad("malformed envelope line %q", l)
+			return nil, r.Errorf("malformed envelope line %.80q", l)
 		}
 		e := ManifestEntry{ID: id}
-		if !sha(h, &e.SHA256) {
-			return nil, bad("malformed SHA-256 %q for envelope %s", h, id)
+		if !signednote.ParseHex(e.SHA256[:], h) {
+			return nil, r.Errorf("malformed SHA-256 %.80q for envelope %s", h, id)
 		}
 		if n := len(m.Entries); n > 0 && id <= m.Entries[n-1].ID {
-			return nil, bad("envelope %s listed out of order or twice", id)
+			return nil, r.Errorf("envelope %s listed out of order or twice", id)
 		}
 		m.Entries = append(m.Entries, e)
 	}
-	if len(text) != 0 {
-		lineNo++
-		return nil, bad("unexpected text after the %d envelopes", count)
+	if err := r.End(count, "envelope"); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -93,10 +93,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/mod/sumdb/note"
@@ -264,137 +264,91 @@ func ParseManifest(text []byte) (*Manifest, error) {
 	if len(text) > MaxManifestSize {
 		return nil, fmt.Errorf("malformed handover manifest: larger than %d bytes", MaxManifestSize)
 	}
-	lineNo := 0
-	line := func() (string, bool) {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
-		}
-		l := string(text[:i])
-		text = text[i+1:]
-		lineNo++
-		return l, true
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("malformed handover manifest, line %d: %s", lineNo, fmt.Sprintf(format, args...))
-	}
-	field := func(key string) (string, error) {
-		l, ok := line()
-		if !ok {
-			return "", bad("missing %q line", key)
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", bad("want %q line, got %.80q", key, l)
-		}
-		return v, nil
-	}
-	if l, ok := line(); !ok || l != formatLine {
-		return nil, bad("not a %q: unsupported version, or not a handover file", formatLine)
+	l := signednote.NewLines(text, "handover manifest")
+	if err := l.Header(formatLine, "handover file"); err != nil {
+		return nil, err
 	}
 	m := &Manifest{}
 	var err error
-	if m.StudyID, err = field("study"); err != nil {
+	if m.StudyID, err = l.Field("study"); err != nil {
 		return nil, err
 	}
 	if envelope.CheckStudyID(m.StudyID) != nil {
-		return nil, bad("malformed study id %.80q", m.StudyID)
+		return nil, l.Errorf("malformed study id %.80q", m.StudyID)
 	}
-	if m.From, err = field("from"); err != nil {
+	if m.From, err = l.Field("from"); err != nil {
 		return nil, err
 	}
 	if !validFingerprint(m.From) {
-		return nil, bad("malformed fingerprint %.80q", m.From)
+		return nil, l.Errorf("malformed fingerprint %.80q", m.From)
 	}
-	to, err := field("to")
+	to, err := l.Field("to")
 	if err != nil {
 		return nil, err
 	}
 	if m.To, err = envelope.ParseRecipient(to); err != nil || m.To.String() != to {
-		return nil, bad("malformed public key %.80q", to)
+		return nil, l.Errorf("malformed public key %.80q", to)
 	}
-	eph, err := field("ephemeral")
+	eph, err := l.Field("ephemeral")
 	if err != nil {
 		return nil, err
 	}
-	if !decodeHex(m.Ephemeral[:], eph) {
-		return nil, bad("malformed ephemeral key %.80q", eph)
+	if !signednote.ParseHex(m.Ephemeral[:], eph) {
+		return nil, l.Errorf("malformed ephemeral key %.80q", eph)
 	}
-	vc, err := field("versions")
+	k, err := l.Count("versions", "count of study files", 0, MaxVersions)
 	if err != nil {
 		return nil, err
 	}
-	k, ok := decimal(vc, MaxVersions)
-	if !ok && vc != "0" {
-		return nil, bad("malformed count of study files %.80q: want 0 to %d", vc, MaxVersions)
-	}
-	for range k {
-		l, ok := line()
-		if !ok {
-			return nil, bad("the manifest ends after %d of %d study files", len(m.Versions), k)
+	for i := range k {
+		line, err := l.Item(i, k, "study file")
+		if err != nil {
+			return nil, err
 		}
-		sum, size, _ := strings.Cut(l, " ")
+		sum, size, _ := strings.Cut(line, " ")
 		var v Version
-		if !decodeHex(v.SHA256[:], sum) {
-			return nil, bad("malformed study file line %.80q: want <sha256> <size>", l)
+		var ok bool
+		if !signednote.ParseHex(v.SHA256[:], sum) {
+			return nil, l.Errorf("malformed study file line %.80q: want <sha256> <size>", line)
 		}
-		if v.Size, ok = decimal(size, MaxVersionSize); !ok {
-			return nil, bad("malformed study file size %.80q: want 1 to %d", size, MaxVersionSize)
+		if v.Size, ok = signednote.ParseDecimal(size, 1, MaxVersionSize); !ok {
+			return nil, l.Errorf("malformed study file size %.80q: want 1 to %d", size, MaxVersionSize)
 		}
 		if n := len(m.Versions); n > 0 && bytes.Compare(m.Versions[n-1].SHA256[:], v.SHA256[:]) >= 0 {
-			return nil, bad("study file %s listed out of order or twice", sum)
+			return nil, l.Errorf("study file %s listed out of order or twice", sum)
 		}
 		m.Versions = append(m.Versions, v)
 	}
-	c, err := field("count")
+	n, err := l.Count("count", "count", 1, MaxEntries)
 	if err != nil {
 		return nil, err
 	}
-	n, ok := decimal(c, MaxEntries)
-	if !ok {
-		return nil, bad("malformed count %.80q: want 1 to %d", c, MaxEntries)
-	}
-	m.Entries = make([]Entry, 0, min(n, len(text)/(64+1+1+1+96+1)+1))
+	m.Entries = make([]Entry, 0, min(n, l.Len()/(64+1+1+1+96+1)+1))
 	seen := make(map[[32]byte]bool, cap(m.Entries))
-	for range n {
-		l, ok := line()
-		if !ok {
-			return nil, bad("the manifest ends after %d of %d envelopes", len(m.Entries), n)
+	for i := range n {
+		line, err := l.Item(i, n, "envelope")
+		if err != nil {
+			return nil, err
 		}
-		parts := strings.Split(l, " ")
+		parts := strings.Split(line, " ")
 		var e Entry
-		if len(parts) != 3 || !decodeHex(e.SHA256[:], parts[0]) || !decodeHex(e.SealedKey[:], parts[2]) {
-			return nil, bad("malformed envelope line %.80q: want <sha256> <size> <sealed key>", l)
+		var ok bool
+		if len(parts) != 3 || !signednote.ParseHex(e.SHA256[:], parts[0]) || !signednote.ParseHex(e.SealedKey[:], parts[2]) {
+			return nil, l.Errorf("malformed envelope line %.80q: want <sha256> <size> <sealed key>", line)
 		}
-		if e.Size, ok = decimal(parts[1], MaxEnvelopeSize); !ok {
-			return nil, bad("malformed envelope size %.80q: want 1 to %d", parts[1], MaxEnvelopeSize)
+		if e.Size, ok = signednote.ParseDecimal(parts[1], 1, MaxEnvelopeSize); !ok {
+			return nil, l.Errorf("malformed envelope size %.80q: want 1 to %d", parts[1], MaxEnvelopeSize)
 		}
 		if seen[e.SHA256] {
-			return nil, bad("envelope %s listed twice", parts[0])
+			return nil, l.Errorf("envelope %s listed twice", parts[0])
 		}
 		seen[e.SHA256] = true
 		m.Entries = append(m.Entries, e)
 	}
-	if len(text) != 0 {
-		lineNo++
-		return nil, bad("unexpected text after the %d envelopes", n)
+	if err := l.End(n, "envelope"); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// decodeHex decodes s, lowercase hex of exactly len(dst) bytes, into dst.
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) || strings.ToLower(s) != s {
-		return false
-	}
-	_, err := hex.Decode(dst, []byte(s))
-	return err == nil
-}
-
-// decimal reads a number from 1 to max without sign or leading zeros.
-func decimal(s string, max int) (int, bool) {
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n >= 1 && n <= max && strconv.Itoa(n) == s
 }
 
 func validFingerprint(s string) bool {
@@ -510,6 +464,9 @@ var (
 	ErrInvalid = errors.New("handover invalid")
 )
 
+// manifestKind names handover manifests in the errors of NewReader.
+var manifestKind = signednote.Kind{What: "handover manifest", Signers: "a researcher of the study", UnknownKey: ErrUnknownKey, Invalid: ErrInvalid}
+
 // Reader reads a handover file.
 type Reader struct {
 	r     *bufio.Reader
@@ -563,35 +520,15 @@ func NewReader(r io.Reader, verifiers []note.Verifier) (*Reader, error) {
 	if _, err := io.ReadFull(hr.r, msg); err != nil {
 		return nil, hr.readErr(err)
 	}
-	nt, err := note.Open(msg, note.VerifierList(verifiers...))
+	nt, err := manifestKind.Open(msg, verifiers...)
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		switch {
-		case errors.As(err, &unverified):
-			var by []string
-			for i, s := range unverified.Note.UnverifiedSigs {
-				if i == 3 {
-					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
-					break
-				}
-				by = append(by, fmt.Sprintf("%.64q", s.Name))
-			}
-			return nil, fmt.Errorf("%w: signed by %s", ErrUnknownKey, strings.Join(by, ", "))
-		case errors.As(err, &invalid):
-			return nil, fmt.Errorf("%w: the signature by %.64q does not verify: the file was altered", ErrInvalid, invalid.Name)
-		}
-		return nil, fmt.Errorf("%w: its manifest is not a signed note", ErrInvalid)
-	}
-	if len(nt.Sigs) != 1 || len(nt.UnverifiedSigs) != 0 ||
-		string(msg) != nt.Text+"\n— "+nt.Sigs[0].Name+" "+nt.Sigs[0].Base64+"\n" {
-		return nil, fmt.Errorf("%w: its manifest carries other signatures or text than one researcher's signature", ErrInvalid)
+		return nil, err
 	}
 	if hr.m, err = ParseManifest([]byte(nt.Text)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if nt.Sigs[0].Name != KeyName(hr.m.From) {
-		return nil, fmt.Errorf("%w: it names researcher %s but is signed by %.64q", ErrInvalid, hr.m.From, nt.Sigs[0].Name)
+	if err := manifestKind.CheckSigner(nt, KeyName(hr.m.From), "researcher "+hr.m.From); err != nil {
+		return nil, err
 	}
 	return hr, nil
 }

@@ -50,10 +50,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -77,6 +77,9 @@ var (
 	// ErrInvalid: the receipt is malformed, or its signature does not verify.
 	ErrInvalid = errors.New("receipt invalid")
 )
+
+// kind names receipts in the errors of Verify.
+var kind = signednote.Kind{What: "receipt", Signers: "a researcher of the study", UnknownKey: ErrUnknownKey, Invalid: ErrInvalid}
 
 // Receipt is the content of an import receipt.
 type Receipt struct {
@@ -156,77 +159,33 @@ func Parse(text []byte) (*Receipt, error) {
 	if len(text) > MaxSize {
 		return nil, fmt.Errorf("malformed receipt: larger than %d bytes", MaxSize)
 	}
-	lineNo := 0
-	line := func() (string, bool) {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
-		}
-		l := string(text[:i])
-		text = text[i+1:]
-		lineNo++
-		return l, true
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("malformed receipt, line %d: %s", lineNo, fmt.Sprintf(format, args...))
-	}
-	field := func(key string) (string, error) {
-		l, ok := line()
-		if !ok {
-			return "", bad("missing %q line", key)
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", bad("want %q line, got %.80q", key, l)
-		}
-		return v, nil
-	}
-	if l, ok := line(); !ok || l != formatLine {
-		return nil, bad("not a %q: unsupported version, or not a receipt", formatLine)
+	l := signednote.NewLines(text, "receipt")
+	if err := l.Header(formatLine, "receipt"); err != nil {
+		return nil, err
 	}
 	r := &Receipt{}
 	var err error
-	if r.StudyID, err = field("study"); err != nil {
+	if r.StudyID, err = l.Field("study"); err != nil {
 		return nil, err
 	}
 	if envelope.CheckStudyID(r.StudyID) != nil {
-		return nil, bad("malformed study id %.80q", r.StudyID)
+		return nil, l.Errorf("malformed study id %.80q", r.StudyID)
 	}
-	if r.Researcher, err = field("researcher"); err != nil {
+	if r.Researcher, err = l.Field("researcher"); err != nil {
 		return nil, err
 	}
 	if !validFingerprint(r.Researcher) {
-		return nil, bad("malformed researcher fingerprint %.80q", r.Researcher)
+		return nil, l.Errorf("malformed researcher fingerprint %.80q", r.Researcher)
 	}
-	c, err := field("batches")
+	n, err := l.Count("batches", "batch count", 1, MaxBatches)
 	if err != nil {
 		return nil, err
 	}
-	n, err := strconv.Atoi(c)
-	if err != nil || n < 1 || n > MaxBatches || strconv.Itoa(n) != c {
-		return nil, bad("malformed batch count %.80q: want 1 to %d", c, MaxBatches)
+	if r.Batches, err = l.SHA256s(n, "batch"); err != nil {
+		return nil, err
 	}
-	r.Batches = make([][32]byte, 0, min(n, len(text)/65))
-	for range n {
-		l, ok := line()
-		if !ok {
-			return nil, bad("receipt ends after %d of %d batches", len(r.Batches), n)
-		}
-		var h [32]byte
-		if len(l) != 64 || strings.ToLower(l) != l {
-			return nil, bad("malformed batch SHA-256 %.80q", l)
-		}
-		if _, err := hex.Decode(h[:], []byte(l)); err != nil {
-			return nil, bad("malformed batch SHA-256 %.80q", l)
-		}
-		if k := len(r.Batches); k > 0 && bytes.Compare(h[:], r.Batches[k-1][:]) <= 0 {
-			return nil, bad("batch %s listed out of order or twice", l)
-		}
-		r.Batches = append(r.Batches, h)
-	}
-	if len(text) != 0 {
-		lineNo++
-		return nil, bad("unexpected text after the %d batches", n)
+	if err := l.End(n, "batch"); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -243,36 +202,16 @@ func Verify(msg []byte, verifiers []note.Verifier) (*Receipt, error) {
 	if len(msg) > MaxSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxSize)
 	}
-	n, err := note.Open(msg, note.VerifierList(verifiers...))
+	n, err := kind.Open(msg, verifiers...)
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		switch {
-		case errors.As(err, &unverified):
-			var by []string
-			for i, s := range unverified.Note.UnverifiedSigs {
-				if i == 3 {
-					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
-					break
-				}
-				by = append(by, fmt.Sprintf("%.64q", s.Name))
-			}
-			return nil, fmt.Errorf("%w: signed by %s", ErrUnknownKey, strings.Join(by, ", "))
-		case errors.As(err, &invalid):
-			return nil, fmt.Errorf("%w: the signature by %.64q does not verify: the receipt was altered", ErrInvalid, invalid.Name)
-		}
-		return nil, fmt.Errorf("%w: not a signed receipt", ErrInvalid)
-	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 ||
-		string(msg) != n.Text+"\n— "+n.Sigs[0].Name+" "+n.Sigs[0].Base64+"\n" {
-		return nil, fmt.Errorf("%w: it carries other signatures or text than one researcher's signature", ErrInvalid)
+		return nil, err
 	}
 	r, err := Parse([]byte(n.Text))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if n.Sigs[0].Name != KeyName(r.Researcher) {
-		return nil, fmt.Errorf("%w: it names researcher %s but is signed by %.64q", ErrInvalid, r.Researcher, n.Sigs[0].Name)
+	if err := kind.CheckSigner(n, KeyName(r.Researcher), "researcher "+r.Researcher); err != nil {
+		return nil, err
 	}
 	r.Hash = sha256.Sum256(msg)
 	return r, nil

@@ -115,7 +115,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"another's name", claimed, ErrInvalid, "names researcher " + fp},
 		{"two signatures", twice, ErrInvalid, "other signatures"},
 		{"altered", bytes.Replace(good, []byte("batches 2"), []byte("batches 1"), 1), ErrInvalid, "does not verify"},
-		{"unsigned", []byte(text), ErrInvalid, "not a signed receipt"},
+		{"unsigned", []byte(text), ErrInvalid, "receipt is not a signed note"},
 		{"trailing text", append(bytes.Clone(good), "x\n"...), ErrInvalid, ""},
 		{"empty", nil, ErrInvalid, ""},
 		{"evil name", byEvil, ErrUnknownKey, `\u202e`},

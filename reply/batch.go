@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -36,6 +36,9 @@ const (
 // ErrUnknownKey is wrapped by [NewReader] and [OpenManifest] when a
 // batch is not signed by any of the researchers' keys given.
 var ErrUnknownKey = errors.New("reply batch not signed by a researcher of the study")
+
+// manifestKind names reply batch manifests in the errors of OpenManifest.
+var manifestKind = signednote.Kind{What: `reply batch entry "manifest"`, Signers: "a researcher of the study", UnknownKey: ErrUnknownKey}
 
 // Manifest is the signed table of contents of a reply batch.
 //
@@ -219,77 +222,33 @@ func (m *Manifest) marshalText() ([]byte, error) {
 // parseManifest parses a manifest's text, accepting only what marshalText
 // writes.
 func parseManifest(text []byte) (*Manifest, error) {
-	lineNo := 0
-	line := func() (string, bool) {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
-		}
-		l := string(text[:i])
-		text = text[i+1:]
-		lineNo++
-		return l, true
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("malformed reply batch manifest, line %d: %s", lineNo, fmt.Sprintf(format, args...))
-	}
-	field := func(key string) (string, error) {
-		l, ok := line()
-		if !ok {
-			return "", bad("missing %q line", key)
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", bad("want %q line, got %.80q", key, l)
-		}
-		return v, nil
-	}
-	if l, ok := line(); !ok || l != batchFormat {
-		return nil, bad("not a %q: unsupported version, or not a reply batch", batchFormat)
+	l := signednote.NewLines(text, "reply batch manifest")
+	if err := l.Header(batchFormat, "reply batch"); err != nil {
+		return nil, err
 	}
 	m := &Manifest{}
 	var err error
-	if m.StudyID, err = field("study"); err != nil {
+	if m.StudyID, err = l.Field("study"); err != nil {
 		return nil, err
 	}
 	if envelope.CheckStudyID(m.StudyID) != nil {
-		return nil, bad("malformed study id %.80q", m.StudyID)
+		return nil, l.Errorf("malformed study id %.80q", m.StudyID)
 	}
-	if m.Researcher, err = field("researcher"); err != nil {
+	if m.Researcher, err = l.Field("researcher"); err != nil {
 		return nil, err
 	}
 	if !validFingerprint(m.Researcher) {
-		return nil, bad("malformed researcher fingerprint %.80q", m.Researcher)
+		return nil, l.Errorf("malformed researcher fingerprint %.80q", m.Researcher)
 	}
-	c, err := field("count")
+	n, err := l.Count("count", "record count", 1, MaxRecords)
 	if err != nil {
 		return nil, err
 	}
-	n, err := strconv.Atoi(c)
-	if err != nil || n < 1 || n > MaxRecords || strconv.Itoa(n) != c {
-		return nil, bad("malformed record count %.80q: want 1 to %d", c, MaxRecords)
+	if m.Records, err = l.SHA256s(n, "record"); err != nil {
+		return nil, err
 	}
-	m.Records = make([][32]byte, 0, min(n, len(text)/65))
-	for range n {
-		l, ok := line()
-		if !ok {
-			return nil, bad("manifest ends after %d of %d records", len(m.Records), n)
-		}
-		var h [32]byte
-		if len(l) != 64 || strings.ToLower(l) != l {
-			return nil, bad("malformed record SHA-256 %.80q", l)
-		}
-		if _, err := hex.Decode(h[:], []byte(l)); err != nil {
-			return nil, bad("malformed record SHA-256 %.80q", l)
-		}
-		if k := len(m.Records); k > 0 && bytes.Compare(h[:], m.Records[k-1][:]) <= 0 {
-			return nil, bad("record %s listed out of order or twice", l)
-		}
-		m.Records = append(m.Records, h)
-	}
-	if len(text) != 0 {
-		lineNo++
-		return nil, bad("unexpected text after the %d records", n)
+	if err := l.End(n, "record"); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -319,36 +278,16 @@ func OpenManifest(msg []byte, verifiers []note.Verifier) (*Manifest, error) {
 	if len(msg) > maxManifestSize {
 		return nil, fmt.Errorf("reply batch manifest is larger than %d bytes", maxManifestSize)
 	}
-	n, err := note.Open(msg, note.VerifierList(verifiers...))
+	n, err := manifestKind.Open(msg, verifiers...)
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		switch {
-		case errors.As(err, &unverified):
-			var by []string
-			for i, s := range unverified.Note.UnverifiedSigs {
-				if i == 3 {
-					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
-					break
-				}
-				by = append(by, fmt.Sprintf("%.64q", s.Name))
-			}
-			return nil, fmt.Errorf("%w: signed by %s", ErrUnknownKey, strings.Join(by, ", "))
-		case errors.As(err, &invalid):
-			return nil, fmt.Errorf(`reply batch entry "manifest" has an invalid signature by %.64q: altered after signing`, invalid.Name)
-		}
-		return nil, fmt.Errorf(`reply batch entry "manifest" is not a signed note (unsigned or altered): %w`, err)
-	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 ||
-		string(msg) != n.Text+"\n— "+n.Sigs[0].Name+" "+n.Sigs[0].Base64+"\n" {
-		return nil, errors.New(`reply batch entry "manifest" carries other signatures or text than one researcher's signature: altered`)
+		return nil, err
 	}
 	m, err := parseManifest([]byte(n.Text))
 	if err != nil {
 		return nil, err
 	}
-	if n.Sigs[0].Name != keyName(m.Researcher) {
-		return nil, fmt.Errorf("reply batch names researcher %s but is signed by %.64q", m.Researcher, n.Sigs[0].Name)
+	if err := manifestKind.CheckSigner(n, keyName(m.Researcher), "researcher "+m.Researcher); err != nil {
+		return nil, err
 	}
 	m.Hash = sha256.Sum256(msg)
 	return m, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"github.com/testimony-project/testimony/pseudonym"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -234,58 +235,30 @@ func parseRenames(text []byte) (*renamesFile, error) {
 	if len(text) > maxRenamesFile {
 		return nil, fmt.Errorf("malformed renames file: larger than %d bytes", maxRenamesFile)
 	}
-	lineNo := 0
-	line := func() (string, bool) {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
-		}
-		l := string(text[:i])
-		text = text[i+1:]
-		lineNo++
-		return l, true
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("malformed renames file, line %d: %s", lineNo, fmt.Sprintf(format, args...))
-	}
-	field := func(key string) (string, error) {
-		l, ok := line()
-		if !ok {
-			return "", bad("missing %q line", key)
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", bad("want %q line, got %.80q", key, l)
-		}
-		return v, nil
-	}
-	if l, ok := line(); !ok || l != renamesFormat {
-		return nil, bad("not a %q: unsupported version, or not a renames file", renamesFormat)
+	r := signednote.NewLines(text, "renames file")
+	if err := r.Header(renamesFormat, "renames file"); err != nil {
+		return nil, err
 	}
 	f := &renamesFile{}
 	var err error
-	if f.study, err = field("study"); err != nil {
+	if f.study, err = r.Field("study"); err != nil {
 		return nil, err
 	}
 	if envelope.CheckStudyID(f.study) != nil {
-		return nil, bad("malformed study id %.80q", f.study)
+		return nil, r.Errorf("malformed study id %.80q", f.study)
 	}
-	if f.by, err = field("researcher"); err != nil {
+	if f.by, err = r.Field("researcher"); err != nil {
 		return nil, err
 	}
 	if !validFingerprint(f.by) {
-		return nil, bad("malformed fingerprint %.80q", f.by)
+		return nil, r.Errorf("malformed fingerprint %.80q", f.by)
 	}
-	c, err := field("renames")
+	n, err := r.Count("renames", "count", 1, MaxRenames)
 	if err != nil {
 		return nil, err
 	}
-	n, err := strconv.Atoi(c)
-	if err != nil || n < 1 || n > MaxRenames || strconv.Itoa(n) != c {
-		return nil, bad("malformed count %.80q: want 1 to %d", c, MaxRenames)
-	}
 	for range n {
-		l, err := field("rename")
+		l, err := r.Field("rename")
 		if err != nil {
 			return nil, err
 		}
@@ -294,22 +267,28 @@ func parseRenames(text []byte) (*renamesFile, error) {
 		hangul, roman, _ := strings.Cut(name, "/")
 		k, err := strconv.ParseUint(clock, 10, 64)
 		if err != nil || strconv.FormatUint(k, 10) != clock {
-			return nil, bad("malformed clock %.40q", clock)
+			return nil, r.Errorf("malformed clock %.40q", clock)
 		}
 		cl := claim{By: f.by, Clock: k, Ref: ref, Hangul: hangul, Roman: roman}
 		if _, err := cl.rename(); err != nil {
-			return nil, bad("%v", err)
+			return nil, r.Errorf("%v", err)
 		}
 		if len(f.claims) > 0 && f.claims[len(f.claims)-1].compare(cl) >= 0 {
-			return nil, bad("renames out of order or repeated")
+			return nil, r.Errorf("renames out of order or repeated")
 		}
 		f.claims = append(f.claims, cl)
 	}
-	if len(text) != 0 {
-		lineNo++
-		return nil, bad("unexpected text after the %d renames", n)
+	if err := r.End(n, "rename"); err != nil {
+		return nil, err
 	}
 	return f, nil
+}
+
+// renamesKind names renames files in the errors of verifyRenames.
+var renamesKind = signednote.Kind{
+	What:    "renames file",
+	Signers: "a researcher of the study",
+	Hint:    "a researcher no longer in the team signed it, or it is for another study; ask for one signed by a current researcher",
 }
 
 // verifyRenames checks that msg is a renames file signed by exactly one
@@ -318,27 +297,16 @@ func verifyRenames(msg []byte, verifiers []note.Verifier) (*renamesFile, error) 
 	if len(msg) > maxRenamesFile {
 		return nil, fmt.Errorf("not a renames file: larger than %d bytes", maxRenamesFile)
 	}
-	n, err := note.Open(msg, note.VerifierList(verifiers...))
+	n, err := renamesKind.Open(msg, verifiers...)
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		switch {
-		case errors.As(err, &unverified):
-			return nil, errors.New("it is not signed by a researcher of the study (a researcher no longer in the team, or another study): ask for one signed by a current researcher")
-		case errors.As(err, &invalid):
-			return nil, fmt.Errorf("its signature by %.64q does not verify: the file was altered", invalid.Name)
-		}
-		return nil, errors.New("not a signed renames file")
-	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 || string(msg) != n.Text+"\n— "+n.Sigs[0].Name+" "+n.Sigs[0].Base64+"\n" {
-		return nil, errors.New("it carries other signatures or text than one researcher's signature")
+		return nil, err
 	}
 	f, err := parseRenames([]byte(n.Text))
 	if err != nil {
 		return nil, err
 	}
-	if n.Sigs[0].Name != envelope.NoteKeyPrefix+strings.ReplaceAll(f.by, "-", "") {
-		return nil, fmt.Errorf("it names researcher %s but is signed by %.64q", f.by, n.Sigs[0].Name)
+	if err := renamesKind.CheckSigner(n, envelope.NoteKeyPrefix+strings.ReplaceAll(f.by, "-", ""), "researcher "+f.by); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
