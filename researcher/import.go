@@ -35,9 +35,9 @@ type Summary struct {
 	Imported       int      // new testimonies (named when Close saves the run)
 	// Messages counts the new messages on threads: follow-ups, additions
 	// and withdrawals (attached when Close saves the run).
-	Messages int
-	Skipped        int      // already imported or quarantined, or met earlier in this run
-	Quarantined    int      // newly quarantined
+	Messages    int
+	Skipped     int // already imported or quarantined, or met earlier in this run
+	Quarantined int // newly quarantined
 	// SealedBefore counts envelopes sealed to a version of the study
 	// whose recipients did not include the researcher yet: kept, not
 	// quarantined, and brought in by a teammate's handover.
@@ -97,9 +97,9 @@ type run struct {
 	replyBatches []string
 	// dropped are the ids of queued replies dropped: their testimony was
 	// withdrawn.
-	dropped []string
-	data, qdata  *appender
-	mdata        *appender
+	dropped     []string
+	data, qdata *appender
+	mdata       *appender
 }
 
 type pendingRow struct {

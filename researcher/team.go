@@ -85,7 +85,7 @@ type HandoverSummary struct {
 	// the messages on threads brought in (follow-ups, additions and
 	// withdrawals).
 	Imported, Skipped, Quarantined, Messages int
-	Reasons                        []QuarantineCount
+	Reasons                                  []QuarantineCount
 }
 
 // WriteHandover writes to out a handover file (package handover), signed
