@@ -102,6 +102,20 @@ func (w *Workspace) QueueReply(name, text string, questions []reply.Question, la
 	return &QueuedReply{ID: c.ID, Pseudonym: n.Hangul, Lang: lang, Queued: queued}, nil
 }
 
+// LanguageOf returns the language the person who gave the testimony now
+// named name (in either script) answered in.
+func (w *Workspace) LanguageOf(name string) (string, error) {
+	key, err := w.names.Find(name)
+	if err != nil {
+		return "", err
+	}
+	i := w.rowOf(hexDecode32(key))
+	if i < 0 || !w.live(i) {
+		return "", fmt.Errorf("%s was withdrawn by the person who gave it", name)
+	}
+	return w.languageOf(i)
+}
+
 // languageOf returns the language the person who gave row i answered in.
 func (w *Workspace) languageOf(i int) (string, error) {
 	f, err := os.Open(filepath.Join(w.dir, dataFile))

@@ -81,10 +81,11 @@ type HandoverSummary struct {
 	OpenedByThem, Missing int
 	// Imported only: Imported counts testimonies brought in (new, or from
 	// the envelopes kept as sealed before the researcher joined), Skipped
-	// those already here, Quarantined those that failed; Messages counts
-	// the messages on threads brought in (follow-ups, additions and
-	// withdrawals).
-	Imported, Skipped, Quarantined, Messages int
+	// those already here, Quarantined those that failed.
+	Imported, Skipped, Quarantined int
+	// Messages counts the messages on threads (follow-ups, additions and
+	// withdrawals) among the envelopes written, or brought in.
+	Messages int
 	Reasons                                  []QuarantineCount
 }
 
@@ -189,6 +190,11 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 	}
 	sum.Missing = len(want) - len(found)
 	sum.Envelopes = len(entries)
+	for _, e := range entries {
+		if w.isMessage(e.SHA256) {
+			sum.Messages++
+		}
+	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("nothing to hand over: %d testimonies the new researcher can open already, %d whose envelopes this workspace no longer keeps", sum.OpenedByThem, sum.Missing)
 	}
