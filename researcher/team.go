@@ -86,7 +86,7 @@ type HandoverSummary struct {
 	// Messages counts the messages on threads (follow-ups, additions and
 	// withdrawals) among the envelopes written, or brought in.
 	Messages int
-	Reasons                                  []QuarantineCount
+	Reasons  []QuarantineCount
 }
 
 // WriteHandover writes to out a handover file (package handover), signed
