@@ -215,7 +215,9 @@ questions:
 		fu := readCSVRecords(t, filepath.Join(w, "followups.csv"))
 		for _, p := range people {
 			if !slices.ContainsFunc(fu, func(r []string) bool { return r[0] == p.name && r[7] == "year" && r[10] == "2019" }) ||
-				!slices.ContainsFunc(fu, func(r []string) bool { return r[0] == p.name && r[7] == "where" && r[10] == "work" && r[11] == "일터" }) {
+				!slices.ContainsFunc(fu, func(r []string) bool {
+					return r[0] == p.name && r[7] == "where" && r[10] == "work" && r[11] == "일터"
+				}) {
 				t.Errorf("researcher %d: the answers of %s (JavaScript %v) are not under their pseudonym in followups.csv: %q", who, p.name, p.js, fu)
 			}
 			md := markdownOf(t, w, p.name)
