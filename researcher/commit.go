@@ -191,6 +191,21 @@ func (w *Workspace) commit() error {
 		return err
 	}
 	view := w.resolve(rows, msgs, replies, batches, handovers)
+	// A reply still queued to a testimony now withdrawn is never sent.
+	replies = slices.DeleteFunc(replies, func(e replyEntry) bool {
+		if !e.queued() {
+			return false
+		}
+		var ref [16]byte
+		hex.Decode(ref[:], []byte(e.Ref))
+		for i, r := range rows {
+			if r.ref == ref && !view.out[i] {
+				return false
+			}
+		}
+		w.droppedReplies++
+		return true
+	})
 	counts := w.threadChanges(view, msgs)
 	quarantined += counts.quarantined
 

@@ -376,10 +376,19 @@ type RepliesCount struct {
 	// Queued are the researcher's replies not yet in a reply batch; Sent
 	// those written in one; Team those of teammates, from team copies.
 	Queued, Sent, Team int
+	// Dropped counts the queued replies the last Close dropped because
+	// the testimonies they answer were withdrawn.
+	Dropped int
 }
 
 // Replies counts the replies the workspace knows.
 func (w *Workspace) Replies() RepliesCount {
+	c := w.replyCounts()
+	c.Dropped = w.droppedReplies
+	return c
+}
+
+func (w *Workspace) replyCounts() RepliesCount {
 	var c RepliesCount
 	me := w.id.Recipient().Fingerprint()
 	for _, e := range w.st.Replies {

@@ -248,6 +248,13 @@ func TestThreads(t *testing.T) {
 
 	// Person 4's testimony arrives, and person 1 withdraws: theirs leaves
 	// every export, with its thread; person 4's addition is attached.
+	ws = f.open(t, alice, f.ids[0])
+	if _, err := ws.QueueReply(one, "또 하나 묻습니다.", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Close(); err != nil {
+		t.Fatal(err)
+	}
 	b3 := f.batch(t, f.message(t, p1, p1, withdrawal()), f.testimony(t, p4, "넷"))
 	for _, dir := range []string{alice, bob} {
 		id := f.ids[0]
@@ -264,6 +271,9 @@ func TestThreads(t *testing.T) {
 		t.Errorf("%d testimonies, %d withdrawn; want 3 and 1", ws.Len(), ws.Withdrawn())
 	}
 	wantQuarantine(t, ws, map[string]int{"thread-unverified": 1})
+	if c := ws.Replies(); c.Queued != 0 || c.Sent != 2 {
+		t.Errorf("the reply queued to a testimony withdrawn since is still queued: %+v", c)
+	}
 	if _, err := ws.QueueReply(one, "또 묻습니다.", nil, ""); err == nil || !strings.Contains(err.Error(), "withdrawn") {
 		t.Errorf("a reply to a withdrawn testimony: %v", err)
 	}

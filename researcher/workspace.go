@@ -90,6 +90,9 @@ type Workspace struct {
 	// exports then make only their Markdown files again.
 	touched      map[int]bool
 	digestBefore string
+	// droppedReplies counts the queued replies the last Close dropped:
+	// their testimonies were withdrawn.
+	droppedReplies int
 	run          *run
 	// versions are the study files the workspace holds, by version id:
 	// the current study and every version a batch brought.

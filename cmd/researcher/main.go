@@ -408,8 +408,13 @@ func summarize(stdout io.Writer, ws *researcher.Workspace, dir string) error {
 			fmt.Fprintf(stdout, "%d testimonies carry a return address another one carries too (a client that misbehaved, or a copied address): messages on it are shown under each\n", tc.SharedAddress)
 		}
 	}
-	if r := ws.Replies(); r.Queued > 0 {
-		fmt.Fprintf(stdout, "%d replies queued: researcher reply-batch seals them for the operator\n", r.Queued)
+	if r := ws.Replies(); r.Queued > 0 || r.Dropped > 0 {
+		if r.Dropped > 0 {
+			fmt.Fprintf(stdout, "%d queued replies dropped: the testimonies they answer were withdrawn\n", r.Dropped)
+		}
+		if r.Queued > 0 {
+			fmt.Fprintf(stdout, "%d replies queued: researcher reply-batch seals them for the operator\n", r.Queued)
+		}
 	}
 	if n := ws.SealedBefore(); n > 0 {
 		fmt.Fprintf(stdout, "%d sealed before you joined the team: ask a teammate for a handover (researcher handover --to <your public key>)\n", n)
