@@ -93,7 +93,7 @@ type Workspace struct {
 	// droppedReplies counts the queued replies the last Close dropped:
 	// their testimonies were withdrawn.
 	droppedReplies int
-	run          *run
+	run            *run
 	// versions are the study files the workspace holds, by version id:
 	// the current study and every version a batch brought.
 	versions map[string]*config.Study
