@@ -192,20 +192,21 @@ func (w *Workspace) commit() error {
 	}
 	view := w.resolve(rows, msgs, replies, batches, handovers)
 	// A reply still queued to a testimony now withdrawn is never sent.
-	replies = slices.DeleteFunc(replies, func(e replyEntry) bool {
-		if !e.queued() {
-			return false
-		}
-		var ref [16]byte
-		hex.Decode(ref[:], []byte(e.Ref))
+	if view.withdrawn > 0 && slices.ContainsFunc(replies, func(e replyEntry) bool { return e.queued() }) {
+		live := map[string]bool{}
 		for i, r := range rows {
-			if r.ref == ref && !view.out[i] {
-				return false
+			if !view.out[i] {
+				live[hex.EncodeToString(r.ref[:])] = true
 			}
 		}
-		w.droppedReplies++
-		return true
-	})
+		replies = slices.DeleteFunc(replies, func(e replyEntry) bool {
+			if !e.queued() || live[e.Ref] {
+				return false
+			}
+			w.droppedReplies++
+			return true
+		})
+	}
 	counts := w.threadChanges(view, msgs)
 	quarantined += counts.quarantined
 

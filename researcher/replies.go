@@ -76,10 +76,10 @@ func (w *Workspace) QueueReply(name, text string, questions []reply.Question, la
 		return nil, fmt.Errorf("unknown language %q: write the reply in one of the study's, %s", lang, strings.Join(w.study.Langs(), ", "))
 	}
 	me := w.id.Recipient().Fingerprint()
-	replies := w.replies()
+	byRef := w.rowsByRef()
 	mine := 0
-	for _, e := range replies {
-		if e.By == me && w.addressOfRef(e.Ref) == w.rows[i].ret {
+	for _, e := range w.replies() {
+		if e.By == me && w.addressOf(byRef, e.Ref) == w.rows[i].ret {
 			mine++
 		}
 	}
@@ -135,15 +135,21 @@ func (w *Workspace) languageOf(i int) (string, error) {
 	return d.lang, nil
 }
 
-// addressOfRef returns the return address of the testimony whose
-// reference is ref (hex), or the zero address.
-func (w *Workspace) addressOfRef(ref string) address {
-	var r [16]byte
-	hex.Decode(r[:], []byte(ref))
-	for _, row := range w.rows {
-		if row.ref == r {
-			return row.ret
-		}
+// rowsByRef maps the hex reference of each testimony to its row (the
+// first, if several share one).
+func (w *Workspace) rowsByRef() map[string]int {
+	m := make(map[string]int, len(w.rows))
+	for i := len(w.rows) - 1; i >= 0; i-- {
+		m[hex.EncodeToString(w.rows[i].ref[:])] = i
+	}
+	return m
+}
+
+// addressOf returns the return address of the testimony whose reference
+// is ref (hex), or the zero address.
+func (w *Workspace) addressOf(byRef map[string]int, ref string) address {
+	if i, ok := byRef[ref]; ok {
+		return w.rows[i].ret
 	}
 	return address{}
 }
@@ -177,10 +183,11 @@ func (w *Workspace) WriteReplyBatch() (*ReplyBatch, error) {
 	}
 	me := w.id.Recipient().Fingerprint()
 	replies := w.replies()
+	byRef := w.rowsByRef()
 	next := map[address]int{} // the next number of the researcher's replies to each person
 	for _, e := range replies {
 		if e.By == me && !e.queued() {
-			a := w.addressOfRef(e.Ref)
+			a := w.addressOf(byRef, e.Ref)
 			next[a] = max(next[a], e.Number+1)
 		}
 	}
@@ -193,10 +200,8 @@ func (w *Workspace) WriteReplyBatch() (*ReplyBatch, error) {
 		if !e.queued() {
 			continue
 		}
-		var ref [16]byte
-		hex.Decode(ref[:], []byte(e.Ref))
-		i := slices.IndexFunc(w.rows, func(r row) bool { return r.ref == ref })
-		if i < 0 || !w.live(i) {
+		i, ok := byRef[e.Ref]
+		if !ok || !w.live(i) {
 			dropped = append(dropped, e.ID)
 			continue
 		}
