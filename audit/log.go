@@ -6,7 +6,8 @@
 // record constructors ([SubmissionStored], [BatchExported], ...), and
 // [Log.Checkpoint] to sign the current state. Auditors use [Verify] to check
 // one log and [Reconcile] to check that the batches a server exported are
-// exactly the batches the researchers imported.
+// exactly the batches the researchers imported, and that the reply batches
+// the researchers wrote are exactly the reply batches the server imported.
 //
 // A log is a directory holding:
 //

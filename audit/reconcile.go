@@ -26,6 +26,15 @@ const (
 	Unproven ProblemKind = "unproven"
 	// LogDamaged: a log failed [Verify].
 	LogDamaged ProblemKind = "log-damaged"
+	// ReplyBatchNotImported: a researcher wrote a reply batch the server
+	// never imported (the people it answers cannot read it).
+	ReplyBatchNotImported ProblemKind = "reply-batch-not-imported"
+	// ReplyBatchNotWritten: the server imported a reply batch no
+	// researcher log shows as written.
+	ReplyBatchNotWritten ProblemKind = "reply-batch-not-written"
+	// ReplyCountMismatch: the server imported a reply batch with another
+	// number of records than the researcher wrote in it.
+	ReplyCountMismatch ProblemKind = "reply-count-mismatch"
 )
 
 // A Problem is one finding of [Reconcile].
@@ -65,12 +74,37 @@ type Import struct {
 	ResearcherKey string `json:"researcher_key"`
 }
 
+// A ReplyBatch is a reply batch a researcher wrote, and where the server
+// imported it.
+type ReplyBatch struct {
+	Manifest string `json:"manifest_sha256"`
+	Count    int    `json:"count"`
+	// Log, Record and Day say where the researcher's reply-batch-written
+	// record is, and ResearcherKey nothing: the manifest names the
+	// researcher, the log is theirs.
+	Log    string `json:"log"`
+	Record int64  `json:"record"`
+	Day    string `json:"day"`
+	// Imports are the server's reply-batch-imported records of it.
+	Imports []ReplyImport `json:"imports"`
+}
+
+// A ReplyImport is a record of the server importing a reply batch.
+type ReplyImport struct {
+	Record int64  `json:"record"`
+	Day    string `json:"day"`
+	Count  int    `json:"count"`
+}
+
 // A Reconciliation is what [Reconcile] found.
 type Reconciliation struct {
 	Server      *Report   `json:"server"`
 	Researchers []*Report `json:"researchers"`
 	// Batches lists every batch the server exported, in log order.
 	Batches []Batch `json:"batches"`
+	// ReplyBatches lists every reply batch the researchers wrote, in the
+	// order of the logs given.
+	ReplyBatches []ReplyBatch `json:"reply_batches"`
 	// Problems lists everything that does not add up. The logs reconcile
 	// if it is empty.
 	Problems []Problem `json:"problems"`
@@ -89,10 +123,13 @@ func (r *Reconciliation) OK() bool { return len(r.Problems) == 0 }
 // [EventBatchExported] record in the log in serverDir, signed by serverKey)
 // was imported by a researcher with the same manifest hash and count (an
 // [EventBatchImported] record in one of the logs in researcherDirs, each
-// signed by one of researcherKeys), and that nothing else was imported.
-// Every record it relies on must be proven, by an inclusion proof, to be in
-// the tree of its log's latest signed checkpoint; every log must pass
-// [Verify].
+// signed by one of researcherKeys), and that nothing else was imported;
+// and, the other way, that every reply batch a researcher wrote
+// ([EventReplyBatchWritten]) was imported by the server with the same
+// manifest hash and count ([EventReplyBatchImported]), and that the server
+// imported no reply batch no researcher wrote. Every record it relies on
+// must be proven, by an inclusion proof, to be in the tree of its log's
+// latest signed checkpoint; every log must pass [Verify].
 //
 // It returns an error wrapping [ErrDamaged] naming the first problem if it
 // found any, and a nil result only if it could not read a log or a key.
@@ -112,7 +149,7 @@ func Reconcile(serverDir, serverKey string, researcherDirs, researcherKeys []str
 		}
 		rvs = append(rvs, v)
 	}
-	rec := &Reconciliation{Batches: []Batch{}, Problems: []Problem{}}
+	rec := &Reconciliation{Batches: []Batch{}, ReplyBatches: []ReplyBatch{}, Problems: []Problem{}}
 	checked := func(dir string, known []note.Verifier) (*Report, error) {
 		rep, err := verifyDir(dir, known, nil)
 		if err != nil && !errors.Is(err, ErrDamaged) {
@@ -150,7 +187,7 @@ func ReconcileServer(serverDir, serverKey string) (*Reconciliation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server key: %w", err)
 	}
-	rec := &Reconciliation{Batches: []Batch{}, Problems: []Problem{}, Researchers: []*Report{}}
+	rec := &Reconciliation{Batches: []Batch{}, ReplyBatches: []ReplyBatch{}, Problems: []Problem{}, Researchers: []*Report{}}
 	rep, err := verifyDir(serverDir, []note.Verifier{sv}, nil)
 	if err != nil && !errors.Is(err, ErrDamaged) {
 		return nil, err
@@ -213,6 +250,53 @@ func reconcile(rec *Reconciliation) {
 	for _, b := range rec.Batches {
 		if len(b.Imports) == 0 {
 			problem(Problem{NotImported, rec.Server.Dir, b.Record, b.Manifest, fmt.Sprintf("the server exported a batch of %d envelopes on %s that no researcher log shows as imported", b.Count, b.Day)})
+		}
+	}
+	reconcileReplies(rec)
+}
+
+// reconcileReplies matches the reply batches researchers wrote with those
+// the server imported.
+func reconcileReplies(rec *Reconciliation) {
+	problem := func(p Problem) { rec.Problems = append(rec.Problems, p) }
+	written := map[[32]byte][]int{} // indexes into rec.ReplyBatches
+	for _, rep := range rec.Researchers {
+		for i, r := range rep.records {
+			if r.Event != EventReplyBatchWritten {
+				continue
+			}
+			m := hex.EncodeToString(r.SHA256[:])
+			if err := proveIncluded(rep, int64(i)); err != nil {
+				problem(Problem{Unproven, rep.Dir, int64(i), m, err.Error()})
+			}
+			written[r.SHA256] = append(written[r.SHA256], len(rec.ReplyBatches))
+			rec.ReplyBatches = append(rec.ReplyBatches, ReplyBatch{Manifest: m, Count: r.Count, Log: rep.Dir, Record: int64(i), Day: r.Day, Imports: []ReplyImport{}})
+		}
+	}
+	for i, r := range rec.Server.records {
+		if r.Event != EventReplyBatchImported {
+			continue
+		}
+		m := hex.EncodeToString(r.SHA256[:])
+		if err := proveIncluded(rec.Server, int64(i)); err != nil {
+			problem(Problem{Unproven, rec.Server.Dir, int64(i), m, err.Error()})
+		}
+		ws := written[r.SHA256]
+		if len(ws) == 0 {
+			problem(Problem{ReplyBatchNotWritten, rec.Server.Dir, int64(i), m, fmt.Sprintf("the server imported a reply batch of %d records that no researcher log shows as written", r.Count)})
+			continue
+		}
+		for _, j := range ws {
+			b := &rec.ReplyBatches[j]
+			b.Imports = append(b.Imports, ReplyImport{int64(i), r.Day, r.Count})
+			if r.Count != b.Count {
+				problem(Problem{ReplyCountMismatch, rec.Server.Dir, int64(i), m, fmt.Sprintf("the server imported %d reply records, but the researcher wrote %d in this batch (%s record %d)", r.Count, b.Count, b.Log, b.Record)})
+			}
+		}
+	}
+	for _, b := range rec.ReplyBatches {
+		if len(b.Imports) == 0 {
+			problem(Problem{ReplyBatchNotImported, b.Log, b.Record, b.Manifest, fmt.Sprintf("a reply batch of %d records written on %s that the server log does not show as imported: the people it answers cannot read it; give it to the operator (intake replies import)", b.Count, b.Day)})
 		}
 	}
 }

@@ -119,3 +119,74 @@ func TestReconcile(t *testing.T) {
 		wantProblem(t, rec, err, LogDamaged)
 	})
 }
+
+// TestReconcileReplies: every reply batch a researcher wrote must be
+// imported by the server, with its count, and the server must import none
+// that no researcher wrote.
+func TestReconcileReplies(t *testing.T) {
+	appendTo := func(t *testing.T, dir string, k testKey, recs ...Record) {
+		t.Helper()
+		l, err := Open(dir, k.signer.Name(), k.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			mustAppend(t, l, r)
+		}
+		if _, err := l.Checkpoint(testDay.Add(72*time.Hour), true); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	later := testDay.Add(72 * time.Hour)
+	f := newReconcileFixture(t)
+	appendTo(t, f.r1, f.rk1, ReplyBatchWritten(manifest("r1"), 4, later))
+	appendTo(t, f.r2, f.rk2, ReplyBatchWritten(manifest("r2"), 1, later))
+	rec, err := f.reconcile(t, f.r1, f.r2)
+	wantProblem(t, rec, err, ReplyBatchNotImported)
+	if len(rec.ReplyBatches) != 2 || rec.ReplyBatches[0].Log != f.r1 || rec.ReplyBatches[0].Count != 4 || rec.ReplyBatches[1].Log != f.r2 {
+		t.Fatalf("reply batches = %+v", rec.ReplyBatches)
+	}
+	for _, p := range rec.Problems {
+		if p.Kind != ReplyBatchNotImported {
+			t.Errorf("unexpected problem %s", p)
+		}
+	}
+	if len(rec.Problems) != 2 {
+		t.Fatalf("problems = %v, want both batches not imported", rec.Problems)
+	}
+
+	// The server imports both (one twice, as an operator may): they reconcile.
+	appendTo(t, f.server, f.sk, ReplyBatchImported(manifest("r1"), 4, later), ReplyBatchImported(manifest("r2"), 1, later), ReplyBatchImported(manifest("r1"), 4, later))
+	rec, err = f.reconcile(t, f.r1, f.r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.ReplyBatches[0].Imports) != 2 || len(rec.ReplyBatches[1].Imports) != 1 {
+		t.Fatalf("reply batches = %+v", rec.ReplyBatches)
+	}
+
+	t.Run("imported but not written", func(t *testing.T) {
+		rec, err := f.reconcile(t, f.r1)
+		wantProblem(t, rec, err, ReplyBatchNotWritten)
+	})
+	t.Run("count differs", func(t *testing.T) {
+		g := newReconcileFixture(t)
+		appendTo(t, g.r1, g.rk1, ReplyBatchWritten(manifest("r1"), 4, later))
+		appendTo(t, g.server, g.sk, ReplyBatchImported(manifest("r1"), 3, later))
+		rec, err := g.reconcile(t, g.r1, g.r2)
+		wantProblem(t, rec, err, ReplyCountMismatch)
+	})
+	t.Run("written record not signed", func(t *testing.T) {
+		g := newReconcileFixture(t)
+		appendTo(t, g.server, g.sk, ReplyBatchImported(manifest("r1"), 4, later))
+		l, err := Open(g.r1, g.rk1.signer.Name(), g.rk1.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, ReplyBatchWritten(manifest("r1"), 4, later))
+		l.Close()
+		rec, err := g.reconcile(t, g.r1, g.r2)
+		wantProblem(t, rec, err, Unproven)
+	})
+}

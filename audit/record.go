@@ -137,6 +137,27 @@ const (
 	// EventHandoverImported records that a handover was imported. It carries
 	// the number of testimonies and the fingerprint of the giver's key.
 	EventHandoverImported Event = "handover-imported"
+	// EventReplyBatchWritten records that the researcher sealed replies to
+	// people who testified and wrote them in a signed reply batch for the
+	// server (researcher reply-batch). It carries the SHA-256 of the
+	// batch's signed manifest and the number of reply records it lists:
+	// the server's reply-batch-imported record of the same batch carries
+	// the same two, so an auditor can match them.
+	EventReplyBatchWritten Event = "reply-batch-written"
+	// EventTeamCopyImported records that a teammate's team copy of their
+	// replies was imported, so that follow-ups answering those replies
+	// can be checked. It carries the number of replies new to the
+	// workspace and the fingerprint of the key that signed the copy.
+	EventTeamCopyImported Event = "team-copy-imported"
+	// EventFollowupsImported records that messages people sent after
+	// coming back with their return passphrase (answers to a reply's
+	// questions, and additions to their testimony) were attached to their
+	// testimonies. It carries their number, never which testimonies.
+	EventFollowupsImported Event = "followups-imported"
+	// EventTestimoniesWithdrawn records that people withdrew their
+	// testimonies: they and everything on their threads left every export.
+	// It carries their number, never which testimonies.
+	EventTestimoniesWithdrawn Event = "testimonies-withdrawn"
 )
 
 // eventFields says which fields an event carries, in the order they are
@@ -178,6 +199,10 @@ var events = map[Event]eventFields{
 	EventPassphraseChanged:    {key: true},
 	EventHandoverWritten:      {count: true, key: true},
 	EventHandoverImported:     {count: true, key: true},
+	EventReplyBatchWritten:    {hashKey: "manifest-sha256", count: true},
+	EventTeamCopyImported:     {count: true, key: true},
+	EventFollowupsImported:    {count: true},
+	EventTestimoniesWithdrawn: {count: true},
 }
 
 // Events lists every event, in the order summaries show them.
@@ -192,6 +217,7 @@ var Events = []Event{
 	EventPseudonymRenamed, EventRenamesSigned, EventRenamesApplied,
 	EventResearcherAdded, EventResearcherRemoved, EventPassphraseChanged,
 	EventHandoverWritten, EventHandoverImported,
+	EventReplyBatchWritten, EventTeamCopyImported, EventFollowupsImported, EventTestimoniesWithdrawn,
 }
 
 // A Record is one entry of an audit log. Use the constructors
@@ -387,6 +413,32 @@ func HandoverWritten(count int, recipientFingerprint string, day time.Time) Reco
 // researcher key whose fingerprint is giverFingerprint were imported.
 func HandoverImported(count int, giverFingerprint string, day time.Time) Record {
 	return Record{Event: EventHandoverImported, Day: dayOf(day), Count: count, ResearcherKey: giverFingerprint}
+}
+
+// ReplyBatchWritten records, in a researcher's log, that a reply batch
+// listing count records, whose signed manifest has SHA-256 manifestSHA256,
+// was written.
+func ReplyBatchWritten(manifestSHA256 [32]byte, count int, day time.Time) Record {
+	return Record{Event: EventReplyBatchWritten, Day: dayOf(day), SHA256: manifestSHA256, Count: count}
+}
+
+// TeamCopyImported records that count replies new to the workspace, from
+// a team copy signed by the key whose fingerprint is signerFingerprint,
+// were imported.
+func TeamCopyImported(count int, signerFingerprint string, day time.Time) Record {
+	return Record{Event: EventTeamCopyImported, Day: dayOf(day), Count: count, ResearcherKey: signerFingerprint}
+}
+
+// FollowupsImported records that count follow-ups and additions were
+// attached to their testimonies.
+func FollowupsImported(count int, day time.Time) Record {
+	return Record{Event: EventFollowupsImported, Day: dayOf(day), Count: count}
+}
+
+// TestimoniesWithdrawn records that count testimonies were withdrawn by
+// the people who gave them.
+func TestimoniesWithdrawn(count int, day time.Time) Record {
+	return Record{Event: EventTestimoniesWithdrawn, Day: dayOf(day), Count: count}
 }
 
 // MarshalText encodes r as one line of text ending in a newline:

@@ -40,6 +40,10 @@ func allRecords() []Record {
 		ReplyBatchImported(h, 3, testDay),
 		RepliesServed(17, testDay),
 		RepliesPurged(3, testDay),
+		ReplyBatchWritten(h, 3, testDay),
+		TeamCopyImported(2, "0123-4567-89ab-cdef-0123", testDay),
+		FollowupsImported(6, testDay),
+		TestimoniesWithdrawn(1, testDay),
 	}
 }
 
@@ -74,6 +78,10 @@ func TestRecordEncoding(t *testing.T) {
 		"testimony-audit/1 2026-03-04 reply-batch-imported manifest-sha256=" + h + " count=3\n",
 		"testimony-audit/1 2026-03-04 replies-served count=17\n",
 		"testimony-audit/1 2026-03-04 replies-purged count=3\n",
+		"testimony-audit/1 2026-03-04 reply-batch-written manifest-sha256=" + h + " count=3\n",
+		"testimony-audit/1 2026-03-04 team-copy-imported count=2 researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 followups-imported count=6\n",
+		"testimony-audit/1 2026-03-04 testimonies-withdrawn count=1\n",
 	}
 	for i, r := range allRecords() {
 		text, err := r.MarshalText()

@@ -18,6 +18,14 @@
 //	WriteJSONL     one JSON object per testimony, answers exact
 //	WriteMarkdown  one testimony, for reading; WriteMarkdownDir writes them all
 //
+// and, for what people send after coming back with their return passphrase
+// (package response's messages on a thread: follow-ups and additions), the
+// thread writers of [ThreadMessage]:
+//
+//	WriteThreadJSONL     one JSON object per message, answers exact
+//	WriteFollowupsCSV    one row per answer of every message (long format), with codes
+//	WriteThreadMarkdown  a testimony's thread, the section after its answers
+//
 // # Columns
 //
 // pseudonym, pseudonym_roman, lang (the language the person answered in),

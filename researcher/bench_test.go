@@ -3,11 +3,15 @@ package researcher
 import (
 	"bytes"
 	"crypto/sha512"
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/testimony-project/testimony/batch"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/crypto/returnkey"
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
 )
@@ -98,4 +102,53 @@ func BenchmarkImport(b *testing.B) {
 	}
 	b.Run("pipeline", func(b *testing.B) { pipeline(b, false) })
 	b.Run("pipeline+exports", func(b *testing.B) { pipeline(b, true) })
+}
+
+// BenchmarkThreads measures a decrypt run that brings messages on
+// threads into a workspace of 10,000 testimonies, each with a return
+// address: 1,000 additions (the thread files and the 1,000 Markdown files
+// they change are written again, the tables are not), and 1,000
+// withdrawals (every export is written again, and the withdrawn lines of
+// data/ are overwritten).
+func BenchmarkThreads(b *testing.B) {
+	const n, m = 10000, 1000
+	f := newFixture(b)
+	people := make([]*person, n)
+	envs := make([]batch.Envelope, n)
+	for i := range envs {
+		var seed [32]byte
+		seed[0], seed[1], seed[2] = 0x42, byte(i>>8), byte(i)
+		people[i] = &person{returnkey.NewKeys(seed)}
+		envs[i] = f.testimony(b, people[i], fmt.Sprintf("이야기 %d: 도서관 관리원이 옆에서 지켜보았다.", i))
+	}
+	base := b.TempDir()
+	if err := decryptRun(base, f.study, f.ids[0], f.verifier, f.batch(b, envs...)); err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{"additions", "withdrawals"} {
+		var msgs []batch.Envelope
+		for i := range m {
+			p := people[i*(n/m)]
+			if kind == "additions" {
+				msgs = append(msgs, f.message(b, p, p, addition(fmt.Sprintf("보탠 말 %d", i))))
+			} else {
+				msgs = append(msgs, f.message(b, p, p, withdrawal()))
+			}
+		}
+		data := f.batch(b, msgs...)
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				dir := filepath.Join(b.TempDir(), "ws")
+				if out, err := exec.Command("cp", "-a", base, dir).CombinedOutput(); err != nil {
+					b.Fatalf("cp: %v %s", err, out)
+				}
+				b.StartTimer()
+				if err := decryptRun(dir, f.study, f.ids[0], f.verifier, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "messages/s")
+		})
+	}
 }

@@ -58,7 +58,7 @@ func (w *Workspace) Close() error {
 // registry sealed.
 func (w *Workspace) commit() error {
 	run := w.run
-	for _, a := range []*appender{run.data, run.qdata} {
+	for _, a := range []*appender{run.data, run.qdata, run.mdata} {
 		if a != nil {
 			if err := a.sync(); err != nil {
 				return err
@@ -147,7 +147,7 @@ func (w *Workspace) commit() error {
 		if _, err := w.reg.Assign(hexKey(p.key), p.seed); err != nil {
 			return err
 		}
-		rows = append(rows, row{key: p.key, ref: p.ref, off: p.off, n: p.n})
+		rows = append(rows, row{key: p.key, ref: p.ref, off: p.off, n: p.n, ret: p.ret})
 	}
 
 	sourceOf := map[srcRef]source{}
@@ -178,8 +178,42 @@ func (w *Workspace) commit() error {
 		}
 	}
 
+	// Messages on threads, the replies known, and what they come to.
+	msgs := slices.Grow(slices.Clone(w.msgs), len(run.msgs))
+	slices.SortFunc(run.msgs, func(a, b pendingMsg) int { return bytes.Compare(a.key[:], b.key[:]) })
+	for _, p := range run.msgs {
+		m := msgEntry{key: p.key, addr: p.addr, kind: p.kind, src: sourceOf[p.src], pos: p.pos, off: p.off, n: p.n}
+		copy(m.reply[:], p.reply)
+		msgs = append(msgs, m)
+	}
+	replies := w.replies()
+	if err := w.checkFollowups(msgs, replies); err != nil {
+		return err
+	}
+	view := w.resolve(rows, msgs, replies, batches, handovers)
+	// A reply still queued to a testimony now withdrawn is never sent.
+	if view.withdrawn > 0 && slices.ContainsFunc(replies, func(e replyEntry) bool { return e.queued() }) {
+		live := map[string]bool{}
+		for i, r := range rows {
+			if !view.out[i] {
+				live[hex.EncodeToString(r.ref[:])] = true
+			}
+		}
+		replies = slices.DeleteFunc(replies, func(e replyEntry) bool {
+			if !e.queued() || live[e.Ref] {
+				return false
+			}
+			w.droppedReplies++
+			return true
+		})
+	}
+	counts := w.threadChanges(view, msgs)
+	quarantined += counts.quarantined
+
 	st := w.st
 	st.Batches, st.Handovers = batches, handovers
+	st.Replies = replies
+	st.ReplyBatches = slices.Concat(st.ReplyBatches, run.replyBatches)
 	st.Lang, st.Labels = w.lang, w.labels
 	for _, c := range run.claims {
 		if !slices.Contains(st.Renames, c) {
@@ -192,14 +226,24 @@ func (w *Workspace) commit() error {
 	if run.qdata != nil {
 		st.QuarantineData = run.qdata.off
 	}
+	if run.mdata != nil {
+		st.MessageData = run.mdata.off
+	}
 	if run.reexamined || len(w.quar) == 0 {
 		st.ExaminedStudy, st.ExaminedRules = w.examinationContext(), examinationRules
 	}
 	var err error
-	if st.Audit, st.AuditBase, err = w.auditRecords(imported, handedOver, quarantined, len(run.recovered), run.made, run.records); err != nil {
+	others := run.records
+	if counts.attached > 0 {
+		others = append(others, audit.FollowupsImported(counts.attached, timeNow()))
+	}
+	if counts.withdrawn > 0 {
+		others = append(others, audit.TestimoniesWithdrawn(counts.withdrawn, timeNow()))
+	}
+	if st.Audit, st.AuditBase, err = w.auditRecords(imported, handedOver, quarantined, len(run.recovered), run.made, others); err != nil {
 		return err
 	}
-	plain, err := encodeState(&st, w.reg, rows, quar)
+	plain, err := encodeState(&st, w.reg, rows, quar, msgs)
 	if err != nil {
 		return err
 	}
@@ -213,13 +257,22 @@ func (w *Workspace) commit() error {
 	}
 	crashPoint("sealed")
 
-	w.st, w.rows, w.quar, w.exists, w.run = st, rows, quar, true, nil
+	before := w.view
+	w.digestBefore = w.threadsDigest()
+	w.st, w.rows, w.quar, w.msgs, w.view, w.exists, w.run = st, rows, quar, msgs, view, true, nil
 	w.qindex = make(map[[32]byte]int, len(quar))
 	for i, q := range quar {
 		w.qindex[q.key] = i
 	}
+	w.msgIndex = make(map[[32]byte]int, len(msgs))
+	for i, m := range msgs {
+		w.msgIndex[m.key] = i
+	}
+	w.touched = counts.touched
 	w.applyRenames()
-	return nil
+	// What the people who withdrew wrote leaves data/ now that the
+	// registry says they withdrew.
+	return w.scrubWithdrawn(before)
 }
 
 // auditRecords returns the audit records of the run, encoded, and the

@@ -3,33 +3,40 @@
 // key, checks every testimony against the questionnaire version it
 // answers, gives each a team pseudonym and writes files researchers can
 // analyse; and it carries what a team exchanges: import receipts, renames,
-// handovers and revised study files.
+// handovers and revised study files; and the way back: replies to the
+// people who testified, and what they send after coming back.
 //
 // Use [Open] to open (or create) a workspace, [Workspace.Resume] and
 // [Workspace.Reexamine] to finish what earlier runs left, [Workspace.Import]
 // for each batch and [Workspace.ImportHandover] for each handover file,
 // [Workspace.Rename], [Workspace.ImportRenames] and [Workspace.ExportRenames]
 // for pseudonyms, [Workspace.Receipt] and [Workspace.WriteHandover] for
-// the server and the team, then [Workspace.Close] to save the run, or
+// the server and the team, [Workspace.QueueReply], [Workspace.WriteReplyBatch]
+// and [Workspace.ImportTeamCopy] for replies ([ParseQuestions] reads a
+// reply's questions), then [Workspace.Close] to save the run, or
 // [Workspace.Abort] to drop it. [AddRecipient] and [RemoveRecipient] edit a
 // study file's team. The package does no networking.
 //
 // # Workspace
 //
-//	registry.sealed      what was imported and quarantined, the drawn pseudonyms, every rename, sealed to the researcher's key
+//	registry.sealed      what was imported and quarantined, the drawn pseudonyms, every rename, each testimony's return address, the messages on threads, every reply, sealed to the researcher's key
 //	batches/<sha>.tar    every batch imported, byte for byte as verified, named by its manifest's SHA-256
 //	handovers/<sha>.handover  every handover file imported, named by its SHA-256
 //	versions/<id>.yaml   every version of the study file the batches carried, named by its version id
 //	study.yaml           the study file the exports were last made with (so commands need no --study)
 //	data/testimonies     the testimonies, one JSON object per line (study version, language, answers), append-only
 //	data/quarantined     the results of examinations that quarantined an envelope, one per line, append-only
+//	data/messages        the messages on threads (version, language, kind, reply, answers; no address), one per line, append-only
+//	reply-batches/<sha>.tar  every reply batch written here, named by its manifest's SHA-256
 //	testimonies.csv      one row per testimony: values (package export, "Columns" and "Codes")
 //	testimonies-labels-<lang>.csv  the same with choice labels in lang, when asked for ([Workspace.SetLabels])
 //	testimonies.xlsx     sheets of values, of labels (in the exports' language) and the codebook
 //	testimonies.jsonl    one JSON object per testimony, answers exactly as sent
 //	codebook.csv         every column, question, choice, code and version, with labels in every language
 //	testimonies/*.md     one file per testimony, named by pseudonym, with question labels
-//	quarantine.jsonl     envelopes that could not be opened or broke the questionnaire's rules, with reasons
+//	thread.jsonl         one JSON object per follow-up or addition, under its testimony's pseudonym (package export, "Threads")
+//	followups.csv        one row per answer of every follow-up and addition
+//	quarantine.jsonl     envelopes that could not be opened or broke the questionnaire's rules, and messages held, with reasons
 //	.exports             what the exports above were made from, so that a run rewrites only what changed
 //	.tmp/                what writing the XLSX file spills to disk (testimony), removed when it is written or after a crash
 //	audit/               the researcher's audit log (see "Audit")
@@ -47,7 +54,8 @@
 // takes the versions oldest first, but study files carry no date: the
 // study given to Open is taken as the newest and the others in order of
 // their version ids, the same for every researcher. Each Markdown file
-// follows its testimony's version.
+// follows its testimony's version. A withdrawn testimony is in no export
+// (see "Threads").
 //
 // Rows are in the order of their pseudonyms (Hangul in 가나다 order, then
 // the romanized form), so that researchers holding the same testimonies
@@ -184,7 +192,10 @@
 // [Workspace.WriteHandover] writes a handover file (package handover, which
 // specifies the format) for a researcher who cannot open some testimonies:
 // the original envelopes, from the batches and handover files the
-// workspace keeps, with their content keys sealed to that researcher.
+// workspace keeps, with their content keys sealed to that researcher, and
+// the messages on their threads; and every withdrawal, so that the new
+// researcher's workspace withdraws what it receives later (a withdrawn
+// testimony is handed over to nobody).
 // [Workspace.ImportHandover] checks the file's signature against the
 // recipients of the study given to Open, that it is for the researcher's
 // key, and opens every envelope with its key with envelope.OpenWithKey,
@@ -201,13 +212,89 @@
 // serves the result as a new version; the server retires at once every
 // version sealed to a removed key.
 //
+// # Threads
+//
+// A person given a return passphrase (package crypto/returnkey) may come
+// back: read the researchers' replies, answer their questions (a
+// follow-up), add to the testimony (an addition), or withdraw it. Each is
+// a message on the thread of the first testimony (package response,
+// plaintext version 3), in an ordinary envelope: decrypt opens it like a
+// testimony, checks its form against the version it names and its
+// signature by the key of the thread it names, and keeps it (a message
+// whose signature fails is quarantined as thread-unverified, attached to
+// nothing). The registry keeps each testimony's return address — the
+// keys that name its thread and find its replies among the server's
+// public records: a key, not data, never in data/ or an export
+// (quarantine.jsonl shows plaintexts with every address cut) — and each
+// message's thread.
+//
+// What becomes of the messages is decided at every Close from what the
+// workspace holds, not from the order they came in, so that researchers
+// holding the same testimonies, messages and replies have the same
+// threads and withdrawals:
+//
+//   - A withdrawal withdraws every testimony whose return address is its
+//     thread, now or when it arrives: the testimony and every message on its
+//     thread leave every export, on this run and every later one; its name
+//     stays taken (so that the names later testimonies draw do not depend on
+//     it); its lines in data/ are overwritten with spaces. Its envelope stays
+//     in the batch the workspace keeps (signed whole, needed to hand over
+//     and examine the others), and on the server until purged.
+//   - A follow-up or an addition is attached to the testimony whose return
+//     address is its thread: its answers appear under the same pseudonym in
+//     thread.jsonl, followups.csv and a "Thread" section of the testimony's
+//     Markdown file. Until that testimony arrives (a later batch, a
+//     teammate's handover) it is held as thread-unknown.
+//   - A follow-up must answer a reply the workspace knows, written to that
+//     testimony: the researcher's own, or a teammate's from their team copy.
+//     Until then it is held as reply-unknown; its answers must then keep the
+//     rules of the reply's questions (response.ValidateFollowup), else it is
+//     held as answers-break-rules.
+//
+// Held messages are listed in quarantine.jsonl and counted by reason, and
+// brought in by the Close after what they wait for arrives. A thread's
+// messages are in the order the workspace met them: batch by batch, and
+// within a batch in the batch's order (which says nothing of when each
+// came: the server's ids are random). The exports of threads name a
+// message by its pseudonym and its position on the thread, never by a
+// day, a hash or an address.
+//
+// # Replies
+//
+// [Workspace.QueueReply] queues a reply (a text, follow-up questions in
+// the model of package reply, or both, in the person's language) to a
+// testimony that carries a return address; [Workspace.WriteReplyBatch]
+// seals every queued reply to its person (reply.Seal), numbered after
+// the researcher's earlier replies to them, and writes a reply batch
+// signed with the researcher's key, for `intake replies import`. A number
+// used twice would give two records one tag, which links them: the batch
+// is kept in reply-batches/ before Close seals the numbers in the
+// registry, a batch left there by a run that did not complete is removed
+// by the next Open (no copy of it left the workspace), and a batch is
+// copied out of the workspace only after Close.
+//
+// A reply is sealed to the person alone: not even its author can read
+// the record again. So that every researcher can check the follow-ups
+// answering a teammate's reply and show them with its questions,
+// WriteReplyBatch also returns a team copy of the batch's replies (package
+// replycopy: each reply's testimony reference, number and content, signed
+// by the researcher); [Workspace.ImportTeamCopy] checks one against the
+// study's researchers and keeps its replies. Only replies written in a
+// reply batch (own, or from a team copy) are shown in the exports, with
+// the follow-ups that answer them.
+//
 // # Audit
 //
 // The researcher's audit log (package audit) records, with the UTC day
-// only: batch-imported, testimonies-quarantined, testimonies-recovered,
-// pseudonym-renamed (a rename made here), renames-signed, renames-applied
-// (with the signer's fingerprint), receipt-issued (the receipt's SHA-256),
-// handover-written (to whom), handover-imported (from whom), and what
-// [Workspace.Record] is given: researcher-added, researcher-removed,
-// passphrase-changed. Never a name, a reference or an answer.
+// only: batch-imported, testimonies-quarantined (envelopes and messages
+// held), testimonies-recovered, pseudonym-renamed (a rename made here),
+// renames-signed, renames-applied (with the signer's fingerprint),
+// receipt-issued (the receipt's SHA-256), handover-written (to whom),
+// handover-imported (from whom), reply-batch-written (the batch
+// manifest's SHA-256 and its number of records, which the server's
+// reply-batch-imported carries too), team-copy-imported (how many
+// replies, from whom), followups-imported (follow-ups and additions
+// attached), testimonies-withdrawn (how many), and what [Workspace.Record]
+// is given: researcher-added, researcher-removed, passphrase-changed.
+// Never a name, a reference, an address or an answer.
 package researcher

@@ -31,7 +31,7 @@ const MultiSeparator = export.MultiSeparator
 
 // exportFormat changes whenever the layout of an export changes, so that
 // exports made by an earlier version are made again.
-const exportFormat = 2
+const exportFormat = 3
 
 // exportStamp, in the file .exports, says what the exports were made from.
 // Close compares it with the workspace to write only what is out of date:
@@ -46,7 +46,11 @@ type exportStamp struct {
 	Lang     string `json:"lang"`     // of Markdown files and the XLSX labels sheet
 	Labels   string `json:"labels"`   // of testimonies-labels-<lang>.csv, or ""
 	Names    string `json:"names"`    // renamesDigest
-	Rows     int    `json:"rows"`
+	Rows     int    `json:"rows"`     // testimonies saved, withdrawn or not
+	// Withdrawn counts the testimonies withdrawn, and Threads names what
+	// the exports of threads show (threadsDigest).
+	Withdrawn int    `json:"withdrawn"`
+	Threads   string `json:"threads"`
 	// Sizes are those of the files holding every testimony, by name: one
 	// that changed (edited in a spreadsheet and saved) is made again.
 	Sizes          map[string]int64 `json:"sizes"`
@@ -105,7 +109,8 @@ func (w *Workspace) export() error {
 	}
 	want := exportStamp{
 		Format: exportFormat, Study: w.study.Version(), Versions: hex.EncodeToString(vh.Sum(nil)), Lang: w.lang, Labels: w.labels,
-		Names: w.renamesDigest(), Rows: len(w.rows), Quarantine: len(w.quar), QuarantineData: w.st.QuarantineData,
+		Names: w.renamesDigest(), Rows: len(w.rows), Withdrawn: w.view.withdrawn, Threads: w.threadsDigest(),
+		Quarantine: len(w.quar), QuarantineData: w.st.QuarantineData,
 	}
 	path := func(name string) string { return filepath.Join(w.dir, name) }
 	old, haveStamp := readStamp(path(stampFile))
@@ -115,16 +120,27 @@ func (w *Workspace) export() error {
 	if want.Labels != "" {
 		files = append(files, labelsCSVName(want.Labels))
 	}
-	testimoniesDone := same && old.Rows == want.Rows && old.Labels == want.Labels && countMarkdown(path(markdownDir)) == old.Rows &&
+	mdCount := countMarkdown(path(markdownDir))
+	testimoniesDone := same && old.Rows == want.Rows && old.Withdrawn == want.Withdrawn && old.Labels == want.Labels && mdCount == old.Rows-old.Withdrawn &&
 		!slices.ContainsFunc(files, func(f string) bool { size, ok := old.Sizes[f]; return !ok || sizeOf(path(f)) != size })
+	threadsDone := testimoniesDone && old.Threads == want.Threads && sizeOf(path(threadFile)) >= 0 && sizeOf(path(followupsFile)) >= 0
 	want.Sizes = old.Sizes
-	mdFrom := -1 // every Markdown file
-	if same && old.Rows <= want.Rows && countMarkdown(path(markdownDir)) == old.Rows {
-		mdFrom = old.Rows
+	// Which Markdown files to write: every one (nil), or those of the
+	// testimonies saved since (and of those whose thread changed).
+	var mdWant func(added int) bool
+	if same && old.Withdrawn == want.Withdrawn && old.Rows <= want.Rows && mdCount == old.Rows-old.Withdrawn {
+		from := old.Rows
+		switch {
+		case old.Threads == want.Threads:
+			mdWant = func(added int) bool { return added >= from }
+		case w.touched != nil && old.Threads == w.digestBefore:
+			touched := w.touched
+			mdWant = func(added int) bool { return added >= from || touched[added] }
+		}
 	}
-	quarDone := same && old.Quarantine == want.Quarantine && old.QuarantineData == want.QuarantineData && sizeOf(path(quarantineFile)) >= 0
+	quarDone := same && old.Quarantine == want.Quarantine && old.QuarantineData == want.QuarantineData && old.Threads == want.Threads && sizeOf(path(quarantineFile)) >= 0
 	codebookDone := same && sizeOf(path(codebookFile)) >= 0
-	if testimoniesDone && quarDone && codebookDone {
+	if testimoniesDone && threadsDone && quarDone && codebookDone {
 		return nil
 	}
 
@@ -136,13 +152,20 @@ func (w *Workspace) export() error {
 	if err := atomicfile.SyncDir(w.dir); err != nil {
 		return err
 	}
-	if !testimoniesDone {
-		if err := w.exportTestimonies(schema, want.Labels, mdFrom); err != nil {
+	if !testimoniesDone || !threadsDone {
+		if err := w.exportTestimonies(schema, want.Labels, !testimoniesDone, mdWant); err != nil {
 			return err
 		}
-		want.Sizes = map[string]int64{}
-		for _, f := range files {
-			want.Sizes[f] = sizeOf(path(f))
+		if !testimoniesDone {
+			want.Sizes = map[string]int64{}
+			for _, f := range files {
+				want.Sizes[f] = sizeOf(path(f))
+			}
+		}
+	}
+	if !threadsDone {
+		if err := w.exportThreads(); err != nil {
+			return err
 		}
 	}
 	crashPoint("exporting")
@@ -236,10 +259,13 @@ func (w *Workspace) exportOrder() []int {
 		name pseudonym.Name
 		i    int
 	}
-	es := make([]entry, len(w.rows))
+	es := make([]entry, 0, len(w.rows))
 	for i, r := range w.rows {
-		es[i].name, _ = w.names.Lookup(hexKey(r.key))
-		es[i].i = i
+		if !w.live(i) {
+			continue // withdrawn: in no export
+		}
+		name, _ := w.names.Lookup(hexKey(r.key))
+		es = append(es, entry{name, i})
 	}
 	slices.SortFunc(es, func(a, b entry) int {
 		return cmp.Or(strings.Compare(a.name.Hangul, b.name.Hangul), strings.Compare(a.name.Roman, b.name.Roman), cmp.Compare(a.i, b.i))
@@ -296,8 +322,8 @@ type exportRow struct {
 	added int
 }
 
-// exportRows returns the saved testimonies as the export package takes
-// them, in the order of the exports. The rows are independent of one
+// exportRows returns the saved testimonies (not withdrawn) as the export
+// package takes them, in the order of the exports. The rows are independent of one
 // another and of the data read after them, so that several writers can
 // hold them at once.
 func (w *Workspace) exportRows() iter.Seq2[exportRow, error] {
@@ -323,13 +349,15 @@ func (w *Workspace) exportRows() iter.Seq2[exportRow, error] {
 	}
 }
 
-// exportTestimonies writes every testimony to testimonies.jsonl,
-// testimonies.csv, the CSV of labels in labels (if not ""),
-// testimonies.xlsx and testimonies/, in one pass over data/testimonies,
-// each file by its own writer of package export, in parallel. Markdown
-// files are written for the testimonies saved from mdFrom on (the others
-// are there already), or for all with mdFrom -1.
-func (w *Workspace) exportTestimonies(schema *export.Schema, labels string, mdFrom int) error {
+// exportTestimonies writes every testimony (not withdrawn) to
+// testimonies.jsonl, testimonies.csv, the CSV of labels in labels (if not
+// ""), testimonies.xlsx (unless tables is false) and testimonies/, in one
+// pass over data/testimonies, each file by its own writer of package
+// export, in parallel. Markdown files, each with the testimony's thread,
+// are written for the testimonies mdWant selects by their position in the
+// order they were saved (the others are there already), or for all with
+// mdWant nil.
+func (w *Workspace) exportTestimonies(schema *export.Schema, labels string, tables bool, mdWant func(added int) bool) error {
 	path := func(name string) string { return filepath.Join(w.dir, name) }
 	var files []*exportFile
 	defer func() {
@@ -339,6 +367,9 @@ func (w *Workspace) exportTestimonies(schema *export.Schema, labels string, mdFr
 	}()
 	var sinks []sink
 	newFile := func(name string, write func(out io.Writer, rows export.Rows) error) error {
+		if !tables {
+			return nil
+		}
 		f, err := openExport(path(name))
 		if err != nil {
 			return err
@@ -363,43 +394,50 @@ func (w *Workspace) exportTestimonies(schema *export.Schema, labels string, mdFr
 		}
 	}
 	tmp := path(tmpDir)
-	sinks = append(sinks, func(rows iter.Seq2[exportRow, error]) error {
-		// Sheets beyond 16 MiB spill to disk, in plaintext: into the
-		// workspace, which repair empties after a crash.
-		if err := os.MkdirAll(tmp, 0o700); err != nil {
-			return fmt.Errorf("failed to write exports: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		return atomicfile.Write(path(xlsxFile), 0o600, func(out io.Writer) error {
-			return export.WriteXLSX(out, schema, plain(rows), export.XLSXOptions{Labels: w.lang, TempDir: tmp})
+	if tables {
+		sinks = append(sinks, func(rows iter.Seq2[exportRow, error]) error {
+			// Sheets beyond 16 MiB spill to disk, in plaintext: into the
+			// workspace, which repair empties after a crash.
+			if err := os.MkdirAll(tmp, 0o700); err != nil {
+				return fmt.Errorf("failed to write exports: %w", err)
+			}
+			defer os.RemoveAll(tmp)
+			return atomicfile.Write(path(xlsxFile), 0o600, func(out io.Writer) error {
+				return export.WriteXLSX(out, schema, plain(rows), export.XLSXOptions{Labels: w.lang, TempDir: tmp})
+			})
 		})
-	})
+	}
 	mdDir := path(markdownDir)
 	if err := os.MkdirAll(mdDir, 0o700); err != nil {
 		return fmt.Errorf("failed to write exports: %w", err)
 	}
 	// Writing every file compares each with what is there, unless nothing
 	// is.
-	full := mdFrom < 0
+	full := mdWant == nil
 	compare := full && countMarkdown(mdDir) > 0
 	var mdNames map[string]bool
 	if full {
 		mdNames = map[string]bool{}
 	}
+	threads, err := w.newThreadExport()
+	if err != nil {
+		return err
+	}
+	defer threads.Close()
 	sinks = append(sinks, func(rows iter.Seq2[exportRow, error]) error {
-		return w.writeMarkdown(mdDir, schema, func(yield func(export.Row, error) bool) {
+		return w.writeMarkdown(mdDir, schema, func(yield func(exportRow, error) bool) {
 			for r, err := range rows {
-				if err == nil && r.added < mdFrom {
+				if err == nil && !full && !mdWant(r.added) {
 					continue
 				}
-				if !yield(r.Row, err) {
+				if !yield(r, err) {
 					return
 				}
 			}
-		}, compare, mdNames)
+		}, threads, compare, mdNames)
 	})
 
-	total := len(w.rows)
+	total := w.Len()
 	progress := func(done int) {
 		if w.exportProgress != nil {
 			w.exportProgress(done, total)
@@ -518,20 +556,28 @@ feed:
 var errStopped = errors.New("failed to write exports: another export failed")
 
 // writeMarkdown writes one Markdown file per testimony into dir, named
-// by export.MarkdownName; with compare, only those that differ from what
-// is there. names, if not nil, collects the names written. Markdown files
-// are written by two goroutines while this one formats the next rows:
-// creating a file costs more than formatting it (more writers only contend
-// for the folder).
-func (w *Workspace) writeMarkdown(dir string, schema *export.Schema, rows export.Rows, compare bool, names map[string]bool) error {
+// by export.MarkdownName, with its thread after its answers; with
+// compare, only those that differ from what is there. names, if not nil,
+// collects the names written. Markdown files are written by two
+// goroutines while this one formats the next rows: creating a file costs
+// more than formatting it (more writers only contend for the folder).
+func (w *Workspace) writeMarkdown(dir string, schema *export.Schema, rows iter.Seq2[exportRow, error], threads *threadExport, compare bool, names map[string]bool) error {
 	mdw := newFileWriter(2, compare)
 	defer mdw.close()
-	for r, err := range rows {
+	for er, err := range rows {
 		if err != nil {
 			return err
 		}
+		r := er.Row
 		var md bytes.Buffer
 		if err := export.WriteMarkdown(&md, schema, r, w.lang); err != nil {
+			return err
+		}
+		thread, err := threads.messages(er.added, r)
+		if err != nil {
+			return err
+		}
+		if err := export.WriteThreadMarkdown(&md, thread); err != nil {
 			return err
 		}
 		name := export.MarkdownName(r)
@@ -718,8 +764,15 @@ func Cell(raw json.RawMessage) string {
 // writeQuarantine writes quarantine.jsonl: the line of each quarantined
 // envelope's latest examination, in the order they were quarantined (not
 // those sealed before the researcher joined the team, which are not
-// quarantined).
+// quarantined), then a line for each message held (see writeHeldMessages).
 func (w *Workspace) writeQuarantine(out io.Writer) error {
+	if err := w.writeQuarantinedEnvelopes(out); err != nil {
+		return err
+	}
+	return w.writeHeldMessages(out)
+}
+
+func (w *Workspace) writeQuarantinedEnvelopes(out io.Writer) error {
 	if len(w.quar) == 0 {
 		return nil
 	}

@@ -33,8 +33,11 @@ type Summary struct {
 	BatchID        string   // the batch's random id, from its manifest
 	Envelopes      int      // in the batch
 	Imported       int      // new testimonies (named when Close saves the run)
-	Skipped        int      // already imported or quarantined, or met earlier in this run
-	Quarantined    int      // newly quarantined
+	// Messages counts the new messages on threads: follow-ups, additions
+	// and withdrawals (attached when Close saves the run).
+	Messages    int
+	Skipped     int // already imported or quarantined, or met earlier in this run
+	Quarantined int // newly quarantined
 	// SealedBefore counts envelopes sealed to a version of the study
 	// whose recipients did not include the researcher yet: kept, not
 	// quarantined, and brought in by a teammate's handover.
@@ -82,15 +85,39 @@ type run struct {
 	settings bool
 	// versions are the study files new to the workspace that the run's
 	// batches brought, by version id, to be kept when the run is saved.
-	versions    map[string][]byte
+	versions map[string][]byte
+	// msgs are the new messages on threads.
+	msgs []pendingMsg
+	// replies are the replies new to the workspace (queued here, or from
+	// team copies), written those of its replies the run wrote in a reply
+	// batch, by id, and replyBatches the reply batches it wrote, kept in
+	// reply-batches/.
+	replies      []replyEntry
+	written      map[string]replyEntry
+	replyBatches []string
+	// dropped are the ids of queued replies dropped: their testimony was
+	// withdrawn.
+	dropped     []string
 	data, qdata *appender
+	mdata       *appender
 }
 
 type pendingRow struct {
 	key, seed [32]byte
 	ref       [16]byte
+	ret       address
 	src       srcRef // the batch or handover it came in
 	off, n    int64
+}
+
+type pendingMsg struct {
+	key    [32]byte
+	addr   address
+	kind   msgKind
+	reply  string
+	src    srcRef
+	pos    uint32
+	off, n int64
 }
 
 type pendingQ struct {
@@ -121,11 +148,12 @@ type runBatch struct {
 
 func (r *run) changed() bool {
 	return len(r.rows) > 0 || len(r.quar) > 0 || len(r.requar) > 0 || len(r.recovered) > 0 ||
-		len(r.batches) > 0 || len(r.handovers) > 0 || len(r.claims) > 0 || len(r.records) > 0 || r.reexamined || len(r.versions) > 0 || r.settings
+		len(r.batches) > 0 || len(r.handovers) > 0 || len(r.claims) > 0 || len(r.records) > 0 || r.reexamined || len(r.versions) > 0 || r.settings ||
+		len(r.msgs) > 0 || len(r.replies) > 0 || len(r.written) > 0 || len(r.replyBatches) > 0 || len(r.dropped) > 0
 }
 
 func (r *run) closeFiles() {
-	for _, a := range []*appender{r.data, r.qdata} {
+	for _, a := range []*appender{r.data, r.qdata, r.mdata} {
 		if a != nil {
 			a.f.Close()
 		}
@@ -135,7 +163,7 @@ func (r *run) closeFiles() {
 // begin returns the current run, starting one if needed.
 func (w *Workspace) begin() *run {
 	if w.run == nil {
-		w.run = &run{requar: map[int]pendingQ{}, recovered: map[int]bool{}, seen: map[[32]byte]bool{}, versions: map[string][]byte{}}
+		w.run = &run{requar: map[int]pendingQ{}, recovered: map[int]bool{}, seen: map[[32]byte]bool{}, versions: map[string][]byte{}, written: map[string]replyEntry{}}
 	}
 	return w.run
 }
@@ -184,6 +212,11 @@ func (w *Workspace) appenders() (*run, error) {
 	}
 	if r.qdata == nil {
 		if r.qdata, err = openAppender(filepath.Join(w.dir, quarDataFile), w.st.QuarantineData); err != nil {
+			return nil, err
+		}
+	}
+	if r.mdata == nil {
+		if r.mdata, err = openAppender(filepath.Join(w.dir, messagesFile), w.st.MessageData); err != nil {
 			return nil, err
 		}
 	}
@@ -266,7 +299,7 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 	}
 
 	pick := func(key [32]byte) (int, bool) { // called by the reading goroutine only
-		if run.seen[key] || w.isQuarantined(key) {
+		if run.seen[key] || w.isQuarantined(key) || w.isMessage(key) {
 			return 0, false
 		}
 		if _, ok := w.reg.Lookup(hexKey(key)); ok {
@@ -282,7 +315,7 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 	if st.examined > 0 && st.forKey == 0 {
 		return nil, w.wrongKeyError(m, st.examined)
 	}
-	sum.Imported, sum.Quarantined, sum.Skipped, sum.SealedBefore = st.accepted, st.quarantined, st.skipped, st.sealedBefore
+	sum.Imported, sum.Messages, sum.Quarantined, sum.Skipped, sum.SealedBefore = st.accepted, st.messages, st.quarantined, st.skipped, st.sealedBefore
 	sum.Reasons = sortCounts(st.reasons)
 	b := runBatch{hash: hash, count: len(m.Entries)}
 	if keep != nil {
@@ -340,6 +373,11 @@ func (w *Workspace) takeStudyFiles(next func() ([]byte, [32]byte, error)) error 
 
 func (w *Workspace) isQuarantined(key [32]byte) bool {
 	_, ok := w.qindex[key]
+	return ok
+}
+
+func (w *Workspace) isMessage(key [32]byte) bool {
+	_, ok := w.msgIndex[key]
 	return ok
 }
 
@@ -427,7 +465,7 @@ func (w *Workspace) Reexamine(progress func(done, total int)) (*Reexamination, e
 // examinationRules changes whenever a change to this package or the ones
 // it uses could change the result of examining an envelope, so that every
 // quarantined envelope is examined again.
-const examinationRules = 2
+const examinationRules = 3
 
 // stale reports whether the quarantined envelope q was examined against
 // another study or other rules than the current ones.
@@ -587,22 +625,26 @@ type job struct {
 	k    *[32]byte // its content key, from a handover; nil: open with the researcher's key
 	qidx int       // index in w.quar when examining it again, else -1
 	src  srcRef    // the file holding it
+	pos  uint32    // its position in the file, from 0
 	cost int64     // bytes reserved from the budget
 }
 
 // result is the examination of one envelope: accepted (reason 0) with the
-// line for data/testimonies, or quarantined with the line for
+// line for data/testimonies (or, for a message on a thread, msg set and
+// the line for data/messages), or quarantined with the line for
 // data/quarantined.
 type result struct {
 	job
 	seed   [32]byte
 	ref    [16]byte
+	ret    address // a testimony's return address
+	msg    *pendingMsg
 	line   []byte
 	reason reason
 }
 
 type examStats struct {
-	examined, accepted, quarantined, skipped, sealedBefore int
+	examined, accepted, messages, quarantined, skipped, sealedBefore int
 	// forKey counts envelopes the key opened, or that failed for another
 	// reason than being sealed to other keys.
 	forKey  int
@@ -632,7 +674,7 @@ func (w *Workspace) examine(next entries, src srcRef, pick func(key [32]byte) (i
 	var readErr error
 	go func() {
 		defer close(jobs)
-		for {
+		for pos := uint32(0); ; pos++ {
 			key, data, k, err := next()
 			if err == io.EOF {
 				return
@@ -646,7 +688,7 @@ func (w *Workspace) examine(next entries, src srcRef, pick func(key [32]byte) (i
 				skipped.Add(1)
 				continue
 			}
-			j := job{key: key, data: data, k: k, qidx: qi, src: src, cost: 3 * int64(len(data))}
+			j := job{key: key, data: data, k: k, qidx: qi, src: src, pos: pos, cost: 3 * int64(len(data))}
 			if !budget.acquire(j.cost) {
 				return
 			}
@@ -733,16 +775,41 @@ func (w *Workspace) examineOne(j job, before map[string]bool) result {
 	r.seed = pseudonymSeed(w.study.ID, opened.Key)
 	r.ref = testimonyRef(opened.Key)
 	clear(opened.Key[:])
+	defer clear(plain)
+	if h, err := response.PeekHeader(plain); err == nil && h.Kind.IsMessage() {
+		if r.msg, r.line, err = w.unmarshalMessage(h, plain); err != nil {
+			r.reason = reasonOf(err)
+			r.line = quarantineLine(r.reason, err, plain)
+		}
+		return r
+	}
 	study, resp, err := w.unmarshal(plain)
 	if err == nil {
 		r.line, err = dataLine(study, resp)
+		r.ret = addressOf(resp.Return)
 	}
 	if err != nil {
 		r.reason = reasonOf(err)
 		r.line = quarantineLine(r.reason, err, plain)
 	}
-	clear(plain)
 	return r
+}
+
+// unmarshalMessage reads and checks a plaintext of a message on a thread,
+// whose header h says what it is, against the version of the study it
+// names: its form and its signature by the thread's key (an error
+// wrapping response.ErrThreadUnverified if that fails). It returns the
+// message as the registry will index it and its line for data/messages.
+func (w *Workspace) unmarshalMessage(h *response.Header, plain []byte) (*pendingMsg, []byte, error) {
+	study := w.versions[h.Version]
+	if study == nil {
+		return nil, nil, errUnknownVersion{h.Version}
+	}
+	m, err := response.UnmarshalMessage(study, plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &pendingMsg{addr: addressOf(m.Thread), kind: kindOf(m.Kind), reply: m.Reply}, messageLine(study, m), nil
 }
 
 // unmarshal reads and checks a plaintext against the version of the study
@@ -794,12 +861,26 @@ func (w *Workspace) collect(r result, st *examStats) error {
 	if r.reason != reasonNotSealed {
 		st.forKey++ // sealed-before-you-joined is no sign of a wrong key
 	}
+	if r.reason == 0 && r.msg != nil {
+		off, n, err := run.mdata.append(r.line)
+		if err != nil {
+			return err
+		}
+		m := *r.msg
+		m.key, m.src, m.pos, m.off, m.n = r.key, r.src, r.pos, off, n
+		run.msgs = append(run.msgs, m)
+		if r.qidx >= 0 {
+			run.recovered[r.qidx] = true
+		}
+		st.messages++
+		return nil
+	}
 	if r.reason == 0 {
 		off, n, err := run.data.append(r.line)
 		if err != nil {
 			return err
 		}
-		run.rows = append(run.rows, pendingRow{key: r.key, seed: r.seed, ref: r.ref, src: r.src, off: off, n: n})
+		run.rows = append(run.rows, pendingRow{key: r.key, seed: r.seed, ref: r.ref, ret: r.ret, src: r.src, off: off, n: n})
 		if r.qidx >= 0 {
 			run.recovered[r.qidx] = true
 		}
@@ -892,12 +973,21 @@ type Quarantined struct {
 	Problems map[string]string `json:"problems,omitempty"`
 	// Detail is the error, for a malformed plaintext.
 	Detail string `json:"detail,omitempty"`
-	// Plaintext is the opened envelope, empty when it did not open.
+	// Plaintext is the opened envelope, empty when it did not open, with
+	// every return address in it cut to "testimony-return-…".
 	Plaintext string `json:"plaintext,omitempty"`
+	// Message is, for a follow-up or an addition held until what it waits
+	// for arrives (or whose answers break the rules of the reply it
+	// answers), the message as data/messages holds it: its version,
+	// language, kind, reply and answers.
+	Message json.RawMessage `json:"message,omitempty"`
 }
 
+// quarantineLine returns the line of data/quarantined for an envelope
+// quarantined for r, because of err, and its plaintext if it opened (with
+// every return address in it redacted: it is a key).
 func quarantineLine(r reason, err error, plain []byte) []byte {
-	q := Quarantined{Reason: r.code(), Explanation: r.explanation(), Plaintext: string(plain)}
+	q := Quarantined{Reason: r.code(), Explanation: r.explanation(), Plaintext: string(redactAddresses(plain))}
 	var ps response.Problems
 	switch {
 	case errors.As(err, &ps):
@@ -929,6 +1019,11 @@ const (
 	reasonInconsistent
 	reasonUnknownVersion
 	reasonSealedBefore
+	reasonThreadUnverified
+	// Messages held by the workspace, not envelopes: never in the
+	// registry's quarantine entries.
+	reasonThreadUnknown
+	reasonReplyUnknown
 )
 
 var reasonText = map[reason][2]string{
@@ -938,9 +1033,12 @@ var reasonText = map[reason][2]string{
 	reasonMalformedEnvelope:  {"malformed-envelope", "the envelope is malformed"},
 	reasonInconsistent:       {"not-sealed-alike", "the envelope is not sealed alike to every researcher (every researcher quarantines it)"},
 	reasonMalformedPlaintext: {"malformed-plaintext", "the envelope opened but its contents are malformed"},
-	reasonAnswers:            {"answers-break-rules", "the answers break the questionnaire's rules"},
+	reasonAnswers:            {"answers-break-rules", "the answers break the questionnaire's rules (or, for a follow-up, those of the reply's questions)"},
 	reasonUnknownVersion:     {"unknown-version", "the answers name a version of the study the workspace does not have"},
 	reasonSealedBefore:       {"sealed-before-you-joined", "the envelope was sealed before your key was a recipient of the study: a teammate can hand it over (researcher handover)"},
+	reasonThreadUnverified:   {"thread-unverified", "a message on a thread that is not signed by the key of the thread it names: not sent by whoever holds that testimony's return passphrase, so attached to nothing"},
+	reasonThreadUnknown:      {"thread-unknown", "a follow-up or addition to a testimony this workspace does not hold (yet): attached when the testimony arrives, in a later batch or a teammate's handover"},
+	reasonReplyUnknown:       {"reply-unknown", "a follow-up answering a reply this workspace does not know for that testimony: attached when the team copy of the researcher who wrote it is imported (researcher decrypt --replies)"},
 }
 
 func (r reason) code() string        { return reasonText[r][0] }
@@ -949,12 +1047,14 @@ func (r reason) explanation() string { return reasonText[r][1] }
 // envelope reports whether r is about the envelope itself, which did not
 // open: the result depends only on the envelope's bytes and the key.
 func (r reason) envelope() bool {
-	return r != reasonMalformedPlaintext && r != reasonAnswers && r != reasonUnknownVersion
+	return r != reasonMalformedPlaintext && r != reasonAnswers && r != reasonUnknownVersion && r != reasonThreadUnverified
 }
 
 func reasonOf(err error) reason {
 	var ps response.Problems
 	switch {
+	case errors.Is(err, response.ErrThreadUnverified):
+		return reasonThreadUnverified
 	case errors.Is(err, envelope.ErrNotRecipient):
 		return reasonNotSealed
 	case errors.Is(err, envelope.ErrWrongStudy):

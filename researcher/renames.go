@@ -160,6 +160,9 @@ func (w *Workspace) Rename(old, new string) error {
 	if err != nil {
 		return err
 	}
+	if i := w.rowOf(hexDecode32(key)); i >= 0 && !w.live(i) {
+		return fmt.Errorf("%s was withdrawn by the person who gave it: it is in no export, and keeps its name", old)
+	}
 	ref := ""
 	for _, r := range w.rows {
 		if hexKey(r.key) == key {

@@ -54,7 +54,7 @@ func exports(t testing.TB, dir string) map[string]string {
 		b, _ := os.ReadFile(l)
 		out[filepath.Base(l)] = string(b)
 	}
-	for _, f := range []string{jsonlFile, csvFile, xlsxFile, codebookFile, quarantineFile} {
+	for _, f := range []string{jsonlFile, csvFile, xlsxFile, codebookFile, quarantineFile, threadFile, followupsFile} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
@@ -268,10 +268,14 @@ func TestSIGKILL(t *testing.T) {
 		e1 = append(e1, f.envelope(t, strings.Repeat("이야기 ", i+1)))
 	}
 	e1 = append(e1, f.quarantinedEnvelope(t))
+	// Two people with a return passphrase: one adds to their testimony,
+	// the other withdraws it.
+	p, q := newPerson(1), newPerson(2)
+	e1 = append(e1, f.testimony(t, p, "보탤 사람"), f.testimony(t, q, "철회할 사람"))
 	for i := range 30 {
 		e2 = append(e2, f.envelope(t, strings.Repeat("증언 ", i+1)))
 	}
-	e2 = append(e2, e1[3])
+	e2 = append(e2, e1[3], f.message(t, p, p, addition("보탠 말")), f.message(t, q, q, withdrawal()))
 	for name, data := range map[string][]byte{
 		"study.yaml": f.yaml, "server.pub": []byte(f.vkey), "id": f.ids[0].Bytes(),
 		"b1.tar": f.batch(t, e1...), "b2.tar": f.batch(t, e2...),
@@ -286,8 +290,8 @@ func TestSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, wantAudit := exports(t, ref), auditLines(t, ref)
-	if n := strings.Count(want[jsonlFile], "\n"); n != 70 {
-		t.Fatalf("reference has %d testimonies, want 70", n)
+	if n := strings.Count(want[jsonlFile], "\n"); n != 71 || !strings.Contains(want[threadFile], "보탠 말") || strings.Contains(want[jsonlFile], "철회할 사람") {
+		t.Fatalf("reference has %d testimonies, want 71 and a thread:\n%s", n, want[threadFile])
 	}
 
 	for _, step := range crashSteps {
@@ -303,6 +307,9 @@ func TestSIGKILL(t *testing.T) {
 			t.Fatalf("step %s: run after the crash: %v", step, err)
 		}
 		sameExports(t, "after a crash at "+step, exports(t, ws), want)
+		if b, _ := os.ReadFile(filepath.Join(ws, dataFile)); bytes.Contains(b, []byte("철회할 사람")) {
+			t.Errorf("after a crash at %s: %s still holds a withdrawn testimony", step, dataFile)
+		}
 		if got := auditLines(t, ws); !slices.Equal(got, wantAudit) {
 			t.Errorf("after a crash at %s: audit log\n%s\nwant\n%s", step, strings.Join(got, "\n"), strings.Join(wantAudit, "\n"))
 		}

@@ -12,25 +12,28 @@ import (
 )
 
 // stateVersion is the version of the sealed registry's contents.
-const stateVersion = 3
+const stateVersion = 4
 
 // state is what registry.sealed holds, sealed to the researcher. It is the
 // workspace's commit record: whatever it does not count did not happen.
 //
-// Encoded (see encodeState) as the line "testimony workspace state v3",
+// Encoded (see encodeState) as the line "testimony workspace state v4",
 // then, each preceded by its length as a big-endian integer of 4 bytes for
 // the first and 8 for the others: the JSON of state; the pseudonym registry
 // (pseudonym.Registry.MarshalBinary, the drawn names, keyed by the hex
-// SHA-256 of each testimony's envelope); the rows, in the order of the
-// exports (rowSize bytes each, see row); the quarantined envelopes
-// (qentrySize bytes each, see qentry).
+// SHA-256 of each testimony's envelope); the rows, in the order they were
+// saved (rowSize bytes each, see row); the quarantined envelopes
+// (qentrySize bytes each, see qentry); the messages on threads
+// (msgEntrySize bytes each, see msgEntry).
 type state struct {
 	Version int    `json:"v"`
 	Study   string `json:"study"`
-	// Data is the length of data/testimonies that the rows cover, and
-	// QuarantineData the length of data/quarantined.
+	// Data is the length of data/testimonies that the rows cover,
+	// QuarantineData the length of data/quarantined, and MessageData the
+	// length of data/messages.
 	Data           int64 `json:"data"`
 	QuarantineData int64 `json:"quarantine_data"`
+	MessageData    int64 `json:"message_data"`
 	// Batches are the hex SHA-256s of the manifests of every batch imported,
 	// in order.
 	Batches []string `json:"batches"`
@@ -39,6 +42,12 @@ type state struct {
 	Handovers []string `json:"handovers,omitempty"`
 	// Renames are every rename known: made here or received.
 	Renames []claim `json:"renames,omitempty"`
+	// Replies are every reply known: the researcher's own, queued or
+	// written in a reply batch, and teammates', from their team copies.
+	Replies []replyEntry `json:"replies,omitempty"`
+	// ReplyBatches are the hex SHA-256s of the manifests of the reply
+	// batches written here, in order (kept in reply-batches/).
+	ReplyBatches []string `json:"reply_batches,omitempty"`
 	// Lang is the language of question labels in the exports, and Labels
 	// that of testimonies-labels-<lang>.csv, or "".
 	Lang   string `json:"lang,omitempty"`
@@ -64,17 +73,40 @@ type claim struct {
 	Roman  string `json:"roman"`
 }
 
+// replyEntry is a reply the workspace knows.
+type replyEntry struct {
+	// ID is the reply's id (reply.Content.ID).
+	ID string `json:"id"`
+	// By is the fingerprint of the researcher who wrote it.
+	By string `json:"by"`
+	// Ref is the reference of the testimony it answers, in hex.
+	Ref string `json:"ref"`
+	// Number is its number among By's replies to the person (its tag),
+	// once written in a reply batch; -1 while queued.
+	Number int `json:"n"`
+	// Batch is the hex SHA-256 of the manifest of the reply batch that
+	// carried it; "" while queued (only the researcher's own replies are
+	// ever queued).
+	Batch string `json:"batch,omitempty"`
+	// Content is the reply, as reply.Content.Marshal wrote it.
+	Content []byte `json:"content"`
+}
+
+func (e *replyEntry) queued() bool { return e.Batch == "" }
+
 // row is one testimony: its envelope's SHA-256, its testimony reference
-// (DESIGN.md §6) and where its line is in data/testimonies. Encoded as key
-// (32) || ref (16) || u64be offset || u32be length.
+// (DESIGN.md §6), where its line is in data/testimonies, and its return
+// address (all zero if it has none). Encoded as key (32) || ref (16) ||
+// u64be offset || u32be length || address (96).
 type row struct {
 	key [32]byte
 	ref [16]byte
 	off int64
 	n   int64
+	ret address
 }
 
-const rowSize = 32 + 16 + 8 + 4
+const rowSize = 32 + 16 + 8 + 4 + addressSize
 
 // qentry is one quarantined envelope: its SHA-256, the file holding its
 // ciphertext (a source: an index into state.Batches, or with the top bit
@@ -102,16 +134,16 @@ func (s source) index() int     { return int(s &^ handoverSource) }
 
 const qentrySize = 32 + 4 + 1 + 8 + 4
 
-const stateMagic = "testimony workspace state v3\n"
+const stateMagic = "testimony workspace state v4\n"
 
-// encodeState encodes the workspace's state: st, the registry, rows and
-// quarantine, in one buffer allocated once.
-func encodeState(st *state, reg *pseudonym.Registry, rows []row, quar []qentry) ([]byte, error) {
+// encodeState encodes the workspace's state: st, the registry, rows,
+// quarantine and messages, in one buffer allocated once.
+func encodeState(st *state, reg *pseudonym.Registry, rows []row, quar []qentry, msgs []msgEntry) ([]byte, error) {
 	j, err := json.Marshal(st)
 	if err != nil {
 		return nil, err
 	}
-	size := len(stateMagic) + 4 + len(j) + 8 + reg.Len()*110 + 64 + 8 + len(rows)*rowSize + 8 + len(quar)*qentrySize
+	size := len(stateMagic) + 4 + len(j) + 8 + reg.Len()*110 + 64 + 8 + len(rows)*rowSize + 8 + len(quar)*qentrySize + 8 + len(msgs)*msgEntrySize
 	b := make([]byte, 0, size)
 	b = append(b, stateMagic...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(j)))
@@ -128,6 +160,7 @@ func encodeState(st *state, reg *pseudonym.Registry, rows []row, quar []qentry) 
 		b = append(b, r.ref[:]...)
 		b = binary.BigEndian.AppendUint64(b, uint64(r.off))
 		b = binary.BigEndian.AppendUint32(b, uint32(r.n))
+		b = append(b, r.ret[:]...)
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(len(quar)*qentrySize))
 	for _, e := range quar {
@@ -137,37 +170,45 @@ func encodeState(st *state, reg *pseudonym.Registry, rows []row, quar []qentry) 
 		b = binary.BigEndian.AppendUint64(b, uint64(e.off))
 		b = binary.BigEndian.AppendUint32(b, uint32(e.n))
 	}
+	b = binary.BigEndian.AppendUint64(b, uint64(len(msgs)*msgEntrySize))
+	for _, m := range msgs {
+		b = m.append(b)
+	}
 	return b, nil
 }
 
 // decodeState splits the encoding of a state into its parts.
-func decodeState(b []byte) (j, reg, rows, quar []byte, ok bool) {
+func decodeState(b []byte) (j, reg, rows, quar, msgs []byte, ok bool) {
 	rest, ok := bytes.CutPrefix(b, []byte(stateMagic))
-	if bytes.HasPrefix(b, []byte("testimony workspace state v2\n")) {
-		return nil, nil, nil, nil, false
-	}
 	if !ok || len(rest) < 4 {
-		return nil, nil, nil, nil, false
+		return nil, nil, nil, nil, nil, false
 	}
 	n := binary.BigEndian.Uint32(rest)
 	rest = rest[4:]
 	if uint64(len(rest)) < uint64(n) {
-		return nil, nil, nil, nil, false
+		return nil, nil, nil, nil, nil, false
 	}
 	j, rest = rest[:n], rest[n:]
-	var parts [3][]byte
+	var parts [4][]byte
 	for i := range parts {
 		if len(rest) < 8 {
-			return nil, nil, nil, nil, false
+			return nil, nil, nil, nil, nil, false
 		}
 		n := binary.BigEndian.Uint64(rest)
 		rest = rest[8:]
 		if uint64(len(rest)) < n {
-			return nil, nil, nil, nil, false
+			return nil, nil, nil, nil, nil, false
 		}
 		parts[i], rest = rest[:n], rest[n:]
 	}
-	return j, parts[0], parts[1], parts[2], len(rest) == 0
+	return j, parts[0], parts[1], parts[2], parts[3], len(rest) == 0
+}
+
+// earlierStates are the first lines of the registries of earlier versions
+// of researcher, which a workspace of this version cannot take over.
+var earlierStates = map[string]string{
+	"testimony workspace state v2\n": "which kept no testimony references",
+	"testimony workspace state v3\n": "which kept no return addresses, so that no reply could be sent and no follow-up attached",
 }
 
 // load reads the sealed registry into w.
@@ -180,10 +221,12 @@ func (w *Workspace) load(sealed []byte) error {
 		return fmt.Errorf("failed to open %s: %w", registryFile, err)
 	}
 	defer clear(plain)
-	if bytes.HasPrefix(plain, []byte("testimony workspace state v2\n")) {
-		return fmt.Errorf("workspace %s was made by an earlier version of researcher, which kept no testimony references: decrypt its batches (%s) into a new folder", w.dir, filepath.Join(w.dir, batchesDir))
+	for magic, lacks := range earlierStates {
+		if bytes.HasPrefix(plain, []byte(magic)) {
+			return fmt.Errorf("workspace %s was made by an earlier version of researcher, %s: decrypt its batches (%s) into a new folder", w.dir, lacks, filepath.Join(w.dir, batchesDir))
+		}
 	}
-	j, regBytes, rowBytes, quarBytes, ok := decodeState(plain)
+	j, regBytes, rowBytes, quarBytes, msgBytes, ok := decodeState(plain)
 	if !ok {
 		return bad("structure")
 	}
@@ -200,10 +243,10 @@ func (w *Workspace) load(sealed []byte) error {
 	if err := w.reg.UnmarshalBinary(regBytes); err != nil {
 		return fmt.Errorf("malformed %s: %w", registryFile, err)
 	}
-	if len(rowBytes)%rowSize != 0 || len(quarBytes)%qentrySize != 0 {
+	if len(rowBytes)%rowSize != 0 || len(quarBytes)%qentrySize != 0 || len(msgBytes)%msgEntrySize != 0 {
 		return bad("length")
 	}
-	for _, h := range slices.Concat(st.Batches, st.Handovers) {
+	for _, h := range slices.Concat(st.Batches, st.Handovers, st.ReplyBatches) {
 		if !isHexHash(h) {
 			return bad("batch hash")
 		}
@@ -213,6 +256,9 @@ func (w *Workspace) load(sealed []byte) error {
 			return bad("rename: " + err.Error())
 		}
 	}
+	if err := checkReplies(st.Replies, w.study.ID); err != nil {
+		return bad(err.Error())
+	}
 	w.rows = make([]row, 0, len(rowBytes)/rowSize)
 	for b := rowBytes; len(b) > 0; b = b[rowSize:] {
 		var r row
@@ -220,8 +266,14 @@ func (w *Workspace) load(sealed []byte) error {
 		copy(r.ref[:], b[32:])
 		r.off = int64(binary.BigEndian.Uint64(b[48:]))
 		r.n = int64(binary.BigEndian.Uint32(b[56:]))
+		copy(r.ret[:], b[60:])
 		if _, ok := w.reg.Lookup(hexKey(r.key)); !ok || r.n == 0 || r.off < 0 || r.off+r.n > st.Data {
 			return bad("row")
+		}
+		if !r.ret.isZero() {
+			if _, err := r.ret.parse(); err != nil {
+				return bad("return address")
+			}
 		}
 		w.rows = append(w.rows, r)
 	}
@@ -236,7 +288,7 @@ func (w *Workspace) load(sealed []byte) error {
 		e.reason = reason(b[36])
 		e.off = int64(binary.BigEndian.Uint64(b[37:]))
 		e.n = int64(binary.BigEndian.Uint32(b[45:]))
-		if !e.src.handover() && e.src.index() >= len(st.Batches) || e.src.handover() && e.src.index() >= len(st.Handovers) || e.reason.code() == "" || e.n == 0 || e.off < 0 || e.off+e.n > st.QuarantineData {
+		if !w.validSource(e.src) || e.reason.code() == "" || e.n == 0 || e.off < 0 || e.off+e.n > st.QuarantineData {
 			return bad("quarantine entry")
 		}
 		if _, dup := w.qindex[e.key]; dup {
@@ -245,9 +297,31 @@ func (w *Workspace) load(sealed []byte) error {
 		w.qindex[e.key] = len(w.quar)
 		w.quar = append(w.quar, e)
 	}
+	w.msgs = make([]msgEntry, 0, len(msgBytes)/msgEntrySize)
+	for b := msgBytes; len(b) > 0; b = b[msgEntrySize:] {
+		m, err := parseMsgEntry(b)
+		if err != nil || !w.validSource(m.src) || m.off+m.n > st.MessageData {
+			return bad("message entry")
+		}
+		if _, dup := w.msgIndex[m.key]; dup {
+			return bad("message entry repeated")
+		}
+		w.msgIndex[m.key] = len(w.msgs)
+		w.msgs = append(w.msgs, m)
+	}
 	if slices.ContainsFunc(w.st.Audit, func(s string) bool { return s == "" }) || st.AuditBase < 0 {
 		return bad("audit records")
 	}
 	w.applyRenames()
+	w.view = w.resolve(w.rows, w.msgs, w.st.Replies, w.st.Batches, w.st.Handovers)
 	return nil
+}
+
+// validSource reports whether src names a batch or handover file the
+// registry records.
+func (w *Workspace) validSource(src source) bool {
+	if src.handover() {
+		return src.index() < len(w.st.Handovers)
+	}
+	return src.index() < len(w.st.Batches)
 }

@@ -83,14 +83,20 @@ type HandoverSummary struct {
 	// the envelopes kept as sealed before the researcher joined), Skipped
 	// those already here, Quarantined those that failed.
 	Imported, Skipped, Quarantined int
-	Reasons                        []QuarantineCount
+	// Messages counts the messages on threads (follow-ups, additions and
+	// withdrawals) among the envelopes written, or brought in.
+	Messages int
+	Reasons  []QuarantineCount
 }
 
 // WriteHandover writes to out a handover file (package handover), signed
 // by the researcher, for the researcher to: the original envelope and the
 // content key, sealed to them, of every testimony of the workspace that
 // they cannot open themselves, or only of those named (current
-// pseudonyms, in either script). Envelopes come from the batches and
+// pseudonyms, in either script), with the messages on their threads; and,
+// handing over everything, every withdrawal, so that their workspace
+// withdraws the testimonies it receives later. A withdrawn testimony is
+// handed over to nobody. Envelopes come from the batches and
 // handover files the workspace keeps. Close records it in the audit log
 // (handover-written). It fails, writing nothing usable, if there is
 // nothing to hand over.
@@ -102,17 +108,41 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 		return nil, errors.New("the handover is for your own key: give the new researcher's public key")
 	}
 	want := map[[32]byte]bool{}
+	threads := map[address]bool{}
 	if len(names) > 0 {
 		for _, n := range names {
 			key, err := w.names.Find(n)
 			if err != nil {
 				return nil, err
 			}
-			want[hexDecode32(key)] = true
+			i := w.rowOf(hexDecode32(key))
+			if !w.live(i) {
+				return nil, fmt.Errorf("%s was withdrawn by the person who gave it: it is handed over to nobody", n)
+			}
+			want[w.rows[i].key] = true
+			threads[w.rows[i].ret] = true
 		}
 	} else {
-		for _, r := range w.rows {
-			want[r.key] = true
+		for i, r := range w.rows {
+			if w.live(i) {
+				want[r.key] = true
+				threads[r.ret] = true
+			}
+		}
+		// Every withdrawal, so that the new researcher's workspace
+		// withdraws what it receives later (a withdrawn testimony itself
+		// is handed over to nobody).
+		for _, m := range w.msgs {
+			if m.kind == kindWithdrawal {
+				want[m.key] = true
+			}
+		}
+	}
+	// The messages on the threads handed over: attached, or waiting for a
+	// reply's team copy.
+	for k, m := range w.msgs {
+		if st := w.view.state[k]; threads[m.addr] && (st == msgAttached || st == msgReplyUnknown || st == msgBreaksRules) {
+			want[m.key] = true
 		}
 	}
 	sum := &HandoverSummary{From: w.id.Recipient().Fingerprint(), To: to.Fingerprint()}
@@ -160,6 +190,11 @@ func (w *Workspace) WriteHandover(out io.Writer, to *envelope.Recipient, names [
 	}
 	sum.Missing = len(want) - len(found)
 	sum.Envelopes = len(entries)
+	for _, e := range entries {
+		if w.isMessage(e.SHA256) {
+			sum.Messages++
+		}
+	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("nothing to hand over: %d testimonies the new researcher can open already, %d whose envelopes this workspace no longer keeps", sum.OpenedByThem, sum.Missing)
 	}
@@ -303,7 +338,7 @@ func (w *Workspace) importHandover(r io.Reader, progress func(done, total int)) 
 	pending := srcRef{handover: true, hash: "incoming"}
 	recovered := maps.Clone(run.recovered) // by examining the quarantine again
 	pick := func(key [32]byte) (int, bool) {
-		if run.seen[key] {
+		if run.seen[key] || w.isMessage(key) {
 			return 0, false
 		}
 		if _, ok := w.reg.Lookup(hexKey(key)); ok {
@@ -336,7 +371,12 @@ func (w *Workspace) importHandover(r io.Reader, progress func(done, total int)) 
 			run.requar[qi] = q
 		}
 	}
-	sum.Imported, sum.Skipped, sum.Quarantined = st.accepted, st.skipped, st.quarantined
+	for i := range run.msgs {
+		if run.msgs[i].src == pending {
+			run.msgs[i].src.hash = h.hash
+		}
+	}
+	sum.Imported, sum.Messages, sum.Skipped, sum.Quarantined = st.accepted, st.messages, st.skipped, st.quarantined
 	sum.Reasons = sortCounts(st.reasons)
 	if err := keep.finish(); err != nil {
 		return nil, err

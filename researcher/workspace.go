@@ -26,26 +26,30 @@ import (
 )
 
 const (
-	registryFile   = "registry.sealed"
-	registryLabel  = "testimony-workspace-v2\n"
-	lockFile       = "lock"
-	batchesDir     = "batches"
-	handoversDir   = "handovers"
-	handoverSuffix = ".handover"
-	studyFile      = "study.yaml"
-	tmpDir         = ".tmp"
-	versionsDir    = "versions"
-	dataDir        = "data"
-	dataFile       = "data/testimonies"
-	quarDataFile   = "data/quarantined"
-	stampFile      = ".exports"
-	jsonlFile      = "testimonies.jsonl"
-	xlsxFile       = "testimonies.xlsx"
-	csvFile        = "testimonies.csv"
-	codebookFile   = "codebook.csv"
-	markdownDir    = "testimonies"
-	quarantineFile = "quarantine.jsonl"
-	auditDir       = "audit"
+	registryFile    = "registry.sealed"
+	registryLabel   = "testimony-workspace-v2\n"
+	lockFile        = "lock"
+	batchesDir      = "batches"
+	handoversDir    = "handovers"
+	handoverSuffix  = ".handover"
+	studyFile       = "study.yaml"
+	tmpDir          = ".tmp"
+	versionsDir     = "versions"
+	dataDir         = "data"
+	dataFile        = "data/testimonies"
+	quarDataFile    = "data/quarantined"
+	messagesFile    = "data/messages"
+	replyBatchesDir = "reply-batches"
+	stampFile       = ".exports"
+	jsonlFile       = "testimonies.jsonl"
+	xlsxFile        = "testimonies.xlsx"
+	csvFile         = "testimonies.csv"
+	codebookFile    = "codebook.csv"
+	markdownDir     = "testimonies"
+	quarantineFile  = "quarantine.jsonl"
+	threadFile      = "thread.jsonl"
+	followupsFile   = "followups.csv"
+	auditDir        = "audit"
 	// incomingPrefix names a batch being copied into batches/ before its
 	// run is saved.
 	incomingPrefix = ".incoming-"
@@ -53,7 +57,7 @@ const (
 
 // ownNames are the entries a workspace folder may hold before its first
 // Close (left by a run that never completed).
-var ownNames = []string{lockFile, batchesDir, handoversDir, dataDir, versionsDir, tmpDir}
+var ownNames = []string{lockFile, batchesDir, handoversDir, dataDir, versionsDir, tmpDir, replyBatchesDir}
 
 // Workspace is a folder on the researcher's offline machine holding the
 // testimonies of one study.
@@ -76,7 +80,20 @@ type Workspace struct {
 	rows      []row
 	quar      []qentry
 	qindex    map[[32]byte]int // envelope hash → index in quar
-	run       *run
+	// msgs are the messages on threads, msgIndex their index by envelope
+	// hash, and view what became of them and of the rows (resolve).
+	msgs     []msgEntry
+	msgIndex map[[32]byte]int
+	view     *threadView
+	// touched, after a Close saved a run, holds the rows whose thread it
+	// changed, and digestBefore the threads' digest before it: the
+	// exports then make only their Markdown files again.
+	touched      map[int]bool
+	digestBefore string
+	// droppedReplies counts the queued replies the last Close dropped:
+	// their testimonies were withdrawn.
+	droppedReplies int
+	run            *run
 	// versions are the study files the workspace holds, by version id:
 	// the current study and every version a batch brought.
 	versions map[string]*config.Study
@@ -141,7 +158,7 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 	if lang != "" && !study.HasLanguage(lang) {
 		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Langs(), ", "))
 	}
-	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: newRegistry(), qindex: map[[32]byte]int{}}
+	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: newRegistry(), qindex: map[[32]byte]int{}, msgIndex: map[[32]byte]int{}}
 	defaults := func() {
 		// The languages of the exports stay as they were, unless the
 		// study has lost one.
@@ -166,6 +183,7 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 		}
 		w.st = state{Version: stateVersion, Study: study.ID}
 		w.applyRenames()
+		w.view = w.resolve(nil, nil, nil, nil, nil)
 		defaults()
 		return w, nil
 	case err != nil:
@@ -184,6 +202,10 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 		return nil, err
 	}
 	if err := w.checkRevision(); err != nil {
+		w.unlock()
+		return nil, err
+	}
+	if err := w.scrubWithdrawn(nil); err != nil {
 		w.unlock()
 		return nil, err
 	}
@@ -318,7 +340,7 @@ func (w *Workspace) repair() error {
 	if err := os.MkdirAll(filepath.Join(w.dir, dataDir), 0o700); err != nil {
 		return fmt.Errorf("failed to create workspace: %w", err)
 	}
-	for _, d := range []string{batchesDir, handoversDir, versionsDir} {
+	for _, d := range []string{batchesDir, handoversDir, versionsDir, replyBatchesDir} {
 		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o700); err != nil {
 			return fmt.Errorf("failed to create workspace: %w", err)
 		}
@@ -333,12 +355,15 @@ func (w *Workspace) repair() error {
 	for _, f := range []struct {
 		name string
 		size int64
-	}{{dataFile, w.st.Data}, {quarDataFile, w.st.QuarantineData}} {
+	}{{dataFile, w.st.Data}, {quarDataFile, w.st.QuarantineData}, {messagesFile, w.st.MessageData}} {
 		if err := cutBack(filepath.Join(w.dir, f.name), f.size); err != nil {
 			return err
 		}
 	}
 	if err := w.removeIncoming(); err != nil {
+		return err
+	}
+	if err := w.removeUnsavedReplyBatches(); err != nil {
 		return err
 	}
 	return w.appendSealedAudit()
@@ -465,8 +490,59 @@ func (w *Workspace) Study() *config.Study { return w.study }
 func (w *Workspace) Saved() bool { return w.exists }
 
 // Len returns the number of testimonies in the workspace, as the last
-// Close saved them.
-func (w *Workspace) Len() int { return len(w.rows) }
+// Close saved them, leaving out those withdrawn.
+func (w *Workspace) Len() int { return len(w.rows) - w.view.withdrawn }
+
+// Withdrawn returns the number of testimonies of the workspace that the
+// people who gave them withdrew, as the last Close saved them: they are
+// in no export.
+func (w *Workspace) Withdrawn() int { return w.view.withdrawn }
+
+// ThreadCounts counts the messages on threads, as the last Close saved
+// them.
+type ThreadCounts struct {
+	// Followups and Additions count the messages attached to testimonies
+	// (not withdrawn), on Threads testimonies.
+	Followups, Additions, Threads int
+	// Waiting counts the withdrawals of a testimony the workspace does not
+	// hold (yet): it will be withdrawn when it arrives.
+	Waiting int
+	// SharedAddress counts the testimonies whose return address another
+	// testimony of the workspace also carries (a client that misbehaved,
+	// or someone who copied an address): messages on it are shown under
+	// each.
+	SharedAddress int
+}
+
+// Threads counts the messages on threads.
+func (w *Workspace) Threads() ThreadCounts {
+	var c ThreadCounts
+	for k, m := range w.msgs {
+		if w.view.state[k] != msgAttached {
+			continue
+		}
+		switch m.kind {
+		case kindFollowup:
+			c.Followups++
+		case kindAddition:
+			c.Additions++
+		}
+	}
+	c.Threads = len(w.view.thread)
+	c.Waiting = w.view.waiting
+	seen := map[address]int{}
+	for _, r := range w.rows {
+		if !r.ret.isZero() {
+			seen[r.ret]++
+		}
+	}
+	for _, n := range seen {
+		if n > 1 {
+			c.SharedAddress += n
+		}
+	}
+	return c
+}
 
 // All returns the workspace's testimonies as the last Close saved them, in
 // the order of the exports, reading them one at a time from disk. It may be
@@ -517,6 +593,11 @@ func (w *Workspace) Quarantined() []QuarantineCount {
 	for _, q := range w.quar {
 		if q.reason != reasonSealedBefore {
 			counts[q.reason]++
+		}
+	}
+	for _, st := range w.view.state {
+		if st.quarantined() {
+			counts[st.reason()]++
 		}
 	}
 	return sortCounts(counts)
@@ -574,7 +655,7 @@ func (w *Workspace) Abort() error {
 	if !w.exists {
 		// Nothing was ever saved here: take away what this run made,
 		// keeping anything else (removing a folder fails unless empty).
-		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, handoversDir, versionsDir, lockFile} {
+		for _, name := range []string{dataFile, quarDataFile, messagesFile, dataDir, batchesDir, handoversDir, versionsDir, replyBatchesDir, lockFile} {
 			os.Remove(filepath.Join(w.dir, name))
 		}
 		if w.created {
@@ -595,10 +676,16 @@ func (w *Workspace) discard() error {
 			os.Remove(b.tmp)
 		}
 	}
+	for _, h := range w.run.replyBatches {
+		os.Remove(filepath.Join(w.dir, replyBatchesDir, h+".tar"))
+	}
 	w.run = nil
 	w.applyRenames()
 	err := cutBack(filepath.Join(w.dir, dataFile), w.st.Data)
 	if e := cutBack(filepath.Join(w.dir, quarDataFile), w.st.QuarantineData); err == nil {
+		err = e
+	}
+	if e := cutBack(filepath.Join(w.dir, messagesFile), w.st.MessageData); err == nil {
 		err = e
 	}
 	return err

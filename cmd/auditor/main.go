@@ -3,6 +3,10 @@
 //	auditor verify --log DIR --key VERIFIER [--trusted CHECKPOINT] [--save-checkpoint FILE] [--store DIR] [--json]
 //	auditor reconcile --server-log DIR --server-key VERIFIER [--researcher-log DIR... --researcher-key VERIFIER...] [--exports PATH...] [--json]
 //
+// reconcile matches batches both ways: the batches the server exported with
+// those the researchers imported, and the reply batches the researchers
+// wrote with those the server imported.
+//
 // It exits 0 if everything verifies, 1 if it found damage or the logs do
 // not reconcile, and 2 if it could not run (bad flags, unreadable files).
 package main
@@ -206,13 +210,18 @@ func reconcileCommand(stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER...",
-		Short: "Check that every exported batch was imported, and nothing else",
+		Short: "Check that every exported batch was imported, every reply batch written was imported, and nothing else",
 		Long: `reconcile verifies the server's audit log and each researcher's audit log,
 then checks that every batch the server exported (manifest hash and count)
 was imported by a researcher with the same manifest hash and count, and that
-no researcher imported a batch the server did not export. Each record it
-relies on is proven, by an inclusion proof, to be in the tree of its log's
-latest signed checkpoint.
+no researcher imported a batch the server did not export; and the other way,
+that every reply batch a researcher wrote (reply-batch-written) was imported
+by the server (reply-batch-imported) with the same manifest hash and count,
+and that the server imported no reply batch that no researcher wrote. Each
+record it relies on is proven, by an inclusion proof, to be in the tree of
+its log's latest signed checkpoint. Give every researcher's log: a batch
+imported by a researcher whose log is missing, or a reply batch they wrote,
+is reported as unaccounted for.
 
 Each researcher log must be signed by one of the --researcher-key keys.
 
@@ -440,6 +449,19 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		}
 		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, server record %d -> %s\n", b.Day, b.Count, b.Manifest, b.Record, strings.Join(where, "; "))
 	}
+	if len(rec.Researchers) > 0 {
+		fmt.Fprintf(w, "reply batches written by the researchers: %d\n", len(rec.ReplyBatches))
+	}
+	for _, b := range rec.ReplyBatches {
+		var where []string
+		for _, im := range b.Imports {
+			where = append(where, fmt.Sprintf("server record %d (%s)", im.Record, im.Day))
+		}
+		if len(where) == 0 {
+			where = []string{"NOT IMPORTED"}
+		}
+		fmt.Fprintf(w, "  %s  %d reply records, manifest %s, %s record %d -> %s\n", b.Day, b.Count, b.Manifest, b.Log, b.Record, strings.Join(where, "; "))
+	}
 	if rec.Manifests > 0 {
 		fmt.Fprintf(w, "exported manifests checked: %d, with %d envelopes\n", rec.Manifests, rec.EnvelopesChecked)
 	}
@@ -448,9 +470,9 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		case len(rec.Researchers) == 0:
 			fmt.Fprintf(w, "result: OK: the server log records every exported batch and every envelope in them\n")
 		case rec.Manifests > 0:
-			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; the server log records every envelope in them\n")
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by the server, and nothing else; the server log records every envelope in them\n")
 		default:
-			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else\n")
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by the server, and nothing else\n")
 		}
 		return
 	}

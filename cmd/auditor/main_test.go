@@ -157,6 +157,30 @@ func TestReconcileCommand(t *testing.T) {
 	}
 }
 
+// TestReconcileReplyBatches: reconcile proves every reply batch a
+// researcher wrote was imported by the server, and names one imported that
+// no researcher wrote.
+func TestReconcileReplyBatches(t *testing.T) {
+	srv := newLog(t, "testimony/server/study-1", serverRecords()...)
+	res := newLog(t, "testimony/researcher/alice", audit.BatchImported(h("manifest"), 2, "alice-key-fp", day), audit.ReplyBatchWritten(h("replies-1"), 3, day))
+	args := []string{"reconcile", "--server-log", srv.dir, "--server-key", srv.vkey, "--researcher-log", res.dir, "--researcher-key", res.vkey}
+	code, out, _ := runAuditor(t, args...)
+	if code != exitDamaged || !strings.Contains(out, "reply-batch-not-imported") || !strings.Contains(out, "3 reply records") || !strings.Contains(out, "NOT IMPORTED") {
+		t.Fatalf("a reply batch the server never imported: exit %d:\n%s", code, out)
+	}
+	srv.append(t, audit.ReplyBatchImported(h("replies-1"), 3, day))
+	code, out, errOut := runAuditor(t, args...)
+	if code != exitOK || !strings.Contains(out, "reply batches written by the researchers: 1") || !strings.Contains(out, "every reply batch written was imported") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	srv.append(t, audit.ReplyBatchImported(h("replies-forged"), 1, day))
+	code, out, _ = runAuditor(t, append(args, "--json")...)
+	var rec audit.Reconciliation
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || code != exitDamaged || len(rec.ReplyBatches) != 1 || len(rec.Problems) != 1 || rec.Problems[0].Kind != audit.ReplyBatchNotWritten {
+		t.Fatalf("a reply batch no researcher wrote: exit %d, %v:\n%s", code, err, out)
+	}
+}
+
 func TestHelpHasExamples(t *testing.T) {
 	for _, cmd := range []string{"", "verify", "reconcile"} {
 		args := []string{"--help"}

@@ -23,6 +23,7 @@ import (
 	"github.com/testimony-project/testimony/internal/buildinfo"
 	"github.com/testimony-project/testimony/internal/passphrase"
 	"github.com/testimony-project/testimony/internal/secretfile"
+	"github.com/testimony-project/testimony/replycopy"
 	"github.com/testimony-project/testimony/researcher"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/term"
@@ -104,7 +105,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), exportCmd(), reportCmd(), pseudonymCmd(), receiptCmd(), teamCmd(), handoverCmd(),
-		auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
+		replyCmd(), replyBatchCmd(), auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
 	markRan(root)
 	return root
 }
@@ -219,7 +220,7 @@ func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error
 
 func decryptCmd() *cobra.Command {
 	var keyPath, passFile, studyPath, serverKey, out, lang, labels string
-	var handovers []string
+	var handovers, teamCopies []string
 	c := &cobra.Command{
 		Use:   "decrypt --key FILE --study STUDY --server-key KEY --out WORKSPACE [BATCH...]",
 		Short: "Check, decrypt and pseudonymize batches into a workspace",
@@ -248,8 +249,20 @@ counted ("sealed before you joined the team"), kept, and brought in when a teamm
 gives you a handover (researcher handover; import it here with --handover, with or
 without batches, no server key needed without batches).
 
+People who testified with a return passphrase may come back: answer a researcher's
+reply (a follow-up), add to their testimony, or withdraw it. Each message is signed with
+the key their passphrase gives; decrypt attaches it to the testimony whose return
+address it names, under the same pseudonym: follow-ups and additions in thread.jsonl,
+followups.csv (one row per answer) and the testimony's Markdown file; a withdrawal takes
+the testimony and everything on its thread out of every export, on this run and every
+later one. A follow-up answering a teammate's reply is checked against it once you
+import their team copy (--replies FILE, written by their researcher reply-batch).
+
 Envelopes that do not open or break the questionnaire's rules are quarantined: the
-summary counts them by reason and quarantine.jsonl shows each. The workspace keeps every
+summary counts them by reason and quarantine.jsonl shows each. So are messages not
+signed by their thread's key (thread-unverified), and, until what they wait for
+arrives, messages to a testimony not in the workspace yet (thread-unknown) and
+follow-ups answering a reply it does not know (reply-unknown). The workspace keeps every
 batch it imported (WORKSPACE/batches), so when you correct the study file, running
 decrypt again (with or without new batches) examines the quarantined envelopes again
 and brings in those that now pass. It also finishes a run that was interrupted.
@@ -262,7 +275,10 @@ and brings in those that now pass. It also finishes a run that was interrupted.
     --server-key "$(cat server.pub)" --out ~/study-workspace
   # a new researcher: the testimonies sealed before they joined, from a teammate
   researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
-    --out ~/study-workspace --handover from-alice.handover`,
+    --out ~/study-workspace --handover from-alice.handover
+  # a teammate's replies, so that follow-ups answering them are attached
+  researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
+    --out ~/study-workspace --replies alice-replies-1.team`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, batches []string) error {
 			study, studyData, err := loadStudy(studyPath)
@@ -294,6 +310,12 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 				}
 				defer files[i].Close()
 			}
+			copies := make([][]byte, len(teamCopies))
+			for i, path := range teamCopies {
+				if copies[i], err = readLimited(path, replycopy.MaxSize); err != nil {
+					return usageError{err}
+				}
+			}
 			hfiles := make([]*os.File, len(handovers))
 			for i, path := range handovers {
 				if hfiles[i], err = os.Open(path); err != nil {
@@ -313,7 +335,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 				return err
 			}
 			defer ws.Abort() // unless closed
-			if len(batches) == 0 && len(handovers) == 0 && !ws.Saved() {
+			if len(batches) == 0 && len(handovers) == 0 && len(teamCopies) == 0 && !ws.Saved() {
 				return usageError{fmt.Errorf("%s is a new workspace: give the batches to decrypt", out)}
 			}
 			if err := ws.SetStudyFile(studyData); err != nil {
@@ -332,8 +354,19 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: handover from %s, %d envelopes, %d testimonies brought in, %d already here, %d quarantined\n",
-					path, sum.From, sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
+				msgs := ""
+				if sum.Messages > 0 {
+					msgs = fmt.Sprintf(" with %d messages on their threads", sum.Messages)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: handover from %s, %d envelopes, %d testimonies brought in%s, %d already here, %d quarantined\n",
+					path, sum.From, sum.Envelopes, sum.Imported, msgs, sum.Skipped, sum.Quarantined)
+			}
+			for i, path := range teamCopies {
+				res, err := ws.ImportTeamCopy(copies[i])
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: team copy of %d replies by %s, %d new\n", path, res.Replies, res.From, res.New)
 			}
 			ws.SetExportProgress(newProgress(cmd.ErrOrStderr(), "writing exports", "testimonies"))
 			if err := ws.Close(); err != nil {
@@ -350,6 +383,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files and of the XLSX sheet of labels, one of the study's (default: as before, or the study's first)")
 	c.Flags().StringVar(&labels, "labels", "", "also write testimonies-labels-`LANG`.csv, choice labels in LANG instead of values, and keep it up to date (none: stop)")
 	c.Flags().StringArrayVar(&handovers, "handover", nil, "a handover `FILE` from a teammate (repeat for several)")
+	c.Flags().StringArrayVar(&teamCopies, "replies", nil, "a team copy `FILE` of a teammate's replies, written by their reply-batch (repeat for several)")
 	for _, f := range []string{"key", "study", "out"} {
 		c.MarkFlagRequired(f)
 	}
@@ -360,6 +394,28 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 // returns errQuarantined if it holds quarantined envelopes.
 func summarize(stdout io.Writer, ws *researcher.Workspace, dir string) error {
 	fmt.Fprintf(stdout, "%d testimonies in %s\n", ws.Len(), dir)
+	if n := ws.Withdrawn(); n > 0 {
+		fmt.Fprintf(stdout, "%d withdrawn by the people who gave them: in no export\n", n)
+	}
+	if tc := ws.Threads(); tc.Followups+tc.Additions > 0 || tc.Waiting > 0 || tc.SharedAddress > 0 {
+		if tc.Followups+tc.Additions > 0 {
+			fmt.Fprintf(stdout, "%d follow-ups and %d additions on the threads of %d testimonies (thread.jsonl, followups.csv)\n", tc.Followups, tc.Additions, tc.Threads)
+		}
+		if tc.Waiting > 0 {
+			fmt.Fprintf(stdout, "%d withdrawals of testimonies not in this workspace yet: they are withdrawn when they arrive\n", tc.Waiting)
+		}
+		if tc.SharedAddress > 0 {
+			fmt.Fprintf(stdout, "%d testimonies carry a return address another one carries too (a client that misbehaved, or a copied address): messages on it are shown under each\n", tc.SharedAddress)
+		}
+	}
+	if r := ws.Replies(); r.Queued > 0 || r.Dropped > 0 {
+		if r.Dropped > 0 {
+			fmt.Fprintf(stdout, "%d queued replies dropped: the testimonies they answer were withdrawn\n", r.Dropped)
+		}
+		if r.Queued > 0 {
+			fmt.Fprintf(stdout, "%d replies queued: researcher reply-batch seals them for the operator\n", r.Queued)
+		}
+	}
 	if n := ws.SealedBefore(); n > 0 {
 		fmt.Fprintf(stdout, "%d sealed before you joined the team: ask a teammate for a handover (researcher handover --to <your public key>)\n", n)
 	}
@@ -432,6 +488,9 @@ func describe(sum *researcher.Summary) string {
 		return fmt.Sprintf("%d envelopes, the same batch as one before it", sum.Envelopes)
 	}
 	s := fmt.Sprintf("%d envelopes, %d new testimonies, %d already imported, %d quarantined", sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
+	if sum.Messages > 0 {
+		s += fmt.Sprintf(", %d messages on threads", sum.Messages)
+	}
 	if sum.SealedBefore > 0 {
 		s += fmt.Sprintf(", %d sealed before you joined", sum.SealedBefore)
 	}

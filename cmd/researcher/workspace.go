@@ -367,7 +367,10 @@ shows the envelopes' hashes and sizes: treat it like a batch.
 			if err := w.Close(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d testimonies handed over to %s in %s", sum.Envelopes, sum.To, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "%d testimonies handed over to %s in %s", sum.Envelopes-sum.Messages, sum.To, out)
+			if sum.Messages > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), ", with %d messages on their threads", sum.Messages)
+			}
 			if sum.OpenedByThem > 0 || sum.Missing > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), " (left out: %d they can open themselves, %d whose envelopes this workspace no longer keeps)", sum.OpenedByThem, sum.Missing)
 			}
