@@ -7,6 +7,20 @@
 // example the one that serves an onion service) at it. [Network.Close] stops
 // every tor it started.
 //
+// The authorities vote every 10 seconds and are the only HSDirs (the relays
+// are not directory caches, which keeps fresh clients from stalling on
+// them). An onion service's time period, and so the lifetime of its
+// descriptors, is 24 voting intervals: 4 minutes.
+//
+// Onionbalance run with --is-testnet assumes more: a 20-second voting
+// interval (its 8-minute time period must be tor's) and at least 5 HSDirs
+// for which its tor has a current microdescriptor (with fewer, it loops
+// forever filling its hash ring, at full CPU, deaf to SIGTERM). Right after
+// each consensus of a young network some microdescriptors are new and not
+// yet fetched, so [OnionbalanceOptions] asks for 7. [Options.HSDirs] and
+// [Options.VotingInterval] give that, at the cost of a slower start; the
+// default network stays as it was for every other test.
+//
 // The network never touches the public Tor network: every tor runs with
 // TestingTorNetwork 1, UseDefaultFallbackDirs 0 and only this network's
 // DirAuthority lines. The tors run in the foreground as children of this
@@ -39,7 +53,12 @@ import (
 
 const (
 	numAuthorities = 3
-	numRelays      = 3
+	// defaultRelays is the number of relays besides the authorities,
+	// unless Options.HSDirs asks for more.
+	defaultRelays = 3
+	maxHSDirs     = 12
+
+	defaultVotingInterval = 10 * time.Second
 
 	// killAfter is how long Close waits after SIGTERM before SIGKILL. One
 	// authority occasionally ignores SIGTERM on such a network.
@@ -60,6 +79,32 @@ type Options struct {
 
 	// Logf receives progress messages. The zero value discards them.
 	Logf func(format string, args ...any)
+
+	// HSDirs is the number of relays that store onion service descriptors
+	// (the HSDir flag): 3 to 12, or 0 for 3. The three authorities are
+	// HSDirs; above 3, the other relays are directory caches and HSDirs too
+	// (fresh clients then sometimes stall for about 10 seconds while
+	// bootstrapping), and there are HSDirs-3 of them instead of 3.
+	// Onionbalance needs at least 5.
+	HSDirs int
+
+	// VotingInterval is how often the authorities make a consensus; an
+	// onion service's time period is 24 of them. A whole number of seconds
+	// from 10 s to 60 s. The zero value means 10 s. Onionbalance's
+	// --is-testnet assumes 20 s. The first consensus comes one to two
+	// intervals after the start, so a longer one starts the network more
+	// slowly.
+	VotingInterval time.Duration
+}
+
+// OnionbalanceOptions returns opts with what `onionbalance --is-testnet`
+// needs of a test network: 7 HSDirs (5 at least, and room for two its tor
+// lacks a fresh microdescriptor for) and a 20-second voting interval. Such
+// a network takes about 30 to 50 seconds to start instead of 15 to 25.
+func OnionbalanceOptions(opts Options) Options {
+	opts.HSDirs = 7
+	opts.VotingInterval = 20 * time.Second
+	return opts
 }
 
 // Network is a running private Tor network. Its methods are safe for
@@ -70,6 +115,9 @@ type Network struct {
 	procs          []*proc
 	dirAuthorities []string // "auth0 orport=… v3ident=… 127.0.0.1:… FP"
 	socksAddr      string
+	relays         int
+	relayHSDirs    bool // relays are directory caches and HSDirs
+	voting         time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -100,7 +148,21 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{dir: opts.Dir, logf: opts.Logf}
+	n := &Network{dir: opts.Dir, logf: opts.Logf, relays: defaultRelays, voting: defaultVotingInterval}
+	switch h := opts.HSDirs; {
+	case h == 0 || h == numAuthorities:
+	case h > numAuthorities && h <= maxHSDirs:
+		n.relays, n.relayHSDirs = max(defaultRelays, h-numAuthorities), true
+	default:
+		return nil, fmt.Errorf("tornet: %d HSDirs asked for: want 3 to %d, or 0 for 3", h, maxHSDirs)
+	}
+	switch v := opts.VotingInterval; {
+	case v == 0:
+	case v >= 10*time.Second && v <= time.Minute && v%time.Second == 0:
+		n.voting = v
+	default:
+		return nil, fmt.Errorf("tornet: voting interval %v: want whole seconds from 10s to 1m, or 0 for 10s", v)
+	}
 	if n.logf == nil {
 		n.logf = func(string, ...any) {}
 	}
@@ -164,7 +226,7 @@ func lookPath(given, name string) (string, error) {
 
 // layout picks free ports and names directories for every node.
 func (n *Network) layout() ([]*node, error) {
-	ports, err := freePorts(2*numAuthorities + numRelays + 1)
+	ports, err := freePorts(2*numAuthorities + n.relays + 1)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +235,7 @@ func (n *Network) layout() ([]*node, error) {
 		nodes = append(nodes, &node{name: "auth" + strconv.Itoa(i), isAuth: true, orPort: ports[0], dirPort: ports[1]})
 		ports = ports[2:]
 	}
-	for i := range numRelays {
+	for i := range n.relays {
 		nodes = append(nodes, &node{name: "relay" + strconv.Itoa(i), orPort: ports[0]})
 		ports = ports[1:]
 	}
@@ -290,6 +352,8 @@ func (n *Network) writeConfig(nodes []*node) error {
 		if nd.isAuth {
 			n.dirAuthorities = append(n.dirAuthorities, fmt.Sprintf("%s orport=%d v3ident=%s 127.0.0.1:%d %s",
 				nd.name, nd.orPort, nd.v3ident, nd.dirPort, nd.fingerprint))
+		}
+		if nd.isAuth || (n.relayHSDirs && !nd.isClient) {
 			hsdirs = append(hsdirs, nd.fingerprint)
 		}
 	}
@@ -335,16 +399,21 @@ func (n *Network) writeConfig(nodes []*node) error {
 			)
 		}
 		if nd.isAuth {
+			// Vote and distribution delays of a fifth of the interval:
+			// 2 s for 10 s, 4 s for 20 s, as Onionbalance's testnet
+			// mode expects.
+			vi := int(n.voting / time.Second)
+			delay := strconv.Itoa(vi / 5)
 			c = append(c,
 				fmt.Sprintf("DirPort 127.0.0.1:%d", nd.dirPort),
 				"AuthoritativeDirectory 1",
 				"V3AuthoritativeDirectory 1",
-				"TestingV3AuthInitialVotingInterval 10",
-				"TestingV3AuthInitialVoteDelay 2",
-				"TestingV3AuthInitialDistDelay 2",
-				"V3AuthVotingInterval 10",
-				"V3AuthVoteDelay 2",
-				"V3AuthDistDelay 2",
+				"TestingV3AuthInitialVotingInterval "+strconv.Itoa(vi),
+				"TestingV3AuthInitialVoteDelay "+delay,
+				"TestingV3AuthInitialDistDelay "+delay,
+				"V3AuthVotingInterval "+strconv.Itoa(vi),
+				"V3AuthVoteDelay "+delay,
+				"V3AuthDistDelay "+delay,
 				"V3AuthNIntervalsValid 2",
 				"TestingDirAuthVoteGuard *",
 				"TestingDirAuthVoteHSDir "+strings.Join(hsdirs, ","),
@@ -352,10 +421,13 @@ func (n *Network) writeConfig(nodes []*node) error {
 				"TestingMinExitFlagThreshold 0",
 				"V3BandwidthsFile "+bwfile,
 			)
-		} else if !nd.isClient {
+		} else if !nd.isClient && !n.relayHSDirs {
 			// Relays are not directory caches, so clients fetch directory
 			// data only from the always up-to-date authorities; otherwise a
-			// fresh client often stalls asking a fresh relay.
+			// fresh client often stalls asking a fresh relay. HSDirs must
+			// be directory caches (descriptors are uploaded and fetched
+			// over BEGIN_DIR), so with more HSDirs than authorities the
+			// relays are caches, stalls and all.
 			c = append(c, "DirCache 0")
 		}
 		torrc := filepath.Join(nd.dir, "torrc")
@@ -395,6 +467,18 @@ func (n *Network) ExtraArgs() []string {
 	}
 	return args
 }
+
+// HSDirs returns the number of relays that store onion service
+// descriptors.
+func (n *Network) HSDirs() int {
+	if n.relayHSDirs {
+		return numAuthorities + n.relays
+	}
+	return numAuthorities
+}
+
+// VotingInterval returns how often the authorities make a consensus.
+func (n *Network) VotingInterval() time.Duration { return n.voting }
 
 // SocksAddr returns the address of the client's SOCKS5 port,
 // "127.0.0.1:PORT". It accepts .onion names and, with ExtendedErrors, reports

@@ -41,8 +41,8 @@ func TestNetwork(t *testing.T) {
 	defer n.Close()
 	dir := n.Dir()
 
-	if pids := n.PIDs(); len(pids) != numAuthorities+numRelays+1 {
-		t.Errorf("got %d running tors, want %d", len(pids), numAuthorities+numRelays+1)
+	if pids := n.PIDs(); len(pids) != numAuthorities+defaultRelays+1 {
+		t.Errorf("got %d running tors, want %d", len(pids), numAuthorities+defaultRelays+1)
 	}
 	host, _, err := net.SplitHostPort(n.SocksAddr())
 	if err != nil || host != "127.0.0.1" {
