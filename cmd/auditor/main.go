@@ -1,7 +1,7 @@
 // Command auditor verifies testimony audit logs offline.
 //
 //	auditor verify --log DIR --key VERIFIER [--trusted CHECKPOINT] [--save-checkpoint FILE] [--store DIR] [--json]
-//	auditor reconcile --server-log DIR --server-key VERIFIER [--researcher-log DIR... --researcher-key VERIFIER...] [--exports PATH...] [--json]
+//	auditor reconcile --server-log DIR --server-key VERIFIER [--server-log DIR --server-key VERIFIER...] [--researcher-log DIR... --researcher-key VERIFIER...] [--exports PATH...] [--json]
 //
 // It exits 0 if everything verifies, 1 if it found damage or the logs do
 // not reconcile, and 2 if it could not run (bad flags, unreadable files).
@@ -201,11 +201,11 @@ func storeEnvelopes(dir string, errp *error) iter.Seq2[string, [32]byte] {
 }
 
 func reconcileCommand(stdout io.Writer) *cobra.Command {
-	var serverDir, serverKey string
+	var serverDirs, serverKeys []string
 	var researcherDirs, researcherKeys, exports []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER...",
+		Use:   "reconcile --server-log DIR --server-key VERIFIER... --researcher-log DIR... --researcher-key VERIFIER...",
 		Short: "Check that every exported batch was imported, and nothing else",
 		Long: `reconcile verifies the server's audit log and each researcher's audit log,
 then checks that every batch the server exported (manifest hash and count)
@@ -214,11 +214,15 @@ no researcher imported a batch the server did not export. Each record it
 relies on is proven, by an inclusion proof, to be in the tree of its log's
 latest signed checkpoint.
 
+A study served by several servers behind one address (Onionbalance) has a log
+and a key per server: give each server's --server-log followed by its
+--server-key, in pairs. Every batch of every server must then be imported,
+and nothing else; a batch recorded as exported by two servers is a finding.
 Each researcher log must be signed by one of the --researcher-key keys.
 
-With --exports (batch files, the server's export records in
+With --exports (batch files, the servers' export records in
 DATA/store/exports, or folders holding either), reconcile also checks each
-batch manifest: the server log must record it as exported, with its count,
+batch manifest: a server log must record it as exported, with its count,
 and must hold a submission-stored record for every envelope it lists, proven
 to be in the signed log. With --exports alone, it checks only that.
 
@@ -230,16 +234,25 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 
   # Every exported envelope is in the server log.
   auditor reconcile --server-log ./server-audit --server-key "$(cat server-audit.vkey)" \
-    --exports /media/usb/ --exports ./server-data/store/exports`,
+    --exports /media/usb/ --exports ./server-data/store/exports
+
+  # Two servers behind Onionbalance, one researcher.
+  auditor reconcile \
+    --server-log ./backend1-audit --server-key "$(cat backend1-audit.vkey)" \
+    --server-log ./backend2-audit --server-key "$(cat backend2-audit.vkey)" \
+    --researcher-log ./alice-audit --researcher-key "$(cat alice-audit.vkey)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			servers, err := serverLogs(serverDirs, serverKeys)
+			if err != nil {
+				return err
+			}
 			var rec *audit.Reconciliation
-			var err error
 			switch {
 			case len(researcherDirs) > 0 || len(researcherKeys) > 0:
-				rec, err = audit.Reconcile(serverDir, serverKey, researcherDirs, researcherKeys)
+				rec, err = audit.ReconcileServers(servers, researcherDirs, researcherKeys)
 			case len(exports) > 0:
-				rec, err = audit.ReconcileServer(serverDir, serverKey)
+				rec, err = audit.ReconcileServerLogs(servers)
 			default:
 				return errors.New("give the researchers' logs (--researcher-log and --researcher-key), the exported batches (--exports), or both")
 			}
@@ -265,8 +278,8 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&serverDir, "server-log", "", "the server's audit log directory (required)")
-	f.StringVar(&serverKey, "server-key", "", "pinned verifier key of the server log (required)")
+	f.StringArrayVar(&serverDirs, "server-log", nil, "a server's audit log directory (required; repeat for each server, each followed by its --server-key)")
+	f.StringArrayVar(&serverKeys, "server-key", nil, "pinned verifier key of the --server-log before it (required)")
 	f.StringArrayVar(&researcherDirs, "researcher-log", nil, "a researcher's audit log directory (required; repeat for each)")
 	f.StringArrayVar(&researcherKeys, "researcher-key", nil, "pinned verifier key of a researcher log (repeat for each)")
 	f.StringArrayVar(&exports, "exports", nil, "a batch file, a server export record (part-NNNNNN.manifest) or a folder of them (repeat for several)")
@@ -275,6 +288,20 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 		cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// serverLogs pairs the --server-log and --server-key flags in the order
+// they were given: the first log with the first key, and so on. A log
+// paired with another server's key fails verification, by name.
+func serverLogs(dirs, keys []string) ([]audit.ServerLog, error) {
+	if len(dirs) != len(keys) {
+		return nil, fmt.Errorf("%d --server-log but %d --server-key: give each server's log followed by its key", len(dirs), len(keys))
+	}
+	var servers []audit.ServerLog
+	for i := range dirs {
+		servers = append(servers, audit.ServerLog{Dir: dirs[i], Key: keys[i]})
+	}
+	return servers, nil
 }
 
 // checkManifests checks every manifest found at path: a batch file, a
@@ -421,7 +448,7 @@ func formatEvents(ev map[audit.Event]int) string {
 }
 
 func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
-	logs := append([]*audit.Report{rec.Server}, rec.Researchers...)
+	logs := append(append([]*audit.Report{}, rec.Servers...), rec.Researchers...)
 	for _, r := range logs {
 		status := "OK"
 		if !r.OK() {
@@ -429,7 +456,11 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		}
 		fmt.Fprintf(w, "log %s: %d records, %d signed, %s\n", r.Dir, r.Records, r.Signed, status)
 	}
-	fmt.Fprintf(w, "batches exported by the server: %d\n", len(rec.Batches))
+	if len(rec.Servers) > 1 {
+		fmt.Fprintf(w, "batches exported by the %d servers: %d\n", len(rec.Servers), len(rec.Batches))
+	} else {
+		fmt.Fprintf(w, "batches exported by the server: %d\n", len(rec.Batches))
+	}
 	for _, b := range rec.Batches {
 		var where []string
 		for _, im := range b.Imports {
@@ -438,7 +469,11 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		if len(where) == 0 {
 			where = []string{"NOT IMPORTED"}
 		}
-		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, server record %d -> %s\n", b.Day, b.Count, b.Manifest, b.Record, strings.Join(where, "; "))
+		server := ""
+		if len(rec.Servers) > 1 {
+			server = b.Server + " "
+		}
+		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, %sserver record %d -> %s\n", b.Day, b.Count, b.Manifest, server, b.Record, strings.Join(where, "; "))
 	}
 	if rec.Manifests > 0 {
 		fmt.Fprintf(w, "exported manifests checked: %d, with %d envelopes\n", rec.Manifests, rec.EnvelopesChecked)
