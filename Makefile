@@ -29,7 +29,7 @@ fuzz:
 	@scripts/fuzz $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 # install puts intake, researcher and auditor in $(PREFIX)/bin, or where go
 # install puts them ($$(go env GOBIN), else $$(go env GOPATH)/bin) without
@@ -58,7 +58,6 @@ package-test:
 	  [ -z "$$missing" ] || { echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; }
 	@test -z "$$(gofmt -l packaging)" || { echo "gofmt would change:"; gofmt -l packaging; exit 1; }
 	cd packaging && $(GO) vet ./... && TESTIMONY_PACKAGE_CHROOT=1 $(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 # bench-stalled attacks `intake serve` with 1,000 uploads that stall and
 # 5,000 idle connections while a person uses the site (about a minute),

@@ -89,6 +89,13 @@ func outDir(t *testing.T) string {
 // study is the example study with fresh researcher keys.
 func study(t *testing.T) (*config.Study, []*envelope.Identity) {
 	t.Helper()
+	_, s, ids := studyFile(t)
+	return s, ids
+}
+
+// studyFile is study, with the study file.
+func studyFile(t *testing.T) ([]byte, *config.Study, []*envelope.Identity) {
+	t.Helper()
 	var ids []*envelope.Identity
 	y := regexp.MustCompile(`public_key: testimony-pub-[a-z2-7]+`).ReplaceAllStringFunc(string(examples.NKInternetAccess), func(string) string {
 		id, err := envelope.GenerateIdentity()
@@ -105,7 +112,7 @@ func study(t *testing.T) (*config.Study, []*envelope.Identity) {
 	if len(ids) < 2 {
 		t.Fatalf("expected the example study to have at least two researchers, got %d", len(ids))
 	}
-	return s, ids
+	return []byte(y), s, ids
 }
 
 // exchange is one request the server saw and the headers it answered with.
@@ -134,6 +141,7 @@ type site struct {
 	base  string
 	study *config.Study
 	store *store.Store
+	hs    *http.Server
 	mu    sync.Mutex
 	seen  []exchange
 }
@@ -175,11 +183,17 @@ func startSite(t *testing.T, st *config.Study, ln net.Listener, base string) *si
 		t.Fatal(err)
 	}
 	s := &site{base: base, study: st, store: sto}
+	s.serve(t, srv, ln)
+	return s
+}
+
+// serve serves srv on ln for the site.
+func (s *site) serve(t *testing.T, srv *intake.Server, ln net.Listener) {
 	hs := srv.HTTPServer()
 	hs.Handler = s.handler(hs.Handler)
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
-	return s
+	s.hs = hs
 }
 
 // netlog keeps what the browser's network domain reported.

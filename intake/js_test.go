@@ -166,7 +166,7 @@ func jsModel(s *Server) map[string]any {
 	lang := s.c.Study.DefaultLanguage()
 	l := i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang))
 	for i := range s.c.Study.Questions {
-		v := s.questionView(l, lang, i, nil)
+		v := s.questionView(s.cur, l, lang, i, nil)
 		num := func(x string) any {
 			if x == "" {
 				return nil
@@ -195,7 +195,7 @@ func jsModel(s *Server) map[string]any {
 			"maxLen": v.MaxLength, "decimals": v.Decimals, "choices": choices, "exclusive": exclusive,
 			"rel": orNull(v.Rel), "srel": orNull(v.SecRel), "con": orNull(v.Con)})
 	}
-	return map[string]any{"id": s.c.Study.ID, "version": version(s.c.Study), "questions": qs}
+	return map[string]any{"id": s.c.Study.ID, "version": s.c.Study.Version(), "questions": qs}
 }
 
 // answerCase is one form read by FromForm and by the browser's fromForm,

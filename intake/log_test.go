@@ -89,7 +89,13 @@ func TestLogHoldsOnlyDailyCounts(t *testing.T) {
 	postRaw(a.base, "/sealed", "application/x-www-form-urlencoded", "lang=en&envelope="+strings.Repeat("A", 800<<10), 413)
 	post(a.base, "/submit", url.Values{"lang": {"en"}, "q.used": {"no"}}, 422)
 	post(a.base, "/sealed", url.Values{"lang": {"en"}, "envelope": {base64.StdEncoding.EncodeToString(otherEnv)}}, 400)
-	post(a.base, "/next", url.Values{"lang": {"en"}, "step": {"1"}, "v": {"0000"}}, 409)
+	// Answers to a version the server does not know: carried to the
+	// current one, nothing stored; an envelope sealed to researchers
+	// who are not the study's.
+	post(a.base, "/submit", url.Values{"lang": {"en"}, "v": {"0000"}, "q.used": {"no"}, "q.consent": {"yes"}}, 409)
+	stranger, _ := envelope.GenerateIdentity()
+	strangerEnv, _ := envelope.Seal(s.ID, []byte("x"), []*envelope.Recipient{stranger.Recipient()})
+	post(a.base, "/sealed", url.Values{"lang": {"en"}, "envelope": {base64.StdEncoding.EncodeToString(strangerEnv)}}, 409)
 	post(b.base, "/submit", valid, 403)
 	// Busy: the memory is held by an upload that has not stalled long
 	// enough to be closed.
@@ -160,6 +166,7 @@ func TestLogHoldsOnlyDailyCounts(t *testing.T) {
 		"warn submissions_rejected form invalid_answers":             1,
 		"warn submissions_rejected sealed wrong_study":               1,
 		"warn submissions_rejected form study_changed":               1,
+		"warn submissions_rejected sealed study_changed":             1,
 		"warn submissions_rejected form browser_encryption_required": 1,
 		"warn submissions_rejected sealed busy":                      1,
 		"warn submissions_rejected sealed stalled":                   1,

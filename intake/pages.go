@@ -64,21 +64,6 @@ func (s *Server) page(lang, title, langPath string) page {
 	return p
 }
 
-// splitSteps returns the pages shown without JavaScript (config's steps):
-// for each, the indexes of its questions.
-func splitSteps(st *config.Study) [][]int {
-	var steps [][]int
-	for _, step := range st.Steps() {
-		steps = append(steps, step.Questions)
-	}
-	return steps
-}
-
-// version is the study's version id, carried by every form so that
-// answers typed for one version of a questionnaire are never read as
-// answers to another.
-func version(st *config.Study) string { return st.Version() }
-
 type choiceView struct {
 	Q, Value, Label    string
 	Checked, Exclusive bool
@@ -86,9 +71,13 @@ type choiceView struct {
 
 type questionView struct {
 	ID, Type, Label, Help, Value, Problem, RelevantNote string
-	Number, MaxLength                                   int
-	Required                                            bool
-	Choices, WhenOptions                                []choiceView
+	// Hint is a line on how to write the answer (decimal questions).
+	Hint              string
+	Number, MaxLength int
+	// Optional marks a consent question that need not be ticked: consent
+	// is otherwise taken to be required.
+	Required, Optional   bool
+	Choices, WhenOptions []choiceView
 	// Data attributes for the browser's checks: bounds as response
 	// applies them ("" for none), the digits after the point of a
 	// decimal, the condition, the section's condition and the
@@ -96,6 +85,16 @@ type questionView struct {
 	// message in the page's language ("" for the general one).
 	Min, Max, Rel, SecRel, Con, ConMsg string
 	Decimals                           int
+}
+
+// sectionView is a section's heading on a page.
+type sectionView struct{ ID, Label, Help string }
+
+// blockView is a run of questions on a page: those of one section, under
+// its heading, or in none.
+type blockView struct {
+	Section   *sectionView
+	Questions []questionView
 }
 
 type hiddenField struct{ Name, Value string }
@@ -106,9 +105,10 @@ type formPage struct {
 	Step       int  // 1-based, when not All
 	Steps      int
 	First      bool
-	Questions  []questionView
+	Blocks     []blockView
 	Hidden     []hiddenField
 	Problems   bool
+	Updated    bool // the answers were carried from another version
 	OnePage    string
 	SealedOnly bool // the study refuses answers not sealed in the browser
 	Version    string
@@ -139,14 +139,15 @@ func (s *Server) renderLanding(w http.ResponseWriter, lang string) {
 	s.render(w, http.StatusOK, "landing.html", p)
 }
 
-// renderStep shows step (0-based) of the questionnaire, or every question
-// when step is -1, with the values of form filled in and problems beside
-// their questions. Answers to relevant questions on other steps travel in
-// hidden fields.
-func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step int, form url.Values, answers map[string][]string, problems response.Problems) {
-	st := s.c.Study
+// renderStep shows step (0-based) of version v of the questionnaire, or
+// every question when step is -1, with the values of form filled in and
+// problems beside their questions. Answers to questions shown on other
+// steps travel in hidden fields. updated adds the note that the answers
+// were carried from another version.
+func (s *Server) renderStep(w http.ResponseWriter, v *version, lang string, status int, step int, form url.Values, answers map[string][]string, problems response.Problems, updated bool) {
+	st := v.study
 	langPath := ""
-	if len(form) == 0 {
+	if len(form) == 0 && !updated {
 		langPath = "/form?"
 		if step < 0 {
 			langPath = "/form?all=1&"
@@ -156,61 +157,96 @@ func (s *Server) renderStep(w http.ResponseWriter, lang string, status int, step
 		page:    s.page(lang, st.Title.In(lang), langPath),
 		All:     step < 0,
 		Step:    step + 1,
-		Steps:   len(s.steps),
+		Steps:   len(v.steps),
 		First:   step <= 0,
-		Version: version(st),
+		Version: v.id,
+		Updated: updated,
 	}
-	shown := map[int]bool{}
+	onPage := make([]bool, len(st.Questions))
 	relevant := response.Shown(st, answers)
 	if p.All {
-		p.SealedOnly = st.RequireBrowserEncryption
+		p.SealedOnly = s.c.Study.RequireBrowserEncryption
 		p.Scripts = []string{"/static/nacl.min.js", "/static/testimony.js"}
 		p.Study = st.ID
+		// Answers are sealed to the current version's researchers,
+		// whatever version the page shows.
 		var keys []string
 		for _, r := range s.recipients {
 			keys = append(keys, r.String())
 		}
 		p.Recipients = strings.Join(keys, " ")
 		for _, c := range problemCodes {
-			p.Messages = append(p.Messages, dataAttr("data-p-"+string(c), s.text(p.L, "problem_"+string(c), map[string]any{"Limit": "{n}"})))
+			p.Messages = append(p.Messages, dataAttr("data-p-"+string(c), s.text(p.L, "problem_"+string(c), map[string]any{"Limit": "{n}", "Choice": "{choice}"})))
 		}
-		p.Messages = append(p.Messages, dataAttr("data-sealing", localize(p.L, "sealing")), dataAttr("data-seal-failed", localize(p.L, "seal_failed")),
+		p.Messages = append(p.Messages, dataAttr("data-p-not_a_decimal", localize(p.L, "problem_not_a_decimal")),
+			dataAttr("data-sealing", localize(p.L, "sealing")), dataAttr("data-seal-failed", localize(p.L, "seal_failed")),
 			dataAttr("data-send-failed", localize(p.L, "send_failed")))
 		for i := range st.Questions {
-			shown[i] = true
+			onPage[i] = true
 		}
 	} else {
-		for _, i := range s.steps[step] {
-			shown[i] = relevant[i]
+		for _, i := range v.steps[step].Questions {
+			onPage[i] = relevant[i]
 		}
-		p.StepLabel = s.text(p.L, "step_of", map[string]any{"Step": step + 1, "Total": len(s.steps)})
-		if step == 0 && len(form) == 0 {
+		p.StepLabel = s.text(p.L, "step_of", map[string]any{"Step": step + 1, "Total": len(v.steps)})
+		if step == 0 && len(form) == 0 && !updated {
 			p.OnePage = "/form?lang=" + lang + "&all=1"
 		}
 	}
+	var cur *config.Section
 	for i := range st.Questions {
 		q := &st.Questions[i]
-		if !shown[i] {
+		if !onPage[i] {
 			if relevant[i] {
 				for _, name := range []string{response.FieldPrefix + q.ID, response.FieldPrefix + q.ID + response.WhenSuffix} {
-					for _, v := range form[name] {
-						p.Hidden = append(p.Hidden, hiddenField{name, v})
+					for _, val := range form[name] {
+						p.Hidden = append(p.Hidden, hiddenField{name, val})
 					}
 				}
 			}
 			continue
 		}
-		v := s.questionView(p.L, lang, i, form)
-		if pr, ok := problems[q.ID]; ok {
-			v.Problem = s.text(p.L, "problem_"+string(pr.Code), map[string]any{"Limit": pr.Limit})
-			if pr.Code == response.Constraint && !pr.Message.IsZero() {
-				v.Problem = pr.Message.In(lang)
+		sec := st.SectionOf(q.ID)
+		if len(p.Blocks) == 0 || sec != cur {
+			b := blockView{}
+			if sec != nil {
+				b.Section = &sectionView{ID: sec.ID, Label: sec.Label.In(lang), Help: sec.Help.In(lang)}
 			}
+			p.Blocks = append(p.Blocks, b)
+			cur = sec
+		}
+		qv := s.questionView(v, p.L, lang, i, form)
+		if pr, ok := problems[q.ID]; ok {
+			qv.Problem = s.problemText(p.L, lang, q, pr, form[response.FieldPrefix+q.ID])
 			p.Problems = true
 		}
-		p.Questions = append(p.Questions, v)
+		b := &p.Blocks[len(p.Blocks)-1]
+		b.Questions = append(b.Questions, qv)
 	}
 	s.render(w, status, "form.html", p)
+}
+
+// problemText says what is wrong with an answer to q, in the page's
+// language: the study's constraint message, or intake's message for the
+// problem, worded for the question where the general one would mislead
+// (a decimal number, an exclusive choice named by its label).
+func (s *Server) problemText(l *i18n.Localizer, lang string, q *config.Question, pr response.Problem, vals []string) string {
+	switch {
+	case pr.Code == response.Constraint && !pr.Message.IsZero():
+		return pr.Message.In(lang)
+	case pr.Code == response.NotANumber && q.Type == config.Decimal:
+		return localize(l, "problem_not_a_decimal")
+	}
+	data := map[string]any{"Limit": pr.Limit, "Choice": ""}
+	if pr.Code == response.ExclusiveChoice {
+		for _, val := range vals {
+			if c := q.Choice(val); c != nil && c.Exclusive {
+				data["Choice"] = c.Label.In(lang)
+				break
+			}
+		}
+	}
+	return s.text(l, "problem_"+string(pr.Code), data)
 }
 
 // dataAttr writes a data attribute for the browser's script. name is a
@@ -219,43 +255,51 @@ func dataAttr(name, value string) template.HTMLAttr {
 	return template.HTMLAttr(name + `="` + template.HTMLEscapeString(value) + `"`)
 }
 
-func (s *Server) questionView(l *i18n.Localizer, lang string, i int, form url.Values) questionView {
-	st := s.c.Study
+func (s *Server) questionView(v *version, l *i18n.Localizer, lang string, i int, form url.Values) questionView {
+	st := v.study
 	q := &st.Questions[i]
-	v := questionView{
-		ID: q.ID, Type: string(q.Type), Number: i + 1,
+	qv := questionView{
+		ID: q.ID, Type: string(q.Type), Number: v.numbers[i],
 		Label: q.Label.In(lang), Help: q.Help.In(lang),
 		Required:  q.Required,
+		Optional:  q.Type == config.Consent && !q.Required,
 		MaxLength: q.MaxLen(st),
 		Value:     form.Get(response.FieldPrefix + q.ID),
 		Decimals:  q.Decimals,
 	}
-	v.Min, v.Max = response.Bounds(q)
+	qv.Min, qv.Max = response.Bounds(q)
+	if q.Type == config.Decimal {
+		if q.Decimals > 0 {
+			qv.Hint = s.text(l, "decimal_hint_places", map[string]any{"Decimals": q.Decimals})
+		} else {
+			qv.Hint = localize(l, "decimal_hint")
+		}
+	}
 	var sec *config.Condition
 	if in := st.SectionOf(q.ID); in != nil {
 		sec = in.Relevant
 	}
-	v.SecRel, v.Rel, v.Con = sec.String(), q.Relevant.String(), q.Constraint.String()
+	qv.SecRel, qv.Rel, qv.Con = sec.String(), q.Relevant.String(), q.Constraint.String()
 	if q.Constraint != nil && !q.ConstraintMessage.IsZero() {
-		v.ConMsg = q.ConstraintMessage.In(lang)
+		qv.ConMsg = q.ConstraintMessage.In(lang)
 	}
-	v.RelevantNote = s.relevantNote(l, lang, sec, q.Relevant)
+	qv.RelevantNote = s.relevantNote(st, l, lang, sec, q.Relevant)
 	selected := form[response.FieldPrefix+q.ID]
 	for _, c := range q.Choices {
-		v.Choices = append(v.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value), Exclusive: c.Exclusive})
+		qv.Choices = append(qv.Choices, choiceView{Q: q.ID, Value: c.Value, Label: c.Label.In(lang), Checked: contains(selected, c.Value), Exclusive: c.Exclusive})
 	}
 	if q.Type == config.DateApprox {
 		when := form.Get(response.FieldPrefix + q.ID + response.WhenSuffix)
-		v.WhenOptions = append(v.WhenOptions, choiceView{Value: "", Label: localize(l, "when_unknown"), Checked: when == ""})
+		qv.WhenOptions = append(qv.WhenOptions, choiceView{Value: "", Label: localize(l, "when_unknown"), Checked: when == ""})
 		for _, season := range response.Seasons {
-			v.WhenOptions = append(v.WhenOptions, choiceView{Value: season, Label: localize(l, "season_"+season), Checked: when == season})
+			qv.WhenOptions = append(qv.WhenOptions, choiceView{Value: season, Label: localize(l, "season_"+season), Checked: when == season})
 		}
 		for m := 1; m <= 12; m++ {
 			val := fmt.Sprintf("%02d", m)
-			v.WhenOptions = append(v.WhenOptions, choiceView{Value: val, Label: s.text(l, "month", map[string]any{"Month": m}), Checked: when == val})
+			qv.WhenOptions = append(qv.WhenOptions, choiceView{Value: val, Label: s.text(l, "month", map[string]any{"Month": m}), Checked: when == val})
 		}
 	}
-	return v
+	return qv
 }
 
 func contains(vals []string, v string) bool {
@@ -283,13 +327,13 @@ type reviewPage struct {
 }
 
 // renderReview shows every answer before it is sent, with a button to go
-// back to each step; the answers travel in hidden fields.
-func (s *Server) renderReview(w http.ResponseWriter, lang string, form url.Values, answers map[string][]string) {
-	st := s.c.Study
-	p := reviewPage{page: s.page(lang, localize(i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang)), "review_title"), ""), Version: version(st), Empty: len(answers) == 0}
-	for si, step := range s.steps {
+// back to each step of version v; the answers travel in hidden fields.
+func (s *Server) renderReview(w http.ResponseWriter, v *version, lang string, form url.Values, answers map[string][]string) {
+	st := v.study
+	p := reviewPage{page: s.page(lang, localize(i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang)), "review_title"), ""), Version: v.id, Empty: len(answers) == 0}
+	for si, step := range v.steps {
 		rs := reviewStep{Step: si + 1}
-		for _, i := range step {
+		for _, i := range step.Questions {
 			q := &st.Questions[i]
 			vals, ok := answers[q.ID]
 			if !ok {

@@ -12,8 +12,8 @@ import (
 // every combination relevantNote tries, to describe a condition on it.
 const maxNoteChoices = 8
 
-// relevantNote returns the note shown above a question with a condition
-// (its section's, sec, and its own, own) on the one-page form, for a
+// relevantNote returns the note shown above a question of st with a
+// condition (its section's, sec, and its own, own) on the one-page form, for a
 // browser that runs no script and so shows every question: whom the
 // question is for. It names the answers that show it when that can be
 // known for certain: the conditions read one choice or consent question,
@@ -22,11 +22,10 @@ const maxNoteChoices = 8
 // them among others: every combination is tried, up to maxNoteChoices
 // choices). Otherwise it names the questions whose answers decide. It
 // returns "" for a question shown to everyone.
-func (s *Server) relevantNote(l *i18n.Localizer, lang string, sec, own *config.Condition) string {
+func (s *Server) relevantNote(st *config.Study, l *i18n.Localizer, lang string, sec, own *config.Condition) string {
 	if sec == nil && own == nil {
 		return ""
 	}
-	st := s.c.Study
 	holds := func(answers map[string][]string) bool { return sec.Holds(answers) && own.Holds(answers) }
 	var deps []*config.Question
 	for _, id := range append(sec.Refs(), own.Refs()...) {

@@ -96,13 +96,13 @@ func TestRelevantNotes(t *testing.T) {
 		"in_section_too": "Answer only if you answered “My own” to “Phone”.",
 	} {
 		i := st.QuestionIndex(id)
-		if got := srv.questionView(l, "en", i, nil).RelevantNote; got != want {
+		if got := srv.questionView(srv.cur, l, "en", i, nil).RelevantNote; got != want {
 			t.Errorf("%s: note %q\nwant %q", id, got, want)
 		}
 	}
 	// In Korean, in the words of the North, with the study's labels.
 	ko := i18n.NewLocalizer(srv.bundle, "ko")
-	if got := srv.questionView(ko, "ko", st.QuestionIndex("on_two"), nil).RelevantNote; got != "이 물음에 대답할지는 앞의 물음 「손전화」, 「난 해」에 한 대답에 따라 정해집니다." {
+	if got := srv.questionView(srv.cur, ko, "ko", st.QuestionIndex("on_two"), nil).RelevantNote; got != "이 물음에 대답할지는 앞의 물음 「손전화」, 「난 해」에 한 대답에 따라 정해집니다." {
 		t.Errorf("Korean note: %q", got)
 	}
 }

@@ -21,9 +21,13 @@
 //
 // # Without JavaScript
 //
-// The questionnaire is split into steps: a question whose condition names a
-// question on the current step starts a new one, so the server decides from
-// answers already posted whether a follow-up is shown. Each step posts every
+// The questionnaire is split into steps ([config.Study.Steps]): each
+// section is a step under its heading and help, and a question whose
+// condition names a question on the current step starts a new one, so the
+// server decides from answers already posted whether a follow-up is shown.
+// Notes are text to read, with no number and no field. The server words
+// its messages for the question: a decimal written with a comma is
+// explained as a decimal, an exclusive choice ticked with others is named. Each step posts every
 // answer given so far; the server checks the answers up to that step, and
 // sends the next step with the earlier answers in hidden fields. Nothing is
 // kept between requests: no cookie, no session, no answer on disk or in
@@ -35,9 +39,9 @@
 // person typed, every post is checked from scratch against the whole
 // questionnaire, and a signature would protect the sender's answers from no
 // one but the sender, while a restart of the server would lose every
-// half-filled questionnaire. Every form carries instead the study file's
-// hash ("v"), so answers typed for one version of a questionnaire are never
-// read as answers to a changed one.
+// half-filled questionnaire. Every form carries instead the version id of
+// the study file it was made from ("v"), so answers typed for one version
+// of a questionnaire are never read as answers to another (see Versions).
 //
 // # With JavaScript
 //
@@ -48,8 +52,12 @@
 // the rules of package response, writes the plaintext as [response.Marshal]
 // does, seals it as package envelope specifies, and posts only the envelope
 // to /sealed, in the background (fetch): the receipt replaces the page, and
-// a refusal is shown with the answers kept, to send again. The server
-// checks its structure, study and size. The script also shows a note
+// a refusal is shown with the answers kept, to send again.
+// Sections with their headings, like questions, hide while their condition
+// does not hold, and ticking an exclusive choice ("none of these") unticks
+// the question's other choices, and the reverse. The server checks the
+// envelope's structure, study, size and researchers (see Versions). The
+// script also shows a note
 // recommending Tor Browser's "Safest" level and, when the browser does not
 // look like Tor Browser, a warning; it keeps nothing in the browser.
 //
@@ -60,6 +68,34 @@
 //
 // Either way the store is written and synced before the page says the
 // answers were received.
+//
+// # Versions
+//
+// A study is revised while answers arrive: the server serves its current
+// version ([Config.Study]) and accepts answers to earlier ones
+// ([Config.Earlier]) until their grace period ends, except those retired
+// because a researcher's key was removed since ([RetiredByKeys]).
+// [LoadVersions] decides which, from the data directory. Nobody is ever
+// asked to start again:
+//
+//   - without JavaScript, a form of an accepted earlier version ("v")
+//     goes on with that version's steps and questions, and its answers
+//     are sealed with that version's id in the plaintext, to the current
+//     version's researchers. A form of any other version (retired,
+//     expired or unknown) is carried to the current version: every
+//     answer to a question that still exists is kept (a choice that no
+//     longer exists is dropped, an answer that no longer passes is shown
+//     with its problem), and the first step, or the first with a
+//     problem, is shown with a note saying that the questionnaire was
+//     updated and the answers kept;
+//   - with JavaScript, the page carries its version and the researchers'
+//     keys, and /sealed accepts an envelope sealed to the researchers of
+//     an accepted version, in that version's order. Any other list of
+//     keys is refused with 409 Conflict and the current researchers in
+//     the Testimony-Recipients header (public keys, space-separated; the
+//     current version id in Testimony-Version): the script seals the
+//     same plaintext, which still names the version it was answered to,
+//     to them and posts it once more.
 //
 // # Limits
 //
@@ -113,10 +149,13 @@ import (
 	"log"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -133,8 +172,13 @@ var files embed.FS
 
 // Config configures a Server.
 type Config struct {
-	// Study is the questionnaire. Required.
+	// Study is the questionnaire: its current version. Required.
 	Study *config.Study
+	// Earlier are the earlier versions of the study the server served,
+	// with until when it accepts answers to each (see [LoadVersions]). A
+	// version whose recipients include a key that Study does not list is
+	// never accepted, whatever its Until says.
+	Earlier []EarlierVersion
 	// Store keeps the envelopes. Required.
 	Store *store.Store
 	// Log is the operational log: the server only adds to its daily
@@ -160,8 +204,11 @@ type Server struct {
 	tmpl       *template.Template
 	static     map[string]*staticFile
 	mux        *http.ServeMux
-	steps      [][]int
-	maxFields  int // the most form fields any page of the study can post
+	cur        *version            // the current version
+	known      map[string]*version // every version, by id, the current one included
+	maxFields  int                 // the most form fields any page of any version can post
+	maxBody    int                 // the largest form post of any version (MaxSubmissionBytes)
+	maxKeys    int                 // the most recipients of any version
 	guard      *guard
 	memory     int64 // MemoryBound
 }
@@ -204,18 +251,42 @@ func New(c Config) (*Server, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	s := &Server{c: c, maxFields: maxFields(c.Study)}
+	s := &Server{c: c, known: map[string]*version{}}
 	var err error
-	if s.recipients, err = c.Study.RecipientKeys(); err != nil {
+	if s.cur, err = newVersion(c.Study); err != nil {
 		return nil, err
 	}
+	s.cur.current = true
+	s.recipients = s.cur.recipients
+	s.known[s.cur.id] = s.cur
+	for _, e := range c.Earlier {
+		if e.Study == nil || e.Study.ID != c.Study.ID {
+			return nil, errors.New("intake: an earlier version is not of the same study")
+		}
+		if e.Study.SHA256 == c.Study.SHA256 {
+			continue
+		}
+		v, err := newVersion(e.Study)
+		if err != nil {
+			return nil, fmt.Errorf("earlier version %s: %w", e.Study.ShortVersion(), err)
+		}
+		if !RetiredByKeys(e.Study, c.Study) {
+			v.until = e.Until
+		}
+		s.known[v.id] = v
+	}
+	for _, v := range s.known {
+		s.maxFields = max(s.maxFields, maxFields(v.study))
+		s.maxBody = max(s.maxBody, v.study.MaxSubmissionBytes())
+		s.maxKeys = max(s.maxKeys, len(v.recipients))
+	}
 	lim := c.Limits.withDefaults()
-	if err := lim.check(max(s.maxSealedForm(), c.Study.MaxSubmissionBytes())); err != nil {
+	if err := lim.check(max(s.maxSealedForm(), s.maxBody)); err != nil {
 		return nil, err
 	}
 	// A few requests at a time turn a body into a page or an envelope,
 	// so that their memory is bounded too.
-	perRequest := 8 * c.Study.MaxSubmissionBytes()
+	perRequest := 8 * s.maxBody
 	slots := min(max(processingMemory/perRequest, 1), maxProcessing)
 	s.guard = newGuard(lim, defaultTiming, c.Log, slots)
 	s.memory = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory))
@@ -235,7 +306,6 @@ func New(c Config) (*Server, error) {
 		return nil, err
 	}
 	s.mux = http.NewServeMux()
-	s.steps = splitSteps(c.Study)
 	s.mux.HandleFunc("GET /{$}", s.landing)
 	s.mux.HandleFunc("GET /form", s.form)
 	s.mux.HandleFunc("POST /next", s.next)
@@ -352,7 +422,7 @@ func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
 func (s *Server) form(w http.ResponseWriter, r *http.Request) {
 	lang := s.langOf(r)
 	if r.URL.Query().Get("all") == "1" {
-		s.renderStep(w, lang, http.StatusOK, -1, nil, nil, nil)
+		s.renderStep(w, s.cur, lang, http.StatusOK, -1, nil, nil, nil, false)
 		return
 	}
 	if s.c.Study.RequireBrowserEncryption {
@@ -361,23 +431,41 @@ func (s *Server) form(w http.ResponseWriter, r *http.Request) {
 		s.messageTo(w, lang, http.StatusOK, "/form?lang="+lang+"&all=1", "encryption_required_title", "encryption_required_why", "encryption_required_how")
 		return
 	}
-	s.renderStep(w, lang, http.StatusOK, 0, nil, nil, nil)
+	s.renderStep(w, s.cur, lang, http.StatusOK, 0, nil, nil, nil, false)
 }
 
 func (s *Server) encryptionRequired(w http.ResponseWriter, r *http.Request, lang string, status int) {
 	s.message(w, r, lang, status, "encryption_required_title", "encryption_required_why", "encryption_required_how")
 }
 
-// checkVersion refuses a form that carries answers typed for another
-// version of the study file (the server was restarted with a changed
-// questionnaire while someone was answering).
-func (s *Server) checkVersion(w http.ResponseWriter, r *http.Request, f *form, path oplog.Path, lang string) bool {
-	if v := f.bytes("v"); len(v) > 0 && (len(v) != 1 || string(v[0]) != version(s.c.Study)) {
-		s.reject(path, oplog.StudyChanged)
-		s.message(w, r, lang, http.StatusConflict, "error_title", "error_study_changed")
-		return false
+// versionOf returns the version of the study a form was made from, if the
+// server accepts answers to it now: the one its "v" names, or the current
+// one for a form without "v". It returns nil for any other: the answers
+// are then carried to the current version.
+func (s *Server) versionOf(f *form) *version {
+	vals := f.bytes("v")
+	if len(vals) == 0 {
+		return s.cur
 	}
-	return true
+	if len(vals) > 1 {
+		return nil
+	}
+	v := s.known[string(vals[0])]
+	if v == nil || !v.accepted(s.c.Now()) {
+		return nil
+	}
+	return v
+}
+
+// hasLanguage reports whether lang is a language of a version of the
+// study: a form may come from any.
+func (s *Server) hasLanguage(lang string) bool {
+	for _, v := range s.known {
+		if v.study.HasLanguage(lang) {
+			return true
+		}
+	}
+	return false
 }
 
 // reject counts a refused submission.
@@ -396,92 +484,165 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 		s.encryptionRequired(w, r, s.langOf(r), http.StatusForbidden)
 		return
 	}
-	f, lang, ok := s.readForm(w, r, s.c.Study.MaxSubmissionBytes(), oplog.PathForm)
+	f, lang, ok := s.readForm(w, r, s.maxBody, oplog.PathForm)
 	if !ok {
 		return
 	}
-	if !s.checkVersion(w, r, f, oplog.PathForm, lang) {
+	form := f.values()
+	v := s.versionOf(f)
+	if v == nil || !v.study.HasLanguage(lang) {
+		s.carry(w, lang, http.StatusOK, form)
 		return
 	}
-	form := f.values()
-	resp, problems, err := response.FromForm(s.c.Study, lang, form)
-	step, stepOK := s.parseStep(form.Get("step"))
+	resp, problems, err := response.FromForm(v.study, lang, form)
+	step, stepOK := parseStep(v, form.Get("step"))
 	if err != nil || !stepOK || len(form["step"]) > 1 || len(form["nav"]) > 1 {
 		s.reject(oplog.PathForm, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
+	// Which questions are shown, once: every step asks.
+	shown := response.Shown(v.study, resp.Answers)
 	nav := form.Get("nav")
 	switch {
 	case nav == "back":
 		target := 0
 		for i := step - 1; i >= 0; i-- {
-			if s.stepShown(i, resp.Answers) {
+			if v.stepShown(i, shown) {
 				target = i
 				break
 			}
 		}
-		s.renderStep(w, lang, http.StatusOK, target, form, resp.Answers, nil)
+		s.renderStep(w, v, lang, http.StatusOK, target, form, resp.Answers, nil, false)
 	case nav != "" && nav != "next":
 		n, err := strconv.Atoi(nav)
-		if err != nil || n < 1 || n > len(s.steps) {
+		if err != nil || n < 1 || n > len(v.steps) {
 			s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 			return
 		}
-		s.renderStep(w, lang, http.StatusOK, n-1, form, resp.Answers, nil)
+		s.renderStep(w, v, lang, http.StatusOK, n-1, form, resp.Answers, nil, false)
 	default:
 		last := step
 		if step < 0 {
-			last = len(s.steps) - 1
+			last = len(v.steps) - 1
 		}
-		if first := s.firstProblemStep(problems, last); first >= 0 {
+		if first := firstProblemStep(v, problems, last); first >= 0 {
 			if step < 0 {
 				first = -1
 			}
-			s.renderStep(w, lang, http.StatusUnprocessableEntity, first, form, resp.Answers, problems)
+			s.renderStep(w, v, lang, http.StatusUnprocessableEntity, first, form, resp.Answers, problems, false)
 			return
 		}
-		for i := last + 1; i < len(s.steps); i++ {
-			if s.stepShown(i, resp.Answers) {
-				s.renderStep(w, lang, http.StatusOK, i, form, resp.Answers, nil)
+		for i := last + 1; i < len(v.steps); i++ {
+			if v.stepShown(i, shown) {
+				s.renderStep(w, v, lang, http.StatusOK, i, form, resp.Answers, nil, false)
 				return
 			}
 		}
-		if first := s.firstProblemStep(problems, len(s.steps)-1); first >= 0 {
-			s.renderStep(w, lang, http.StatusUnprocessableEntity, first, form, resp.Answers, problems)
+		if first := firstProblemStep(v, problems, len(v.steps)-1); first >= 0 {
+			s.renderStep(w, v, lang, http.StatusUnprocessableEntity, first, form, resp.Answers, problems, false)
 			return
 		}
-		s.renderReview(w, lang, form, resp.Answers)
+		s.renderReview(w, v, lang, form, resp.Answers)
 	}
 }
 
-// parseStep reads the "step" field: "all" (-1) or a step number.
-func (s *Server) parseStep(v string) (int, bool) {
-	if v == "all" {
+// carry shows the answers of a form made from a version the server does
+// not accept (retired, past its grace period, or unknown) on the current
+// version, with a note that the questionnaire was updated: every answer to
+// a question that still exists is kept, but for choices that no longer
+// exist, and the first step with a problem in an answer kept is shown, or
+// else the first step. Nobody has to start again.
+func (s *Server) carry(w http.ResponseWriter, lang string, status int, form url.Values) {
+	v := s.cur
+	if !v.study.HasLanguage(lang) {
+		lang = v.study.DefaultLanguage()
+	}
+	kept := carriedForm(v.study, form)
+	resp, problems, err := response.FromForm(v.study, lang, kept)
+	if err != nil {
+		// carriedForm keeps only what FromForm reads; should it not,
+		// the person still gets the questionnaire.
+		kept = url.Values{}
+		resp, problems, _ = response.FromForm(v.study, lang, kept)
+	}
+	// Only problems with answers kept: a question left unanswered is for
+	// the person to reach in order.
+	for id := range problems {
+		if _, answered := resp.Answers[id]; !answered {
+			delete(problems, id)
+		}
+	}
+	if len(problems) == 0 {
+		problems = nil
+	}
+	step := max(firstProblemStep(v, problems, len(v.steps)-1), 0)
+	s.renderStep(w, v, lang, status, step, kept, resp.Answers, problems, true)
+}
+
+// carriedForm returns the answer fields of form that st still reads: those
+// of its answerable questions, as a page of st could post them (one value
+// but for a multi_choice, only choices st has, UTF-8 text).
+func carriedForm(st *config.Study, form url.Values) url.Values {
+	out := url.Values{}
+	for i := range st.Questions {
+		q := &st.Questions[i]
+		if !q.Answerable() {
+			continue
+		}
+		name := response.FieldPrefix + q.ID
+		vals := form[name]
+		switch q.Type {
+		case config.SingleChoice, config.MultiChoice:
+			var keep []string
+			for _, val := range vals {
+				if q.Choice(val) != nil && !slices.Contains(keep, val) {
+					keep = append(keep, val)
+				}
+			}
+			if q.Type == config.SingleChoice && len(keep) > 1 {
+				keep = nil
+			}
+			vals = keep
+		default:
+			if len(vals) != 1 || !utf8.ValidString(vals[0]) {
+				vals = nil
+			}
+		}
+		if len(vals) > 0 {
+			out[name] = vals
+		}
+		if q.Type == config.DateApprox {
+			if when := form[name+response.WhenSuffix]; len(when) == 1 && utf8.ValidString(when[0]) {
+				out[name+response.WhenSuffix] = when
+			}
+		}
+	}
+	return out
+}
+
+// parseStep reads the "step" field of a form of version v: "all" (-1) or
+// a step number.
+func parseStep(v *version, field string) (int, bool) {
+	if field == "all" {
 		return -1, true
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > len(s.steps) {
+	n, err := strconv.Atoi(field)
+	if err != nil || n < 1 || n > len(v.steps) {
 		return 0, false
 	}
 	return n - 1, true
 }
 
-// stepShown reports whether step i has a question to show given answers.
-func (s *Server) stepShown(i int, answers map[string][]string) bool {
-	for _, qi := range s.steps[i] {
-		if response.Relevant(s.c.Study, &s.c.Study.Questions[qi], answers) {
-			return true
-		}
+// firstProblemStep returns the first step of v up to last with a problem,
+// or -1.
+func firstProblemStep(v *version, problems response.Problems, last int) int {
+	if len(problems) == 0 {
+		return -1
 	}
-	return false
-}
-
-// firstProblemStep returns the first step up to last with a problem, or -1.
-func (s *Server) firstProblemStep(problems response.Problems, last int) int {
 	for i := 0; i <= last; i++ {
-		for _, qi := range s.steps[i] {
-			if _, ok := problems[s.c.Study.Questions[qi].ID]; ok {
+		for _, qi := range v.steps[i].Questions {
+			if _, ok := problems[v.study.Questions[qi].ID]; ok {
 				return i
 			}
 		}
@@ -635,7 +796,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int, pat
 		body = bodyProgress{q, r.Body}
 	}
 	f, err := readForm(body, l)
-	if v := f.bytes("lang"); len(v) == 1 && s.c.Study.HasLanguage(string(v[0])) {
+	if v := f.bytes("lang"); len(v) == 1 && s.hasLanguage(string(v[0])) {
 		lang = string(v[0])
 	}
 	switch {
@@ -660,16 +821,17 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int, pat
 		q.bodyDone()
 		q.process()
 	}
-	if v := f.bytes("lang"); len(v) > 1 || len(v) == 1 && !s.c.Study.HasLanguage(string(v[0])) {
+	if v := f.bytes("lang"); len(v) > 1 || len(v) == 1 && !s.hasLanguage(string(v[0])) {
 		return fail(oplog.Malformed, http.StatusBadRequest, "error_malformed")
 	}
 	return f, lang, true
 }
 
 // maxEnvelope is the size of the largest envelope a browser can send: the
-// largest plaintext a form post could carry, padded and sealed.
+// largest plaintext a form post of any version could carry, padded and
+// sealed to the most researchers of any version.
 func (s *Server) maxEnvelope() int {
-	return envelope.Size(s.c.Study.MaxSubmissionBytes(), len(s.c.Study.ID), len(s.recipients))
+	return envelope.Size(s.maxBody, len(s.c.Study.ID), s.maxKeys)
 }
 
 // maxSealedForm bounds the decoded form posted to /sealed: the largest
@@ -690,15 +852,20 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.encryptionRequired(w, r, s.langOf(r), http.StatusForbidden)
 		return
 	}
-	f, lang, ok := s.readForm(w, r, s.c.Study.MaxSubmissionBytes(), path)
+	f, lang, ok := s.readForm(w, r, s.maxBody, path)
 	if !ok {
 		return
 	}
-	if !s.checkVersion(w, r, f, path, lang) {
+	form := f.values()
+	v := s.versionOf(f)
+	if v == nil || !v.study.HasLanguage(lang) {
+		// Nothing is stored: the person checks the answers carried to
+		// the current version, and sends them again.
+		s.reject(path, oplog.StudyChanged)
+		s.carry(w, lang, http.StatusConflict, form)
 		return
 	}
-	form := f.values()
-	resp, problems, err := response.FromForm(s.c.Study, lang, form)
+	resp, problems, err := response.FromForm(v.study, lang, form)
 	if err != nil {
 		s.reject(path, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
@@ -706,10 +873,12 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	if problems != nil {
 		s.reject(path, oplog.InvalidAnswers)
-		s.renderStep(w, lang, http.StatusUnprocessableEntity, max(s.firstProblemStep(problems, len(s.steps)-1), 0), form, resp.Answers, problems)
+		s.renderStep(w, v, lang, http.StatusUnprocessableEntity, max(firstProblemStep(v, problems, len(v.steps)-1), 0), form, resp.Answers, problems, false)
 		return
 	}
-	plaintext, err := response.Marshal(s.c.Study, resp)
+	// The plaintext names the version the answers were given to; the
+	// envelope goes to the current version's researchers.
+	plaintext, err := response.Marshal(v.study, resp)
 	if err != nil {
 		s.reject(path, oplog.Malformed)
 		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
@@ -724,6 +893,34 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.store(w, r, lang, path, env)
 }
+
+// acceptedKeys returns the lists of researchers' keys an envelope may be
+// sealed to at now: the current version's, and those of the earlier
+// versions accepted, each in its version's order.
+func (s *Server) acceptedKeys(now time.Time) [][]*envelope.Recipient {
+	sets := [][]*envelope.Recipient{s.recipients}
+	for _, v := range s.known {
+		if v.current || !v.accepted(now) {
+			continue
+		}
+		if !slices.ContainsFunc(sets, func(rs []*envelope.Recipient) bool { return sameRecipients(rs, v.recipients) }) {
+			sets = append(sets, v.recipients)
+		}
+	}
+	return sets
+}
+
+func sameRecipients(a, b []*envelope.Recipient) bool {
+	return slices.EqualFunc(a, b, (*envelope.Recipient).Equal)
+}
+
+// Headers of a 409 answer to /sealed: the current researchers' public
+// keys, space-separated, in the order to seal to, and the current
+// version id.
+const (
+	RecipientsHeader = "Testimony-Recipients"
+	VersionHeader    = "Testimony-Version"
+)
 
 func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 	const path = oplog.PathSealed
@@ -745,13 +942,27 @@ func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env = env[:n]
-	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope(), [][]*envelope.Recipient{s.recipients}); err != nil {
-		reason := oplog.Malformed
-		if errors.Is(err, envelope.ErrWrongStudy) {
-			reason = oplog.WrongStudy
+	if err := envelope.Check(s.c.Study.ID, env, s.maxEnvelope(), s.acceptedKeys(s.c.Now())); err != nil {
+		switch {
+		case errors.Is(err, envelope.ErrWrongRecipients):
+			// Sealed to the researchers of a version no longer
+			// accepted: the page's script seals the same answers to
+			// these and sends them again.
+			s.reject(path, oplog.StudyChanged)
+			keys := make([]string, len(s.recipients))
+			for i, k := range s.recipients {
+				keys[i] = k.String()
+			}
+			w.Header().Set(RecipientsHeader, strings.Join(keys, " "))
+			w.Header().Set(VersionHeader, s.cur.id)
+			s.message(w, r, lang, http.StatusConflict, "error_title", "error_recipients_changed")
+		case errors.Is(err, envelope.ErrWrongStudy):
+			s.reject(path, oplog.WrongStudy)
+			s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
+		default:
+			s.reject(path, oplog.Malformed)
+			s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		}
-		s.reject(path, reason)
-		s.message(w, r, lang, http.StatusBadRequest, "error_title", "error_malformed")
 		return
 	}
 	s.store(w, r, lang, path, env)

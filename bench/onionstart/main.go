@@ -20,12 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/tornet"
 )
 
@@ -89,7 +91,10 @@ func run(runs int) error {
 // through Tor, measures memory, and stops the server with SIGTERM.
 func serveOnce(bin, data, netFile string, client *http.Client) (float64, [2]int64, error) {
 	var rss [2]int64
-	study, _ := filepath.Abs("examples/nk-internet-access.yaml")
+	study, err := servableStudy(filepath.Dir(data))
+	if err != nil {
+		return 0, rss, err
+	}
 	cmd := exec.Command(bin, "serve", "--config", study, "--data", data, "--private-tor-network", netFile)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -136,4 +141,28 @@ func serveOnce(bin, data, netFile string, client *http.Client) (float64, [2]int6
 		}
 	}
 	return secs, rss, nil
+}
+
+// servableStudy writes the example study into dir with throwaway
+// researcher keys in place of its placeholders, which intake serve
+// refuses, and returns its path.
+func servableStudy(dir string) (string, error) {
+	b, err := os.ReadFile("examples/nk-internet-access.yaml")
+	if err != nil {
+		return "", err
+	}
+	var genErr error
+	b = regexp.MustCompile(`public_key: testimony-pub-[a-z2-7]+`).ReplaceAllFunc(b, func([]byte) []byte {
+		id, err := envelope.GenerateIdentity()
+		if err != nil {
+			genErr = err
+			return nil
+		}
+		return []byte("public_key: " + id.Recipient().String())
+	})
+	if genErr != nil {
+		return "", genErr
+	}
+	p := filepath.Join(dir, "study.yaml")
+	return p, os.WriteFile(p, b, 0o600)
 }

@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,7 +89,10 @@ func run(o options) error {
 			return fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	}
-	studyPath, _ := filepath.Abs("examples/nk-internet-access.yaml")
+	studyPath, err := servableStudy(dir)
+	if err != nil {
+		return err
+	}
 	study, err := config.Load(studyPath)
 	if err != nil {
 		return err
@@ -414,4 +418,28 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// servableStudy writes the example study into dir with throwaway
+// researcher keys in place of its placeholders, which intake serve
+// refuses, and returns its path.
+func servableStudy(dir string) (string, error) {
+	b, err := os.ReadFile("examples/nk-internet-access.yaml")
+	if err != nil {
+		return "", err
+	}
+	var genErr error
+	b = regexp.MustCompile(`public_key: testimony-pub-[a-z2-7]+`).ReplaceAllFunc(b, func([]byte) []byte {
+		id, err := envelope.GenerateIdentity()
+		if err != nil {
+			genErr = err
+			return nil
+		}
+		return []byte("public_key: " + id.Recipient().String())
+	})
+	if genErr != nil {
+		return "", genErr
+	}
+	p := filepath.Join(dir, "study.yaml")
+	return p, os.WriteFile(p, b, 0o600)
 }

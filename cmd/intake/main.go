@@ -65,6 +65,15 @@ intake onionbalance-config); --external-tor SOCKET starts no tor and serves on S
 for a tor of the operator's (see intake torrc). --listen serves on a loopback address
 instead, for development only.
 
+It refuses a study whose recipients include the example study's placeholder
+keys, and a revision of the study that changes its id or the meaning of a
+question (checked against every version served from DIR, kept in
+DIR/versions). It accepts answers to the current version, and to earlier
+versions for --accept-earlier-versions after the day they were last served,
+except those listing a researcher the current version no longer lists:
+those are retired at once. Answers to a version no longer accepted are
+carried to the current one: nobody is asked to start again.
+
 On SIGTERM or SIGINT it stops taking connections, gives requests in progress
 --stop-grace to finish, closes the connections left, and exits 0.`,
 		Example: `  intake serve --config study.yaml --data /var/lib/testimony
@@ -92,6 +101,8 @@ On SIGTERM or SIGINT it stops taking connections, gives requests in progress
 	f.IntVar(&o.limits.MaxIdleConns, "max-idle-connections", 0, fmt.Sprintf("connections waiting for a request at once; beyond, the oldest is closed (default %d)", intake.DefaultMaxIdleConns))
 	f.IntVar(&o.uploadMiB, "upload-memory", 0, fmt.Sprintf("MiB that request bodies may hold in all, beyond 16 KiB each; a request that needs more waits up to 10 s, then gets a \"busy\" page (default %d)", intake.DefaultUploadMemory>>20))
 	f.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "on SIGTERM, how long requests in progress may take to finish before their connections are closed")
+	o.grace = daysFlag(intake.DefaultGrace)
+	f.Var(&o.grace, "accept-earlier-versions", "how long after an earlier version of the study was last served its answers are still accepted, in whole days (0: only the current version's)")
 	f.StringVar(&o.testNetwork, "private-tor-network", "", "file of torrc lines joining a private Tor network, for tests and the demo; never for a real study")
 	f.Var(&o.minFree, "min-free", "refuse submissions when the data disk would have less free space, such as 2G (default: 256M or 1% of the disk, whichever is more)")
 	c.MarkFlagRequired("config")

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 // them, and its log holds the lines of starting and stopping and the
 // day's counts (a submission stored, the upload cut), nothing else.
 func TestSIGTERMWithAStalledClient(t *testing.T) {
-	study, _ := filepath.Abs("../../examples/nk-internet-access.yaml")
+	study, _ := servableExample(t)
 	const grace = time.Second
 	cmd := exec.Command(os.Args[0], "serve", "--config", study, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--stop-grace", grace.String())
 	cmd.Env = append(os.Environ(), "INTAKE_TEST_MAIN=1")
@@ -196,7 +196,7 @@ func TestServerNeverLinksKeyFileCode(t *testing.T) {
 // and refuses a second server on the same directory.
 func TestServeRunsBesideExport(t *testing.T) {
 	dir := t.TempDir()
-	study, _ := filepath.Abs("../../examples/nk-internet-access.yaml")
+	study, _ := servableExample(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var out clitest.Buffer

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ type serveOptions struct {
 	limits                      intake.Limits
 	uploadMiB                   int
 	stopGrace                   time.Duration
+	grace                       daysFlag // --accept-earlier-versions
 }
 
 // runServe serves until ctx is done: on the onion service by default, on a
@@ -50,6 +52,10 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// Placeholder keys: every answer would be sealed to nobody.
+	if err := study.CheckServable(); err != nil {
+		return err
+	}
 	d, err := intake.OpenDataWith(o.data, storeOptions(o.minFree))
 	if err != nil {
 		return err
@@ -61,11 +67,20 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if err := d.BindStudy(study.ID); err != nil {
 		return err
 	}
+	// The revision is checked against every version served before it is
+	// kept as one: a refused study file is never a version served.
+	versions, err := intake.LoadVersions(d, study, time.Duration(o.grace), time.Now())
+	if err != nil {
+		return err
+	}
 	if err := d.SaveVersionFile(o.study, study.SHA256); err != nil {
 		return err
 	}
 	log := oplog.New(stderr)
 	if err := d.Record(audit.ServiceStarted(study.SHA256, time.Now())); err != nil {
+		return err
+	}
+	if err := versions.RecordRetired(d, time.Now()); err != nil {
 		return err
 	}
 	defer func() {
@@ -78,7 +93,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	limits := o.limits
 	limits.UploadMemory = int64(o.uploadMiB) << 20
 	srv, err := intake.New(intake.Config{
-		Study: study, Store: d.Store, Log: log, Limits: limits,
+		Study: study, Earlier: versions.Earlier, Store: d.Store, Log: log, Limits: limits,
 		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
 	})
 	if err != nil {
@@ -91,7 +106,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		debug.SetMemoryLimit(srv.MemoryBound())
 	}
 	hs := srv.HTTPServer()
-	go dailyCheckpoints(ctx, d)
+	go hourly(ctx, d, versions)
 
 	if o.listen != "" {
 		ln, err := net.Listen("tcp", o.listen)
@@ -100,6 +115,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		}
 		log.Addr(oplog.ListenerDevWarning, ln.Addr().String())
 		fmt.Fprintf(stdout, "serving on http://%s (development only: not an onion service)\n", ln.Addr())
+		describeVersions(stdout, study, versions.Earlier, time.Now())
 		return serve(ctx, srv, hs, ln, o.stopGrace, log)
 	}
 
@@ -108,6 +124,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeOnion()
+	describeVersions(stdout, study, versions.Earlier, time.Now())
 	return serve(ctx, srv, hs, ln, o.stopGrace, log)
 }
 
@@ -219,10 +236,11 @@ func readTorrcLines(path string) ([]string, error) {
 	return args, sc.Err()
 }
 
-// dailyCheckpoints asks the audit log every hour to sign a checkpoint; it
-// signs at most one a day, so signatures do not reveal when single
-// submissions arrived.
-func dailyCheckpoints(ctx context.Context, d *intake.Data) {
+// hourly asks the audit log every hour to sign a checkpoint, which it
+// does at most once a day, so signatures do not reveal when single
+// submissions arrived; and records the retirement of earlier versions
+// whose grace period ended.
+func hourly(ctx context.Context, d *intake.Data, versions *intake.Versions) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -230,9 +248,61 @@ func dailyCheckpoints(ctx context.Context, d *intake.Data) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			versions.RecordRetired(d, now)
 			if l, err := d.Audit(); err == nil {
 				l.Checkpoint(now, false)
 			}
 		}
 	}
+}
+
+// describeVersions tells the operator which versions of the study are
+// served: the current one, and the earlier ones whose answers are still
+// accepted, until which day.
+func describeVersions(w io.Writer, study *config.Study, earlier []intake.EarlierVersion, now time.Time) {
+	fmt.Fprintf(w, "study %s, version %s\n", study.ID, study.ShortVersion())
+	retired := 0
+	for _, e := range earlier {
+		if !now.Before(e.Until) {
+			retired++
+			continue
+		}
+		fmt.Fprintf(w, "also accepting answers to version %s until %s (UTC)\n", e.Study.ShortVersion(), e.Until.AddDate(0, 0, -1).Format(time.DateOnly))
+	}
+	if retired > 0 {
+		fmt.Fprintf(w, "earlier versions no longer accepted: %d (their answers are carried to this version)\n", retired)
+	}
+}
+
+// daysFlag is a duration of whole days: 14d, 0, or a Go duration such as
+// 336h. Nothing finer than the day is kept about when a version was
+// served.
+type daysFlag time.Duration
+
+func (f *daysFlag) String() string {
+	return fmt.Sprintf("%dd", time.Duration(*f)/(24*time.Hour))
+}
+
+func (f *daysFlag) Type() string { return "DURATION" }
+
+func (f *daysFlag) Set(v string) error {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 3650 {
+			return fmt.Errorf("want a number of days from 0 to 3650, such as 14d")
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d < 0 {
+			return fmt.Errorf("want whole days, such as 14d")
+		}
+	}
+	if d%(24*time.Hour) != 0 || d > 3650*24*time.Hour {
+		return fmt.Errorf("want whole days from 0 to 3650, such as 14d: versions are known to the day only")
+	}
+	*f = daysFlag(d)
+	return nil
 }

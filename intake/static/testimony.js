@@ -555,7 +555,8 @@
 
   function modelOf(form) {
     var qs = [];
-    var sets = form.querySelectorAll('fieldset[data-q]');
+    // Questions are fieldsets; notes, text blocks.
+    var sets = form.querySelectorAll('[data-q]');
     for (var i = 0; i < sets.length; i++) {
       var f = sets[i], d = function (k) { return f.getAttribute('data-' + k); };
       // Bounds of decimal questions stay text, compared exactly.
@@ -594,21 +595,45 @@
   function enhance(form, model) {
     var review = $('review'), list = $('review-list'), status = $('seal-status');
     var recipients;
+    var sections = form.querySelectorAll('section.sec');
     function update() {
       var res = fromForm(model, fieldsOf(form)), visible = shown(model, res.answers);
       model.questions.forEach(function (q) { q.el.hidden = !visible[q.id]; });
+      // A section shows while one of its questions or notes does: its
+      // condition holds, and its heading has something under it.
+      for (var i = 0; i < sections.length; i++) {
+        sections[i].hidden = !sections[i].querySelector('[data-q]:not([hidden])');
+      }
       return res;
     }
     var notes = form.querySelectorAll('.cond');
     for (var i = 0; i < notes.length; i++) notes[i].hidden = true;
-    form.addEventListener('change', update);
+    form.addEventListener('change', function (ev) { exclusive(ev.target); update(); });
     form.addEventListener('input', update);
     update();
 
+    // exclusive keeps an exclusive choice ("none of these") alone: ticking
+    // it unticks the question's other choices, and ticking another unticks
+    // it, as the rules require (exclusive_choice).
+    function exclusive(box) {
+      if (!box || box.type !== 'checkbox' || !box.checked) return;
+      var set = box.closest('fieldset[data-type="multi_choice"]');
+      if (!set) return;
+      var alone = !!box.getAttribute('data-exclusive'), boxes = set.querySelectorAll('input[type=checkbox]');
+      for (var i = 0; i < boxes.length; i++) {
+        if (boxes[i] !== box && (alone || boxes[i].getAttribute('data-exclusive'))) boxes[i].checked = false;
+      }
+    }
+
     function message(q, p) {
       if (p.code === 'constraint' && q.conMsg) return q.conMsg;
-      var t = form.getAttribute('data-p-' + p.code) || p.code;
-      return t.replace('{n}', String(p.limit));
+      if (p.code === 'not_a_number' && q.type === 'decimal') return form.getAttribute('data-p-not_a_decimal');
+      var t = form.getAttribute('data-p-' + p.code) || p.code, choice = '';
+      if (p.code === 'exclusive_choice') {
+        var ex = q.el.querySelector('input[data-exclusive]:checked');
+        if (ex) choice = ex.parentNode.textContent.trim();
+      }
+      return t.replace('{n}', String(p.limit)).replace('{choice}', choice);
     }
 
     form.addEventListener('submit', function (ev) {
@@ -678,25 +703,36 @@
       if (!answers) return;
       btn.disabled = true;
       status.textContent = form.getAttribute('data-sealing');
-      setTimeout(function () {
-        var pt = null, env;
+      // sealTo seals the answers, as the plaintext of the version this
+      // page shows, to keys (the page's researchers, or those the server
+      // names when they changed since it was made), which later sends
+      // use too.
+      function sealTo(keys) {
+        var pt = null;
         try {
-          if (!recipients) recipients = form.getAttribute('data-recipients').split(' ').map(parseRecipient);
+          recipients = keys.split(' ').map(parseRecipient);
+          form.setAttribute('data-recipients', keys);
           pt = utf8(marshal(model, model.lang, answers));
-          env = seal(model.id, pt, recipients);
+          return base64(seal(model.id, pt, recipients));
+        } finally {
+          if (pt) pt.fill(0);
+        }
+      }
+      setTimeout(function () {
+        var env;
+        try {
+          env = sealTo(form.getAttribute('data-recipients'));
         } catch (err) {
           status.textContent = form.getAttribute('data-seal-failed');
           btn.disabled = false;
           return;
-        } finally {
-          if (pt) pt.fill(0);
         }
-        send(base64(env), function (why) {
+        send(env, function (why) {
           // Nothing was stored: say why. The answers are still here, to
           // send again.
           status.textContent = why || form.getAttribute('data-send-failed');
           btn.disabled = false;
-        });
+        }, sealTo);
       }, 20);
     });
 
@@ -713,28 +749,44 @@
   // store it (busy, a connection too slow) the person reads why and sends
   // again without losing the answers. failed gets the server's reason, or
   // "" if there was no answer. Without fetch the form is posted.
-  function send(envelope, failed) {
+  //
+  // When the researchers changed since the page was made (a key was
+  // removed from the study), the server refuses the envelope with 409 and
+  // names the current ones (header Testimony-Recipients): reseal(keys)
+  // returns the same answers sealed to them, which are posted once more.
+  function send(envelope, failed, reseal) {
     var sealed = $('sealed');
     if (typeof fetch !== 'function' || typeof DOMParser !== 'function') {
       sealed.elements.envelope.value = envelope;
       sealed.submit();
       return;
     }
-    // The fields in the order of the form: the language first, so that
-    // even a page refusing the rest comes in it.
-    var body = 'lang=' + encodeURIComponent(sealed.elements.lang.value) + '&envelope=' + encodeURIComponent(envelope);
-    fetch(sealed.getAttribute('action'), {
-      method: 'POST', body: body, credentials: 'omit', cache: 'no-store', redirect: 'error',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }
-    }).then(function (resp) {
-      return resp.text().then(function (text) {
-        var page = new DOMParser().parseFromString(text, 'text/html');
-        if (resp.ok) { showPage(page); return; }
-        var parts = [], els = page.querySelectorAll('main h1, main p');
-        for (var i = 0; i < els.length; i++) if (!els[i].querySelector('a')) parts.push(els[i].textContent.trim());
-        failed(parts.join(' '));
-      });
-    }).catch(function () { failed(''); });
+    var resealed = false;
+    function post(env) {
+      // The fields in the order of the form: the language first, so that
+      // even a page refusing the rest comes in it.
+      var body = 'lang=' + encodeURIComponent(sealed.elements.lang.value) + '&envelope=' + encodeURIComponent(env);
+      fetch(sealed.getAttribute('action'), {
+        method: 'POST', body: body, credentials: 'omit', cache: 'no-store', redirect: 'error',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' }
+      }).then(function (resp) {
+        return resp.text().then(function (text) {
+          var page = new DOMParser().parseFromString(text, 'text/html');
+          if (resp.ok) { showPage(page); return; }
+          var keys = resp.headers.get('Testimony-Recipients');
+          if (resp.status === 409 && keys && reseal && !resealed) {
+            resealed = true;
+            var again = null;
+            try { again = reseal(keys); } catch (err) { again = null; }
+            if (again) { post(again); return; }
+          }
+          var parts = [], els = page.querySelectorAll('main h1, main p');
+          for (var i = 0; i < els.length; i++) if (!els[i].querySelector('a')) parts.push(els[i].textContent.trim());
+          failed(parts.join(' '));
+        });
+      }).catch(function () { failed(''); });
+    }
+    post(envelope);
   }
 
   // showPage shows a page the server sent in place of this one.

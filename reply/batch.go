@@ -1,0 +1,573 @@
+package reply
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/testimony-project/testimony/crypto/envelope"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Limits of a reply batch.
+const (
+	// MaxRecords is the largest number of records in one batch.
+	MaxRecords = 100_000
+	// maxManifestSize bounds the signed manifest: 65 bytes per record
+	// line, the header lines and the signature fit with room to spare.
+	maxManifestSize = 8 << 20
+)
+
+const (
+	batchFormat  = "testimony reply batch v1"
+	manifestName = "manifest"
+	recordDir    = "records/"
+	blockSize    = 512
+)
+
+// ErrUnknownKey is wrapped by [NewReader] and [OpenManifest] when a
+// batch is not signed by any of the researchers' keys given.
+var ErrUnknownKey = errors.New("reply batch not signed by a researcher of the study")
+
+// Manifest is the signed table of contents of a reply batch.
+//
+// # Format, version 1
+//
+// A reply batch is a POSIX (ustar) tar archive. Its first entry is named
+// "manifest"; then comes one entry named "records/<sha256>" for every
+// record, in the order the manifest lists them, then the end-of-archive
+// marker and nothing else. Every entry is a regular file; writers give
+// each mode 0600, modification time 0 (1970-01-01) and no owner names, and
+// readers ignore those fields. Every record entry is [RecordSize] bytes.
+//
+// The manifest is a signed note (golang.org/x/mod/sumdb/note) carrying
+// exactly one Ed25519 signature, by the key of the researcher it names
+// (envelope.Identity.Signer). Its text is:
+//
+//	testimony reply batch v1
+//	study <study id>
+//	researcher <fingerprint>
+//	count <n>
+//	<sha256>
+//	...
+//
+// with each line ending in "\n" (no "\r"), and no other lines:
+//
+//   - The study id is 3 to 64 characters of a–z, 0–9 and '-'.
+//   - The fingerprint is the researcher key's, as printed: five groups of
+//     four uppercase hexadecimal digits joined by '-'. The signature is by
+//     the key named "testimony-researcher-" followed by the fingerprint
+//     without dashes.
+//   - n, from 1 to [MaxRecords], decimal without sign or leading zeros, is
+//     the number of lines that follow: the SHA-256 of each record, in 64
+//     lowercase hexadecimal digits, sorted, no two alike.
+//
+// No two records of a batch have the same tag. The encoding is canonical:
+// a manifest that verifies has one byte form, and its SHA-256 ([Hash])
+// names the batch in both audit logs.
+//
+// A batch tells the server which researcher replied, for which study, and
+// how many records; not to whom, in answer to what, or when they were
+// written: records are listed by hash, which is random, and no time is
+// recorded.
+type Manifest struct {
+	// StudyID is the study of the replies.
+	StudyID string
+	// Researcher is the fingerprint of the researcher who signed it.
+	Researcher string
+	// Records lists the SHA-256 of every record, sorted.
+	Records [][32]byte
+	// Hash is the SHA-256 of the signed manifest, as it appears in the
+	// batch.
+	Hash [32]byte
+}
+
+// Record is one record of a batch.
+type Record struct {
+	// SHA256 is the SHA-256 of Data, as the manifest lists it.
+	SHA256 [32]byte
+	// Data is the record, [RecordSize] bytes; its tag is its first
+	// [TagSize] bytes.
+	Data []byte
+}
+
+// keyName returns the note key name of the researcher with the given
+// fingerprint.
+func keyName(fingerprint string) string {
+	return envelope.NoteKeyPrefix + strings.ReplaceAll(fingerprint, "-", "")
+}
+
+// fingerprintOf returns the fingerprint a researcher's signing key name
+// holds, or "".
+func fingerprintOf(name string) string {
+	h, ok := strings.CutPrefix(name, envelope.NoteKeyPrefix)
+	if !ok || len(h) != 20 {
+		return ""
+	}
+	fp := h[0:4] + "-" + h[4:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20]
+	if !validFingerprint(fp) {
+		return ""
+	}
+	return fp
+}
+
+// Write writes a reply batch of the records for the study, signed with
+// signer, a researcher's key (envelope.Identity.Signer), and returns its
+// manifest. It refuses, before writing anything, what the format does not
+// allow: no records or too many, a record of the wrong size, the same
+// record or the same tag twice.
+func Write(w io.Writer, signer note.Signer, studyID string, records [][]byte) (*Manifest, error) {
+	fp := fingerprintOf(signer.Name())
+	if fp == "" {
+		return nil, fmt.Errorf("signing key %q is not a researcher's key (%s…)", signer.Name(), envelope.NoteKeyPrefix)
+	}
+	m := &Manifest{StudyID: studyID, Researcher: fp}
+	byHash := make(map[[32]byte][]byte, len(records))
+	tags := make(map[[TagSize]byte]bool, len(records))
+	for i, r := range records {
+		if len(r) != RecordSize {
+			return nil, fmt.Errorf("record %d is %d bytes, want %d", i+1, len(r), RecordSize)
+		}
+		sum := sha256.Sum256(r)
+		if _, dup := byHash[sum]; dup {
+			return nil, fmt.Errorf("record %d is listed twice", i+1)
+		}
+		t := [TagSize]byte(r)
+		if tags[t] {
+			return nil, fmt.Errorf("record %d has the tag of another record: the same reply number was used twice for one person", i+1)
+		}
+		tags[t] = true
+		byHash[sum] = r
+		m.Records = append(m.Records, sum)
+	}
+	slices.SortFunc(m.Records, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	text, err := m.marshalText()
+	if err != nil {
+		return nil, err
+	}
+	signed, err := note.Sign(&note.Note{Text: string(text)}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("failed to sign reply batch: %w", err)
+	}
+	m.Hash = sha256.Sum256(signed)
+	tw := tar.NewWriter(w)
+	if err := writeEntry(tw, manifestName, signed); err != nil {
+		return nil, err
+	}
+	for _, sum := range m.Records {
+		if err := writeEntry(tw, recordDir+hex.EncodeToString(sum[:]), byHash[sum]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("failed to finish reply batch: %w", err)
+	}
+	return m, nil
+}
+
+func writeEntry(tw *tar.Writer, name string, data []byte) error {
+	hdr := &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Size:     int64(len(data)),
+		Mode:     0o600,
+		ModTime:  time.Unix(0, 0),
+		Format:   tar.FormatUSTAR,
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("failed to write reply batch entry %q: %w", name, err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		return fmt.Errorf("failed to write reply batch entry %q: %w", name, err)
+	}
+	return nil
+}
+
+// marshalText returns the manifest's text, checking it fits the format.
+func (m *Manifest) marshalText() ([]byte, error) {
+	switch {
+	case envelope.CheckStudyID(m.StudyID) != nil:
+		return nil, fmt.Errorf("malformed study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", m.StudyID)
+	case !validFingerprint(m.Researcher):
+		return nil, fmt.Errorf("malformed researcher fingerprint %q", m.Researcher)
+	case len(m.Records) == 0:
+		return nil, errors.New("no reply records to write: a reply batch holds at least one")
+	case len(m.Records) > MaxRecords:
+		return nil, fmt.Errorf("too many reply records (%d) for one batch: at most %d", len(m.Records), MaxRecords)
+	}
+	var b bytes.Buffer
+	b.Grow(100 + 65*len(m.Records))
+	fmt.Fprintf(&b, "%s\nstudy %s\nresearcher %s\ncount %d\n", batchFormat, m.StudyID, m.Researcher, len(m.Records))
+	for i, h := range m.Records {
+		if i > 0 && bytes.Compare(h[:], m.Records[i-1][:]) <= 0 {
+			return nil, fmt.Errorf("record %x listed out of order or twice", h)
+		}
+		b.WriteString(hex.EncodeToString(h[:]))
+		b.WriteByte('\n')
+	}
+	return b.Bytes(), nil
+}
+
+// parseManifest parses a manifest's text, accepting only what marshalText
+// writes.
+func parseManifest(text []byte) (*Manifest, error) {
+	lineNo := 0
+	line := func() (string, bool) {
+		i := bytes.IndexByte(text, '\n')
+		if i < 0 {
+			return "", false
+		}
+		l := string(text[:i])
+		text = text[i+1:]
+		lineNo++
+		return l, true
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("malformed reply batch manifest, line %d: %s", lineNo, fmt.Sprintf(format, args...))
+	}
+	field := func(key string) (string, error) {
+		l, ok := line()
+		if !ok {
+			return "", bad("missing %q line", key)
+		}
+		v, ok := strings.CutPrefix(l, key+" ")
+		if !ok {
+			return "", bad("want %q line, got %.80q", key, l)
+		}
+		return v, nil
+	}
+	if l, ok := line(); !ok || l != batchFormat {
+		return nil, bad("not a %q: unsupported version, or not a reply batch", batchFormat)
+	}
+	m := &Manifest{}
+	var err error
+	if m.StudyID, err = field("study"); err != nil {
+		return nil, err
+	}
+	if envelope.CheckStudyID(m.StudyID) != nil {
+		return nil, bad("malformed study id %.80q", m.StudyID)
+	}
+	if m.Researcher, err = field("researcher"); err != nil {
+		return nil, err
+	}
+	if !validFingerprint(m.Researcher) {
+		return nil, bad("malformed researcher fingerprint %.80q", m.Researcher)
+	}
+	c, err := field("count")
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(c)
+	if err != nil || n < 1 || n > MaxRecords || strconv.Itoa(n) != c {
+		return nil, bad("malformed record count %.80q: want 1 to %d", c, MaxRecords)
+	}
+	m.Records = make([][32]byte, 0, min(n, len(text)/65))
+	for range n {
+		l, ok := line()
+		if !ok {
+			return nil, bad("manifest ends after %d of %d records", len(m.Records), n)
+		}
+		var h [32]byte
+		if len(l) != 64 || strings.ToLower(l) != l {
+			return nil, bad("malformed record SHA-256 %.80q", l)
+		}
+		if _, err := hex.Decode(h[:], []byte(l)); err != nil {
+			return nil, bad("malformed record SHA-256 %.80q", l)
+		}
+		if k := len(m.Records); k > 0 && bytes.Compare(h[:], m.Records[k-1][:]) <= 0 {
+			return nil, bad("record %s listed out of order or twice", l)
+		}
+		m.Records = append(m.Records, h)
+	}
+	if len(text) != 0 {
+		lineNo++
+		return nil, bad("unexpected text after the %d records", n)
+	}
+	return m, nil
+}
+
+func validFingerprint(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%5 == 4 {
+			if c != '-' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// OpenManifest checks that msg, a reply batch's signed manifest, carries
+// exactly one signature, by one of verifiers (the study's researchers),
+// whose key is the researcher's it names, and nothing else, and parses it.
+// Its errors quote what they repeat from msg, briefly.
+func OpenManifest(msg []byte, verifiers []note.Verifier) (*Manifest, error) {
+	if len(msg) > maxManifestSize {
+		return nil, fmt.Errorf("reply batch manifest is larger than %d bytes", maxManifestSize)
+	}
+	n, err := note.Open(msg, note.VerifierList(verifiers...))
+	if err != nil {
+		var unverified *note.UnverifiedNoteError
+		var invalid *note.InvalidSignatureError
+		switch {
+		case errors.As(err, &unverified):
+			var by []string
+			for i, s := range unverified.Note.UnverifiedSigs {
+				if i == 3 {
+					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
+					break
+				}
+				by = append(by, fmt.Sprintf("%.64q", s.Name))
+			}
+			return nil, fmt.Errorf("%w: signed by %s", ErrUnknownKey, strings.Join(by, ", "))
+		case errors.As(err, &invalid):
+			return nil, fmt.Errorf(`reply batch entry "manifest" has an invalid signature by %.64q: altered after signing`, invalid.Name)
+		}
+		return nil, fmt.Errorf(`reply batch entry "manifest" is not a signed note (unsigned or altered): %w`, err)
+	}
+	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 ||
+		string(msg) != n.Text+"\n— "+n.Sigs[0].Name+" "+n.Sigs[0].Base64+"\n" {
+		return nil, errors.New(`reply batch entry "manifest" carries other signatures or text than one researcher's signature: altered`)
+	}
+	m, err := parseManifest([]byte(n.Text))
+	if err != nil {
+		return nil, err
+	}
+	if n.Sigs[0].Name != keyName(m.Researcher) {
+		return nil, fmt.Errorf("reply batch names researcher %s but is signed by %.64q", m.Researcher, n.Sigs[0].Name)
+	}
+	m.Hash = sha256.Sum256(msg)
+	return m, nil
+}
+
+// Reader reads a reply batch one record at a time, holding the manifest,
+// one record and the tags seen in memory.
+type Reader struct {
+	m    *Manifest
+	cr   *countingReader
+	tr   *tar.Reader
+	next int
+	want int64
+	tags map[[TagSize]byte]int
+	err  error
+}
+
+// NewReader reads the manifest at the start of the reply batch in r and
+// checks it against verifiers, the keys of the study's researchers (see
+// [OpenManifest]). Call [Reader.Next] until it returns io.EOF: each record
+// it returns matches the signed manifest, but the batch is known to be
+// whole only at io.EOF; discard what was read if Next returns another
+// error. The caller checks [Manifest.StudyID] is its study.
+func NewReader(r io.Reader, verifiers []note.Verifier) (*Reader, error) {
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	hdr, err := tr.Next()
+	if err == io.EOF {
+		return nil, errors.New("empty reply batch: no manifest")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read reply batch: %w", truncated(err))
+	}
+	if hdr.Name != manifestName {
+		return nil, fmt.Errorf("reply batch does not start with a manifest (first entry is %.80q): not a reply batch, or altered", hdr.Name)
+	}
+	if err := checkHeader(hdr, maxManifestSize); err != nil {
+		return nil, err
+	}
+	msg, err := readData(tr, hdr)
+	if err != nil {
+		return nil, err
+	}
+	m, err := OpenManifest(msg, verifiers)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{m: m, cr: cr, tr: tr, want: blockSize + padded(hdr.Size), tags: make(map[[TagSize]byte]int, len(m.Records))}, nil
+}
+
+// Manifest returns the batch's verified manifest. The caller must not
+// modify it.
+func (br *Reader) Manifest() *Manifest { return br.m }
+
+func (br *Reader) nameAt(i int) string { return recordDir + hex.EncodeToString(br.m.Records[i][:]) }
+
+// Next returns the next record, checked against the manifest, or io.EOF
+// after the last, once it has checked the batch ends there.
+func (br *Reader) Next() (Record, error) {
+	if br.err != nil {
+		return Record{}, br.err
+	}
+	rec, err := br.entry()
+	if err != nil {
+		br.err = err
+	}
+	return rec, err
+}
+
+func (br *Reader) entry() (Record, error) {
+	if br.next == len(br.m.Records) {
+		if err := br.end(); err != nil {
+			return Record{}, err
+		}
+		return Record{}, io.EOF
+	}
+	hdr, err := br.tr.Next()
+	if err == io.EOF {
+		if more := len(br.m.Records) - br.next - 1; more > 0 {
+			return Record{}, fmt.Errorf("reply batch entry %q and %d after it are missing: batch truncated", br.nameAt(br.next), more)
+		}
+		return Record{}, fmt.Errorf("reply batch entry %q is missing: batch truncated", br.nameAt(br.next))
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("failed to read reply batch entry %q: %w", br.nameAt(br.next), truncated(err))
+	}
+	i, listed := br.position(hdr.Name)
+	switch {
+	case hdr.Name == manifestName:
+		return Record{}, errors.New(`duplicate reply batch entry "manifest": altered`)
+	case !listed:
+		return Record{}, fmt.Errorf("reply batch entry %.80q is not listed in the signed manifest: added after signing", hdr.Name)
+	case i < br.next:
+		return Record{}, fmt.Errorf("duplicate reply batch entry %q", hdr.Name)
+	case i > br.next:
+		return Record{}, fmt.Errorf("reply batch entry %q is missing (found %q in its place): removed or reordered after signing", br.nameAt(br.next), hdr.Name)
+	}
+	if err := checkHeader(hdr, RecordSize); err != nil {
+		return Record{}, err
+	}
+	if hdr.Size != RecordSize {
+		return Record{}, fmt.Errorf("reply batch entry %q is %d bytes, want %d", hdr.Name, hdr.Size, RecordSize)
+	}
+	data, err := readData(br.tr, hdr)
+	if err != nil {
+		return Record{}, err
+	}
+	sum := sha256.Sum256(data)
+	if sum != br.m.Records[i] {
+		return Record{}, fmt.Errorf("reply batch entry %q does not match the SHA-256 in the signed manifest: altered", hdr.Name)
+	}
+	t := [TagSize]byte(data)
+	if j, dup := br.tags[t]; dup {
+		return Record{}, fmt.Errorf("reply batch entry %q has the same tag as %q: refused, it would link two replies", hdr.Name, br.nameAt(j))
+	}
+	br.tags[t] = i
+	br.next++
+	br.want += blockSize + padded(hdr.Size)
+	return Record{SHA256: sum, Data: data}, nil
+}
+
+// position returns where the manifest lists the entry named name.
+func (br *Reader) position(name string) (int, bool) {
+	h, ok := strings.CutPrefix(name, recordDir)
+	if !ok || len(h) != 64 || strings.ToLower(h) != h {
+		return 0, false
+	}
+	var sum [32]byte
+	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
+		return 0, false
+	}
+	return slices.BinarySearchFunc(br.m.Records, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+}
+
+// end checks that the batch ends after its last entry.
+func (br *Reader) end() error {
+	hdr, err := br.tr.Next()
+	if err == nil {
+		if _, listed := br.position(hdr.Name); listed || hdr.Name == manifestName {
+			return fmt.Errorf("duplicate reply batch entry %q after the last record: altered", hdr.Name)
+		}
+		return fmt.Errorf("reply batch entry %.80q is not listed in the signed manifest: added after signing", hdr.Name)
+	}
+	if err != io.EOF {
+		return fmt.Errorf("failed to read reply batch after its last entry: %w", truncated(err))
+	}
+	// archive/tar stops at the end-of-archive marker, but also, silently,
+	// at a clean end of input or after padding it skipped.
+	if br.cr.n != br.want+2*blockSize {
+		return errors.New("reply batch is truncated or malformed after its last entry: end-of-archive marker missing or unexpected tar headers")
+	}
+	var one [1]byte
+	if n, _ := io.ReadFull(br.cr, one[:]); n != 0 {
+		return errors.New("reply batch has data after its end-of-archive marker: altered")
+	}
+	return nil
+}
+
+// ReadAll reads a whole reply batch with [NewReader] and returns its
+// manifest and records, in manifest order, or an error naming the bad
+// entry and nothing else.
+func ReadAll(r io.Reader, verifiers []note.Verifier) (*Manifest, []Record, error) {
+	br, err := NewReader(r, verifiers)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs := make([]Record, 0, len(br.m.Records))
+	for {
+		rec, err := br.Next()
+		if err == io.EOF {
+			return br.m, recs, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, rec)
+	}
+}
+
+func checkHeader(hdr *tar.Header, limit int64) error {
+	if hdr.Typeflag != tar.TypeReg {
+		return fmt.Errorf("reply batch entry %.80q is not a regular file (type %q): altered", hdr.Name, hdr.Typeflag)
+	}
+	if hdr.Size <= 0 || hdr.Size > limit {
+		return fmt.Errorf("reply batch entry %.80q is %d bytes: want 1 to %d", hdr.Name, hdr.Size, limit)
+	}
+	return nil
+}
+
+// readData reads the entry hdr, whose size checkHeader bounded, as its
+// bytes arrive rather than as the header claims.
+func readData(tr *tar.Reader, hdr *tar.Header) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(tr, hdr.Size))
+	if err == nil && n != hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read reply batch entry %.80q: %w", hdr.Name, truncated(err))
+	}
+	return buf.Bytes(), nil
+}
+
+func truncated(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("reply batch truncated: %w", err)
+	}
+	return err
+}
+
+func padded(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
