@@ -217,9 +217,10 @@ func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error
 }
 
 func decryptCmd() *cobra.Command {
-	var keyPath, passFile, studyPath, serverKey, out, lang string
+	var keyPath, passFile, studyPath, out, lang string
+	var serverKeys []string
 	c := &cobra.Command{
-		Use:   "decrypt --key FILE --study STUDY --server-key KEY --out WORKSPACE [BATCH...]",
+		Use:   "decrypt --key FILE --study STUDY --server-key KEY... --out WORKSPACE [BATCH...]",
 		Short: "Check, decrypt and pseudonymize batches into a workspace",
 		Long: `decrypt checks each batch's signature against the server key you pinned and every
 envelope's hash (a tampered, truncated or unsigned batch is refused whole), decrypts the
@@ -228,6 +229,9 @@ each testimony a team pseudonym (every researcher who decrypts the same batches 
 the same names), and writes testimonies.csv, testimonies.jsonl, codebook.csv and one
 Markdown file per testimony into WORKSPACE. Running it again on the same or overlapping
 batches adds only what is new and never changes a pseudonym.
+
+A study served by several servers behind one address (Onionbalance) has a batch key per
+server: give each with its own --server-key, and each batch must be signed by one of them.
 
 A key that opens none of a batch's envelopes is refused before anything is written,
 with the fingerprints of the study's recipients and of your key. A run is all or
@@ -244,17 +248,26 @@ and brings in those that now pass. It also finishes a run that was interrupted.
     --server-key "$(cat server.pub)" --out ~/study-workspace batch-2026-11-27.tar
   # after correcting the study file: examine the quarantine again
   researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
-    --server-key "$(cat server.pub)" --out ~/study-workspace`,
+    --server-key "$(cat server.pub)" --out ~/study-workspace
+  # two servers behind Onionbalance: the batches of both into one workspace
+  researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
+    --server-key "$(cat backend1.pub)" --server-key "$(cat backend2.pub)" \
+    --out ~/study-workspace backend1-batch.tar backend2-batch.tar`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, batches []string) error {
 			study, err := config.Load(studyPath)
 			if err != nil {
 				return usageError{err}
 			}
-			verifier, err := note.NewVerifier(strings.TrimSpace(serverKey))
-			if err != nil {
-				return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+			var keys []note.Verifier
+			for _, serverKey := range serverKeys {
+				v, err := note.NewVerifier(strings.TrimSpace(serverKey))
+				if err != nil {
+					return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+				}
+				keys = append(keys, v)
 			}
+			verifier := researcher.ServerKeys(keys...)
 			if lang != "" && !study.HasLanguage(lang) {
 				return usageError{fmt.Errorf("--lang %q is not a language of the study: use one of %s", lang, strings.Join(study.Languages, ", "))}
 			}
@@ -311,7 +324,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 	c.Flags().StringVar(&keyPath, "key", "", "your key file, made by keygen (required)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file instead of the terminal")
 	c.Flags().StringVar(&studyPath, "study", "", "the study file the server used (required)")
-	c.Flags().StringVar(&serverKey, "server-key", "", "the server's verifier key, as `intake server-key` printed it (required)")
+	c.Flags().StringArrayVar(&serverKeys, "server-key", nil, "the server's verifier key, as `intake server-key` printed it (required; repeat for each server of a study served by several)")
 	c.Flags().StringVar(&out, "out", "", "workspace folder (required; created if missing)")
 	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files, one of the study's (default: as before, or the study's first)")
 	for _, f := range []string{"key", "study", "server-key", "out"} {
