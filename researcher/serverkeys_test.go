@@ -36,7 +36,7 @@ func batchBy(t *testing.T, s note.Signer, study *config.Study, envs ...batch.Env
 // and refuses a batch signed by neither.
 func TestServerKeys(t *testing.T) {
 	f := newFixture(t)
-	s2, v2 := otherServer(t, "test-server")        // same name, another key
+	s2, v2 := otherServer(t, "test-server")         // same name, another key
 	s3, v3 := otherServer(t, "another-test-server") // never pinned
 	if ServerKeys(f.verifier) != f.verifier || ServerKeys(f.verifier, f.verifier) != f.verifier {
 		t.Error("ServerKeys of one key is not that key")
