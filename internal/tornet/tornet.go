@@ -100,7 +100,8 @@ type Options struct {
 // OnionbalanceOptions returns opts with what `onionbalance --is-testnet`
 // needs of a test network: 7 HSDirs (5 at least, and room for two its tor
 // lacks a fresh microdescriptor for) and a 20-second voting interval. Such
-// a network takes about 30 to 50 seconds to start instead of 15 to 25.
+// a network takes about 35 to 55 seconds to start instead of 15 to 25 (90
+// on a loaded machine).
 func OnionbalanceOptions(opts Options) Options {
 	opts.HSDirs = 7
 	opts.VotingInterval = 20 * time.Second
