@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/cretz/bine/torutil"
 	bed25519 "github.com/cretz/bine/torutil/ed25519"
+
+	"github.com/testimony-project/testimony/internal/atomicfile"
 )
 
 // keyFileName is the onion key inside Config.DataDir. The file has tor's own
