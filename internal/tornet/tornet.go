@@ -141,6 +141,10 @@ type node struct {
 // on this kind of machine that takes 15 to 25 seconds. On any error, and if
 // ctx ends first, it stops every tor it started before returning.
 func Start(ctx context.Context, opts Options) (*Network, error) {
+	n, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
 	torPath, err := lookPath(opts.TorPath, "tor")
 	if err != nil {
 		return nil, err
@@ -148,21 +152,6 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	gencertPath, err := lookPath(opts.TorGencertPath, "tor-gencert")
 	if err != nil {
 		return nil, err
-	}
-	n := &Network{dir: opts.Dir, logf: opts.Logf, relays: defaultRelays, voting: defaultVotingInterval}
-	switch h := opts.HSDirs; {
-	case h == 0 || h == numAuthorities:
-	case h > numAuthorities && h <= maxHSDirs:
-		n.relays, n.relayHSDirs = max(defaultRelays, h-numAuthorities), true
-	default:
-		return nil, fmt.Errorf("tornet: %d HSDirs asked for: want 3 to %d, or 0 for 3", h, maxHSDirs)
-	}
-	switch v := opts.VotingInterval; {
-	case v == 0:
-	case v >= 10*time.Second && v <= time.Minute && v%time.Second == 0:
-		n.voting = v
-	default:
-		return nil, fmt.Errorf("tornet: voting interval %v: want whole seconds from 10s to 1m, or 0 for 10s", v)
 	}
 	if n.logf == nil {
 		n.logf = func(string, ...any) {}
@@ -211,6 +200,27 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	ok = true
+	return n, nil
+}
+
+// configure checks opts and returns the network they describe, not
+// started.
+func configure(opts Options) (*Network, error) {
+	n := &Network{dir: opts.Dir, logf: opts.Logf, relays: defaultRelays, voting: defaultVotingInterval}
+	switch h := opts.HSDirs; {
+	case h == 0 || h == numAuthorities:
+	case h > numAuthorities && h <= maxHSDirs:
+		n.relays, n.relayHSDirs = max(defaultRelays, h-numAuthorities), true
+	default:
+		return nil, fmt.Errorf("tornet: %d HSDirs asked for: want 3 to %d, or 0 for 3", h, maxHSDirs)
+	}
+	switch v := opts.VotingInterval; {
+	case v == 0:
+	case v >= 10*time.Second && v <= time.Minute && v%time.Second == 0:
+		n.voting = v
+	default:
+		return nil, fmt.Errorf("tornet: voting interval %v: want whole seconds from 10s to 1m, or 0 for 10s", v)
+	}
 	return n, nil
 }
 
