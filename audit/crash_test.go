@@ -3,14 +3,13 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,18 +18,20 @@ import (
 )
 
 const (
-	crashDirEnv  = "AUDIT_TEST_CRASH_CHILD_DIR"
-	crashSkeyEnv = "AUDIT_TEST_CRASH_CHILD_SKEY"
+	crashDirEnv   = "AUDIT_TEST_CRASH_CHILD_DIR"
+	crashSkeyEnv  = "AUDIT_TEST_CRASH_CHILD_SKEY"
+	crashLabelEnv = "AUDIT_TEST_CRASH_CHILD_LABEL"
 )
 
-// crashRecord is the record the crash child appends at index i.
-func crashRecord(i int64) Record {
-	return SubmissionStored(sha256.Sum256(strconv.AppendInt(nil, i, 10)), testDay)
-}
+// crashGoroutines is how many goroutines of the crash child append at once,
+// so that its appends share commits.
+const crashGoroutines = 8
 
-// TestCrashChild is the process TestCrashRecovery kills: it appends records
-// in a loop, signing a checkpoint now and then, and prints the index of each
-// record once Append has returned.
+// TestCrashChild is the process TestCrashRecovery kills: crashGoroutines
+// goroutines append labelled records in a loop, one of them signing a
+// checkpoint now and then, and each prints "<label> <k> <index> <commits>"
+// once Append has returned, commits being how many commits the Log made so
+// far.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -45,27 +46,45 @@ func TestCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	for {
-		i := l.Size()
-		got, err := l.Append(crashRecord(i))
-		if err != nil || got != i {
-			fmt.Fprintf(os.Stderr, "Append = %d, %v; want %d\n", got, err, i)
-			os.Exit(4)
-		}
-		os.Stdout.WriteString(strconv.FormatInt(got, 10) + "\n")
-		if got%16 == 15 {
-			if _, err := l.Checkpoint(testDay, true); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(5)
+	var out sync.Mutex
+	for g := range crashGoroutines {
+		label := fmt.Sprintf("%s.%d", os.Getenv(crashLabelEnv), g)
+		go func() {
+			for k := 0; ; k++ {
+				i, err := l.Append(labelled(label, k))
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "Append: %v\n", err)
+					os.Exit(4)
+				}
+				out.Lock()
+				fmt.Fprintf(os.Stdout, "%s %d %d %d\n", label, k, i, l.commits.Load())
+				out.Unlock()
+				if g == 0 && k%16 == 15 {
+					if _, err := l.Checkpoint(testDay, true); err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						os.Exit(5)
+					}
+				}
 			}
-		}
+		}()
 	}
+	select {}
 }
 
-// TestCrashRecovery kills a process appending to a log with SIGKILL at
-// random points, many times. Every time, the log must reopen, verify, be
-// consistent with the checkpoint saved after the previous run, and hold
-// every record the process acknowledged.
+// A crashAck is a line of TestCrashChild: record k of the writer label is
+// at index, acknowledged after commits commits.
+type crashAck struct {
+	label          string
+	k              int
+	index, commits int64
+}
+
+// TestCrashRecovery kills a process appending to a log from several
+// goroutines, which share commits, with SIGKILL at random points, many
+// times: before, during or after a commit or a checkpoint. Every time, the
+// log must reopen, verify, be consistent with the checkpoint saved after
+// the previous run, and hold every record the process acknowledged, at the
+// index Append returned, once.
 func TestCrashRecovery(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
 		t.Skip("this is the child")
@@ -80,11 +99,12 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	t.Logf("seed %d", seed)
 	var trusted []byte
-	maxAcked := int64(-1)
+	acked := map[string][]int64{}
+	var nacked, commits int64
 	hashesBehind, partialRecords := 0, 0
 	for run := range runs {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSkeyEnv+"="+k.skey)
+		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSkeyEnv+"="+k.skey, fmt.Sprintf("%s=run%d", crashLabelEnv, run))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		stdout, err := cmd.StdoutPipe()
@@ -94,24 +114,37 @@ func TestCrashRecovery(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		acks := make(chan int64)
+		for g := range crashGoroutines {
+			acked[fmt.Sprintf("run%d.%d", run, g)] = nil
+		}
+		acks := make(chan crashAck)
 		go func() {
 			defer close(acks)
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
-				if i, err := strconv.ParseInt(sc.Text(), 10, 64); err == nil {
-					acks <- i
+				var a crashAck
+				if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %d", &a.label, &a.k, &a.index, &a.commits); err == nil {
+					acks <- a
 				}
 			}
 		}()
+		runCommits := int64(0)
+		ack := func(a crashAck) {
+			if a.k != len(acked[a.label]) {
+				t.Fatalf("run %d: writer %s acknowledged its record %d after %d", run, a.label, a.k, len(acked[a.label]))
+			}
+			acked[a.label] = append(acked[a.label], a.index)
+			nacked++
+			runCommits = max(runCommits, a.commits)
+		}
 		// Let it acknowledge at least one record, then kill it at a random
-		// point: before, during or after an append or a checkpoint.
+		// point.
 		select {
-		case i, ok := <-acks:
+		case a, ok := <-acks:
 			if !ok {
 				t.Fatalf("run %d: child exited: %s", run, stderr.String())
 			}
-			maxAcked = max(maxAcked, i)
+			ack(a)
 		case <-time.After(60 * time.Second):
 			cmd.Process.Kill()
 			t.Fatalf("run %d: child acknowledged nothing in 60 s: %s", run, stderr.String())
@@ -120,8 +153,8 @@ func TestCrashRecovery(t *testing.T) {
 	wait:
 		for {
 			select {
-			case i := <-acks:
-				maxAcked = max(maxAcked, i)
+			case a := <-acks:
+				ack(a)
 			case <-deadline:
 				break wait
 			}
@@ -129,9 +162,10 @@ func TestCrashRecovery(t *testing.T) {
 		if err := cmd.Process.Kill(); err != nil { // SIGKILL
 			t.Fatal(err)
 		}
-		for i := range acks {
-			maxAcked = max(maxAcked, i)
+		for a := range acks {
+			ack(a)
 		}
+		commits += runCommits
 		if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
 			t.Fatalf("run %d: child ended with %v, not SIGKILL: %s", run, err, stderr.String())
 		}
@@ -149,12 +183,8 @@ func TestCrashRecovery(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: Open after SIGKILL: %v", run, err)
 		}
-		size := l.Size()
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
-		}
-		if size <= maxAcked {
-			t.Fatalf("run %d: log has %d records after SIGKILL, but record %d was acknowledged", run, size, maxAcked)
 		}
 		rep, err := Verify(dir, k.vkey, trusted)
 		if err != nil {
@@ -163,15 +193,15 @@ func TestCrashRecovery(t *testing.T) {
 		if trusted != nil && rep.Trusted == 0 {
 			t.Fatalf("run %d: not proven consistent with the previous checkpoint", run)
 		}
-		for i, r := range rep.records {
-			if r != crashRecord(int64(i)) {
-				t.Fatalf("run %d: record %d is %+v, want %+v", run, i, r, crashRecord(int64(i)))
-			}
-		}
+		// Every acknowledged record is there, once, where Append said.
+		checkWriters(t, rep, acked)
 		if rep.Latest != "" {
 			trusted = []byte(rep.Latest)
 		}
 	}
-	t.Logf("%d runs killed with SIGKILL; %d records acknowledged, all kept; recovery rebuilt hashes %d times and removed a partial record %d times",
-		runs, maxAcked+1, hashesBehind, partialRecords)
+	if commits >= nacked {
+		t.Fatalf("%d records acknowledged in %d commits: the appends never shared a commit", nacked, commits)
+	}
+	t.Logf("%d runs killed with SIGKILL; %d records acknowledged in about %d commits, all kept; recovery rebuilt hashes %d times and removed a partial record %d times",
+		runs, nacked, commits, hashesBehind, partialRecords)
 }

@@ -17,16 +17,32 @@
 //	checkpoints/ one signed C2SP checkpoint per file, named by its tree
 //	             size as 19 decimal digits
 //	lock         locked (flock) by a process for the duration of each
-//	             append, checkpoint and crash recovery
+//	             commit of appends, checkpoint and crash recovery
+//
+// [Log.Append] returns once its record and the record's stored hashes are
+// on disk (fsync). Appends that arrive while a commit is running are
+// committed together when it ends (group commit): one write and one fsync
+// of their records, then one write and one fsync of their hashes, for up to
+// 256 records, in the order the appends arrived. A server storing
+// submissions from many clients thus pays two fsyncs per batch, not per
+// submission. A failed write or fsync fails every append of its batch, and
+// after a failed fsync the Log must be reopened, which tells what reached
+// the disk.
 //
 // Several processes may have one log open at once: the intake server keeps
-// it open for days while the operator exports and purges. Each
-// [Log.Append] and [Log.Checkpoint] holds the lock, waiting up to 30 seconds
-// for another process to release it, and first takes in the records and
-// checkpoints other processes added since, so that records are never
-// interleaved or lost and the once-a-day rule for checkpoints holds across
-// processes. Where flock is not available (outside Unix), only one process
-// may have a log open.
+// it open for days while the operator exports and purges. Each commit of
+// appends and each [Log.Checkpoint] holds the lock, waiting up to 30
+// seconds for another process to release it, and first takes in the
+// records and checkpoints other processes added since, so that records are
+// never interleaved or lost and the once-a-day rule for checkpoints holds
+// across processes. Where flock is not available (outside Unix), only one
+// process may have a log open.
+//
+// After a crash, [Open] (or the next commit of another process) removes a
+// partial record and rebuilds the stored hashes of the last commit, which
+// the crash may have cut short or, if the machine went down, left with
+// zeros where disk blocks were lost. Any other difference between the
+// records and the hashes is damage, and the log is refused.
 //
 // Records carry a UTC day, never a precise time, and a fixed set of fields
 // that identify nobody. Checkpoints are signed at most once a day, and at
@@ -49,6 +65,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -94,6 +111,13 @@ type Log struct {
 	latest  []byte     // latest signed checkpoint, or nil
 	ckpt    Checkpoint // parsed latest, if latest != nil
 	broken  error      // set when the files may disagree with memory
+
+	// Group commit (see Append): gmu guards queue, committing and the
+	// results in the pendings.
+	gmu        sync.Mutex
+	queue      []*pending   // appends waiting for the next commit, in order
+	committing bool         // a commit runs, or its leader is being woken
+	commits    atomic.Int64 // commits that succeeded, for tests
 }
 
 // Open opens the log in dir, creating it if needed (directories 0700, files
@@ -323,7 +347,7 @@ func (l *Log) stillOpen(f *os.File, name string) (fs.FileInfo, error) {
 // checkHashes checks the hashes file against the records and returns how
 // many of its bytes to keep; the rest is rebuilt. data is the file from
 // byte off on: the hashes before off were checked earlier. Only the hashes
-// of the last record may be missing or partly written after a crash: any
+// of the last commit may be missing or partly written after a crash: any
 // other difference means the files were changed behind the log's back.
 func (l *Log) checkHashes(data []byte, off int64) (keep int64, err error) {
 	const hs = tlog.HashSize
@@ -337,18 +361,45 @@ func (l *Log) checkHashes(data []byte, off int64) (keep int64, err error) {
 	if k == m && total == k*hs {
 		return total, nil
 	}
-	lastStart := int64(0)
-	if n := l.tree.n; n > 0 {
-		lastStart = tlog.StoredHashCount(n - 1)
-	}
-	// Missing hashes are rebuilt. Wrong ones are tolerated only for the
-	// last record, whose hashes may have been cut short by a crash.
-	prefix := total < (k+1)*hs
-	if !(prefix || k >= lastStart) || total > m*hs {
+	damaged := func() (int64, error) {
 		return 0, fmt.Errorf("audit log in %s is damaged: the hashes file disagrees with the records at stored hash %d; run auditor verify, and if the records are intact, move %s aside to rebuild it",
 			l.dir, k, filepath.Join(l.dir, hashesFile))
 	}
+	if total > m*hs {
+		return damaged()
+	}
+	// Missing hashes are rebuilt, and so are wrong ones where a crash can
+	// leave them. A crash of the process cuts the last commit's write of
+	// hashes short; the last record's hashes may be anything. A crash of
+	// the machine may also keep some disk blocks of that write and lose
+	// others, which then read as zeros: hashes are 32 bytes and blocks a
+	// multiple of that, so each hash of the last commit, at most maxBatch
+	// records, is right or zero.
+	n := l.tree.n
+	lastStart := tlog.StoredHashCount(max(n-1, 0))
+	batchStart := tlog.StoredHashCount(max(n-maxBatch, 0))
+	if k < batchStart {
+		if total < (k+1)*hs { // cut short
+			return k * hs, nil
+		}
+		return damaged()
+	}
+	for j := k; j < lastStart && (j+1)*hs <= total; j++ {
+		if h := data[j*hs-off : (j+1)*hs-off]; !bytes.Equal(h, want[j][:]) && !allZero(h) {
+			k = j
+			return damaged()
+		}
+	}
 	return k * hs, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // loadLatest reads the latest checkpoint and checks that it is ours and
@@ -483,55 +534,182 @@ func (l *Log) Scan(fn func(index int64, r Record) error) error {
 }
 
 // Append adds r to the log and returns its index, counting from 0. The
-// record is on disk (fsync) before Append returns; if Append fails, the
-// record may or may not be in the log. Append waits up to 30 seconds for
-// another process that is appending to the log.
+// record and its stored hashes are on disk (fsync) before Append returns;
+// if Append fails, the record may or may not be in the log. Append waits up
+// to 30 seconds for another process that is appending to the log.
+//
+// Concurrent appends share their commits (group commit): an Append that
+// arrives while another one's records are being written waits for that
+// commit to end, then is committed with every Append that arrived
+// meanwhile, up to 256 records: one lock, one write and one fsync
+// of the records, then one write and one fsync of their hashes, whatever
+// their number. Records take their indexes in the order their appends
+// joined the queue; a failure of the shared write or fsync fails every
+// Append of the batch.
 func (l *Log) Append(r Record) (index int64, err error) {
 	text, err := r.MarshalText()
 	if err != nil {
 		return 0, fmt.Errorf("failed to append audit record: %w", err)
 	}
+	p := &pending{text: text, wake: make(chan struct{}, 1)}
+	l.gmu.Lock()
+	l.queue = append(l.queue, p)
+	lead := !l.committing
+	l.committing = true
+	l.gmu.Unlock()
+	if !lead {
+		// Wait for the commit of p, or to lead the next one.
+		<-p.wake
+		l.gmu.Lock()
+		done := p.done
+		l.gmu.Unlock()
+		if done {
+			return p.index, p.err
+		}
+	}
+	// p heads the queue, so the commit it leads includes it.
+	l.lead()
+	return p.index, p.err
+}
+
+// maxBatch bounds the records one commit writes: the hashes of at most this
+// many records are in flight at a time, which bounds what a crash can leave
+// unwritten (see checkHashes).
+const maxBatch = 256
+
+// A pending is the record of an Append, queued for a group commit. The
+// commit sets its result and done, under gmu, then sends on wake; before,
+// a send on wake may have asked it to lead that commit, and been received.
+// So wake never holds more than one value, and sends never block.
+type pending struct {
+	text  []byte
+	wake  chan struct{} // buffered: 1
+	index int64
+	err   error
+	done  bool
+}
+
+// lead commits the oldest queued appends, up to maxBatch, and wakes them;
+// then it hands the lead to the oldest append still queued, if any. The
+// caller leads: l.committing is set, and no other commit runs.
+func (l *Log) lead() {
+	l.gmu.Lock()
+	n := min(len(l.queue), maxBatch)
+	batch := l.queue[:n:n]
+	if n == len(l.queue) {
+		l.queue = nil
+	} else {
+		l.queue = slices.Clone(l.queue[n:])
+	}
+	l.gmu.Unlock()
+	committed := false
+	defer func() {
+		l.gmu.Lock()
+		defer l.gmu.Unlock()
+		for _, p := range batch {
+			if !committed { // commit panicked
+				p.index, p.err = 0, errors.New("failed to append audit record: the commit was interrupted")
+			}
+			p.done = true
+			p.wake <- struct{}{}
+		}
+		if len(l.queue) > 0 {
+			l.queue[0].wake <- struct{}{} // lead the next commit
+		} else {
+			l.committing = false
+		}
+	}()
+	l.commit(batch)
+	committed = true
+}
+
+// commit writes the records of batch and their hashes, durably, and sets
+// the index or the error of each. It holds l.mu and the lock for the whole
+// batch.
+func (l *Log) commit(batch []*pending) {
+	fail := func(err error) {
+		for _, p := range batch {
+			p.index, p.err = 0, err
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return 0, err
+		fail(err)
+		return
 	}
 	unlock, err := l.lock()
 	if err != nil {
-		return 0, fmt.Errorf("failed to append audit record: %w", err)
+		fail(fmt.Errorf("failed to append audit record: %w", err))
+		return
 	}
 	defer unlock()
 	if err := l.catchUp(false); err != nil {
-		return 0, fmt.Errorf("failed to append audit record: %w", err)
+		fail(fmt.Errorf("failed to append audit record: %w", err))
+		return
+	}
+	text := batch[0].text
+	if len(batch) > 1 {
+		size := 0
+		for _, p := range batch {
+			size += len(p.text)
+		}
+		text = make([]byte, 0, size)
+		for _, p := range batch {
+			text = append(text, p.text...)
+		}
 	}
 	if _, err := l.records.Write(text); err != nil {
 		// Remove what was written, so the next record starts on a line.
 		if terr := l.records.Truncate(l.size); terr != nil {
 			l.broken = fmt.Errorf("failed to remove a partial audit record: %w (after: %v)", terr, err)
 		}
-		return 0, fmt.Errorf("failed to append audit record: %w", err)
+		fail(fmt.Errorf("failed to append audit record: %w", err))
+		return
 	}
-	if err := l.records.Sync(); err != nil {
+	if err := syncFile(l.records); err != nil {
 		// After a failed fsync the file's state is unknown: only reopening
 		// tells what reached the disk.
 		l.broken = fmt.Errorf("failed to append audit record: %w", err)
-		return 0, l.broken
+		fail(l.broken)
+		return
 	}
-	index = l.tree.n
-	off := tlog.StoredHashCount(index) * tlog.HashSize
-	hs := l.tree.add(tlog.RecordHash(text))
+	first := l.tree.n
+	off := tlog.StoredHashCount(first) * tlog.HashSize
+	start := len(l.tree.hashes)
+	for _, p := range batch {
+		l.tree.add(tlog.RecordHash(p.text))
+	}
 	l.size += int64(len(text))
-	if _, err := l.hashes.WriteAt(hashBytes(hs), off); err != nil {
-		l.broken = fmt.Errorf("audit record %d was written but its hashes were not: %w", index, err)
-		return 0, l.broken
+	if _, err := l.hashes.WriteAt(hashBytes(l.tree.hashes[start:]), off); err != nil {
+		l.broken = hashesLost(first, l.tree.n, err)
+		fail(l.broken)
+		return
 	}
-	if err := l.hashes.Sync(); err != nil {
-		l.broken = fmt.Errorf("audit record %d was written but its hashes were not: %w", index, err)
-		return 0, l.broken
+	if err := syncFile(l.hashes); err != nil {
+		l.broken = hashesLost(first, l.tree.n, err)
+		fail(l.broken)
+		return
 	}
 	coarsenTimes(filepath.Join(l.dir, recordsFile), filepath.Join(l.dir, hashesFile))
-	return index, nil
+	for i, p := range batch {
+		p.index = first + int64(i)
+	}
+	l.commits.Add(1)
 }
+
+// hashesLost is the error of a commit whose records from first to end
+// (excluded) are on disk but whose hashes may not be.
+func hashesLost(first, end int64, err error) error {
+	if end-first == 1 {
+		return fmt.Errorf("audit record %d was written but its hashes were not: %w", first, err)
+	}
+	return fmt.Errorf("audit records %d to %d were written but their hashes were not: %w", first, end-1, err)
+}
+
+// syncFile makes what was written to f durable. Tests replace it to make
+// the fsyncs of a commit fail.
+var syncFile = (*os.File).Sync
 
 // coarsenTimes sets the modification and access times of paths to midnight
 // UTC today, so that the files do not tell when the last record (say, a

@@ -76,6 +76,21 @@ const (
 	// the backup was made are not on the restored server. It carries the
 	// SHA-256 of the backup's signed manifest.
 	EventServiceRestored Event = "service-restored"
+	// EventReplyBatchImported records that the operator imported a
+	// researchers' reply batch (intake replies import). It carries the
+	// SHA-256 of the batch's signed manifest and the number of reply
+	// records it lists.
+	EventReplyBatchImported Event = "reply-batch-imported"
+	// EventRepliesServed records how many times the server served the
+	// stored replies to people coming back, on one UTC day: downloads of
+	// every record, and look-ups made for a browser without JavaScript.
+	// It carries that count, and is written once for the day, after it
+	// ended (or when the server stops), never for a single visit.
+	EventRepliesServed Event = "replies-served"
+	// EventRepliesPurged records that the operator deleted stored reply
+	// records past their retention (intake replies purge). It carries
+	// their number.
+	EventRepliesPurged Event = "replies-purged"
 )
 
 // Events written by a researcher into the researcher's own log, on the
@@ -150,6 +165,9 @@ var events = map[Event]eventFields{
 	EventStudyVersionRetired:           {hashKey: "study-sha256"},
 	EventBackupMade:                    {},
 	EventServiceRestored:               {hashKey: "backup-sha256"},
+	EventReplyBatchImported:            {hashKey: "manifest-sha256", count: true},
+	EventRepliesServed:                 {count: true},
+	EventRepliesPurged:                 {count: true},
 
 	EventTestimoniesRecovered: {count: true},
 	EventReceiptIssued:        {hashKey: "receipt-sha256", count: true},
@@ -169,6 +187,7 @@ var Events = []Event{
 	EventSubmissionStored, EventSubmissionsRecovered,
 	EventBatchExported, EventExportRolledBack,
 	EventReceiptAccepted, EventEnvelopesPurged, EventEnvelopesPurgedWithoutReceipt,
+	EventReplyBatchImported, EventRepliesServed, EventRepliesPurged,
 	EventBatchImported, EventTestimoniesQuarantined, EventTestimoniesRecovered, EventReceiptIssued,
 	EventPseudonymRenamed, EventRenamesSigned, EventRenamesApplied,
 	EventResearcherAdded, EventResearcherRemoved, EventPassphraseChanged,
@@ -298,6 +317,23 @@ func BackupMade(day time.Time) Record {
 // whose signed manifest has SHA-256 backupSHA256.
 func ServiceRestored(backupSHA256 [32]byte, day time.Time) Record {
 	return Record{Event: EventServiceRestored, Day: dayOf(day), SHA256: backupSHA256}
+}
+
+// ReplyBatchImported records that the reply batch whose signed manifest
+// has SHA-256 manifestSHA256, listing count records, was imported.
+func ReplyBatchImported(manifestSHA256 [32]byte, count int, day time.Time) Record {
+	return Record{Event: EventReplyBatchImported, Day: dayOf(day), SHA256: manifestSHA256, Count: count}
+}
+
+// RepliesServed records that the stored replies were served count times
+// on day.
+func RepliesServed(count int, day time.Time) Record {
+	return Record{Event: EventRepliesServed, Day: dayOf(day), Count: count}
+}
+
+// RepliesPurged records that count stored reply records were deleted.
+func RepliesPurged(count int, day time.Time) Record {
+	return Record{Event: EventRepliesPurged, Day: dayOf(day), Count: count}
 }
 
 // TestimoniesRecovered records that count quarantined testimonies were

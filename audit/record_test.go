@@ -37,6 +37,9 @@ func allRecords() []Record {
 		PassphraseChanged("0123-4567-89ab-cdef-0123", testDay),
 		HandoverWritten(9, "89ab-cdef-0123-4567-89ab", testDay),
 		HandoverImported(9, "0123-4567-89ab-cdef-0123", testDay),
+		ReplyBatchImported(h, 3, testDay),
+		RepliesServed(17, testDay),
+		RepliesPurged(3, testDay),
 	}
 }
 
@@ -68,6 +71,9 @@ func TestRecordEncoding(t *testing.T) {
 		"testimony-audit/1 2026-03-04 passphrase-changed researcher-key=0123-4567-89ab-cdef-0123\n",
 		"testimony-audit/1 2026-03-04 handover-written count=9 researcher-key=89ab-cdef-0123-4567-89ab\n",
 		"testimony-audit/1 2026-03-04 handover-imported count=9 researcher-key=0123-4567-89ab-cdef-0123\n",
+		"testimony-audit/1 2026-03-04 reply-batch-imported manifest-sha256=" + h + " count=3\n",
+		"testimony-audit/1 2026-03-04 replies-served count=17\n",
+		"testimony-audit/1 2026-03-04 replies-purged count=3\n",
 	}
 	for i, r := range allRecords() {
 		text, err := r.MarshalText()

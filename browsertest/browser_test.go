@@ -34,6 +34,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/examples"
@@ -60,7 +61,7 @@ var requiredHeaders = map[string]string{
 	"Permissions-Policy":           "camera=()",
 }
 
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser tests are skipped under -short")
@@ -94,7 +95,7 @@ func study(t *testing.T) (*config.Study, []*envelope.Identity) {
 }
 
 // studyFile is study, with the study file.
-func studyFile(t *testing.T) ([]byte, *config.Study, []*envelope.Identity) {
+func studyFile(t testing.TB) ([]byte, *config.Study, []*envelope.Identity) {
 	t.Helper()
 	var ids []*envelope.Identity
 	y := regexp.MustCompile(`public_key: testimony-pub-[a-z2-7]+`).ReplaceAllStringFunc(string(examples.NKInternetAccess), func(string) string {
@@ -136,10 +137,13 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// site is an intake server for the study with a record of every exchange.
+// site is an intake server for the study with a record of every exchange,
+// serving from a data directory as intake serve does: envelopes recorded
+// in its audit log, replies read from DATA/replies.
 type site struct {
 	base  string
 	study *config.Study
+	data  *intake.Data
 	store *store.Store
 	hs    *http.Server
 	mu    sync.Mutex
@@ -171,24 +175,28 @@ func (s *site) handler(h http.Handler) http.Handler {
 
 // startSite serves the study on ln (a loopback listener, or the onion
 // service's) and returns it.
-func startSite(t *testing.T, st *config.Study, ln net.Listener, base string) *site {
+func startSite(t testing.TB, st *config.Study, ln net.Listener, base string) *site {
 	t.Helper()
-	sto, err := store.Open(t.TempDir())
+	d, err := intake.OpenData(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sto.Close() })
-	srv, err := intake.New(intake.Config{Study: st, Store: sto})
+	t.Cleanup(func() { d.Close() })
+	if err := d.BindStudy(st.ID); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := intake.New(intake.Config{Study: st, Store: d.Store, Replies: d.Replies(),
+		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{base: base, study: st, store: sto}
+	s := &site{base: base, study: st, data: d, store: d.Store}
 	s.serve(t, srv, ln)
 	return s
 }
 
 // serve serves srv on ln for the site.
-func (s *site) serve(t *testing.T, srv *intake.Server, ln net.Listener) {
+func (s *site) serve(t testing.TB, srv *intake.Server, ln net.Listener) {
 	hs := srv.HTTPServer()
 	hs.Handler = s.handler(hs.Handler)
 	go hs.Serve(ln)
@@ -240,7 +248,7 @@ func (n *netlog) weight() (total int64, urls []string) {
 
 // browser starts Chromium with the flags of issue 4 and returns a context
 // for one tab, with the network domain on and scripts on or off.
-func browser(t *testing.T, js bool, proxy string) (context.Context, *netlog) {
+func browser(t testing.TB, js bool, proxy string) (context.Context, *netlog) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -413,7 +421,7 @@ func recordWeight(t *testing.T, w weight) {
 
 func TestQuestionnaireJavaScriptOff(t *testing.T) {
 	chromiumPath(t)
-	st, ids := study(t)
+	file, st, ids := studyFile(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +487,9 @@ func TestQuestionnaireJavaScriptOff(t *testing.T) {
 	}
 	do(t, ctx, "step 6", typeIn("testimony", story), click(`input[name="q.consent"]`))
 	screenshot(t, ctx, "ko-nojs-step6.png")
+	n.reset()
 	do(t, ctx, "review", click(`button[value="next"]`), waitFor(`button[formaction="/submit"]`))
+	pageWeight(t, n, "off", "review", maxBytesNoJS, maxRequestsNoJS)
 	page = html(t, ctx, "main")
 	for _, want := range []string{storyLine1, "함경북도", "2015 봄", "동의합니다"} {
 		if !strings.Contains(page, want) {
@@ -490,8 +500,11 @@ func TestQuestionnaireJavaScriptOff(t *testing.T) {
 	if p, _ := s.store.Pending(); len(p) != 0 {
 		t.Fatal("something was stored before the person pressed send")
 	}
+	n.reset()
 	do(t, ctx, "send", click(`button[formaction="/submit"]`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
+	pageWeight(t, n, "off", "receipt", maxBytesNoJS, maxRequestsNoJS)
 	screenshot(t, ctx, "ko-nojs-receipt.png")
+	words := receiptWords(t, ctx)
 
 	checkStored(t, s, ids)
 	checkSite(t, s, n)
@@ -500,23 +513,26 @@ func TestQuestionnaireJavaScriptOff(t *testing.T) {
 			t.Error("a browser without JavaScript posted an envelope")
 		}
 	}
+	comeBack(t, ctx, n, s, ids, writeStudy(t, file), words, false)
 }
 
 func TestQuestionnaireJavaScriptOn(t *testing.T) {
 	chromiumPath(t)
-	st, ids := study(t)
+	file, st, ids := studyFile(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := startSite(t, st, ln, "http://"+ln.Addr().String())
 	ctx, n := browser(t, true, "")
-	fillWithJavaScript(t, ctx, n, s, ids, "on")
+	words := fillWithJavaScript(t, ctx, n, s, ids, "on")
+	comeBack(t, ctx, n, s, ids, writeStudy(t, file), words, true)
 }
 
 // fillWithJavaScript fills the questionnaire with JavaScript on, as mode
-// names it ("on", or "tor" through the private Tor network).
-func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, ids []*envelope.Identity, mode string) {
+// names it ("on", or "tor" through the private Tor network), and returns
+// the return passphrase the receipt shows.
+func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, ids []*envelope.Identity, mode string) string {
 	w := measure(t, ctx, n, mode, s.base+"/form?lang=ko&all=1")
 	recordWeight(t, w)
 	if w.Bytes > maxBytesJS {
@@ -577,8 +593,16 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 	do(t, ctx, "change", click(`#review-change`), chromedp.WaitVisible(chromedp.CSS(`#tf`)),
 		choose("monitoring_seen", "supervisor_beside"), choose("monitoring_seen", "supervisor_beside"),
 		click(`#tf button[value="next"]`), chromedp.WaitVisible(chromedp.CSS(`#review`)))
-	do(t, ctx, "send", click(`#review-send`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
+	if countGets(s, "/static/words-ko.txt") != 0 {
+		t.Fatal("the word list was fetched before the person pressed send")
+	}
+	do(t, ctx, "send", click(`#review-send`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pp`)))
 	screenshot(t, ctx, "ko-js-"+mode+"-receipt.png")
+	words := receiptWords(t, ctx)
+	if countGets(s, "/static/words-ko.txt") != 1 {
+		t.Errorf("the word list was fetched %d times, want once", countGets(s, "/static/words-ko.txt"))
+	}
 
 	checkStored(t, s, ids)
 	checkSite(t, s, n)
@@ -616,6 +640,7 @@ func fillWithJavaScript(t *testing.T, ctx context.Context, n *netlog, s *site, i
 	if sent != 1 {
 		t.Errorf("%d envelopes posted, want 1", sent)
 	}
+	return words
 }
 
 func countPosts(s *site) int {

@@ -424,18 +424,33 @@ func checkCSV(t *testing.T, dir string, s *config.Study, rows []researcher.Testi
 	if len(recs) != len(rows)+1 || recs[0][0] != "pseudonym" {
 		t.Fatalf("testimonies.csv has %d records, want a header and %d rows", len(recs), len(rows))
 	}
+	col := map[string]int{}
+	for j, h := range recs[0] {
+		col[h] = j
+	}
 	for i, r := range rows {
 		rec := recs[i+1]
-		if rec[0] != r.Pseudonym {
-			t.Fatalf("row %d: pseudonym %q, want %q first", i, rec[0], r.Pseudonym)
+		if rec[0] != r.Pseudonym || rec[col["version"]] != r.Version[:12] {
+			t.Fatalf("row %d: pseudonym %q version %q, want %q and %q first", i, rec[0], rec[col["version"]], r.Pseudonym, r.Version[:12])
 		}
-		for j, q := range s.Questions {
-			want := researcher.Cell(r.Answers[q.ID])
-			if want != "" && strings.ContainsRune("=+-@", rune(want[0])) {
-				want = "'" + want // defused formula
+		for _, q := range s.Questions {
+			if q.Type == config.Note {
+				continue
 			}
-			if rec[3+j] != want {
-				t.Fatalf("row %d column %s: %q, want %q", i, q.ID, rec[3+j], want)
+			want := researcher.Cell(r.Answers[q.ID])
+			if q.Type == config.DateApprox {
+				y, p, _ := strings.Cut(want, "-")
+				if want != "" && (rec[col[q.ID+"_year"]] != y || rec[col[q.ID+"_period"]] != p) {
+					t.Fatalf("row %d question %s: %q %q, want %q split", i, q.ID, rec[col[q.ID+"_year"]], rec[col[q.ID+"_period"]], want)
+				}
+				continue
+			}
+			got := rec[col[q.ID]]
+			switch {
+			case want == "" && (got == ".n" || got == ".s"):
+			case got == want, got == "'"+want: // a formula defused
+			default:
+				t.Fatalf("row %d column %s: %q, want %q", i, q.ID, got, want)
 			}
 		}
 	}

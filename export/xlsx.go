@@ -1,6 +1,8 @@
 package export
 
 import (
+	"archive/zip"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -139,10 +141,33 @@ func WriteXLSX(w io.Writer, s *Schema, rows Rows, opt XLSXOptions) (err error) {
 	if err := book.sw.Flush(); err != nil {
 		return err
 	}
-	if err := f.Write(w); err != nil {
+	// excelize assembles the whole archive in a buffer before writing it
+	// out (File.WriteTo), so memory would grow with the workbook. Its zip
+	// writer is the one extension point it offers: given one that writes
+	// straight to w, the buffer stays empty and memory stays bounded. The
+	// sheets are deflated at the fastest level: they are XML, which even
+	// that shrinks about tenfold.
+	zw := zip.NewWriter(w)
+	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(out, flate.BestSpeed)
+	})
+	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zw })
+	var buffered countingWriter
+	if err := f.Write(&buffered); err != nil {
 		return fmt.Errorf("failed to write the workbook: %w", err)
 	}
+	if buffered != 0 {
+		return errors.New("failed to write the workbook: excelize buffered it instead of streaming it")
+	}
 	return nil
+}
+
+// countingWriter counts what is written to it and keeps nothing.
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }
 
 // xlsxCell returns what the stream writer takes for a cell.

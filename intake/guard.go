@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -39,6 +40,16 @@ type Limits struct {
 	// "busy" page (503). Seven eighths of it must hold one of the study's
 	// largest uploads.
 	UploadMemory int64
+	// KDFs bounds the return passphrase derivations (Argon2id, 64 MiB,
+	// about 0.3 s of a core each) the server runs at once for browsers
+	// without JavaScript: one for each passphrase given after a
+	// submission, and one for each passphrase typed on the come-back page.
+	// A request beyond it waits up to 10 seconds behind at most
+	// 8 × KDFs others, and then gets the "busy" page (503), nothing
+	// stored. It bounds the memory they take (KDFs × 64 MiB), the cores,
+	// and how fast anyone can try passphrases through the server. The
+	// default is half the cores, from 1 to 4.
+	KDFs int
 }
 
 // Defaults of [Limits].
@@ -47,6 +58,10 @@ const (
 	DefaultMaxIdleConns = 512
 	DefaultUploadMemory = 32 << 20
 )
+
+// DefaultKDFs returns the default of [Limits.KDFs]: half the cores the
+// process may use, from 1 to 4.
+func DefaultKDFs() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
 
 // uploadAllowance is the part of each request body that does not count
 // against Limits.UploadMemory, so that small submissions (a testimony of
@@ -131,12 +146,15 @@ func (l Limits) withDefaults() Limits {
 	if l.UploadMemory == 0 {
 		l.UploadMemory = DefaultUploadMemory
 	}
+	if l.KDFs == 0 {
+		l.KDFs = DefaultKDFs()
+	}
 	return l
 }
 
 func (l Limits) check(largestUpload int) error {
-	if l.MaxConns < 1 || l.MaxIdleConns < 1 || l.UploadMemory < 0 {
-		return fmt.Errorf("intake: limits must be positive: %d connections, %d idle, %d bytes for uploads", l.MaxConns, l.MaxIdleConns, l.UploadMemory)
+	if l.MaxConns < 1 || l.MaxIdleConns < 1 || l.UploadMemory < 0 || l.KDFs < 1 {
+		return fmt.Errorf("intake: limits must be positive: %d connections, %d idle, %d bytes for uploads, %d derivations", l.MaxConns, l.MaxIdleConns, l.UploadMemory, l.KDFs)
 	}
 	if l.large() < int64(largestUpload) {
 		return fmt.Errorf("memory for uploads (%d bytes) is less than one upload of this study can take (%d bytes) and an eighth for small ones: raise it", l.UploadMemory, largestUpload)
@@ -639,4 +657,57 @@ func (p bodyProgress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.q.progress(n)
 	return n, err
+}
+
+// kdfMemory is what one return passphrase derivation holds: Argon2id's
+// 64 MiB and the little around it.
+const kdfMemory = 65 << 20
+
+// errKDFBusy says no derivation slot came free in time.
+var errKDFBusy = errors.New("every return passphrase derivation slot stayed busy")
+
+// kdfSlots bounds the return passphrase derivations run at once
+// (Limits.KDFs), and the requests waiting for one.
+type kdfSlots struct {
+	slots   chan struct{}
+	waiting chan struct{} // a token per request waiting for a slot
+	wait    time.Duration
+}
+
+func newKDFSlots(n int, wait time.Duration) *kdfSlots {
+	return &kdfSlots{slots: make(chan struct{}, n), waiting: make(chan struct{}, 8*n), wait: wait}
+}
+
+// run runs f in a slot, waiting up to k.wait for one, behind at most 8
+// slots' worth of other requests; it returns errKDFBusy if none came, and
+// does not run f. A request holding a processing slot (q.process) gives it
+// back while it waits and takes it again after f: the requests turning
+// bodies into pages must not wait behind derivations. q may be nil.
+func (k *kdfSlots) run(ctx context.Context, q *request, f func()) error {
+	select {
+	case k.waiting <- struct{}{}:
+	default:
+		return errKDFBusy
+	}
+	held := q != nil && q.work
+	q.processed()
+	t := time.NewTimer(k.wait)
+	defer t.Stop()
+	var err error
+	select {
+	case k.slots <- struct{}{}:
+		<-k.waiting
+		f()
+		<-k.slots
+	case <-t.C:
+		<-k.waiting
+		err = errKDFBusy
+	case <-ctx.Done():
+		<-k.waiting
+		err = ctx.Err()
+	}
+	if held {
+		q.process()
+	}
+	return err
 }

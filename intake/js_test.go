@@ -43,28 +43,48 @@ func TestVendoredNaCl(t *testing.T) {
 	}
 }
 
-// TestBrowserCodeKeepsNothing checks the served script (testimony.js with
-// expr.js) for every way of keeping or sending data other than the sealed
-// post: one fetch, to the action of the page's sealed form; and of running
-// text as code.
+// TestBrowserCodeKeepsNothing checks the served scripts (the bundles of
+// testimony.js, form.js and back.js) for every way of keeping or sending
+// data other than the sealed post and the two downloads of the way back:
+// testimony.js fetches only to post the page's sealed form and (on the
+// one-page form) the word list of its language; back.js (with
+// testimony.js) also the reply records and its sealed posts; and nothing
+// runs text as code.
 func TestBrowserCodeKeepsNothing(t *testing.T) {
-	b, err := staticBytes("testimony.js")
-	if err != nil {
-		t.Fatal(err)
+	fetches := map[string][]string{
+		"testimony.js": {"fetch(sealed.getAttribute('action'), {", "fetch('/static/words-' + list + '.txt', {"},
+		"form.js":      {"fetch(sealed.getAttribute('action'), {", "fetch('/static/words-' + list + '.txt', {"},
+		"back.js":      {"fetch(sealed.getAttribute('action'), {", "fetch('/static/words-' + list + '.txt', {", "fetch('/back/replies', {", "fetch('/sealed', {"},
 	}
-	for _, part := range bundles["testimony.js"] {
-		raw, _ := files.ReadFile("static/" + part)
-		if len(raw) == 0 || !bytes.Contains(b, raw) {
-			t.Fatalf("the served testimony.js lacks static/%s", part)
+	for name, parts := range bundles {
+		b, err := staticBytes(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range parts {
+			raw, _ := staticPart(part)
+			if len(raw) == 0 || !bytes.Contains(b, raw) {
+				t.Fatalf("the served %s lacks %s", name, part)
+			}
+		}
+		for _, bad := range []string{"localStorage", "sessionStorage", "indexedDB", "document.cookie", "XMLHttpRequest", "WebSocket", "sendBeacon", "subtle", "eval(", "Function(", "innerHTML", "Math.random", "console.", "setTimeout('", "import("} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("the served %s uses %s", name, bad)
+			}
+		}
+		want := fetches[name]
+		if n := bytes.Count(b, []byte("fetch(")); n != len(want) {
+			t.Errorf("the served %s calls fetch %d times, want %d", name, n, len(want))
+		}
+		for _, call := range want {
+			if !bytes.Contains(b, []byte(call)) {
+				t.Errorf("the served %s lacks %s", name, call)
+			}
 		}
 	}
-	for _, bad := range []string{"localStorage", "sessionStorage", "indexedDB", "document.cookie", "XMLHttpRequest", "WebSocket", "sendBeacon", "subtle", "eval(", "Function(", "innerHTML", "Math.random", "console.", "setTimeout('", "import("} {
-		if bytes.Contains(b, []byte(bad)) {
-			t.Errorf("the served testimony.js uses %s", bad)
-		}
-	}
-	if n := bytes.Count(b, []byte("fetch(")); n != 1 || !bytes.Contains(b, []byte("fetch(sealed.getAttribute('action'), {")) {
-		t.Errorf("static/testimony.js calls fetch %d times, or not only to post the sealed form", n)
+	// The one-page form carries no word list: it fetches one.
+	if b, _ := staticBytes("form.js"); bytes.Contains(b, []byte("abandon ability")) || bytes.Contains(b, []byte("BEGIN WORD LISTS")) {
+		t.Error("the served form.js holds the word lists")
 	}
 }
 
@@ -129,7 +149,7 @@ func TestJSSealOpensInGo(t *testing.T) {
 	}
 	for _, pt := range [][]byte{
 		nil,
-		[]byte(`{"v":2,"study":"js-go","version":"` + strings.Repeat("0", 64) + `","lang":"ko","answers":{"story":"도서관 관리원 \"q\" 🙂\n中文"}}`),
+		[]byte(`{"v":3,"study":"js-go","version":"` + strings.Repeat("0", 64) + `","lang":"ko","answers":{"story":"도서관 관리원 \"q\" 🙂\n中文"}}`),
 		bytes.Repeat([]byte("가"), 3000),
 	} {
 		var resp struct{ Envelope string }

@@ -166,7 +166,7 @@ func (s *Server) renderStep(w http.ResponseWriter, v *version, lang string, stat
 	relevant := response.Shown(st, answers)
 	if p.All {
 		p.SealedOnly = s.c.Study.RequireBrowserEncryption
-		p.Scripts = []string{"/static/nacl.min.js", "/static/testimony.js"}
+		p.Scripts = []string{"/static/nacl.min.js", "/static/form.js"}
 		p.Study = st.ID
 		// Answers are sealed to the current version's researchers,
 		// whatever version the page shows.
@@ -180,7 +180,9 @@ func (s *Server) renderStep(w http.ResponseWriter, v *version, lang string, stat
 		}
 		p.Messages = append(p.Messages, dataAttr("data-p-not_a_decimal", localize(p.L, "problem_not_a_decimal")),
 			dataAttr("data-sealing", localize(p.L, "sealing")), dataAttr("data-seal-failed", localize(p.L, "seal_failed")),
-			dataAttr("data-send-failed", localize(p.L, "send_failed")))
+			dataAttr("data-send-failed", localize(p.L, "send_failed")),
+			dataAttr("data-preparing", s.text(p.L, "return_preparing", map[string]any{"Percent": "{n}"})),
+			dataAttr("data-words-failed", localize(p.L, "words_failed")))
 		for i := range st.Questions {
 			onPage[i] = true
 		}
@@ -320,17 +322,29 @@ type reviewStep struct {
 
 type reviewPage struct {
 	page
-	Steps   []reviewStep
-	Hidden  []hiddenField
-	Version string
-	Empty   bool
+	Steps    []reviewStep
+	Hidden   []hiddenField
+	Version  string
+	Empty    bool
+	Note     string // why the review is shown again: nothing was sent
+	NoReturn bool   // the person ticked "no return passphrase"
 }
 
 // renderReview shows every answer before it is sent, with a button to go
 // back to each step of version v; the answers travel in hidden fields.
 func (s *Server) renderReview(w http.ResponseWriter, v *version, lang string, form url.Values, answers map[string][]string) {
+	s.renderReviewStatus(w, v, lang, http.StatusOK, "", form, answers)
+}
+
+// renderReviewStatus is renderReview with the status and a note (the id of
+// a message, or "") saying why the review is shown again.
+func (s *Server) renderReviewStatus(w http.ResponseWriter, v *version, lang string, status int, note string, form url.Values, answers map[string][]string) {
 	st := v.study
-	p := reviewPage{page: s.page(lang, localize(i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang)), "review_title"), ""), Version: v.id, Empty: len(answers) == 0}
+	l := i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang))
+	p := reviewPage{page: s.page(lang, localize(l, "review_title"), ""), Version: v.id, Empty: len(answers) == 0, NoReturn: len(form[NoReturnField]) > 0}
+	if note != "" {
+		p.Note = localize(l, note)
+	}
 	for si, step := range v.steps {
 		rs := reviewStep{Step: si + 1}
 		for _, i := range step.Questions {
@@ -350,7 +364,7 @@ func (s *Server) renderReview(w http.ResponseWriter, v *version, lang string, fo
 			p.Steps = append(p.Steps, rs)
 		}
 	}
-	s.render(w, http.StatusOK, "review.html", p)
+	s.render(w, status, "review.html", p)
 }
 
 // answerText shows an answer as the submitter chose it: choice labels, not

@@ -13,8 +13,12 @@
 //	POST /next         the next (or previous) step, or the review, without JavaScript
 //	POST /submit       the reviewed answers, sealed here (not with require_browser_encryption)
 //	POST /sealed       an envelope sealed by the browser (static/testimony.js)
+//	GET  /back         the come-back page: a field for the return passphrase
+//	POST /back         the passphrase, without JavaScript: the replies found, and forms to answer
+//	GET  /back/replies every stored reply record, padded: the same bytes for everyone
+//	POST /back/send    a follow-up, an addition or a withdrawal, without JavaScript
 //	GET  /exit         a harmless page for the quick exit link on every page
-//	GET  /static/NAME  style sheet and scripts, all embedded in the binary
+//	GET  /static/NAME  style sheet, scripts and the passphrase's word lists, all embedded in the binary
 //
 // The language is chosen by links (?lang=ko|en|zh, Korean by default), never
 // by Accept-Language: Tor Browser sends en-US for everyone.
@@ -69,6 +73,44 @@
 // Either way the store is written and synced before the page says the
 // answers were received.
 //
+// # Coming back
+//
+// Unless the person ticks "I do not want a return passphrase" on the
+// review, every testimony carries a return address (response.Response's
+// Return, see package crypto/returnkey) and the receipt shows the seven
+// words of its passphrase, in the list of the page's language, with
+// advice on keeping them. With JavaScript the browser makes them, before
+// anything is sent: it draws the secret, derives the keys (Argon2id,
+// showing progress; the one-page form loads the KDF and the key
+// derivation, static/form.js, but no word list), fetches the word list
+// of the page's language (static/words-ko.txt …) meanwhile, seals the
+// address in the plaintext and posts the envelope; the words never reach
+// the server, and if anything fails nothing is sent. Without JavaScript
+// the server does the same at /submit, in memory, for that request only,
+// in a derivation slot ([Limits].KDFs): it never writes the words, the
+// secret or the keys.
+//
+// Researchers reply offline; the operator imports their signed reply
+// batches ([Data.ImportReplies], intake replies import) into DATA/replies
+// ([Replies]). A person who comes back types the words on /back. With
+// JavaScript the page (static/back.js) reads them, derives the keys,
+// downloads /back/replies — every stored record and padding records,
+// sorted, the same bytes for everyone until the records change — and
+// finds and opens its own; without JavaScript the server does it in
+// memory, in a derivation slot, and carries the seed the words gave (not
+// the words) in the forms of the page it shows. Either way the person
+// reads the replies, answers their questions, adds to the testimony or
+// withdraws it (after a confirmation): each is a message on the thread of
+// the testimony (response.Message), signed with the person's key and
+// sealed to the current researchers like a testimony — posted to /sealed
+// by the browser, stored by /back/send without JavaScript — so that the
+// server cannot tell it from a testimony.
+//
+// The server counts, per UTC day, the times it served the replies (a
+// download, or a passphrase read without JavaScript), and hands the count
+// to [Config.RepliesServed] for the audit log once the day is over
+// ([Server.RunDaily]) or when it stops: never a record per visit.
+//
 // # Versions
 //
 // A study is revised while answers arrive: the server serves its current
@@ -119,6 +161,13 @@
 //     waits up to 10 s, behind smaller bodies, closing uploads that have
 //     sent nothing for 5 s, and then gets the "busy" page (503);
 //   - a few requests at a time turn a body into an envelope or a page;
+//   - a few return passphrase derivations (Argon2id, 64 MiB each) run at
+//     once ([Limits].KDFs, half the cores by default); a request beyond
+//     waits up to 10 s behind at most 8 per slot, and then gets a "busy"
+//     page, nothing stored. This also bounds how fast anyone can try
+//     passphrases through the server: each try costs a derivation;
+//   - the download of replies is held in memory once, and rebuilt when
+//     the records change: at most [MaxStoredReplies] records;
 //   - [Server.MemoryBound] sums these bounds.
 //
 // [Server.Shutdown] stops the server: new connections are refused at
@@ -151,6 +200,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,7 +211,9 @@ import (
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/crypto/returnkey"
 	"github.com/testimony-project/testimony/oplog"
+	"github.com/testimony-project/testimony/reply"
 	"github.com/testimony-project/testimony/response"
 	"github.com/testimony-project/testimony/store"
 	"golang.org/x/text/language"
@@ -193,6 +245,16 @@ type Config struct {
 	// Limits bounds the connections and memory clients can take. The
 	// zero value means the defaults.
 	Limits Limits
+	// Replies are the researchers' reply records people who come back
+	// look in (see [Data.Replies]). The server reads them again when they
+	// change. Nil means there are none.
+	Replies *Replies
+	// RepliesServed, if not nil, is called once for each UTC day on
+	// which the stored replies were served to people coming back, with
+	// how many times, for the audit log: just after the day ended (see
+	// [Server.RunDaily]), or when the server stops. Never for a single
+	// visit. An error is counted.
+	RepliesServed func(count int, day time.Time) error
 }
 
 // Server serves the questionnaire and takes submissions.
@@ -210,6 +272,9 @@ type Server struct {
 	maxBody    int                 // the largest form post of any version (MaxSubmissionBytes)
 	maxKeys    int                 // the most recipients of any version
 	guard      *guard
+	kdf        *kdfSlots
+	replies    replyCache
+	served     servedCounts
 	memory     int64 // MemoryBound
 }
 
@@ -222,11 +287,11 @@ type Server struct {
 func (s *Server) MemoryBound() int64 { return s.memory }
 
 // maxFields returns the most form fields a page of the study can post:
-// lang, v, step, nav and envelope, and per question one field, two for
+// lang, v, step, nav, envelope and noreturn, and per question one field, two for
 // date_approx (year and season or month) and one per choice, plus an empty
 // one, for multi_choice.
 func maxFields(st *config.Study) int {
-	n := 5
+	n := 6
 	for _, q := range st.Questions {
 		switch q.Type {
 		case config.DateApprox:
@@ -275,6 +340,9 @@ func New(c Config) (*Server, error) {
 		}
 		s.known[v.id] = v
 	}
+	// A follow-up posted without JavaScript: lang, key, kind, reply, nav
+	// and confirm, and a field per question and choice of a reply.
+	s.maxFields = 6 + reply.MaxQuestions*(reply.MaxChoices+1)
 	for _, v := range s.known {
 		s.maxFields = max(s.maxFields, maxFields(v.study))
 		s.maxBody = max(s.maxBody, v.study.MaxSubmissionBytes())
@@ -289,7 +357,11 @@ func New(c Config) (*Server, error) {
 	perRequest := 8 * s.maxBody
 	slots := min(max(processingMemory/perRequest, 1), maxProcessing)
 	s.guard = newGuard(lim, defaultTiming, c.Log, slots)
-	s.memory = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory))
+	s.kdf = newKDFSlots(lim.KDFs, defaultTiming.wait)
+	s.replies.src = c.Replies
+	s.served.days = map[string]int{}
+	s.memory = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory)) +
+		int64(lim.KDFs)*kdfMemory + replyMemory
 	for _, r := range c.Study.Recipients {
 		s.names = append(s.names, r.Name)
 	}
@@ -312,6 +384,10 @@ func New(c Config) (*Server, error) {
 	s.mux.HandleFunc("POST /submit", s.submitForm)
 	s.mux.HandleFunc("POST /sealed", s.submitSealed)
 	s.mux.HandleFunc("GET /exit", s.exit)
+	s.mux.HandleFunc("GET /back", s.back)
+	s.mux.HandleFunc("POST /back", s.backOpen)
+	s.mux.HandleFunc("GET /back/replies", s.backReplies)
+	s.mux.HandleFunc("POST /back/send", s.backSend)
 	s.mux.HandleFunc("GET /static/{name}", s.serveStatic)
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
@@ -364,6 +440,7 @@ func (s *Server) Shutdown(hs *http.Server, grace time.Duration) int {
 		hs.Close()
 	}
 	s.guard.wait()
+	s.served.flush(s, func(string) bool { return true })
 	return cut
 }
 
@@ -664,10 +741,48 @@ type staticFile struct {
 }
 
 // bundles are the scripts served as one file, the concatenation of files
-// of static/ in order: the page's script needs the conditions' evaluator
-// (expr.js, which sets the global testimonyExpr), and one file costs one
-// request. A part of a bundle is not served alone.
-var bundles = map[string][]string{"testimony.js": {"expr.js", "testimony.js"}}
+// of static/ in order: one file costs one request. A part of a bundle is
+// not served alone.
+//
+//   - testimony.js, on every page: the page's script needs the
+//     conditions' evaluator (expr.js, which sets the global
+//     testimonyExpr);
+//   - form.js, on the one-page form instead of testimony.js: the same,
+//     with the KDF (argon2id.min.js) and the return passphrase's keys
+//     (returnkey.js without its word lists, see liteReturnKey): the
+//     words are fetched, in the page's language only (words-ko.txt …),
+//     once the person presses "Send";
+//   - back.js, on the come-back page instead of testimony.js:
+//     testimony.js without the conditions' evaluator (replies' questions
+//     have no conditions), the KDF, returnkey.js whole (a passphrase may
+//     be typed in the words of any list), reply.js, and the page's
+//     script.
+var bundles = map[string][]string{
+	"testimony.js": {"expr.js", "testimony.js"},
+	"form.js":      {"expr.js", "testimony.js", "argon2id.min.js", liteReturnKey},
+	"back.js":      {"testimony.js", "argon2id.min.js", "returnkey.js", "reply.js", "back.js"},
+}
+
+// liteReturnKey names returnkey.js without its word lists in a bundle.
+const liteReturnKey = "returnkey.js (lite)"
+
+// wordLists block of returnkey.js, which liteReturnKey leaves out.
+var wordListsBlock = regexp.MustCompile(`(?s)  // BEGIN WORD LISTS.*?// END WORD LISTS\n`)
+
+// staticPart returns a part of a bundle.
+func staticPart(name string) ([]byte, error) {
+	if name != liteReturnKey {
+		return fs.ReadFile(files, "static/"+name)
+	}
+	raw, err := fs.ReadFile(files, "static/returnkey.js")
+	if err != nil {
+		return nil, err
+	}
+	if !wordListsBlock.Match(raw) {
+		return nil, errors.New("intake: static/returnkey.js has no word list block to leave out")
+	}
+	return wordListsBlock.ReplaceAll(raw, []byte("  // The word lists are not on this page: intake serves each apart (words-ko.txt …).\n  var LISTS = null;\n")), nil
+}
 
 // staticBytes returns the content of static/name as served: a file of
 // static/, or a bundle.
@@ -678,11 +793,16 @@ func staticBytes(name string) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	for _, p := range parts {
-		raw, err := fs.ReadFile(files, "static/"+p)
+		raw, err := staticPart(p)
 		if err != nil {
 			return nil, err
 		}
 		b.Write(raw)
+		// Each part is a statement: a part that does not end its last
+		// one would run into the next.
+		if t := bytes.TrimRight(raw, " \t\r\n"); !bytes.HasSuffix(t, []byte(";")) && !bytes.HasSuffix(t, []byte("}")) {
+			b.WriteByte(';')
+		}
 		if !bytes.HasSuffix(raw, []byte("\n")) {
 			b.WriteByte('\n')
 		}
@@ -690,11 +810,27 @@ func staticBytes(name string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// wordListFiles are the return passphrase's word lists as the one-page
+// form fetches them: words-<ko|zh|en>.txt, the 2048 words as shown (NFC),
+// one a line.
+func wordListFiles() map[string][]byte {
+	out := map[string][]byte{}
+	for _, l := range returnkey.Lists {
+		var b bytes.Buffer
+		for i := range 2048 {
+			b.WriteString(l.Word(i))
+			b.WriteByte('\n')
+		}
+		out["words-"+l.Language+".txt"] = b.Bytes()
+	}
+	return out
+}
+
 func loadStatic() (map[string]*staticFile, error) {
 	inBundle := map[string]bool{}
 	for name, parts := range bundles {
 		for _, p := range parts {
-			inBundle[p] = p != name
+			inBundle[p] = inBundle[p] || p != name
 		}
 	}
 	out := map[string]*staticFile{}
@@ -702,6 +838,7 @@ func loadStatic() (map[string]*staticFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	names := map[string][]byte{}
 	for _, e := range ents {
 		if inBundle[e.Name()] {
 			continue
@@ -710,15 +847,30 @@ func loadStatic() (map[string]*staticFile, error) {
 		if err != nil {
 			return nil, err
 		}
+		names[e.Name()] = raw
+	}
+	for name := range bundles {
+		if _, ok := names[name]; !ok {
+			raw, err := staticBytes(name)
+			if err != nil {
+				return nil, err
+			}
+			names[name] = raw
+		}
+	}
+	for name, raw := range wordListFiles() {
+		names[name] = raw
+	}
+	for name, raw := range names {
 		var b bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
 		zw.Write(raw)
 		zw.Close()
-		ctype := mime.TypeByExtension(path.Ext(e.Name()))
+		ctype := mime.TypeByExtension(path.Ext(name))
 		if ctype == "" {
 			ctype = "application/octet-stream"
 		}
-		out[e.Name()] = &staticFile{ctype: ctype, raw: raw, gz: b.Bytes()}
+		out[name] = &staticFile{ctype: ctype, raw: raw, gz: b.Bytes()}
 	}
 	return out, nil
 }
@@ -876,6 +1028,21 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.renderStep(w, v, lang, http.StatusUnprocessableEntity, max(firstProblemStep(v, problems, len(v.steps)-1), 0), form, resp.Answers, problems, false)
 		return
 	}
+	// Unless the person declined it, a return passphrase: made and
+	// derived here, in memory, for this request only (see returnGiven).
+	var words []string
+	if len(form[NoReturnField]) == 0 {
+		var addr *returnkey.Address
+		var err error
+		words, addr, err = s.newReturn(r, lang)
+		if err != nil {
+			// Nothing is stored: the review again, to send again.
+			s.reject(path, oplog.Busy)
+			s.renderReviewStatus(w, v, lang, http.StatusServiceUnavailable, "return_busy", form, resp.Answers)
+			return
+		}
+		resp.Return = addr
+	}
 	// The plaintext names the version the answers were given to; the
 	// envelope goes to the current version's researchers.
 	plaintext, err := response.Marshal(v.study, resp)
@@ -891,7 +1058,44 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, lang, http.StatusRequestEntityTooLarge, "error_title", "error_too_large")
 		return
 	}
-	s.store(w, r, lang, path, env)
+	if !s.put(r, path, env) {
+		s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "error_unavailable")
+		return
+	}
+	s.renderReceipt(w, lang, words, len(words) == 0)
+}
+
+// NoReturnField is the field of the review page a person ticks to get no
+// return passphrase: a way back is the default.
+const NoReturnField = "noreturn"
+
+// newReturn makes a return passphrase for a person without JavaScript, in
+// a derivation slot (Limits.KDFs): its words in the list of lang, and the
+// address its keys give, which the plaintext carries. The secret and the
+// keys are cleared before it returns; nothing of them is written
+// anywhere. It fails only when no slot came free in time.
+func (s *Server) newReturn(r *http.Request, lang string) ([]string, *returnkey.Address, error) {
+	var words []string
+	var addr *returnkey.Address
+	var err error
+	kerr := s.kdf.run(r.Context(), requestOf(r), func() {
+		var p *returnkey.Passphrase
+		if p, err = returnkey.Generate(); err != nil {
+			return
+		}
+		defer p.Clear()
+		var k *returnkey.Keys
+		if k, err = returnkey.Derive(p, s.c.Study.ID); err != nil {
+			return
+		}
+		addr = k.Address()
+		k.Clear()
+		words = p.Words(returnkey.ListFor(lang))
+	})
+	if kerr != nil {
+		return nil, nil, kerr
+	}
+	return words, addr, err
 }
 
 // acceptedKeys returns the lists of researchers' keys an envelope may be
@@ -969,12 +1173,23 @@ func (s *Server) submitSealed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) store(w http.ResponseWriter, r *http.Request, lang string, path oplog.Path, env []byte) {
+	if !s.put(r, path, env) {
+		s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "error_unavailable")
+		return
+	}
+	// A browser with JavaScript fills in the return passphrase it made,
+	// if it made one.
+	s.renderReceipt(w, lang, nil, false)
+}
+
+// put stores env, which came by path, counts it, and records it in the
+// audit log. It reports whether it was stored.
+func (s *Server) put(r *http.Request, path oplog.Path, env []byte) bool {
 	requestOf(r).processed()
 	now := s.c.Now().UTC()
 	if _, err := s.c.Store.Put(env, now); err != nil {
 		s.c.Log.Add(oplog.Counter{Event: oplog.StoreUnavailable, Path: path})
-		s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "error_unavailable")
-		return
+		return false
 	}
 	s.c.Log.Add(oplog.Counter{Event: oplog.SubmissionsStored, Path: path})
 	if s.c.Stored != nil {
@@ -983,5 +1198,5 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, lang string, path
 			s.c.Log.Add(oplog.Counter{Event: oplog.AuditUnavailable})
 		}
 	}
-	s.message(w, r, lang, http.StatusOK, "receipt_title", "receipt_body", "receipt_no_code")
+	return true
 }

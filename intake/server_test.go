@@ -36,7 +36,16 @@ func testStudy(t testing.TB) *config.Study {
 func testStudyAndKey(t testing.TB) (*config.Study, *envelope.Identity) {
 	t.Helper()
 	id, _ := envelope.GenerateIdentity()
-	y := fmt.Sprintf(`id: intake-test
+	y := fmt.Sprintf(testStudyYAML, id.Recipient())
+	s, err := config.Parse("intake-test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, id
+}
+
+// testStudyYAML is the test study, %s its researcher's public key.
+const testStudyYAML = `id: intake-test
 title: {ko: 시험 조사, en: Test study, zh: 测试调查}
 introduction: {ko: 소개, en: Intro, zh: 介绍}
 recipients: [{name: 연구자, public_key: %s}]
@@ -64,13 +73,7 @@ questions:
   - id: consent
     type: consent
     label: {ko: 동의, en: Consent, zh: 同意}
-`, id.Recipient())
-	s, err := config.Parse("intake-test.yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, id
-}
+`
 
 type testServer struct {
 	base  string
@@ -193,7 +196,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		"Cross-Origin-Resource-Policy": "same-origin",
 		"Permissions-Policy":           "camera=()",
 	}
-	for _, path := range []string{"/", "/?lang=en", "/form", "/form?all=1&lang=zh", "/static/style.css", "/static/testimony.js", "/static/nacl.min.js", "/static/nope.js", "/nope", "/exit"} {
+	for _, path := range []string{"/", "/?lang=en", "/form", "/form?all=1&lang=zh", "/static/style.css", "/static/testimony.js", "/static/nacl.min.js", "/static/nope.js", "/nope", "/exit",
+		"/back", "/back?lang=zh", "/back/replies", "/static/form.js", "/static/back.js", "/static/words-ko.txt"} {
 		resp, _ := get(t, ts.base+path)
 		for h, want := range checks {
 			if !strings.Contains(resp.Header.Get(h), want) {
@@ -220,9 +224,14 @@ func TestPagesInEveryLanguage(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(body, s.Title.In(lang)) || !strings.Contains(body, "연구자") {
 			t.Fatalf("%s: landing page: status %d, or title or researcher missing", lang, resp.StatusCode)
 		}
-		if !strings.Contains(body, `href="/form?lang=`+lang+`"`) || !strings.Contains(body, `href="/exit"`) {
-			t.Errorf("%s: landing page lacks the start or the quick exit link", lang)
+		if !strings.Contains(body, `href="/form?lang=`+lang+`"`) || !strings.Contains(body, `href="/exit"`) || !strings.Contains(body, `href="/back?lang=`+lang+`"`) {
+			t.Errorf("%s: landing page lacks the start, come-back or quick exit link", lang)
 		}
+		resp, back := get(t, ts.base+"/back?lang="+lang)
+		if resp.StatusCode != 200 || !strings.Contains(back, `name="passphrase"`) || !strings.Contains(back, `lang="`+lang+`"`) || !strings.Contains(back, `action="/back"`) {
+			t.Fatalf("%s: come-back page: status %d", lang, resp.StatusCode)
+		}
+		checkFreeTextFields(t, back)
 		resp, body = get(t, ts.base+"/form?all=1&lang="+lang)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: status %d", lang, resp.StatusCode)
@@ -393,7 +402,9 @@ func TestHugeHeaderRefused(t *testing.T) {
 
 // BenchmarkFormSubmissions posts valid forms from 64 concurrent clients on
 // loopback; every submission is validated, sealed, fsynced and appended to
-// the audit log (fsynced too) before the receipt, as `intake serve` does. "max" sends as fast as the server answers (the throughput);
+// the audit log (fsynced too) before the receipt, as `intake serve` does.
+// The forms decline a return passphrase: its derivation (0.2 to 0.3 s of
+// a core, Limits.KDFs at once) is measured by BenchmarkBack. "max" sends as fast as the server answers (the throughput);
 // "paced-1000" sends 1,000 submissions a second in all (the latency at the
 // goal's rate). Each reports submissions per second and the 99th percentile
 // latency. The clients run in the same process, on the same 2 cores.
@@ -406,7 +417,7 @@ func benchmarkSubmissions(b *testing.B, rate int) {
 	s := testStudy(b)
 	ts := startServerWithAudit(b, s, b.TempDir())
 	form := url.Values{"lang": {"ko"}, "q.used": {"yes"}, "q.where": {"home", "work"}, "q.when": {"2015"}, "q.when.when": {"spring"},
-		"q.story": {strings.Repeat("도서관 관리원이 옆에서 지켜보았다. ", 60)}, "q.consent": {"yes"}}
+		"q.story": {strings.Repeat("도서관 관리원이 옆에서 지켜보았다. ", 60)}, "q.consent": {"yes"}, NoReturnField: {"1"}}
 	body := form.Encode()
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	const clients = 64

@@ -451,4 +451,12 @@ func TestPageWeights(t *testing.T) {
 	_, page := get(t, ts.base+"/form?all=1&lang=ko")
 	n, reqs = weight(page, size("/form?all=1&lang=ko"), true)
 	budget("one-page form with JavaScript", n, reqs, 80<<10, 4)
+	// The come-back page.
+	_, back := get(t, ts.base+"/back?lang=ko")
+	n, reqs = weight(back, size("/back?lang=ko"), false)
+	budget("come-back page without JavaScript", n, reqs, 30<<10, 3)
+	n, reqs = weight(back, size("/back?lang=ko"), true)
+	budget("come-back page with JavaScript", n, reqs, 80<<10, 4)
+	// The word list the one-page form fetches once the person sends.
+	budget("word list, Korean (fetched on sending)", size("/static/words-ko.txt"), 1, 16<<10, 1)
 }

@@ -163,21 +163,35 @@ func TestCollisionsResolvedAlike(t *testing.T) {
 	}
 }
 
-// TestAssignSkipsRetiredNames checks that a candidate given up by a rename is
-// skipped: the next testimony drawing it gets its next free candidate.
-func TestAssignSkipsRetiredNames(t *testing.T) {
+// TestAssignIgnoresRenames checks that drawing does not depend on renames:
+// a name a rename gave is drawn all the same, and the rename yields.
+func TestAssignIgnoresRenames(t *testing.T) {
 	r := NewRegistry()
 	seed := seedOf("s")
-	n, _ := r.Assign("a", seed)
-	if err := r.Rename(n.Hangul, "남궁민"); err != nil {
-		t.Fatal(err)
+	a, _ := r.Assign("a", seed)
+	first := strings.Fields(candidateLines(defaultSpace, seed, 2)[0])
+	second := strings.Fields(candidateLines(defaultSpace, seed, 2)[1])
+	if a.Hangul != first[2] {
+		t.Fatalf("first testimony got %v, want the first candidate %s", a, first[2])
 	}
-	got, err := r.Assign("b", seed)
+	// c renames itself to the second candidate before b draws it.
+	c, _ := r.Assign("c", seedOf("c"))
+	claim, err := Parse(second[2])
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := strings.Fields(candidateLines(defaultSpace, seed, 2)[1])
-	if got == n || got.Hangul != second[2] {
-		t.Fatalf("second testimony with the same seed got %v; want the second candidate %s (the first, %v, is retired)", got, second[2], n)
+	if _, res := r.Apply([]Rename{{Key: "c", Name: claim, Clock: 1}}); res[0].Outcome != Applied {
+		t.Fatalf("rename of c before b came: %v", res[0].Outcome)
+	}
+	b, _ := r.Assign("b", seed)
+	if b.Hangul != second[2] {
+		t.Fatalf("second testimony with the same seed got %v; want the second candidate %s whatever renames say", b, second[2])
+	}
+	names, res := r.Apply([]Rename{{Key: "c", Name: claim, Clock: 1}})
+	if res[0].Outcome != Taken || res[0].Holder != "b" {
+		t.Fatalf("rename to a name b drew: %+v, want taken by b", res[0])
+	}
+	if got, _ := names.Lookup("c"); got != c {
+		t.Fatalf("c is named %v, want its drawn name %v back", got, c)
 	}
 }

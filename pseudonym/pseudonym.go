@@ -4,7 +4,7 @@
 //
 // Use a [Registry]: [Registry.Assign] gives a testimony key its pseudonym,
 // drawn from a seed, and the same one on every later call;
-// [Registry.Rename] lets a researcher choose another;
+// [Registry.Apply] lays the renames researchers chose over the drawn names;
 // [Registry.MarshalBinary] and [Registry.UnmarshalBinary] carry the registry
 // between runs (the caller encrypts the bytes). [Parse] reads a name typed
 // by a person.
@@ -41,9 +41,9 @@
 // gives the candidate index w mod M (so every index is equally likely); a
 // word at or above L, or an index the space blocks, gives no candidate.
 // [Registry.Assign] gives a new key the first candidate whose Hangul form and
-// romanized form no testimony of the registry holds or held (see
-// Uniqueness). If the first [MaxWords] words give no free candidate, it takes
-// the first free name of the space in index order instead.
+// romanized form no testimony of the registry drew (see Uniqueness). If the
+// first [MaxWords] words give no free candidate, it takes the first free
+// name of the space in index order instead.
 //
 // Collisions are thus resolved the same way everywhere: registries that hold
 // the same names and assign the same seeds in the same order give the same
@@ -56,9 +56,40 @@
 // Within a registry no two testimonies share a pseudonym, in either script:
 // Hangul forms differ, and romanized forms differ even when compared
 // ignoring case and hyphens, so "Kim Seon-a" and "Kim Seo-na" cannot both be
-// in use. A name given up by [Registry.Rename] stays reserved for the
-// testimony that had it, so a name found in an earlier export never comes to
-// mean another testimony.
+// in use.
+//
+// # Renames
+//
+// A researcher may give a testimony another name; renames travel between
+// researchers (testimony's researcher package signs them), and every
+// researcher must end with the same names whatever order the renames and
+// the batches reached them in. So a rename does not change the registry:
+// it is a claim ([Rename]: testimony, name, clock, signer), and
+// [Registry.Apply] lays the set of claims over the drawn names by one
+// deterministic rule:
+//
+//   - Claims are taken in order of their clocks; equal clocks in order of
+//     their signers, then keys and names, compared as bytes. A researcher
+//     gives a new rename a clock one above every clock they know of, so a
+//     rename made after seeing another one comes after it; between two
+//     researchers who renamed the same testimony without seeing each
+//     other's rename, the later signer in byte order wins.
+//   - A claim applies unless its name, in either script, is another
+//     testimony's drawn name, or a name an earlier claim gave another
+//     testimony, even one renamed since (so a name that appeared in an
+//     export never comes to mean another testimony). Such a claim is void
+//     ([Taken]) for everyone alike.
+//   - A testimony is named by the last of its claims that applied, or by
+//     its drawn name. Renaming it back to its drawn name is a claim like
+//     any other.
+//
+// Drawing ignores renames: drawn names must not depend on which renames a
+// researcher had received when a batch came in. So a testimony of a later
+// batch may draw a name a rename gave earlier; the drawn name then wins, and
+// the rename becomes void (every researcher sees it so, and is told). With
+// two million names this is rare; a name outside the drawn space (a
+// surname or syllable not in the tables, or a compound surname such as
+// 남궁) can never be drawn.
 package pseudonym
 
 import (

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unicode/utf8"
 )
 
 // MaxKeyLen is the longest testimony key a Registry accepts, in bytes.
@@ -25,23 +24,14 @@ const MaxKeyLen = 1024
 type Registry struct {
 	mu sync.Mutex
 
-	names map[string]Name // testimony key → current name
+	names map[string]Name // testimony key → drawn name
 
-	// Every Hangul form and every romanKey in the registry, current or
-	// retired, maps to the key of its testimony. A form is in at most one
-	// of the current and retired maps.
+	// Every Hangul form and every romanKey in the registry maps to the key
+	// of its testimony.
 	hangul   map[string]string
 	roman    map[string]string
-	retiredH map[string]string
-	retiredR map[string]retiredRoman
 	space    *space // nil means defaultSpace
 	maxWords int    // words drawn before scanning; 0 means MaxWords
-}
-
-// retiredRoman is a romanized form given up by Rename.
-type retiredRoman struct {
-	roman string // as it was displayed
-	key   string // the testimony that had it
 }
 
 // NewRegistry returns an empty Registry.
@@ -56,8 +46,6 @@ func (r *Registry) init() {
 		r.names = make(map[string]Name)
 		r.hangul = make(map[string]string)
 		r.roman = make(map[string]string)
-		r.retiredH = make(map[string]string)
-		r.retiredR = make(map[string]retiredRoman)
 	}
 }
 
@@ -68,7 +56,8 @@ func (r *Registry) Len() int {
 	return len(r.names)
 }
 
-// Lookup returns the pseudonym of the testimony key, if it has one.
+// Lookup returns the drawn pseudonym of the testimony key, if it has one.
+// [Names.Lookup] gives the name with renames applied.
 func (r *Registry) Lookup(key string) (Name, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -77,10 +66,11 @@ func (r *Registry) Lookup(key string) (Name, bool) {
 }
 
 // Assign returns the pseudonym of the testimony key. A key seen before gets
-// the name it has, including one chosen by [Registry.Rename], whatever the
-// seed. A new key gets the first name drawn from seed, as the package
-// documentation describes, that no testimony in the registry has, or has
-// had, in either script.
+// the name it drew, whatever the seed. A new key gets the first name drawn
+// from seed, as the package documentation describes, that no testimony in
+// the registry drew, in either script. Renames ([Registry.Apply]) play no
+// part: they are an overlay, so that the names drawn do not depend on which
+// renames a researcher had received when a batch came in.
 //
 // The seed must be secret and unpredictable to anyone who must not learn
 // the pseudonym, and the same for every researcher who should give the
@@ -198,141 +188,25 @@ func (r *Registry) taken(hangul, rk string) bool {
 	if _, ok := r.hangul[hangul]; ok {
 		return true
 	}
-	if _, ok := r.roman[rk]; ok {
-		return true
-	}
-	if _, ok := r.retiredH[hangul]; ok {
-		return true
-	}
-	_, ok := r.retiredR[rk]
+	_, ok := r.roman[rk]
 	return ok
 }
 
-// Rename gives the testimony now named old the name new.
+// The binary form of a Registry, version 2:
 //
-// Old is the current name in either script, as Hangul ("김석한"), as the
-// romanized form ("Kim Seok-han", compared ignoring case and hyphens), or in
-// any form [Parse] accepts, in which case both forms must be those of the
-// same testimony. New is read by [Parse]: "김영철", "김영철/Kim Young-chul" or
-// "김영철 (Kim Young-chul)". Renaming to the same Hangul with another
-// romanized form changes only the romanization.
-//
-// New must differ from the current name and must not be, or have been, the
-// name of another testimony, in either script; romanized forms are compared
-// ignoring case and hyphens. The name the testimony gives up stays reserved
-// for it: no other testimony will get it, and renaming back to it is allowed.
-// Names chosen by Rename need not be ones Assign would draw. On error the
-// registry is unchanged.
-func (r *Registry) Rename(old, new string) error {
-	nn, err := Parse(new)
-	if err != nil {
-		return fmt.Errorf("malformed new name: %w", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.init()
-	key, err := r.resolve(old)
-	if err != nil {
-		return err
-	}
-	cur := r.names[key]
-	if nn == cur {
-		return fmt.Errorf("the testimony is already named %s; give a different new name", cur)
-	}
-	nrk := romanKey(nn.Roman)
-	if k, ok := r.hangul[nn.Hangul]; ok && k != key {
-		return fmt.Errorf("%s is the pseudonym of another testimony; choose a different name", r.names[k])
-	}
-	if k, ok := r.retiredH[nn.Hangul]; ok && k != key {
-		return fmt.Errorf("%s was an earlier pseudonym of another testimony (now %s) and stays reserved so earlier exports remain unambiguous; choose a different name", nn.Hangul, r.names[k])
-	}
-	if k, ok := r.roman[nrk]; ok && k != key {
-		return fmt.Errorf("romanized name %q is taken by another testimony, %s (romanized names must differ in more than case and hyphens); choose a different romanization or name", nn.Roman, r.names[k])
-	}
-	if rr, ok := r.retiredR[nrk]; ok && rr.key != key {
-		return fmt.Errorf("romanized name %q is too close to %q, an earlier pseudonym of another testimony (now %s), which stays reserved so earlier exports remain unambiguous; choose a different romanization or name", nn.Roman, rr.roman, r.names[rr.key])
-	}
-
-	crk := romanKey(cur.Roman)
-	delete(r.hangul, cur.Hangul)
-	delete(r.roman, crk)
-	delete(r.retiredH, nn.Hangul)
-	delete(r.retiredR, nrk)
-	if cur.Hangul != nn.Hangul {
-		r.retiredH[cur.Hangul] = key
-	}
-	if crk != nrk {
-		r.retiredR[crk] = retiredRoman{roman: cur.Roman, key: key}
-	}
-	r.names[key] = nn
-	r.hangul[nn.Hangul] = key
-	r.roman[nrk] = key
-	return nil
-}
-
-// resolve returns the key of the testimony currently named s.
-func (r *Registry) resolve(s string) (string, error) {
-	if len(s) > maxInput || !utf8.ValidString(s) {
-		return "", fmt.Errorf("malformed old name %q; give the current name in Hangul (for example 김석한) or romanized (for example Kim Seok-han)", s)
-	}
-	hasHangul := strings.ContainsFunc(s, func(c rune) bool { return isSyllable(c) || 0x1100 <= c && c <= 0x11FF })
-	if hasHangul {
-		n, err := Parse(s)
-		if err != nil {
-			return "", fmt.Errorf("malformed old name: %w", err)
-		}
-		key, ok := r.hangul[n.Hangul]
-		if !ok {
-			return "", r.notFound(s, r.retiredH[n.Hangul])
-		}
-		// Parse romanizes a bare Hangul name itself; only a romanized form
-		// the caller wrote must match.
-		_, _, hasRoman, _ := splitInput(s)
-		if hasRoman && romanKey(n.Roman) != romanKey(r.names[key].Roman) {
-			return "", fmt.Errorf("old name %q does not match the registry: %s is romanized %q; give the Hangul alone or the current romanization", s, n.Hangul, r.names[key].Roman)
-		}
-		return key, nil
-	}
-	roman, err := parseRoman(strings.TrimSpace(s))
-	if err != nil {
-		return "", fmt.Errorf("malformed old name: %w", err)
-	}
-	rk := romanKey(roman)
-	key, ok := r.roman[rk]
-	if !ok {
-		return "", r.notFound(s, r.retiredR[rk].key)
-	}
-	return key, nil
-}
-
-// notFound explains that no testimony is named s; retiredBy is the key of
-// the testimony that used to be named s, or "".
-func (r *Registry) notFound(s, retiredBy string) error {
-	if retiredBy != "" {
-		return fmt.Errorf("%q is a former pseudonym; that testimony is now %s, so rename it by that name", s, r.names[retiredBy])
-	}
-	return fmt.Errorf("no testimony is named %q; give a current pseudonym, in Hangul (for example 김석한) or romanized (for example Kim Seok-han)", s)
-}
-
-// The binary form of a Registry, version 1:
-//
-//	"testimony pseudonym registry v1\n"
+//	"testimony pseudonym registry v2\n"
 //	count   n, then n entries sorted by key, keys strictly increasing:
 //	          string key, string Hangul, string romanized
-//	count   m, then m retired Hangul forms, strictly increasing:
-//	          string Hangul, string key of the testimony that had it
-//	count   k, then k retired romanized forms, strictly increasing:
-//	          string romanized, string key of the testimony that had it
 //
 // A count is an unsigned varint (encoding/binary); a string is its length in
 // bytes as a count, then its bytes. Varints are minimal, every name is
-// canonical (what Parse returns for Name.String), every key of a retired form
-// is the key of an entry, no Hangul form or romanKey occurs twice across
-// entries and retired forms, and nothing follows the last string. Anything
-// else is rejected.
-const magic = "testimony pseudonym registry v1\n"
+// canonical (what Parse returns for Name.String), no Hangul form or romanKey
+// occurs twice, and nothing follows the last string. Anything else is
+// rejected. (Version 1 also held names given up by renames, which are now
+// kept by the caller: see [Registry.Apply].)
+const magic = "testimony pseudonym registry v2\n"
 
-// MarshalBinary encodes the registry in its binary form, version 1. The same
+// MarshalBinary encodes the registry in its binary form, version 2. The same
 // registry always encodes to the same bytes. The bytes link testimony keys to
 // pseudonyms: encrypt them before they are stored.
 func (r *Registry) MarshalBinary() ([]byte, error) {
@@ -357,26 +231,6 @@ func (r *Registry) AppendBinary(b []byte) ([]byte, error) {
 		b = appendString(b, k)
 		b = appendString(b, n.Hangul)
 		b = appendString(b, n.Roman)
-	}
-	hs := make([]string, 0, len(r.retiredH))
-	for h := range r.retiredH {
-		hs = append(hs, h)
-	}
-	sort.Strings(hs)
-	b = binary.AppendUvarint(b, uint64(len(hs)))
-	for _, h := range hs {
-		b = appendString(b, h)
-		b = appendString(b, r.retiredH[h])
-	}
-	rs := make([]retiredRoman, 0, len(r.retiredR))
-	for _, rr := range r.retiredR {
-		rs = append(rs, rr)
-	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].roman < rs[j].roman })
-	b = binary.AppendUvarint(b, uint64(len(rs)))
-	for _, rr := range rs {
-		b = appendString(b, rr.roman)
-		b = appendString(b, rr.key)
 	}
 	return b, nil
 }
@@ -421,51 +275,6 @@ func (r *Registry) UnmarshalBinary(data []byte) error {
 		nr.hangul[name.Hangul] = key
 		nr.roman[romanKey(name.Roman)] = key
 	}
-
-	m := d.count("retired Hangul names", 2)
-	prev = ""
-	for i := uint64(0); i < m && d.err == nil; i++ {
-		h := d.str(maxSyllables * 3)
-		key := d.key()
-		if d.err != nil {
-			break
-		}
-		switch {
-		case i > 0 && h <= prev:
-			d.fail("retired Hangul names are not sorted or repeat")
-		case !validName(Name{Hangul: h, Roman: "A B"}):
-			d.fail(fmt.Sprintf("malformed retired name %q", h))
-		case nr.names[key] == Name{}:
-			d.fail("retired name belongs to no testimony")
-		case nr.taken(h, ""):
-			d.fail(fmt.Sprintf("retired name %s is also in use", h))
-		}
-		prev = h
-		nr.retiredH[h] = key
-	}
-
-	k := d.count("retired romanized names", 2)
-	prev = ""
-	for i := uint64(0); i < k && d.err == nil; i++ {
-		ro := d.str(maxRoman)
-		key := d.key()
-		if d.err != nil {
-			break
-		}
-		rk := romanKey(ro)
-		switch {
-		case i > 0 && ro <= prev:
-			d.fail("retired romanized names are not sorted or repeat")
-		case !validName(Name{Hangul: "가가", Roman: ro}):
-			d.fail(fmt.Sprintf("malformed retired name %q", ro))
-		case nr.names[key] == Name{}:
-			d.fail("retired name belongs to no testimony")
-		case nr.taken("", rk):
-			d.fail(fmt.Sprintf("retired name %q is also in use", ro))
-		}
-		prev = ro
-		nr.retiredR[rk] = retiredRoman{roman: ro, key: key}
-	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(fmt.Sprintf("%d unexpected bytes after the end", len(d.b)))
 	}
@@ -475,7 +284,7 @@ func (r *Registry) UnmarshalBinary(data []byte) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.names, r.hangul, r.roman, r.retiredH, r.retiredR = nr.names, nr.hangul, nr.roman, nr.retiredH, nr.retiredR
+	r.names, r.hangul, r.roman = nr.names, nr.hangul, nr.roman
 	return nil
 }
 

@@ -70,8 +70,8 @@ func TestZeroRegistry(t *testing.T) {
 	if _, ok := r.Lookup("x"); ok {
 		t.Fatal("zero Registry finds a key")
 	}
-	if err := r.Rename("김석한", "김영철"); err == nil {
-		t.Fatal("Rename in an empty registry succeeded")
+	if _, res := r.Apply([]Rename{{Key: "x", Name: Name{"김영철", "Kim Yeong-cheol"}}}); res[0].Outcome != Unknown {
+		t.Fatalf("rename in an empty registry: %v", res[0].Outcome)
 	}
 	n := mustAssign(t, &r, "x")
 	if !validName(n) {
@@ -240,25 +240,6 @@ func TestExhaustion(t *testing.T) {
 	}
 }
 
-// TestExhaustionCountsRenames checks that names reserved by Rename are not
-// drawn again.
-func TestExhaustionCountsRenames(t *testing.T) {
-	sp := newSpace([]struct{ hangul, roman string }{{"김", "Kim"}}, []string{"가", "나"}, nil, nil)
-	r := &Registry{space: sp}
-	a := mustAssign(t, r, "a")
-	if err := r.Rename(a.Hangul, "박영철"); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"b", "c", "d"} {
-		if n := mustAssign(t, r, k); n == a {
-			t.Fatalf("drew %v, reserved by a rename", n)
-		}
-	}
-	if _, err := r.Assign("e", seedOf("e")); err == nil {
-		t.Fatal("drew a fifth name from a space of four")
-	}
-}
-
 func TestConcurrentAssign(t *testing.T) {
 	r := NewRegistry()
 	const workers, keys = 4, 500
@@ -308,123 +289,16 @@ func newTestRegistry(t testing.TB) *Registry {
 			data = appendString(data, s)
 		}
 	}
-	data = append(data, 0, 0)
 	if err := r.UnmarshalBinary(data); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func TestRename(t *testing.T) {
-	r := newTestRegistry(t)
-	must := func(old, new string) {
-		t.Helper()
-		if err := r.Rename(old, new); err != nil {
-			t.Fatalf("Rename(%q, %q): %v", old, new, err)
-		}
-	}
-	expect := func(k string, want Name) {
-		t.Helper()
-		if got, _ := r.Lookup(k); got != want {
-			t.Fatalf("Lookup(%s) = %v; want %v", k, got, want)
-		}
-	}
-
-	must("김석한", "김영철/Kim Young-chul")
-	expect("k1", Name{"김영철", "Kim Young-chul"})
-	if got := mustAssign(t, r, "k1"); got != (Name{"김영철", "Kim Young-chul"}) {
-		t.Fatalf("Assign after Rename = %v", got)
-	}
-	// Old by romanized form, ignoring case and hyphens; new romanized by
-	// the package.
-	must("kim youngchul", "김민수")
-	expect("k1", Name{"김민수", "Kim Min-su"})
-	// Old in the String form; only the romanization changes.
-	must("김민수 (Kim Min-su)", "김민수/Kim Min-soo")
-	expect("k1", Name{"김민수", "Kim Min-soo"})
-	// Back to a name this testimony had before.
-	must("김민수", "김영철/Kim Young-chul")
-	expect("k1", Name{"김영철", "Kim Young-chul"})
-	must("Kim Young-chul", "김석한/Kim Seok-han")
-	expect("k1", Name{"김석한", "Kim Seok-han"})
-	// A name outside the drawn space, with a compound surname.
-	must("Park Seo-na", "남궁민")
-	expect("k2", Name{"남궁민", "Namgung Min"})
-	if r.Len() != 3 {
-		t.Fatalf("Len() = %d; want 3", r.Len())
-	}
-
-	for _, tc := range []struct{ old, new, says string }{
-		{"김석한", "김석한", "already named"},
-		{"김석한", "김석한/Kim Seok-han", "already named"},
-		{"김석한", "남궁민", "pseudonym of another testimony"},
-		{"김석한", "남궁민/Namgung Min-x", "pseudonym of another testimony"},
-		{"김석한", "이민/Namgung Min", "taken by another testimony"},
-		{"김석한", "이민/NAMGUNG MIN", "taken by another testimony"},
-		{"김석한", "박서나", "earlier pseudonym of another testimony (now 남궁민 (Namgung Min))"},
-		{"김석한", "박서란/Park Seon-a", "too close to \"Park Seo-na\""},
-		{"리설향", "김영철", "earlier pseudonym of another testimony (now 김석한 (Kim Seok-han))"},
-		{"김석한", "", "malformed new name"},
-		{"김석한", "Kim Young-chul", "no Hangul form"},
-		{"김석한", "김", "1 syllables"},
-		{"김철수", "김영수", "no testimony is named \"김철수\""},
-		{"Kim Chul-su", "김영수", "no testimony is named"},
-		{"박서나", "김영수", "former pseudonym; that testimony is now 남궁민 (Namgung Min)"},
-		{"Park Seo-na", "김영수", "former pseudonym"},
-		{"김민수/Kim Min-soo", "김영수", "former pseudonym; that testimony is now 김석한"},
-		{"김석한/Kim Suk-han", "김영수", "does not match the registry"},
-		{"김석한 (Kim Seok-han", "김영수", "malformed old name"},
-		{"Kim", "김영수", "malformed old name"},
-		{"", "김영수", "malformed old name"},
-		{"\xff", "김영수", "malformed old name"},
-	} {
-		before, _ := r.MarshalBinary()
-		err := r.Rename(tc.old, tc.new)
-		if err == nil {
-			t.Errorf("Rename(%q, %q) succeeded; want error saying %q", tc.old, tc.new, tc.says)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("Rename(%q, %q) error %q does not say %q", tc.old, tc.new, err, tc.says)
-		}
-		if after, _ := r.MarshalBinary(); !bytes.Equal(before, after) {
-			t.Errorf("failed Rename(%q, %q) changed the registry", tc.old, tc.new)
-		}
-	}
-}
-
-// TestRenameReservesOldNames checks that a name given up by Rename is never
-// drawn for a new testimony.
-func TestRenameReservesOldNames(t *testing.T) {
-	sp := newSpace([]struct{ hangul, roman string }{{"김", "Kim"}}, []string{"가", "나"}, nil, nil)
-	r := &Registry{space: sp}
-	var given []Name
-	for _, k := range []string{"a", "b"} {
-		n := mustAssign(t, r, k)
-		if err := r.Rename(n.Hangul, "박"+n.Hangul[3:]+"/Park "+strings.SplitN(n.Roman, " ", 2)[1]); err != nil {
-			t.Fatal(err)
-		}
-		given = append(given, n)
-	}
-	for _, k := range []string{"c", "d"} {
-		n := mustAssign(t, r, k)
-		for _, g := range given {
-			if n == g {
-				t.Fatalf("key %s drew %v, given up by another testimony", k, n)
-			}
-		}
-	}
-}
-
 func TestMarshalRoundTrip(t *testing.T) {
 	r := newTestRegistry(t)
 	for i := range 50 {
 		mustAssign(t, r, key(i))
-	}
-	for _, rn := range [][2]string{{"김석한", "김영철/Kim Young-chul"}, {"김영철", "김영철/Kim Yeong-cheol"}, {"박서나", "남궁민"}} {
-		if err := r.Rename(rn[0], rn[1]); err != nil {
-			t.Fatal(err)
-		}
 	}
 	data, err := r.MarshalBinary()
 	if err != nil {
@@ -442,16 +316,6 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if !bytes.Equal(data, data2) {
 		t.Fatal("MarshalBinary after UnmarshalBinary differs")
 	}
-	// The reservations survive: no one else can take the old names.
-	if err := r2.Rename("리설향", "김석한"); err == nil || !strings.Contains(err.Error(), "earlier pseudonym") {
-		t.Fatalf("renaming to a reserved name after reload: %v", err)
-	}
-	if err := r2.Rename("리설향", "김영철/Kim Young-chul"); err == nil {
-		t.Fatal("renaming to a reserved name after reload succeeded")
-	}
-	if err := r2.Rename("남궁민", "박서나"); err != nil {
-		t.Fatalf("renaming back after reload: %v", err)
-	}
 }
 
 func TestUnmarshalRejects(t *testing.T) {
@@ -466,7 +330,6 @@ func TestUnmarshalRejects(t *testing.T) {
 		return append([]byte(magic), bytes.Join(parts, nil)...)
 	}
 	one := []byte{1}
-	zero := []byte{0}
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -474,27 +337,23 @@ func TestUnmarshalRejects(t *testing.T) {
 	}{
 		{"empty", nil, "not a pseudonym registry"},
 		{"other file", []byte("age-encryption.org/v1\n"), "not a pseudonym registry"},
-		{"newer version", []byte("testimony pseudonym registry v2\n\x00\x00\x00"), "unsupported pseudonym registry version \"v2\""},
+		{"newer version", []byte("testimony pseudonym registry v3\n\x00"), "unsupported pseudonym registry version \"v3\""},
+		{"version 1", []byte("testimony pseudonym registry v1\n\x00\x00\x00"), "unsupported pseudonym registry version \"v1\""},
 		{"cut header", []byte(magic[:20]), "cut short"},
 		{"trailing byte", append(bytes.Clone(good), 0), "unexpected bytes"},
 		{"no counts", []byte(magic), "malformed length"},
-		{"non-minimal varint", build([]byte{0x80, 0x00}, zero, zero), "malformed length"},
-		{"count too large", build([]byte{0xff, 0xff, 0x03}, zero, zero), "more entries than fit"},
-		{"empty key", build(one, entry("", "김석한", "Kim Seok-han"), zero, zero), "empty testimony key"},
-		{"unsorted keys", build([]byte{2}, entry("b", "김석한", "Kim Seok-han"), entry("a", "김영철", "Kim Young-chul"), zero, zero), "not sorted"},
-		{"repeated key", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("a", "김영철", "Kim Young-chul"), zero, zero), "not sorted"},
-		{"duplicate Hangul", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("b", "김석한", "Kim Suk-han"), zero, zero), "occurs twice"},
-		{"duplicate romanized", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("b", "김석환", "Kim Seokhan"), zero, zero), "occurs twice"},
-		{"non-canonical case", build(one, entry("a", "김석한", "kim Seok-han"), zero, zero), "malformed name"},
-		{"one syllable", build(one, entry("a", "김", "Kim A"), zero, zero), "malformed name"},
-		{"jamo", build(one, entry("a", "\u1100\u1175김", "Kim A"), zero, zero), "malformed name"},
-		{"long name", build(one, entry("a", "김석한김석", "Kim A"), zero, zero), "too long"},
-		{"invalid UTF-8", build(one, entry("a", "김석\xff", "Kim A"), zero, zero), "malformed name"},
-		{"retired without owner", build(one, entry("a", "김석한", "Kim Seok-han"), one, appendString(appendString(nil, "김영철"), "b"), zero), "belongs to no testimony"},
-		{"retired in use", build(one, entry("a", "김석한", "Kim Seok-han"), one, appendString(appendString(nil, "김석한"), "a"), zero), "also in use"},
-		{"retired roman in use", build(one, entry("a", "김석한", "Kim Seok-han"), zero, one, appendString(appendString(nil, "Kim Seokhan"), "a")), "also in use"},
-		{"retired roman malformed", build(one, entry("a", "김석한", "Kim Seok-han"), zero, one, appendString(appendString(nil, "Kim"), "a")), "malformed retired"},
-		{"retired Hangul unsorted", build(one, entry("a", "김석한", "Kim Seok-han"), []byte{2}, appendString(appendString(nil, "이가"), "a"), appendString(appendString(nil, "김가"), "a"), zero), "not sorted"},
+		{"non-minimal varint", build([]byte{0x80, 0x00}), "malformed length"},
+		{"count too large", build([]byte{0xff, 0xff, 0x03}), "more entries than fit"},
+		{"empty key", build(one, entry("", "김석한", "Kim Seok-han")), "empty testimony key"},
+		{"unsorted keys", build([]byte{2}, entry("b", "김석한", "Kim Seok-han"), entry("a", "김영철", "Kim Young-chul")), "not sorted"},
+		{"repeated key", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("a", "김영철", "Kim Young-chul")), "not sorted"},
+		{"duplicate Hangul", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("b", "김석한", "Kim Suk-han")), "occurs twice"},
+		{"duplicate romanized", build([]byte{2}, entry("a", "김석한", "Kim Seok-han"), entry("b", "김석환", "Kim Seokhan")), "occurs twice"},
+		{"non-canonical case", build(one, entry("a", "김석한", "kim Seok-han")), "malformed name"},
+		{"one syllable", build(one, entry("a", "김", "Kim A")), "malformed name"},
+		{"jamo", build(one, entry("a", "\u1100\u1175김", "Kim A")), "malformed name"},
+		{"long name", build(one, entry("a", "김석한김석", "Kim A")), "too long"},
+		{"invalid UTF-8", build(one, entry("a", "김석\xff", "Kim A")), "malformed name"},
 	} {
 		r := newTestRegistry(t)
 		err := r.UnmarshalBinary(tc.data)
@@ -523,14 +382,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	r := newTestRegistry(f)
 	good, _ := r.MarshalBinary()
 	f.Add(good)
-	for _, rn := range [][2]string{{"김석한", "김영철/Kim Young-chul"}, {"박서나", "박서나/Park Seon-a"}} {
-		if err := r.Rename(rn[0], rn[1]); err != nil {
-			f.Fatal(err)
-		}
-	}
-	renamed, _ := r.MarshalBinary()
-	f.Add(renamed)
-	f.Add([]byte(magic + "\x01\x01a\x06김가\x05Kim A\x00\x00"))
+	f.Add([]byte(magic + "\x01\x01a\x06김가\x05Kim A"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewRegistry()
 		if err := r.UnmarshalBinary(data); err != nil {
@@ -549,54 +401,6 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		// An accepted registry keeps working.
 		if _, err := r.Assign("fuzz-new-key", seedOf("fuzz")); err != nil {
 			t.Fatal(err)
-		}
-	})
-}
-
-// FuzzRename checks that no input to Rename breaks the registry: after any
-// call the registry is still unique in both scripts (UnmarshalBinary checks
-// that) and still names the same testimonies.
-func FuzzRename(f *testing.F) {
-	for _, s := range [][2]string{
-		{"김석한", "김영철/Kim Young-chul"},
-		{"Kim Seok-han", "박서나"},
-		{"박서나 (Park Seo-na)", "박서나/Park Seon-a"},
-		{"리설향", "남궁민수"},
-		{"kim seokhan", "김석한/Kim Suk-han"},
-		{"김석한", "\u1100\u1175\u11b7\u110b\u1167\u11bc"},
-		{"김석한/", "("},
-	} {
-		f.Add(s[0], s[1], "리설향", "김석한")
-	}
-	f.Fuzz(func(t *testing.T, old1, new1, old2, new2 string) {
-		r := newTestRegistry(t)
-		before, _ := r.MarshalBinary()
-		for _, rn := range [][2]string{{old1, new1}, {old2, new2}} {
-			err := r.Rename(rn[0], rn[1])
-			data, _ := r.MarshalBinary()
-			if err != nil {
-				if !bytes.Equal(data, before) {
-					t.Fatalf("failed Rename(%q, %q) changed the registry", rn[0], rn[1])
-				}
-				continue
-			}
-			if err := NewRegistry().UnmarshalBinary(data); err != nil {
-				t.Fatalf("after Rename(%q, %q) the registry is inconsistent: %v", rn[0], rn[1], err)
-			}
-			n, err := Parse(rn[1])
-			if err != nil {
-				t.Fatalf("Rename accepted new name %q that Parse rejects: %v", rn[1], err)
-			}
-			found := false
-			for _, k := range []string{"k1", "k2", "k3"} {
-				if got, _ := r.Lookup(k); got == n {
-					found = true
-				}
-			}
-			if !found || r.Len() != 3 {
-				t.Fatalf("after Rename(%q, %q) no testimony is named %v", rn[0], rn[1], n)
-			}
-			before = data
 		}
 	})
 }

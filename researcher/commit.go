@@ -15,7 +15,8 @@ import (
 )
 
 // Close saves the run and releases the workspace: it gives the run's new
-// testimonies their pseudonyms in order of their seeds, seals the registry
+// testimonies their pseudonyms (batch by batch in the order the workspace
+// met them, by seed within a batch), seals the registry
 // (from then on the run counts), brings the exports up to date, and appends
 // what changed to the researcher's audit log. If an Import of the run
 // failed, Close saves nothing and says so.
@@ -29,6 +30,9 @@ func (w *Workspace) Close() error {
 	}
 	w.closed = true
 	defer w.unlock()
+	if w.exists && (w.lang != w.st.Lang || w.labels != w.st.Labels) {
+		w.begin().settings = true
+	}
 	if w.run != nil && w.run.changed() {
 		if err := w.commit(); err != nil {
 			w.discard()
@@ -39,6 +43,9 @@ func (w *Workspace) Close() error {
 	}
 	if !w.exists {
 		return nil
+	}
+	if err := w.keepStudyFile(); err != nil {
+		return err
 	}
 	if err := w.export(); err != nil {
 		return err
@@ -83,6 +90,26 @@ func (w *Workspace) commit() error {
 			return err
 		}
 	}
+	handovers := slices.Clone(w.st.Handovers)
+	var handedOver []runBatch
+	kept = false
+	for i, h := range run.handovers {
+		if h.tmp != "" {
+			if err := os.Rename(h.tmp, filepath.Join(w.dir, handoversDir, h.hash+handoverSuffix)); err != nil {
+				return fmt.Errorf("failed to keep handover: %w", err)
+			}
+			run.handovers[i].tmp, kept = "", true
+		}
+		if !slices.Contains(handovers, h.hash) {
+			handovers = append(handovers, h.hash)
+		}
+		handedOver = append(handedOver, h)
+	}
+	if kept {
+		if err := atomicfile.SyncDir(filepath.Join(w.dir, handoversDir)); err != nil {
+			return err
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(run.versions)) {
 		if err := atomicfile.WriteBytes(filepath.Join(w.dir, versionsDir, id+".yaml"), 0o600, run.versions[id]); err != nil {
 			return err
@@ -92,9 +119,24 @@ func (w *Workspace) commit() error {
 	crashPoint("kept")
 
 	run.seen = nil // not needed any more: let the collector have it
-	// Pseudonyms in order of seed: the order batches came in, and in which
-	// the parallel workers finished, changes nothing.
+	// Pseudonyms batch by batch, in the order the workspace met the
+	// batches (handovers after them), and within a batch in order of seed:
+	// the order in which the parallel workers finished changes nothing, and
+	// two researchers who import the same batches in the same order get the
+	// same names however they group them into runs.
+	rank := func(src srcRef) int {
+		if i := slices.Index(batches, src.hash); i >= 0 && !src.handover {
+			return i
+		}
+		if i := slices.Index(handovers, src.hash); i >= 0 {
+			return len(batches) + i
+		}
+		return len(batches) + len(handovers)
+	}
 	slices.SortFunc(run.rows, func(a, b pendingRow) int {
+		if c := rank(a.src) - rank(b.src); c != 0 {
+			return c
+		}
 		if c := bytes.Compare(a.seed[:], b.seed[:]); c != 0 {
 			return c
 		}
@@ -105,12 +147,15 @@ func (w *Workspace) commit() error {
 		if _, err := w.reg.Assign(hexKey(p.key), p.seed); err != nil {
 			return err
 		}
-		rows = append(rows, row{key: p.key, off: p.off, n: p.n})
+		rows = append(rows, row{key: p.key, ref: p.ref, off: p.off, n: p.n})
 	}
 
-	batchIndex := map[string]int{}
+	sourceOf := map[srcRef]source{}
 	for i, h := range batches {
-		batchIndex[h] = i
+		sourceOf[srcRef{hash: h}] = batchSource(i)
+	}
+	for i, h := range handovers {
+		sourceOf[srcRef{handover: true, hash: h}] = handoverAt(i)
 	}
 	var quar []qentry
 	for i, q := range w.quar {
@@ -118,17 +163,29 @@ func (w *Workspace) commit() error {
 			continue
 		}
 		if p, ok := run.requar[i]; ok {
-			q.reason, q.off, q.n = p.reason, p.off, p.n
+			q.reason, q.off, q.n, q.src = p.reason, p.off, p.n, sourceOf[p.src]
 		}
 		quar = append(quar, q)
 	}
 	slices.SortFunc(run.quar, func(a, b pendingQ) int { return bytes.Compare(a.key[:], b.key[:]) })
 	for _, p := range run.quar {
-		quar = append(quar, qentry{key: p.key, batch: batchIndex[p.batch], reason: p.reason, off: p.off, n: p.n})
+		quar = append(quar, qentry{key: p.key, src: sourceOf[p.src], reason: p.reason, off: p.off, n: p.n})
+	}
+	quarantined := 0
+	for _, p := range run.quar {
+		if p.reason != reasonSealedBefore {
+			quarantined++
+		}
 	}
 
 	st := w.st
-	st.Batches = batches
+	st.Batches, st.Handovers = batches, handovers
+	st.Lang, st.Labels = w.lang, w.labels
+	for _, c := range run.claims {
+		if !slices.Contains(st.Renames, c) {
+			st.Renames = append(st.Renames, c)
+		}
+	}
 	if run.data != nil {
 		st.Data = run.data.off
 	}
@@ -138,9 +195,8 @@ func (w *Workspace) commit() error {
 	if run.reexamined || len(w.quar) == 0 {
 		st.ExaminedStudy, st.ExaminedRules = w.examinationContext(), examinationRules
 	}
-	st.Epoch += int64(run.renames)
 	var err error
-	if st.Audit, st.AuditBase, err = w.auditRecords(imported, len(run.quar), len(run.recovered), run.renames); err != nil {
+	if st.Audit, st.AuditBase, err = w.auditRecords(imported, handedOver, quarantined, len(run.recovered), run.made, run.records); err != nil {
 		return err
 	}
 	plain, err := encodeState(&st, w.reg, rows, quar)
@@ -162,16 +218,20 @@ func (w *Workspace) commit() error {
 	for i, q := range quar {
 		w.qindex[q.key] = i
 	}
+	w.applyRenames()
 	return nil
 }
 
 // auditRecords returns the audit records of the run, encoded, and the
 // size of the audit log they will follow.
-func (w *Workspace) auditRecords(imported []runBatch, quarantined, recovered, renames int) ([]string, int64, error) {
+func (w *Workspace) auditRecords(imported, handedOver []runBatch, quarantined, recovered, renames int, others []audit.Record) ([]string, int64, error) {
 	now := time.Now()
 	var recs []audit.Record
 	for _, b := range imported {
 		recs = append(recs, audit.BatchImported(hexDecode32(b.hash), b.count, w.id.Recipient().Fingerprint(), now))
+	}
+	for _, h := range handedOver {
+		recs = append(recs, audit.HandoverImported(h.count, h.from, now))
 	}
 	if quarantined > 0 {
 		recs = append(recs, audit.TestimoniesQuarantined(quarantined, now))
@@ -182,6 +242,7 @@ func (w *Workspace) auditRecords(imported []runBatch, quarantined, recovered, re
 	for range renames {
 		recs = append(recs, audit.PseudonymRenamed(now))
 	}
+	recs = append(recs, others...)
 	if len(recs) == 0 {
 		return nil, 0, nil
 	}
@@ -205,4 +266,17 @@ func hexDecode32(s string) [32]byte {
 	var h [32]byte
 	hex.Decode(h[:], []byte(s))
 	return h
+}
+
+// keepStudyFile writes the study file given to Open to study.yaml, if it
+// was given (SetStudyFile) and differs.
+func (w *Workspace) keepStudyFile() error {
+	if w.studyData == nil {
+		return nil
+	}
+	path := filepath.Join(w.dir, studyFile)
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, w.studyData) {
+		return nil
+	}
+	return atomicfile.WriteBytes(path, 0o600, w.studyData)
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
@@ -34,6 +35,10 @@ type Summary struct {
 	Imported       int      // new testimonies (named when Close saves the run)
 	Skipped        int      // already imported or quarantined, or met earlier in this run
 	Quarantined    int      // newly quarantined
+	// SealedBefore counts envelopes sealed to a version of the study
+	// whose recipients did not include the researcher yet: kept, not
+	// quarantined, and brought in by a teammate's handover.
+	SealedBefore int
 	// Reasons counts the newly quarantined envelopes by reason.
 	Reasons []QuarantineCount
 	// Earlier is true when an earlier run imported the whole batch and
@@ -62,10 +67,19 @@ type run struct {
 	recovered map[int]bool     // index in w.quar → brought in
 	seen      map[[32]byte]bool
 	batches   []runBatch
-	renames   int
+	handovers []runBatch
+	// claims are the renames made or received in this run; made counts
+	// those made here.
+	claims []claim
+	made   int
+	// records are audit records of the run's other acts (receipts,
+	// renames signed, team changes, handovers).
+	records []audit.Record
 	// reexamined is set once every quarantined envelope was examined
 	// against the current study.
 	reexamined bool
+	// settings is set when the languages of the exports changed.
+	settings bool
 	// versions are the study files new to the workspace that the run's
 	// batches brought, by version id, to be kept when the run is saved.
 	versions    map[string][]byte
@@ -74,27 +88,40 @@ type run struct {
 
 type pendingRow struct {
 	key, seed [32]byte
+	ref       [16]byte
+	src       srcRef // the batch or handover it came in
 	off, n    int64
 }
 
 type pendingQ struct {
 	key    [32]byte
-	batch  string // hex SHA-256 of the batch's manifest
+	src    srcRef
 	reason reason
 	off, n int64
 }
 
+// srcRef names a file the workspace keeps (or is keeping) ciphertexts in:
+// a batch by the SHA-256 of its manifest, or a handover file by its own
+// SHA-256.
+type srcRef struct {
+	handover bool
+	hash     string
+}
+
 type runBatch struct {
-	hash  string // hex SHA-256 of the manifest
+	hash  string // hex SHA-256 of the manifest (of the file, for a handover)
 	count int
-	// tmp is the copy of the batch being kept, renamed to
-	// batches/<hash>.tar when the run is saved; empty if already kept.
+	// tmp is the copy of the file being kept, renamed to
+	// batches/<hash>.tar (handovers/<hash>.handover) when the run is saved;
+	// empty if already kept.
 	tmp string
+	// from is the fingerprint of the researcher who gave a handover.
+	from string
 }
 
 func (r *run) changed() bool {
 	return len(r.rows) > 0 || len(r.quar) > 0 || len(r.requar) > 0 || len(r.recovered) > 0 ||
-		len(r.batches) > 0 || r.renames > 0 || r.reexamined || len(r.versions) > 0
+		len(r.batches) > 0 || len(r.handovers) > 0 || len(r.claims) > 0 || len(r.records) > 0 || r.reexamined || len(r.versions) > 0 || r.settings
 }
 
 func (r *run) closeFiles() {
@@ -238,7 +265,7 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 		keep = nil
 	}
 
-	pick := func(_ int, key [32]byte) (int, bool) { // called by the reading goroutine only
+	pick := func(key [32]byte) (int, bool) { // called by the reading goroutine only
 		if run.seen[key] || w.isQuarantined(key) {
 			return 0, false
 		}
@@ -248,14 +275,14 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 		run.seen[key] = true
 		return -1, true
 	}
-	st, err := w.examine(br, hash, pick, progress, 0, len(m.Entries))
+	st, err := w.examine(batchEntries(br), srcRef{hash: hash}, pick, progress, 0, len(m.Entries))
 	if err != nil {
 		return nil, err
 	}
 	if st.examined > 0 && st.forKey == 0 {
 		return nil, w.wrongKeyError(m, st.examined)
 	}
-	sum.Imported, sum.Quarantined, sum.Skipped = st.accepted, st.quarantined, st.skipped
+	sum.Imported, sum.Quarantined, sum.Skipped, sum.SealedBefore = st.accepted, st.quarantined, st.skipped, st.sealedBefore
 	sum.Reasons = sortCounts(st.reasons)
 	b := runBatch{hash: hash, count: len(m.Entries)}
 	if keep != nil {
@@ -273,28 +300,41 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 // new to the workspace: testimonies name the version they answer, and are
 // checked against it. A study file of another study, or that this version
 // of researcher cannot load, is left out (testimonies naming it are
-// quarantined as unknown-version).
+// quarantined as unknown-version). The study file given to Open must be a
+// valid revision of every version taken (config.CheckRevision).
 func (w *Workspace) takeVersions(br *batch.Reader) error {
-	for {
+	return w.takeStudyFiles(func() ([]byte, [32]byte, error) {
 		v, err := br.NextVersion()
+		return v.Data, v.SHA256, err
+	})
+}
+
+// takeStudyFiles takes the study files next returns (until io.EOF), as
+// takeVersions does.
+func (w *Workspace) takeStudyFiles(next func() ([]byte, [32]byte, error)) error {
+	for {
+		data, sum, err := next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		id := hex.EncodeToString(v.SHA256[:])
+		id := hex.EncodeToString(sum[:])
 		if w.keptVersions[id] || w.run.versions[id] != nil {
 			continue
 		}
 		if w.versions[id] == nil {
-			s, err := config.Parse(filepath.Join(versionsDir, id+".yaml"), v.Data)
+			s, err := config.Parse(filepath.Join(versionsDir, id+".yaml"), data)
 			if err != nil || s.ID != w.study.ID {
 				continue
 			}
+			if err := config.CheckRevision([]*config.Study{s}, w.study); err != nil {
+				return fmt.Errorf("it carries version %s of the study, of which your study file is not a valid revision: %w; use the study file the server serves now", s.ShortVersion(), err)
+			}
 			w.versions[id] = s
 		}
-		w.run.versions[id] = v.Data
+		w.run.versions[id] = data
 	}
 }
 
@@ -312,7 +352,8 @@ func (w *Workspace) wrongKeyError(m *batch.Manifest, n int) error {
 
 // Resume imports the batches in batches/ that no completed run imported:
 // those a run kept just before it was interrupted. progress is called for
-// each, as for Import. Call it before importing new batches.
+// each, as for Import. Call it before importing new batches. Without a
+// server key (nil), it fails if there is any such batch.
 func (w *Workspace) Resume(server note.Verifier, progress func(done, total int)) ([]*Summary, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
@@ -328,6 +369,11 @@ func (w *Workspace) Resume(server note.Verifier, progress func(done, total int))
 			continue
 		}
 		path := filepath.Join(w.dir, batchesDir, e.Name())
+		if server == nil {
+			err := fmt.Errorf("an interrupted run left batches to finish in %s: give the server's key to check them", filepath.Join(w.dir, batchesDir))
+			w.fail(err)
+			return nil, err
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read workspace: %w", err)
@@ -349,23 +395,28 @@ func isHexHash(s string) bool {
 	return err == nil && len(b) == 32 && hex.EncodeToString(b) == s
 }
 
-// Reexamine examines the quarantine again, from the batches the workspace
-// keeps, when what it was examined against changed: if the study file
-// differs, every envelope that opened but was refused (malformed contents,
-// answers that break the questionnaire) is examined again; if this package's
-// rules changed, every quarantined envelope is. Envelopes that did not open
-// are not examined again for a new study: with the same key, the same bytes
-// fail the same way. Envelopes that now pass are brought in as new
-// testimonies when Close saves the run. progress, if not nil, is called as
-// envelopes are examined. Call it before importing new batches.
-func (w *Workspace) Reexamine(server note.Verifier, progress func(done, total int)) (*Reexamination, error) {
+// Reexamine examines the quarantine again, from the batches and handover
+// files the workspace keeps (pinned by the hashes the registry records, so
+// no server key is needed), when what it was examined against changed: if
+// the study files differ (the study given to Open, or the versions the
+// workspace holds), every envelope that opened but was refused (malformed
+// contents, answers that break the questionnaire, an unknown version) is
+// examined again against every version, and so is every envelope not
+// sealed to the researcher (which versions are known says whether it
+// predates them); if this package's rules changed, every quarantined
+// envelope is. Other envelopes that did not open are not examined again
+// for a new study: with the same key, the same bytes fail the same way.
+// Envelopes that now pass are brought in as new testimonies when Close
+// saves the run. progress, if not nil, is called as envelopes are
+// examined. Call it before importing new batches.
+func (w *Workspace) Reexamine(progress func(done, total int)) (*Reexamination, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
 	}
 	if w.run != nil && w.run.reexamined || !slices.ContainsFunc(w.quar, w.stale) {
 		return &Reexamination{}, nil
 	}
-	res, err := w.reexamine(server, progress)
+	res, err := w.reexamine(progress)
 	if err != nil {
 		w.fail(err)
 		return nil, err
@@ -376,7 +427,7 @@ func (w *Workspace) Reexamine(server note.Verifier, progress func(done, total in
 // examinationRules changes whenever a change to this package or the ones
 // it uses could change the result of examining an envelope, so that every
 // quarantined envelope is examined again.
-const examinationRules = 1
+const examinationRules = 2
 
 // stale reports whether the quarantined envelope q was examined against
 // another study or other rules than the current ones.
@@ -384,7 +435,10 @@ func (w *Workspace) stale(q qentry) bool {
 	if w.st.ExaminedRules != examinationRules {
 		return true
 	}
-	return w.st.ExaminedStudy != w.examinationContext() && !q.reason.envelope()
+	// An envelope not sealed to the researcher fails at once; which
+	// versions the workspace knows says whether it predates them.
+	return w.st.ExaminedStudy != w.examinationContext() &&
+		(!q.reason.envelope() || q.reason == reasonNotSealed || q.reason == reasonSealedBefore)
 }
 
 // examinationContext names the study files envelopes are examined against:
@@ -400,61 +454,57 @@ func (w *Workspace) examinationContext() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (w *Workspace) reexamine(server note.Verifier, progress func(done, total int)) (*Reexamination, error) {
+func (w *Workspace) reexamine(progress func(done, total int)) (*Reexamination, error) {
 	if _, err := w.appenders(); err != nil {
 		return nil, err
 	}
 	res := &Reexamination{}
-	byBatch := map[int]int{}
+	bySource := map[source]int{}
 	stale := make([]bool, len(w.quar))
 	total := 0
 	for i, q := range w.quar {
 		if stale[i] = w.stale(q); stale[i] {
-			byBatch[q.batch]++
+			bySource[q.src]++
 			total++
 		}
 	}
 	reasons := map[reason]int{}
 	done := 0
-	for bi, hash := range w.st.Batches {
-		if byBatch[bi] == 0 {
+	sources := make([]source, 0, len(w.st.Batches)+len(w.st.Handovers))
+	for i := range w.st.Batches {
+		sources = append(sources, batchSource(i))
+	}
+	for i := range w.st.Handovers {
+		sources = append(sources, handoverAt(i))
+	}
+	for _, src := range sources {
+		if bySource[src] == 0 {
 			continue
 		}
-		path := filepath.Join(w.dir, batchesDir, hash+".tar")
-		f, err := os.Open(path)
+		path := w.sourcePath(src)
+		f, next, ref, err := w.openSource(src)
 		if errors.Is(err, os.ErrNotExist) {
-			res.Missing += byBatch[bi]
+			res.Missing += bySource[src]
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("failed to read workspace: %w", err)
-		}
-		br, err := openBatch(f, server)
-		if err == nil && hexKey(br.Manifest().Hash) != hash {
-			err = errors.New("it holds another batch")
-		}
-		if err == nil {
-			err = w.takeVersions(br)
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w; the workspace was damaged: restore batches/ from a backup", path, err)
+			return nil, fmt.Errorf("%s: %w; the workspace was damaged: restore it from a backup", path, err)
 		}
 		picked := map[int]bool{} // used by the reading goroutine only
-		pick := func(_ int, key [32]byte) (int, bool) {
+		pick := func(key [32]byte) (int, bool) {
 			qi, ok := w.qindex[key]
-			if !ok || w.quar[qi].batch != bi || picked[qi] || !stale[qi] {
+			if !ok || w.quar[qi].src != src || picked[qi] || !stale[qi] {
 				return 0, false
 			}
 			picked[qi] = true
 			return qi, true
 		}
-		st, err := w.examine(br, hash, pick, progress, done, total)
+		st, err := w.examine(next, ref, pick, progress, done, total)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		done += byBatch[bi]
+		done += bySource[src]
 		res.Examined += st.examined
 		res.Recovered += st.accepted
 		for r, n := range st.reasons {
@@ -466,13 +516,78 @@ func (w *Workspace) reexamine(server note.Verifier, progress func(done, total in
 	return res, nil
 }
 
+// sourcePath returns the path of a kept batch or handover file.
+func (w *Workspace) sourcePath(src source) string {
+	if src.handover() {
+		return filepath.Join(w.dir, handoversDir, w.st.Handovers[src.index()]+handoverSuffix)
+	}
+	return filepath.Join(w.dir, batchesDir, w.st.Batches[src.index()]+".tar")
+}
+
+// openSource starts reading a kept batch or handover file, checking it
+// again against the hash the registry records. An error wrapping
+// os.ErrNotExist means the file is no longer there.
+func (w *Workspace) openSource(src source) (*os.File, entries, srcRef, error) {
+	path := w.sourcePath(src)
+	if src.handover() {
+		hash := w.st.Handovers[src.index()]
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, srcRef{}, err
+		}
+		next, _, err := w.handoverEntries(f, hash, w.keptVerifiers())
+		if err != nil {
+			f.Close()
+			return nil, nil, srcRef{}, err
+		}
+		return f, next, srcRef{handover: true, hash: hash}, nil
+	}
+	hash := w.st.Batches[src.index()]
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, srcRef{}, err
+	}
+	f, br, err := openKeptBatch(path, hash)
+	if err == nil && w.run != nil {
+		err = w.takeVersions(br)
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, nil, srcRef{}, err
+	}
+	return f, batchEntries(br), srcRef{hash: hash}, nil
+}
+
+// entries yields the envelopes of a source in order: each one's SHA-256 as
+// the source's signed list gives it (the bytes were checked against it),
+// its bytes, and its content key when the source hands it over. It
+// returns io.EOF after the last.
+type entries func() (key [32]byte, data []byte, k *[32]byte, err error)
+
+// batchEntries returns the envelopes of a batch being read.
+func batchEntries(br *batch.Reader) entries {
+	m := br.Manifest()
+	i := 0
+	return func() ([32]byte, []byte, *[32]byte, error) {
+		e, err := br.Next()
+		if err != nil {
+			return [32]byte{}, nil, nil, err
+		}
+		key := m.Entries[i].SHA256
+		i++
+		return key, e.Data, nil, nil
+	}
+}
+
 // job is one envelope to examine.
 type job struct {
-	key   [32]byte
-	data  []byte
-	qidx  int    // index in w.quar when examining it again, else -1
-	batch string // hex SHA-256 of its batch's manifest
-	cost  int64  // bytes reserved from the budget
+	key  [32]byte
+	data []byte
+	k    *[32]byte // its content key, from a handover; nil: open with the researcher's key
+	qidx int       // index in w.quar when examining it again, else -1
+	src  srcRef    // the file holding it
+	cost int64     // bytes reserved from the budget
 }
 
 // result is the examination of one envelope: accepted (reason 0) with the
@@ -481,12 +596,13 @@ type job struct {
 type result struct {
 	job
 	seed   [32]byte
+	ref    [16]byte
 	line   []byte
 	reason reason
 }
 
 type examStats struct {
-	examined, accepted, quarantined, skipped int
+	examined, accepted, quarantined, skipped, sealedBefore int
 	// forKey counts envelopes the key opened, or that failed for another
 	// reason than being sealed to other keys.
 	forKey  int
@@ -498,14 +614,15 @@ type examStats struct {
 // does not grow with the batch whatever its envelopes' sizes.
 const maxInFlight = 48 << 20
 
-// examine reads the rest of the batch in br and examines, in parallel, the
-// envelopes pick selects (pick returns the index in w.quar of an envelope
-// examined again, or -1). Results are appended to the data files as they
-// come. The stats say what happened; an error means the batch is not as
-// signed, or the workspace could not be written, and the run must be
-// dropped.
-func (w *Workspace) examine(br *batch.Reader, hash string, pick func(i int, key [32]byte) (int, bool), progress func(done, total int), base, total int) (examStats, error) {
+// examine reads the rest of a source (a batch or a handover file) and
+// examines, in parallel, the envelopes pick selects (pick returns the index
+// in w.quar of an envelope examined again, or -1). Results are appended to
+// the data files as they come. The stats say what happened; an error means
+// the source is not as signed, or the workspace could not be written, and
+// the run must be dropped.
+func (w *Workspace) examine(next entries, src srcRef, pick func(key [32]byte) (int, bool), progress func(done, total int), base, total int) (examStats, error) {
 	st := examStats{reasons: map[reason]int{}}
+	before := w.earlierRecipients()
 	workers := runtime.GOMAXPROCS(0)
 	jobs := make(chan job, workers)
 	results := make(chan result, workers)
@@ -515,9 +632,8 @@ func (w *Workspace) examine(br *batch.Reader, hash string, pick func(i int, key 
 	var readErr error
 	go func() {
 		defer close(jobs)
-		m := br.Manifest()
-		for i := 0; ; i++ {
-			e, err := br.Next()
+		for {
+			key, data, k, err := next()
 			if err == io.EOF {
 				return
 			}
@@ -525,13 +641,12 @@ func (w *Workspace) examine(br *batch.Reader, hash string, pick func(i int, key 
 				readErr = err
 				return
 			}
-			key := m.Entries[i].SHA256
-			qi, ok := pick(i, key)
+			qi, ok := pick(key)
 			if !ok {
 				skipped.Add(1)
 				continue
 			}
-			j := job{key: key, data: e.Data, qidx: qi, batch: hash, cost: 3 * int64(len(e.Data))}
+			j := job{key: key, data: data, k: k, qidx: qi, src: src, cost: 3 * int64(len(data))}
 			if !budget.acquire(j.cost) {
 				return
 			}
@@ -548,7 +663,7 @@ func (w *Workspace) examine(br *batch.Reader, hash string, pick func(i int, key 
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				results <- w.examineOne(j)
+				results <- w.examineOne(j, before)
 			}
 		}()
 	}
@@ -592,18 +707,31 @@ func (w *Workspace) examine(br *batch.Reader, hash string, pick func(i int, key 
 }
 
 // examineOne opens and checks one envelope, against the version of the
-// study its plaintext names.
-func (w *Workspace) examineOne(j job) result {
+// study its plaintext names. before holds the recipient lists of the
+// study's versions that did not include the researcher (see
+// earlierRecipients).
+func (w *Workspace) examineOne(j job, before map[string]bool) result {
 	r := result{job: j}
 	r.data = nil
-	opened, err := envelope.Open(w.study.ID, j.data, w.id)
+	var opened *envelope.Opened
+	var err error
+	if j.k != nil {
+		opened, err = envelope.OpenWithKey(w.study.ID, j.data, *j.k)
+		clear(j.k[:])
+	} else {
+		opened, err = envelope.Open(w.study.ID, j.data, w.id)
+	}
 	if err != nil {
 		r.reason = reasonOf(err)
+		if r.reason == reasonNotSealed && before[recipientSet(j.data)] {
+			r.reason = reasonSealedBefore
+		}
 		r.line = quarantineLine(r.reason, err, nil)
 		return r
 	}
 	plain := opened.Plaintext
 	r.seed = pseudonymSeed(w.study.ID, opened.Key)
+	r.ref = testimonyRef(opened.Key)
 	clear(opened.Key[:])
 	study, resp, err := w.unmarshal(plain)
 	if err == nil {
@@ -642,9 +770,9 @@ func (w *Workspace) unmarshal(plain []byte) (*config.Study, *response.Response, 
 }
 
 // guessVersion returns the version id of a plaintext that starts as
-// Marshal writes it, {"v":2,"study":"<id>","version":"<64 hex>", or "".
+// Marshal writes it, {"v":3,"study":"<id>","version":"<64 hex>", or "".
 func guessVersion(plain []byte, study string) string {
-	prefix := `{"v":2,"study":"` + study + `","version":"`
+	prefix := `{"v":3,"study":"` + study + `","version":"`
 	if len(plain) < len(prefix)+64 || string(plain[:len(prefix)]) != prefix {
 		return ""
 	}
@@ -664,14 +792,14 @@ func (w *Workspace) collect(r result, st *examStats) error {
 	run := w.run
 	st.examined++
 	if r.reason != reasonNotSealed {
-		st.forKey++
+		st.forKey++ // sealed-before-you-joined is no sign of a wrong key
 	}
 	if r.reason == 0 {
 		off, n, err := run.data.append(r.line)
 		if err != nil {
 			return err
 		}
-		run.rows = append(run.rows, pendingRow{key: r.key, seed: r.seed, off: off, n: n})
+		run.rows = append(run.rows, pendingRow{key: r.key, seed: r.seed, ref: r.ref, src: r.src, off: off, n: n})
 		if r.qidx >= 0 {
 			run.recovered[r.qidx] = true
 		}
@@ -682,14 +810,18 @@ func (w *Workspace) collect(r result, st *examStats) error {
 	if err != nil {
 		return err
 	}
-	q := pendingQ{key: r.key, batch: r.batch, reason: r.reason, off: off, n: n}
+	q := pendingQ{key: r.key, src: r.src, reason: r.reason, off: off, n: n}
 	if r.qidx >= 0 {
 		run.requar[r.qidx] = q
 	} else {
 		run.quar = append(run.quar, q)
 	}
-	st.quarantined++
-	st.reasons[r.reason]++
+	if r.reason == reasonSealedBefore {
+		st.sealedBefore++
+	} else {
+		st.quarantined++
+		st.reasons[r.reason]++
+	}
 	return nil
 }
 
@@ -796,6 +928,7 @@ const (
 	reasonAnswers
 	reasonInconsistent
 	reasonUnknownVersion
+	reasonSealedBefore
 )
 
 var reasonText = map[reason][2]string{
@@ -807,6 +940,7 @@ var reasonText = map[reason][2]string{
 	reasonMalformedPlaintext: {"malformed-plaintext", "the envelope opened but its contents are malformed"},
 	reasonAnswers:            {"answers-break-rules", "the answers break the questionnaire's rules"},
 	reasonUnknownVersion:     {"unknown-version", "the answers name a version of the study the workspace does not have"},
+	reasonSealedBefore:       {"sealed-before-you-joined", "the envelope was sealed before your key was a recipient of the study: a teammate can hand it over (researcher handover)"},
 }
 
 func (r reason) code() string        { return reasonText[r][0] }
@@ -838,6 +972,65 @@ func reasonOf(err error) reason {
 	default:
 		return reasonMalformedPlaintext
 	}
+}
+
+// earlierRecipients returns the recipient lists (see recipientSet) of the
+// study's versions the workspace holds whose recipients do not include the
+// researcher: an envelope sealed to one of them was sealed before the
+// researcher joined the team, and is no sign of a wrong key.
+func (w *Workspace) earlierRecipients() map[string]bool {
+	out := map[string]bool{}
+	me := w.id.Recipient().X25519()
+	for _, v := range w.versions {
+		keys, err := v.RecipientKeys()
+		if err != nil {
+			continue
+		}
+		var xs [][32]byte
+		mine := false
+		for _, k := range keys {
+			xs = append(xs, k.X25519())
+			mine = mine || k.X25519() == me
+		}
+		if !mine {
+			out[setKey(xs)] = true
+		}
+	}
+	return out
+}
+
+// recipientSet returns the set of X25519 keys an envelope's header lists,
+// as a map key, or "" if it is malformed.
+func recipientSet(env []byte) string {
+	xs, err := envelope.Recipients(env)
+	if err != nil {
+		return ""
+	}
+	return setKey(xs)
+}
+
+func setKey(xs [][32]byte) string {
+	xs = slices.Clone(xs)
+	slices.SortFunc(xs, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	var b []byte
+	for _, x := range xs {
+		b = append(b, x[:]...)
+	}
+	return string(b)
+}
+
+// testimonyRef returns the reference researchers share for a testimony
+// (DESIGN.md §6): SHA-512("testimony-ref-v1" || 0x00 || K)[0:16], K the
+// envelope's content key. The server, which never learns K, cannot link it
+// to an envelope.
+func testimonyRef(k [32]byte) [16]byte {
+	h := sha512.New()
+	h.Write([]byte("testimony-ref-v1"))
+	h.Write([]byte{0})
+	h.Write(k[:])
+	var ref [16]byte
+	copy(ref[:], h.Sum(nil))
+	return ref
 }
 
 // pseudonymSeed returns the seed of a testimony's team pseudonym (DESIGN.md

@@ -15,6 +15,7 @@ import (
 	"github.com/testimony-project/testimony/batch"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/export"
 	"github.com/testimony-project/testimony/response"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -141,7 +142,11 @@ func TestOverlappingBatchesNeverDuplicate(t *testing.T) {
 		t.Fatalf("overlapping batch: imported %d skipped %d, want 1 and 1", sum.Imported, sum.Skipped)
 	}
 	got := testimonies(t, ws)
-	if len(got) != 3 || got[0].Pseudonym != first[0].Pseudonym || got[1].Pseudonym != first[1].Pseudonym {
+	names := map[string]string{}
+	for _, tm := range got {
+		names[Cell(tm.Answers["story"])] = tm.Pseudonym
+	}
+	if len(got) != 3 || len(names) != 3 || names[Cell(first[0].Answers["story"])] != first[0].Pseudonym || names[Cell(first[1].Answers["story"])] != first[1].Pseudonym {
 		t.Fatalf("pseudonyms changed or testimonies duplicated: %v then %v", first, got)
 	}
 	// The other researcher decrypts the same batches into their own
@@ -188,7 +193,7 @@ func TestQuarantine(t *testing.T) {
 	f := newFixture(t)
 	// Answers that break the rules (a consent that is not "yes"), sealed
 	// by a client that skipped validation.
-	pt := []byte(`{"v":2,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
+	pt := []byte(`{"v":3,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
 	env, _ := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient()})
 	stranger, _ := envelope.GenerateIdentity()
 	foreign, _ := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{stranger.Recipient()})
@@ -239,7 +244,7 @@ func TestRename(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, markdownDir, "김영철 Kim Young-chul.md")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, markdownDir, MarkdownName(old))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, markdownDir, mdName(old))); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("Markdown file of the old pseudonym remains")
 	}
 	// The new name survives reopening.
@@ -281,7 +286,7 @@ func TestMarkdownIsNotRendered(t *testing.T) {
 	dir := t.TempDir()
 	evil := "```\n<img src=\"http://tracker.invalid/x.png\">\n![x](http://tracker.invalid/y)"
 	_, ws := importInto(t, dir, f, f.ids[0], f.batch(t, f.envelope(t, evil)))
-	md, err := os.ReadFile(filepath.Join(dir, markdownDir, MarkdownName(testimonies(t, ws)[0])))
+	md, err := os.ReadFile(filepath.Join(dir, markdownDir, mdName(testimonies(t, ws)[0])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,4 +299,9 @@ func TestMarkdownIsNotRendered(t *testing.T) {
 	if Cell(row.Answers["story"]) != evil {
 		t.Fatal("JSONL does not hold the text exactly")
 	}
+}
+
+// mdName returns the name of a testimony's Markdown file.
+func mdName(t Testimony) string {
+	return export.MarkdownName(export.Row{Pseudonym: t.Pseudonym, PseudonymRoman: t.PseudonymRoman})
 }

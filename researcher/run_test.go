@@ -1,9 +1,11 @@
 package researcher
 
 import (
+	"archive/zip"
 	"bytes"
-	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +33,7 @@ func decryptRun(dir string, study *config.Study, id *envelope.Identity, v note.V
 	if _, err := ws.Resume(v, nil); err != nil {
 		return err
 	}
-	if _, err := ws.Reexamine(v, nil); err != nil {
+	if _, err := ws.Reexamine(nil); err != nil {
 		return err
 	}
 	for _, b := range batches {
@@ -47,19 +49,48 @@ func decryptRun(dir string, study *config.Study, id *envelope.Identity, v note.V
 func exports(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, f := range []string{jsonlFile, csvFile, codebookFile, quarantineFile} {
+	labels, _ := filepath.Glob(filepath.Join(dir, labelsCSVName("*")))
+	for _, l := range labels {
+		b, _ := os.ReadFile(l)
+		out[filepath.Base(l)] = string(b)
+	}
+	for _, f := range []string{jsonlFile, csvFile, xlsxFile, codebookFile, quarantineFile} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[f] = string(b)
 	}
+	out[xlsxFile] = unzipped(t, filepath.Join(dir, xlsxFile))
 	md, _ := filepath.Glob(filepath.Join(dir, markdownDir, "*.md"))
 	for _, p := range md {
 		b, _ := os.ReadFile(p)
 		out[filepath.Base(p)] = string(b)
 	}
 	return out
+}
+
+// unzipped returns the entries of the zip archive at path (an XLSX file),
+// by name: excelize writes them in no fixed order.
+func unzipped(t testing.TB, path string) string {
+	t.Helper()
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	var parts []string
+	for _, e := range z.File {
+		r, err := e.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		parts = append(parts, e.Name+"\n"+string(b))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "\n\n")
 }
 
 func sameExports(t testing.TB, what string, got, want map[string]string) {
@@ -91,7 +122,7 @@ func auditLines(t testing.TB, dir string) []string {
 // quarantinedEnvelope returns an envelope that opens but whose answers
 // break the rules (a consent that is not "yes").
 func (f *fixture) quarantinedEnvelope(t testing.TB) batch.Envelope {
-	pt := []byte(`{"v":2,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
+	pt := []byte(`{"v":3,"study":"ws-study","version":"` + f.study.Version() + `","lang":"ko","answers":{"consent":"no"}}`)
 	env, err := envelope.Seal(f.study.ID, pt, []*envelope.Recipient{f.ids[0].Recipient(), f.ids[1].Recipient()})
 	if err != nil {
 		t.Fatal(err)
@@ -100,9 +131,9 @@ func (f *fixture) quarantinedEnvelope(t testing.TB) batch.Envelope {
 }
 
 // TestSameBatchesSameExports checks that researchers importing the same
-// batches in the same runs get identical exports, pseudonyms included,
-// whatever the order of the batches, with collisions forced by a space of
-// 18 names.
+// batches in the same order get identical exports, pseudonyms included,
+// however they split them into runs (and whatever batch they import again),
+// with collisions forced by a space of 18 names.
 func TestSameBatchesSameExports(t *testing.T) {
 	small := func() *pseudonym.Registry {
 		return pseudonym.NewSmallRegistry([]string{"김", "박"}, []string{"가", "나", "다"})
@@ -125,7 +156,10 @@ func TestSameBatchesSameExports(t *testing.T) {
 	if err := decryptRun(a, f.study, f.ids[0], f.verifier, b1, b2); err != nil {
 		t.Fatal(err)
 	}
-	if err := decryptRun(b, f.study, f.ids[1], f.verifier, b2, b1, b2); err != nil {
+	if err := decryptRun(b, f.study, f.ids[1], f.verifier, b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := decryptRun(b, f.study, f.ids[1], f.verifier, b1, b2, b1); err != nil {
 		t.Fatal(err)
 	}
 	got := exports(t, a)
@@ -134,13 +168,17 @@ func TestSameBatchesSameExports(t *testing.T) {
 		t.Fatalf("testimonies.csv has %d lines, want 13", n)
 	}
 
-	// Rows are in order of seed; count those that did not get their
-	// first candidate.
-	var seeds [][32]byte
+	// Count the testimonies that did not get their first candidate.
+	seeds := map[string][32]byte{} // story → seed
 	for _, e := range append(e1, e2[:5]...) {
-		seeds = append(seeds, pseudonymSeed(f.study.ID, sha256.Sum256(e.Data)))
+		o, err := envelope.Open(f.study.ID, e.Data, f.ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Answers map[string]string }
+		json.Unmarshal(o.Plaintext, &p)
+		seeds[p.Answers["story"]] = pseudonymSeed(f.study.ID, o.Key)
 	}
-	slices.SortFunc(seeds, func(x, y [32]byte) int { return bytes.Compare(x[:], y[:]) })
 	ws, err := Open(a, f.study, f.ids[0], "")
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +186,8 @@ func TestSameBatchesSameExports(t *testing.T) {
 	rows := testimonies(t, ws)
 	ws.Close()
 	collisions := 0
-	for i, r := range rows {
-		first, _ := small().Assign("k", seeds[i])
+	for _, r := range rows {
+		first, _ := small().Assign("k", seeds[Cell(r.Answers["story"])])
 		if first.Hangul != r.Pseudonym {
 			collisions++
 		}
@@ -421,7 +459,7 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 		t.Fatalf("with the wrong study: %d testimonies, quarantine %v", ws.Len(), q)
 	}
 	// The same study: nothing to examine again.
-	re, err := ws.Reexamine(f.verifier, nil)
+	re, err := ws.Reexamine(nil)
 	if err != nil || re.Examined != 0 {
 		t.Fatalf("Reexamine with the same study: %+v, %v", re, err)
 	}
@@ -431,10 +469,11 @@ func TestReexamineBringsInQuarantined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re, err = ws.Reexamine(f.verifier, nil)
-	// The envelope sealed to another key is not examined again: it
-	// cannot open with this key whatever the study.
-	if err != nil || re.Examined != 5 || re.Recovered != 4 || re.Missing != 0 {
+	re, err = ws.Reexamine(nil)
+	// The envelope sealed to another key is examined again too (it fails
+	// at once), as a version could show it was sealed before this key
+	// joined the team; it stays quarantined.
+	if err != nil || re.Examined != 6 || re.Recovered != 4 || re.Missing != 0 {
 		t.Fatalf("Reexamine with the corrected study: %+v, %v", re, err)
 	}
 	if err := ws.Close(); err != nil {
@@ -489,11 +528,11 @@ func TestVersionsFromBatches(t *testing.T) {
 		}
 	}
 	for _, row := range testimonies(t, ws) {
-		md, _ := os.ReadFile(filepath.Join(dir, markdownDir, MarkdownName(row)))
+		md, _ := os.ReadFile(filepath.Join(dir, markdownDir, mdName(row)))
 		switch {
-		case row.Version == v1.Version() && !strings.Contains(string(md), "## 2. Seen"):
+		case row.Version == v1.Version() && !strings.Contains(string(md), "Seen\n\n```\nB (b)\n```"):
 			t.Errorf("Markdown of a version 1 testimony lacks its question:\n%s", md)
-		case row.Version == v2.Version() && !strings.Contains(string(md), "## 2. Seen"):
+		case row.Version == v2.Version() && !strings.Contains(string(md), "Seen\n\n```\nA (a)\n```"):
 			t.Errorf("Markdown of a version 2 testimony lacks its question:\n%s", md)
 		}
 	}
@@ -540,7 +579,7 @@ func TestIncrementalExportsMatchFull(t *testing.T) {
 	}
 	sameExports(t, "after an edit", exports(t, dir), incremental)
 	// A Markdown file deleted: made again.
-	os.Remove(filepath.Join(dir, markdownDir, MarkdownName(testimoniesOf(t, dir, f)[0])))
+	os.Remove(filepath.Join(dir, markdownDir, mdName(testimoniesOf(t, dir, f)[0])))
 	if err := decryptRun(dir, f.study, f.ids[0], f.verifier); err != nil {
 		t.Fatal(err)
 	}

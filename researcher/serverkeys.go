@@ -12,9 +12,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// ServerKeys returns the verifier to give [Workspace.Import],
-// [Workspace.Resume] and [Workspace.Reexamine] when a study is served by
-// several servers behind one onion address (Onionbalance): each server
+// ServerKeys returns the verifier to give [Workspace.Import] and
+// [Workspace.Resume] when a study is served by several servers behind one
+// onion address (Onionbalance): each server
 // signs its batches with a key of its own, and the researchers import the
 // batches of all of them into one workspace. A batch is then accepted if it
 // is signed by any one of keys, and refused, naming them all, if by none.

@@ -1,85 +1,15 @@
-// Package researcher is the offline side of testimony: it checks batches
-// exported by the intake server, opens their envelopes with a researcher's
-// key, checks every testimony against the questionnaire again, gives each a
-// team pseudonym and writes files researchers can analyse.
-//
-// Use [Open] to open (or create) a workspace, [Workspace.Resume] and
-// [Workspace.Reexamine] to finish what earlier runs left, [Workspace.Import]
-// for each batch, [Workspace.Rename] to change a pseudonym, then
-// [Workspace.Close] to save the run, or [Workspace.Abort] to drop it. The
-// package does no networking.
-//
-// # Workspace
-//
-//	registry.sealed     what was imported and quarantined, the pseudonyms, sealed to the researcher's key
-//	batches/<sha>.tar   every batch imported, byte for byte as verified, named by its manifest's SHA-256
-//	versions/<id>.yaml  every version of the study file the batches carried, named by its version id
-//	data/testimonies    the testimonies, one JSON object per line (study version, language, answers), append-only
-//	data/quarantined    the results of examinations that quarantined an envelope, one per line, append-only
-//	testimonies.jsonl   one JSON object per testimony: pseudonym, study version, language and answers, exactly as sent
-//	testimonies.csv     the same as a table for Excel, R or pandas (UTF-8 with BOM, RFC 4180, CRLF)
-//	codebook.csv        every question and choice, with labels in every language
-//	testimonies/*.md    one file per testimony, named by pseudonym, with question labels
-//	quarantine.jsonl    envelopes that could not be opened or broke the questionnaire's rules, with reasons
-//	.exports            what the exports above were made from, so that a run rewrites only what changed
-//	audit/              the researcher's audit log: batches imported, testimonies quarantined, recovered and renamed
-//	audit.key           its checkpoint signing key (0600); audit.pub is the verifier key auditors pin
-//	lock                held by the one command using the workspace
-//
-// The exports (testimonies.*, codebook.csv, quarantine.jsonl) are made
-// again from data/ and the registry whenever they are out of date: edit
-// copies, not them. They hold no envelope id, no hash and no arrival day, so
-// published data cannot be joined to records of the server. Only
-// registry.sealed links a testimony to its envelope, and only the
-// researcher's key opens it.
-//
-// Each testimony is checked against the version of the study its answers
-// name: one of versions/, which batches bring, or the study file given to
-// Open. The CSV has a column per question of the study file given to Open;
-// each Markdown file follows its testimony's version.
-//
-// # Runs
-//
-// A run is everything between Open and Close. Envelopes are opened and
-// checked in parallel, as a batch streams in, with memory independent of the
-// batch's size; each accepted testimony is appended to data/testimonies at
-// once, but counts only once Close has sealed the registry. Close then gives
-// the run's testimonies their pseudonyms in order of their pseudonym seeds
-// (so the order in which batches were given does not matter), so researchers
-// who import the same batches in the same runs get identical exports,
-// pseudonyms included.
-//
-// A run is all or nothing. If Import fails for any batch (a bad signature, a
-// tampered envelope, a key that opens none of its envelopes), nothing of the
-// run is saved. If the process dies at any point, the next Open finds the
-// registry as the last completed Close left it and cuts data/ back to it;
-// the exports are made again, audit records the run sealed but did not yet
-// append are appended, and batches the dead run had kept are imported again
-// by Resume. Importing is idempotent: an envelope already imported or
-// quarantined (by its SHA-256) is skipped, so re-running on the same or
-// overlapping batches never duplicates a testimony or changes a pseudonym.
-//
-// # Quarantine
-//
-// An envelope that does not open, or whose answers break the questionnaire,
-// is quarantined: the registry keeps its hash and reason, quarantine.jsonl
-// shows the reason (and the plaintext if it opened), and its ciphertext
-// stays in its batch under batches/. When the study files differ from those
-// the quarantine was last examined against (a corrected study file given to
-// Open, a version a new batch brought), Reexamine examines again every
-// quarantined envelope that opened, and brings in those that now pass. (One that did not open fails
-// the same way with the same key; all are examined again when a new version
-// of this package examines differently.)
 package researcher
 
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,12 +30,17 @@ const (
 	registryLabel  = "testimony-workspace-v2\n"
 	lockFile       = "lock"
 	batchesDir     = "batches"
+	handoversDir   = "handovers"
+	handoverSuffix = ".handover"
+	studyFile      = "study.yaml"
+	tmpDir         = ".tmp"
 	versionsDir    = "versions"
 	dataDir        = "data"
 	dataFile       = "data/testimonies"
 	quarDataFile   = "data/quarantined"
 	stampFile      = ".exports"
 	jsonlFile      = "testimonies.jsonl"
+	xlsxFile       = "testimonies.xlsx"
 	csvFile        = "testimonies.csv"
 	codebookFile   = "codebook.csv"
 	markdownDir    = "testimonies"
@@ -118,7 +53,7 @@ const (
 
 // ownNames are the entries a workspace folder may hold before its first
 // Close (left by a run that never completed).
-var ownNames = []string{lockFile, batchesDir, dataDir, versionsDir}
+var ownNames = []string{lockFile, batchesDir, handoversDir, dataDir, versionsDir, tmpDir}
 
 // Workspace is a folder on the researcher's offline machine holding the
 // testimonies of one study.
@@ -132,10 +67,16 @@ type Workspace struct {
 	exists  bool // a registry has been sealed
 	st      state
 	reg     *pseudonym.Registry
-	rows    []row
-	quar    []qentry
-	qindex  map[[32]byte]int // envelope hash → index in quar
-	run     *run
+	// names are the drawn names with every rename known applied, and
+	// outcomes what became of each rename.
+	names    *pseudonym.Names
+	outcomes map[claim]pseudonym.Result
+	// studyData is the study file given to Open, kept as study.yaml.
+	studyData []byte
+	rows      []row
+	quar      []qentry
+	qindex    map[[32]byte]int // envelope hash → index in quar
+	run       *run
 	// versions are the study files the workspace holds, by version id:
 	// the current study and every version a batch brought.
 	versions map[string]*config.Study
@@ -146,6 +87,10 @@ type Workspace struct {
 	// exportProgress, if set, is called as Close writes testimonies to
 	// the exports.
 	exportProgress func(done, total int)
+	// labels is the language of testimonies-labels-<lang>.csv, or "";
+	// rewrite makes Close write every export again.
+	labels  string
+	rewrite bool
 }
 
 // Testimony is one imported testimony, as written to testimonies.jsonl.
@@ -161,6 +106,9 @@ type Testimony struct {
 // replace it to force collisions.
 var newRegistry = pseudonym.NewRegistry
 
+// timeNow is the clock of audit records; only their day is kept.
+var timeNow = time.Now
+
 // crashHook, set only by tests, is called at each step of a run that a
 // crash could interrupt; the tests kill the process there.
 var crashHook func(step string)
@@ -173,23 +121,40 @@ func crashPoint(step string) {
 
 // Open opens the workspace in dir for the study, creating the folder if
 // needed, and locks it until Close or Abort. lang is the language of
-// question labels in Markdown files ("ko", "en" or "zh"; empty means the
-// language the exports are in, or Korean).
+// question labels in Markdown files and of the XLSX file's sheet of labels
+// (one of the study's; empty means the language the exports are in, or the
+// study's default). A nil study means the study file the exports were last
+// made with (study.yaml).
 //
 // A new workspace is refused unless id is one of the study's recipients, so
-// that no registry is ever sealed to another key. Open repairs what an
-// interrupted run left (see the package documentation).
+// that no registry is ever sealed to another key. The study must be a
+// valid revision of every version of it the workspace holds
+// (config.CheckRevision). Open repairs what an interrupted run left (see
+// the package documentation).
 func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (*Workspace, error) {
-	if lang == "" {
-		lang = study.DefaultLanguage()
-		if s, ok := readStamp(filepath.Join(dir, stampFile)); ok && study.HasLanguage(s.Lang) {
-			lang = s.Lang
+	if study == nil {
+		var err error
+		if study, err = StudyOf(dir); err != nil {
+			return nil, err
 		}
 	}
-	if !study.HasLanguage(lang) {
-		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Languages, ", "))
+	if lang != "" && !study.HasLanguage(lang) {
+		return nil, fmt.Errorf("unknown language %q: use one of the study's, %s", lang, strings.Join(study.Langs(), ", "))
 	}
 	w := &Workspace{dir: dir, study: study, id: id, lang: lang, reg: newRegistry(), qindex: map[[32]byte]int{}}
+	defaults := func() {
+		// The languages of the exports stay as they were, unless the
+		// study has lost one.
+		if w.lang == "" {
+			w.lang = study.DefaultLanguage()
+			if study.HasLanguage(w.st.Lang) {
+				w.lang = w.st.Lang
+			}
+		}
+		if study.HasLanguage(w.st.Labels) {
+			w.labels = w.st.Labels
+		}
+	}
 	data, err := os.ReadFile(filepath.Join(dir, registryFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -200,6 +165,8 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 			return nil, err
 		}
 		w.st = state{Version: stateVersion, Study: study.ID}
+		w.applyRenames()
+		defaults()
 		return w, nil
 	case err != nil:
 		return nil, fmt.Errorf("failed to read workspace: %w", err)
@@ -216,7 +183,50 @@ func Open(dir string, study *config.Study, id *envelope.Identity, lang string) (
 		w.unlock()
 		return nil, err
 	}
+	if err := w.checkRevision(); err != nil {
+		w.unlock()
+		return nil, err
+	}
+	defaults()
 	return w, nil
+}
+
+// StudyOf returns the study file the exports of the workspace in dir were
+// last made with, which it keeps as study.yaml.
+func StudyOf(dir string) (*config.Study, error) {
+	path := filepath.Join(dir, studyFile)
+	s, err := config.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, registryFile)); err != nil {
+			return nil, fmt.Errorf("%s is not a workspace made by researcher decrypt", dir)
+		}
+		return nil, fmt.Errorf("%s keeps no study file: give the study file with --study", dir)
+	}
+	return s, err
+}
+
+// SetStudyFile gives the bytes of the study file given to Open, which
+// Close keeps in the workspace (study.yaml) so that later commands can
+// open it without being given the study again.
+func (w *Workspace) SetStudyFile(data []byte) error {
+	if sha256.Sum256(data) != w.study.SHA256 {
+		return errors.New("the study file changed since it was read: run the command again")
+	}
+	w.studyData = data
+	return nil
+}
+
+// checkRevision refuses a study that is not a valid revision of the
+// versions the workspace holds.
+func (w *Workspace) checkRevision() error {
+	var earlier []*config.Study
+	for _, id := range slices.Sorted(maps.Keys(w.versions)) {
+		earlier = append(earlier, w.versions[id])
+	}
+	if err := config.CheckRevision(earlier, w.study); err != nil {
+		return fmt.Errorf("the study file is not a valid revision of the versions this workspace holds (%s): %w", filepath.Join(w.dir, versionsDir), err)
+	}
+	return nil
 }
 
 // checkRecipient refuses a key that is not one of the study's recipients.
@@ -308,10 +318,14 @@ func (w *Workspace) repair() error {
 	if err := os.MkdirAll(filepath.Join(w.dir, dataDir), 0o700); err != nil {
 		return fmt.Errorf("failed to create workspace: %w", err)
 	}
-	for _, d := range []string{batchesDir, versionsDir} {
+	for _, d := range []string{batchesDir, handoversDir, versionsDir} {
 		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o700); err != nil {
 			return fmt.Errorf("failed to create workspace: %w", err)
 		}
+	}
+	// What writing the XLSX file spilled (plaintext) before a crash.
+	if err := os.RemoveAll(filepath.Join(w.dir, tmpDir)); err != nil {
+		return fmt.Errorf("failed to undo an interrupted run: %w", err)
 	}
 	if err := w.loadVersions(); err != nil {
 		return err
@@ -383,14 +397,16 @@ func cutBack(path string, size int64) error {
 }
 
 func (w *Workspace) removeIncoming() error {
-	entries, err := os.ReadDir(filepath.Join(w.dir, batchesDir))
-	if err != nil {
-		return fmt.Errorf("failed to read workspace: %w", err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), incomingPrefix) {
-			if err := os.Remove(filepath.Join(w.dir, batchesDir, e.Name())); err != nil {
-				return fmt.Errorf("failed to undo an interrupted run: %w", err)
+	for _, d := range []string{batchesDir, handoversDir} {
+		entries, err := os.ReadDir(filepath.Join(w.dir, d))
+		if err != nil {
+			return fmt.Errorf("failed to read workspace: %w", err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), incomingPrefix) {
+				if err := os.Remove(filepath.Join(w.dir, d, e.Name())); err != nil {
+					return fmt.Errorf("failed to undo an interrupted run: %w", err)
+				}
 			}
 		}
 	}
@@ -442,6 +458,9 @@ func (w *Workspace) SetExportProgress(progress func(done, total int)) {
 	w.exportProgress = progress
 }
 
+// Study returns the study given to Open.
+func (w *Workspace) Study() *config.Study { return w.study }
+
 // Saved reports whether a Close ever saved the workspace.
 func (w *Workspace) Saved() bool { return w.exists }
 
@@ -454,7 +473,7 @@ func (w *Workspace) Len() int { return len(w.rows) }
 // used after Close.
 func (w *Workspace) All() iter.Seq2[Testimony, error] {
 	return func(yield func(Testimony, error) bool) {
-		for r, err := range w.readRows(0) {
+		for r, err := range w.readRows() {
 			t := r.Testimony
 			if err == nil {
 				t.Answers = make(map[string]json.RawMessage, len(r.answers))
@@ -482,19 +501,6 @@ func (w *Workspace) Testimonies() ([]Testimony, error) {
 	return out, nil
 }
 
-// Rename changes a pseudonym everywhere in the workspace once Close has
-// saved the run. old and new are read by [pseudonym.Parse].
-func (w *Workspace) Rename(old, new string) error {
-	if err := w.usable(); err != nil {
-		return err
-	}
-	if err := w.reg.Rename(old, new); err != nil {
-		return err
-	}
-	w.begin().renames++
-	return nil
-}
-
 // QuarantineCount is the number of quarantined envelopes with one reason.
 type QuarantineCount struct {
 	Reason      string // a stable code, such as "not-sealed-to-this-key"
@@ -504,12 +510,29 @@ type QuarantineCount struct {
 
 // Quarantined returns the number of envelopes in the workspace's
 // quarantine by reason, most frequent first, as the last Close saved it.
+// Envelopes sealed before the researcher joined the team are not
+// quarantined: see SealedBefore.
 func (w *Workspace) Quarantined() []QuarantineCount {
 	counts := map[reason]int{}
 	for _, q := range w.quar {
-		counts[q.reason]++
+		if q.reason != reasonSealedBefore {
+			counts[q.reason]++
+		}
 	}
 	return sortCounts(counts)
+}
+
+// SealedBefore returns the number of envelopes the workspace keeps that
+// were sealed to a version of the study whose recipients did not include
+// the researcher yet: a teammate's handover brings them in.
+func (w *Workspace) SealedBefore() int {
+	n := 0
+	for _, q := range w.quar {
+		if q.reason == reasonSealedBefore {
+			n++
+		}
+	}
+	return n
 }
 
 func sortCounts(counts map[reason]int) []QuarantineCount {
@@ -551,7 +574,7 @@ func (w *Workspace) Abort() error {
 	if !w.exists {
 		// Nothing was ever saved here: take away what this run made,
 		// keeping anything else (removing a folder fails unless empty).
-		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, versionsDir, lockFile} {
+		for _, name := range []string{dataFile, quarDataFile, dataDir, batchesDir, handoversDir, versionsDir, lockFile} {
 			os.Remove(filepath.Join(w.dir, name))
 		}
 		if w.created {
@@ -567,12 +590,13 @@ func (w *Workspace) discard() error {
 		return nil
 	}
 	w.run.closeFiles()
-	for _, b := range w.run.batches {
+	for _, b := range slices.Concat(w.run.batches, w.run.handovers) {
 		if b.tmp != "" {
 			os.Remove(b.tmp)
 		}
 	}
 	w.run = nil
+	w.applyRenames()
 	err := cutBack(filepath.Join(w.dir, dataFile), w.st.Data)
 	if e := cutBack(filepath.Join(w.dir, quarDataFile), w.st.QuarantineData); err == nil {
 		err = e

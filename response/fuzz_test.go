@@ -179,14 +179,14 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(b)
 	}
 	for _, seed := range []string{
-		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","testimony":"사서가 지켜봤다\n\"정말\""}}`,
-		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"zh","answers":{"consent":"yes","left_year":"2019","phone":"yes","province":"pyongyang","phone_uses":["calls","intranet"],"intranet_where":["library"],"intranet_watch":"中文"}}`,
-		`{"answers":{"consent":"yes"},"lang":"en","study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","v":2}`,
-		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"phone_years":"3","usb":["music","films"],"remark":"\ud800"}}`,
-		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{}}` + "\n",
+		`{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","testimony":"사서가 지켜봤다\n\"정말\""}}`,
+		`{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"zh","answers":{"consent":"yes","left_year":"2019","phone":"yes","province":"pyongyang","phone_uses":["calls","intranet"],"intranet_where":["library"],"intranet_watch":"中文"}}`,
+		`{"answers":{"consent":"yes"},"lang":"en","study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","v":3}`,
+		`{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"phone_years":"3","usb":["music","films"],"remark":"\ud800"}}`,
+		`{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{}}` + "\n",
 		`{"v":1,"v":1}`,
-		`{"v":2,"study":"other","lang":"ko","answers":{}}`,
-		`{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"usb":[]}}}`,
+		`{"v":3,"study":"other","lang":"ko","answers":{}}`,
+		`{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"usb":[]}}}`,
 		`[1,2,3]`,
 		`{"v":1e9999}`,
 		"",
@@ -209,7 +209,7 @@ func FuzzUnmarshalRich(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(pt)
-	v := `{"v":2,"study":"rich-study","version":"` + s.Version() + `","lang":"ru","answers":`
+	v := `{"v":3,"study":"rich-study","version":"` + s.Version() + `","lang":"ru","answers":`
 	for _, answers := range []string{
 		`{"agree":"yes","online":"no","constructor":"3"}`,
 		`{"agree":"yes","online":"yes","where":["nowhere","work"],"hours":"2.50"}`,

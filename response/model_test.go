@@ -157,7 +157,7 @@ func TestSectionsAndNotes(t *testing.T) {
 	if ps := Validate(s, r); !reflect.DeepEqual(ps, Problems{"intro_note": {Code: Unknown}}) {
 		t.Errorf("Validate with an answer to a note = %v", ps)
 	}
-	pt := `{"v":2,"study":"rich-study","version":"` + s.Version() + `","lang":"en","answers":{"agree":"yes","intro_note":"x","online":"no"}}`
+	pt := `{"v":3,"study":"rich-study","version":"` + s.Version() + `","lang":"en","answers":{"agree":"yes","intro_note":"x","online":"no"}}`
 	if _, err := Unmarshal(s, []byte(pt)); err == nil || !strings.Contains(err.Error(), "note") {
 		t.Errorf("Unmarshal of an answer to a note: %v", err)
 	}
@@ -182,7 +182,7 @@ func TestStudyLanguages(t *testing.T) {
 	if _, _, err := FromForm(s, "zh", richForm()); !errors.Is(err, ErrMalformedForm) {
 		t.Errorf("FromForm(zh) = %v, want ErrMalformedForm", err)
 	}
-	pt := `{"v":2,"study":"rich-study","version":"` + s.Version() + `","lang":"zh","answers":{"agree":"yes","online":"no"}}`
+	pt := `{"v":3,"study":"rich-study","version":"` + s.Version() + `","lang":"zh","answers":{"agree":"yes","online":"no"}}`
 	if _, err := Unmarshal(s, []byte(pt)); err == nil || !strings.Contains(err.Error(), `language "zh"`) {
 		t.Errorf("Unmarshal in zh = %v", err)
 	}
@@ -204,7 +204,7 @@ func TestVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(pt), `{"v":2,"study":"rich-study","version":"`+s.Version()+`","lang":"en","answers":{`) {
+	if !strings.HasPrefix(string(pt), `{"v":3,"study":"rich-study","version":"`+s.Version()+`","lang":"en","answers":{`) {
 		t.Errorf("plaintext %s", pt)
 	}
 	study, version, err := Peek(pt)

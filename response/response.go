@@ -5,21 +5,29 @@
 // The server uses [FromForm] on a plain form post; the researcher uses
 // [Unmarshal] on an opened envelope, which checks the answers again with the
 // same rules ([Validate]), against the version of the study they name
-// ([Peek] reads which). [Marshal] writes the plaintext the browser and the
-// server both seal. intake/static/testimony.js implements the same rules
+// ([Peek] reads which, [PeekHeader] also whether it is a first testimony
+// or a message on a thread). [Marshal] writes the plaintext the browser and the
+// server both seal. A person who comes back signs messages on the thread
+// of their testimony ([SignThread], [FollowupFromForm]); the researcher
+// reads them with [UnmarshalMessage], which checks the signature, and
+// checks a follow-up against the reply it answers ([ValidateFollowup]). intake/static/testimony.js implements the same rules
 // and plaintext in the browser; tests hold both to shared vectors.
 //
-// # Plaintext, version 2
+// # Plaintext, version 3
 //
-// The sealed plaintext is a JSON object, UTF-8, with exactly these members,
-// written in this order:
+// The sealed plaintext is a JSON object, UTF-8. A first testimony has
+// exactly these members, written in this order:
 //
-//	{"v":2,"study":"<study id>","version":"<64 lowercase hex>","lang":"<tag>","answers":{...}}
+//	{"v":3,"study":"<study id>","version":"<64 lowercase hex>","lang":"<tag>","return":"<address>","answers":{...}}
 //
 // "version" is the version id of the study file the answers were given to
 // ([config.Study.Version]): the lowercase hex SHA-256 of its bytes. "lang"
 // is the language the person read, one of that version's languages (a
-// BCP 47 tag). "answers" maps question ids to answers, ids sorted.
+// BCP 47 tag). "return", present when the person was given a return
+// passphrase (the default; a person may decline), is the person's return
+// address (returnkey.Address.String: "testimony-return-" and 154
+// characters), which researchers reply to and which names the person's
+// thread. "answers" maps question ids to answers, ids sorted.
 // Unanswered questions, questions not shown, and notes are absent. A
 // multi_choice answer is an array of choice values in questionnaire order;
 // every other answer is a string:
@@ -34,8 +42,15 @@
 //	consent            "yes"
 //	date_approx        "YYYY", "YYYY-MM" (01–12), or "YYYY-spring|summer|autumn|winter"
 //
-// No time, address or other metadata is part of the plaintext. Version 1
-// (without "version") is no longer read.
+// A person who comes back with the passphrase sends messages on the
+// thread of their first testimony: a follow-up (answers to a reply's
+// questions), an addition, or a withdrawal. They travel in ordinary
+// envelopes, so the server cannot tell them from first testimonies, and
+// carry "kind", "thread" and "sig" members: see [Message] for the
+// members, [SignThread] for the signature.
+//
+// No time, network address or other metadata is part of a plaintext.
+// Versions 1 and 2 are no longer read.
 //
 // # Rules
 //
@@ -68,12 +83,13 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/testimony-project/testimony/config"
+	"github.com/testimony-project/testimony/crypto/returnkey"
 	"golang.org/x/text/unicode/norm"
 )
 
-// Version is the plaintext format version written by Marshal, the only one
-// Unmarshal reads.
-const Version = 2
+// Version is the plaintext format version written by Marshal and
+// MarshalMessage, the only one Unmarshal and UnmarshalMessage read.
+const Version = 3
 
 // Seasons are the values a date_approx answer may give instead of a month.
 var Seasons = []string{"spring", "summer", "autumn", "winter"}
@@ -86,6 +102,9 @@ type Response struct {
 	Study, Version string
 	// Language is the language the person read, one of the study's.
 	Language string
+	// Return is the person's return address, or nil if the person
+	// declined a return passphrase.
+	Return *returnkey.Address
 	// Answers maps question ids to values: one value for every type but
 	// multi_choice, which has one or more.
 	Answers map[string][]string
@@ -445,8 +464,8 @@ func choiceIndex(q *config.Question, v string) int {
 	return slices.IndexFunc(q.Choices, func(c config.Choice) bool { return c.Value == v })
 }
 
-// Marshal writes r as the version 2 plaintext of study s: members in the
-// order above, the study id and version id of s, answers sorted by
+// Marshal writes r as the version 3 plaintext of a first testimony to
+// study s: members in the order above ("return" only if r.Return is set), the study id and version id of s, answers sorted by
 // question id, no insignificant white space, and no escapes but those
 // JSON requires (and U+2028, U+2029). Answers with no values are left out,
 // as unanswered. It does not validate the answers, but refuses a response
@@ -471,12 +490,21 @@ func Marshal(s *config.Study, r *Response) ([]byte, error) {
 		Study   string         `json:"study"`
 		Version string         `json:"version"`
 		Lang    string         `json:"lang"`
+		Return  string         `json:"return,omitempty"`
 		Answers map[string]any `json:"answers"`
 	}{V: Version, Study: s.ID, Version: s.Version(), Lang: r.Language, Answers: answers}
+	if r.Return != nil {
+		w.Return = r.Return.String()
+	}
+	return encode(w)
+}
+
+// encode writes v as JSON with no HTML escaping and no trailing newline.
+func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
@@ -515,21 +543,51 @@ func Values(s *config.Study, r *Response) (map[string]any, error) {
 }
 
 // Peek reads the study id and the version id a plaintext names, so that
-// the caller can find that version of the study and call Unmarshal with
-// it. It checks the whole plaintext's form, not its answers.
+// the caller can find that version of the study and call Unmarshal (or
+// UnmarshalMessage, see [PeekHeader]) with it. It checks the whole
+// plaintext's form, not its answers.
 func Peek(data []byte) (study, version string, err error) {
-	w, err := parseWire(data)
+	h, err := PeekHeader(data)
 	if err != nil {
-		return "", "", fmt.Errorf("malformed plaintext: %w", err)
+		return "", "", err
 	}
-	if w.v != Version {
-		return "", "", fmt.Errorf("unsupported plaintext version %d", w.v)
-	}
-	return w.study, w.version, nil
+	return h.Study, h.Version, nil
 }
 
-// Unmarshal reads a version 2 plaintext for the study s, which must be the
-// version it names, and validates it. An error that wraps [Problems] means
+// Header is what a plaintext says of itself, read by [PeekHeader].
+type Header struct {
+	// Study and Version name the study and the version of its study
+	// file; Language is the language the person read.
+	Study, Version, Language string
+	// Kind is [Testimony] for a first testimony, or the kind of a
+	// message on a thread: read the first with [Unmarshal], the others
+	// with [UnmarshalMessage].
+	Kind Kind
+}
+
+// PeekHeader reads what a plaintext says of itself, checking the whole
+// plaintext's form, not its answers, address or signature.
+func PeekHeader(data []byte) (*Header, error) {
+	w, err := parseWire(data)
+	if err != nil {
+		return nil, fmt.Errorf("malformed plaintext: %w", err)
+	}
+	if w.v != Version {
+		return nil, fmt.Errorf("unsupported plaintext version %d", w.v)
+	}
+	k := Testimony
+	if w.has("kind") {
+		k = Kind(w.kind)
+		if !k.IsMessage() {
+			return nil, fmt.Errorf("malformed plaintext: member \"kind\": unknown kind %.20q", w.kind)
+		}
+	}
+	return &Header{Study: w.study, Version: w.version, Language: w.lang, Kind: k}, nil
+}
+
+// Unmarshal reads a version 3 plaintext of a first testimony for the
+// study s, which must be the version it names, and validates it. A
+// message on a thread is refused: read it with [UnmarshalMessage]. An error that wraps [Problems] means
 // the plaintext is well formed but its answers break the questionnaire's
 // rules; the response is returned with it.
 //
@@ -542,19 +600,25 @@ func Unmarshal(s *config.Study, data []byte) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("malformed plaintext: %w", err)
 	}
-	if w.v != Version {
-		return nil, fmt.Errorf("unsupported plaintext version %d", w.v)
+	if err := w.checkHeader(s); err != nil {
+		return nil, err
 	}
-	if w.study != s.ID {
-		return nil, fmt.Errorf("plaintext is for study %q, not %q", w.study, s.ID)
+	if w.has("kind") {
+		return nil, fmt.Errorf("plaintext is a message on a thread (%.20q), not a first testimony", w.kind)
 	}
-	if w.version != s.Version() {
-		return nil, fmt.Errorf("plaintext answers version %s of the study, not %s", config.ShortVersion(w.version), s.ShortVersion())
-	}
-	if !s.HasLanguage(w.lang) {
-		return nil, fmt.Errorf("malformed plaintext: language %q is not one of the study's", w.lang)
+	for _, m := range []string{"thread", "reply", "sig"} {
+		if w.has(m) {
+			return nil, fmt.Errorf("malformed plaintext: member %q belongs to messages on a thread", m)
+		}
 	}
 	r := &Response{Study: w.study, Version: w.version, Language: w.lang, Answers: make(map[string][]string, len(w.answers))}
+	if w.has("return") {
+		a, err := returnkey.ParseAddress(w.ret)
+		if err != nil {
+			return nil, fmt.Errorf("malformed plaintext: member \"return\": %w", err)
+		}
+		r.Return = a
+	}
 	byID := questions(s)
 	for _, a := range w.answers {
 		q := byID[a.id]
@@ -587,7 +651,32 @@ type wireAnswer struct {
 type wireMessage struct {
 	v                    int
 	study, version, lang string
+	ret                  string
+	kind, thread, reply  string
+	sig                  string
 	answers              []wireAnswer
+	seen                 map[string]bool
+}
+
+// has reports whether the plaintext had the member m.
+func (w *wireMessage) has(m string) bool { return w.seen[m] }
+
+// checkHeader checks the version, study, study version and language
+// against s, the version named.
+func (w *wireMessage) checkHeader(s *config.Study) error {
+	if w.v != Version {
+		return fmt.Errorf("unsupported plaintext version %d", w.v)
+	}
+	if w.study != s.ID {
+		return fmt.Errorf("plaintext is for study %q, not %q", w.study, s.ID)
+	}
+	if w.version != s.Version() {
+		return fmt.Errorf("plaintext answers version %s of the study, not %s", config.ShortVersion(w.version), s.ShortVersion())
+	}
+	if !s.HasLanguage(w.lang) {
+		return fmt.Errorf("malformed plaintext: language %q is not one of the study's", w.lang)
+	}
+	return nil
 }
 
 // parseWire reads the plaintext object strictly, without the study.
@@ -600,8 +689,8 @@ func parseWire(data []byte) (*wireMessage, error) {
 	if err := delim(dec, '{', "an object"); err != nil {
 		return nil, err
 	}
-	w := &wireMessage{}
 	seen := map[string]bool{}
+	w := &wireMessage{seen: seen}
 	for dec.More() {
 		key, err := str(dec, "a member name")
 		if err != nil {
@@ -639,6 +728,26 @@ func parseWire(data []byte) (*wireMessage, error) {
 			}
 		case "lang":
 			if w.lang, err = str(dec, "member \"lang\": a string"); err != nil {
+				return nil, err
+			}
+		case "return":
+			if w.ret, err = str(dec, "member \"return\": a string"); err != nil {
+				return nil, err
+			}
+		case "kind":
+			if w.kind, err = str(dec, "member \"kind\": a string"); err != nil {
+				return nil, err
+			}
+		case "thread":
+			if w.thread, err = str(dec, "member \"thread\": a string"); err != nil {
+				return nil, err
+			}
+		case "reply":
+			if w.reply, err = str(dec, "member \"reply\": a string"); err != nil {
+				return nil, err
+			}
+		case "sig":
+			if w.sig, err = str(dec, "member \"sig\": a string"); err != nil {
 				return nil, err
 			}
 		case "answers":

@@ -257,7 +257,7 @@ func TestMarshalFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_when":"2019-05","remark":"<a&b> \"q\" 한","usb":["films","music"]}}`
+	want := `{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_when":"2019-05","remark":"<a&b> \"q\" 한","usb":["films","music"]}}`
 	if string(b) != want {
 		t.Errorf("Marshal =\n%s\nwant\n%s", b, want)
 	}
@@ -274,13 +274,13 @@ func TestMarshalFormat(t *testing.T) {
 
 func TestUnmarshalRejects(t *testing.T) {
 	s := testStudy()
-	good := `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang"}}`
+	good := `{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang"}}`
 	if _, err := Unmarshal(s, []byte(good)); err != nil {
 		t.Fatalf("good plaintext: %v", err)
 	}
 	ans := `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang"}`
 	ver := `"version":"0000000000000000000000000000000000000000000000000000000000000000",`
-	head := `{"v":2,"study":"test-study",` + ver + `"lang":"ko",`
+	head := `{"v":3,"study":"test-study",` + ver + `"lang":"ko",`
 	tests := []struct {
 		name string
 		in   string
@@ -301,35 +301,44 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"trailing NUL", good + "\x00", "after"},
 		{"unknown member", head + ans + `,"time":"2024-01-01"}`, "unknown member"},
 		{"member case", `{"V":2,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "unknown member"},
-		{"member case study", `{"v":2,"Study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "unknown member"},
-		{"duplicate member", head + `"v":2,` + ans + `}`, "repeated"},
+		{"member case study", `{"v":3,"Study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "unknown member"},
+		{"duplicate member", head + `"v":3,` + ans + `}`, "repeated"},
 		{"duplicate study", head + `"study":"other",` + ans + `}`, "repeated"},
 		{"duplicate version", head + ver + ans + `}`, "repeated"},
 		{"duplicate answer", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","province":"pyongyang"}}`, "twice"},
 		{"missing v", `{"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "missing"},
-		{"missing study", `{"v":2,` + ver + `"lang":"ko",` + ans + `}`, "missing"},
-		{"missing version", `{"v":2,"study":"test-study","lang":"ko",` + ans + `}`, `missing member "version"`},
-		{"missing lang", `{"v":2,"study":"test-study",` + ver + ans + `}`, "missing"},
-		{"missing answers", `{"v":2,"study":"test-study",` + ver + `"lang":"ko"}`, "missing"},
+		{"missing study", `{"v":3,` + ver + `"lang":"ko",` + ans + `}`, "missing"},
+		{"missing version", `{"v":3,"study":"test-study","lang":"ko",` + ans + `}`, `missing member "version"`},
+		{"missing lang", `{"v":3,"study":"test-study",` + ver + ans + `}`, "missing"},
+		{"missing answers", `{"v":3,"study":"test-study",` + ver + `"lang":"ko"}`, "missing"},
 		{"version 1", `{"v":1,"study":"test-study","lang":"ko",` + ans + `}`, "missing member"},
 		{"version 1 with version", `{"v":1,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 1"},
-		{"version 3", `{"v":3,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 3"},
+		{"version 2", `{"v":2,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 2"},
+		{"version 4", `{"v":4,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 4"},
+		{"return empty", head + `"return":"",` + ans + `}`, `member "return"`},
+		{"return number", head + `"return":1,` + ans + `}`, `member "return"`},
+		{"return not an address", head + `"return":"testimony-return-abc",` + ans + `}`, `member "return"`},
+		{"return a public key", head + `"return":"testimony-pub-aaaa",` + ans + `}`, `member "return"`},
+		{"a message", head + `"kind":"addition",` + ans + `}`, "message on a thread"},
+		{"thread in a testimony", head + `"thread":"x",` + ans + `}`, `member "thread"`},
+		{"sig in a testimony", head + `"sig":"x",` + ans + `}`, `member "sig"`},
+		{"reply in a testimony", head + `"reply":"x",` + ans + `}`, `member "reply"`},
 		{"version 0", `{"v":0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version 0"},
-		{"version 2.0", `{"v":2.0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
-		{"version 2e0", `{"v":2e0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
+		{"version 2.0", `{"v":3.0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
+		{"version 2e0", `{"v":3e0,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
 		{"version -1", `{"v":-1,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "version -1"},
 		{"version huge", `{"v":1e999,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "whole number"},
 		{"version string", `{"v":"2","study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "want a number"},
 		{"version null", `{"v":null,"study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "want a number"},
-		{"wrong study", `{"v":2,"study":"other-study",` + ver + `"lang":"ko",` + ans + `}`, `for study "other-study"`},
-		{"study number", `{"v":2,"study":1,` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
-		{"study null", `{"v":2,"study":null,` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
-		{"other study version", `{"v":2,"study":"test-study","version":"` + strings.Repeat("ab", 32) + `","lang":"ko",` + ans + `}`, "version abababababab of the study, not 000000000000"},
-		{"version upper case", `{"v":2,"study":"test-study","version":"` + strings.Repeat("AB", 32) + `","lang":"ko",` + ans + `}`, "64 lowercase hex"},
-		{"version short", `{"v":2,"study":"test-study","version":"` + strings.Repeat("0", 63) + `","lang":"ko",` + ans + `}`, "64 lowercase hex"},
-		{"version number", `{"v":2,"study":"test-study","version":0,"lang":"ko",` + ans + `}`, "malformed"},
-		{"unknown language", `{"v":2,"study":"test-study",` + ver + `"lang":"fr",` + ans + `}`, "language"},
-		{"empty language", `{"v":2,"study":"test-study",` + ver + `"lang":"",` + ans + `}`, "language"},
+		{"wrong study", `{"v":3,"study":"other-study",` + ver + `"lang":"ko",` + ans + `}`, `for study "other-study"`},
+		{"study number", `{"v":3,"study":1,` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
+		{"study null", `{"v":3,"study":null,` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
+		{"other study version", `{"v":3,"study":"test-study","version":"` + strings.Repeat("ab", 32) + `","lang":"ko",` + ans + `}`, "version abababababab of the study, not 000000000000"},
+		{"version upper case", `{"v":3,"study":"test-study","version":"` + strings.Repeat("AB", 32) + `","lang":"ko",` + ans + `}`, "64 lowercase hex"},
+		{"version short", `{"v":3,"study":"test-study","version":"` + strings.Repeat("0", 63) + `","lang":"ko",` + ans + `}`, "64 lowercase hex"},
+		{"version number", `{"v":3,"study":"test-study","version":0,"lang":"ko",` + ans + `}`, "malformed"},
+		{"unknown language", `{"v":3,"study":"test-study",` + ver + `"lang":"fr",` + ans + `}`, "language"},
+		{"empty language", `{"v":3,"study":"test-study",` + ver + `"lang":"",` + ans + `}`, "language"},
 		{"answers null", head + `"answers":null}`, "malformed"},
 		{"answers array", head + `"answers":[]}`, "malformed"},
 		{"answer number", head + `"answers":{"consent":"yes","left_year":2019,"phone":"no","province":"ryanggang"}}`, "want a string"},
@@ -343,7 +352,7 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"answer nested array", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","usb":[["films"]]}}`, "array of strings"},
 		{"unknown question", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","colour":"blue"}}`, "unknown question"},
 		{"not UTF-8", head + `"answers":{"consent":"yes","left_year":"2019","phone":"no","province":"ryanggang","remark":"caf` + "\xe9" + `"}}`, "UTF-8"},
-		{"missing comma", `{"v":2 "study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
+		{"missing comma", `{"v":3 "study":"test-study",` + ver + `"lang":"ko",` + ans + `}`, "malformed"},
 		{"trailing comma", head + ans + `,}`, "malformed"},
 		{"single quotes", `{'v':1}`, "malformed"},
 	}
@@ -371,7 +380,7 @@ func TestUnmarshalRejects(t *testing.T) {
 // may write.
 func TestUnmarshalWhiteSpace(t *testing.T) {
 	s := testStudy()
-	in := "{\n  \"answers\": {\"province\": \"ryanggang\", \"phone\": \"no\", \"left_year\": \"2019\", \"consent\": \"yes\"},\n  \"lang\": \"ko\", \"study\": \"test-study\", \"v\": 2,\n  \"version\": \"0000000000000000000000000000000000000000000000000000000000000000\"\n}\n"
+	in := "{\n  \"answers\": {\"province\": \"ryanggang\", \"phone\": \"no\", \"left_year\": \"2019\", \"consent\": \"yes\"},\n  \"lang\": \"ko\", \"study\": \"test-study\", \"v\": 3,\n  \"version\": \"0000000000000000000000000000000000000000000000000000000000000000\"\n}\n"
 	r, err := Unmarshal(s, []byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +389,7 @@ func TestUnmarshalWhiteSpace(t *testing.T) {
 		t.Errorf("answers = %v", r.Answers)
 	}
 	// Escapes decode as JSON says.
-	in = `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"y\u0065s","left_year":"2019","phone":"no","province":"ryanggang","remark":"\ud55c\/\"","testimony":"a\nb"}}`
+	in = `{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"ko","answers":{"consent":"y\u0065s","left_year":"2019","phone":"no","province":"ryanggang","remark":"\ud55c\/\"","testimony":"a\nb"}}`
 	r, err = Unmarshal(s, []byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +419,7 @@ func TestUnmarshalProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := `{"v":2,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"en","answers":` + tt.answers + `}`
+			in := `{"v":3,"study":"test-study","version":"0000000000000000000000000000000000000000000000000000000000000000","lang":"en","answers":` + tt.answers + `}`
 			r, err := Unmarshal(s, []byte(in))
 			var ps Problems
 			if !errors.As(err, &ps) {

@@ -45,7 +45,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())
-	root.AddCommand(backupCmd(), restoreCmd(), statusCmd())
+	root.AddCommand(backupCmd(), restoreCmd(), statusCmd(), repliesCmd())
 	root.AddCommand(onionbalanceConfigCmd(), torrcCmd())
 	return root
 }
@@ -99,6 +99,7 @@ On SIGTERM or SIGINT it stops taking connections, gives requests in progress
 	f.IntVar(&o.maxStreams, "max-streams", 0, "streams allowed per circuit before tor closes it (default 32)")
 	f.IntVar(&o.limits.MaxConns, "max-connections", 0, fmt.Sprintf("connections open at once; beyond, the one waiting the longest for a request is closed (default %d)", intake.DefaultMaxConns))
 	f.IntVar(&o.limits.MaxIdleConns, "max-idle-connections", 0, fmt.Sprintf("connections waiting for a request at once; beyond, the oldest is closed (default %d)", intake.DefaultMaxIdleConns))
+	f.IntVar(&o.limits.KDFs, "return-derivations", 0, fmt.Sprintf("return passphrase derivations (64 MiB, about 0.3 s each) run at once for browsers without JavaScript; more wait up to 10 s, then get a \"busy\" page (default: half the cores, 1 to 4: %d here)", intake.DefaultKDFs()))
 	f.IntVar(&o.uploadMiB, "upload-memory", 0, fmt.Sprintf("MiB that request bodies may hold in all, beyond 16 KiB each; a request that needs more waits up to 10 s, then gets a \"busy\" page (default %d)", intake.DefaultUploadMemory>>20))
 	f.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "on SIGTERM, how long requests in progress may take to finish before their connections are closed")
 	o.grace = daysFlag(intake.DefaultGrace)
@@ -119,6 +120,7 @@ func serve(ctx context.Context, srv *intake.Server, hs *http.Server, ln net.List
 	daily, stopDaily := context.WithCancel(context.Background())
 	defer stopDaily()
 	go log.RunDaily(daily)
+	go srv.RunDaily(daily)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var err error

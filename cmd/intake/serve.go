@@ -94,7 +94,11 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	limits.UploadMemory = int64(o.uploadMiB) << 20
 	srv, err := intake.New(intake.Config{
 		Study: study, Earlier: versions.Earlier, Store: d.Store, Log: log, Limits: limits,
-		Stored: func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
+		Stored:  func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
+		Replies: d.Replies(),
+		RepliesServed: func(count int, day time.Time) error {
+			return d.Record(audit.RepliesServed(count, day))
+		},
 	})
 	if err != nil {
 		return err

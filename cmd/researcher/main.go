@@ -103,7 +103,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.Version = buildinfo.Read().String()
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), pseudonymCmd(), auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
+	root.AddCommand(keygenCmd(), pubkeyCmd(), decryptCmd(), exportCmd(), reportCmd(), pseudonymCmd(), receiptCmd(), teamCmd(), handoverCmd(),
+		auditKeyCmd(), passphraseCmd(), xlsformCmd(), backupCmd())
 	markRan(root)
 	return root
 }
@@ -217,18 +218,26 @@ func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error
 }
 
 func decryptCmd() *cobra.Command {
-	var keyPath, passFile, studyPath, out, lang string
-	var serverKeys []string
+	var keyPath, passFile, studyPath, out, lang, labels string
+	var serverKeys, handovers []string
 	c := &cobra.Command{
 		Use:   "decrypt --key FILE --study STUDY --server-key KEY... --out WORKSPACE [BATCH...]",
 		Short: "Check, decrypt and pseudonymize batches into a workspace",
 		Long: `decrypt checks each batch's signature against the server key you pinned and every
 envelope's hash (a tampered, truncated or unsigned batch is refused whole), decrypts the
-envelopes with your key, checks every testimony against the study's questionnaire, gives
-each testimony a team pseudonym (every researcher who decrypts the same batches gets
-the same names), and writes testimonies.csv, testimonies.jsonl, codebook.csv and one
-Markdown file per testimony into WORKSPACE. Running it again on the same or overlapping
-batches adds only what is new and never changes a pseudonym.
+envelopes with your key, checks every testimony against the version of the questionnaire
+it answers (batches carry every version; the workspace keeps them), gives each testimony
+a team pseudonym (every researcher who decrypts the same batches in the same order —
+give them in the order they were exported, as their file names sort — gets the same
+names),
+and writes the exports into WORKSPACE: testimonies.csv (values), testimonies.xlsx
+(values, labels, codebook), testimonies.jsonl, codebook.csv and one Markdown file per
+testimony, with the questions of every version; with --labels LANG, also
+testimonies-labels-LANG.csv. Running it again on the same or overlapping batches adds
+only what is new and never changes a pseudonym.
+
+The study file must be a valid revision of every version the workspace holds (same id,
+no question id reused with another type, no choice value given another meaning).
 
 A study served by several servers behind one address (Onionbalance) has a batch key per
 server: give each with its own --server-key, and each batch must be signed by one of them.
@@ -236,6 +245,11 @@ server: give each with its own --server-key, and each batch must be signed by on
 A key that opens none of a batch's envelopes is refused before anything is written,
 with the fingerprints of the study's recipients and of your key. A run is all or
 nothing: if any batch is refused, nothing of the run is saved.
+
+Envelopes sealed before your key was added to the study are not refused: they are
+counted ("sealed before you joined the team"), kept, and brought in when a teammate
+gives you a handover (researcher handover; import it here with --handover, with or
+without batches, no server key needed without batches).
 
 Envelopes that do not open or break the questionnaire's rules are quarantined: the
 summary counts them by reason and quarantine.jsonl shows each. The workspace keeps every
@@ -252,24 +266,35 @@ and brings in those that now pass. It also finishes a run that was interrupted.
   # two servers behind Onionbalance: the batches of both into one workspace
   researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
     --server-key "$(cat backend1.pub)" --server-key "$(cat backend2.pub)" \
-    --out ~/study-workspace backend1-batch.tar backend2-batch.tar`,
+    --out ~/study-workspace backend1-batch.tar backend2-batch.tar
+  # a new researcher: the testimonies sealed before they joined, from a teammate
+  researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
+    --out ~/study-workspace --handover from-alice.handover`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, batches []string) error {
-			study, err := config.Load(studyPath)
+			study, studyData, err := loadStudy(studyPath)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
-			var keys []note.Verifier
-			for _, serverKey := range serverKeys {
-				v, err := note.NewVerifier(strings.TrimSpace(serverKey))
-				if err != nil {
-					return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+			var verifier note.Verifier
+			switch {
+			case len(serverKeys) > 0:
+				var keys []note.Verifier
+				for _, serverKey := range serverKeys {
+					v, err := note.NewVerifier(strings.TrimSpace(serverKey))
+					if err != nil {
+						return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+					}
+					keys = append(keys, v)
 				}
-				keys = append(keys, v)
+				verifier = researcher.ServerKeys(keys...)
+			case len(batches) > 0:
+				return usageError{errors.New("--server-key is required to check batches: give the line `intake server-key` printed")}
 			}
-			verifier := researcher.ServerKeys(keys...)
-			if lang != "" && !study.HasLanguage(lang) {
-				return usageError{fmt.Errorf("--lang %q is not a language of the study: use one of %s", lang, strings.Join(study.Languages, ", "))}
+			for _, l := range [][2]string{{"--lang", lang}, {"--labels", labels}} {
+				if l[1] != "" && !(l[0] == "--labels" && l[1] == "none") && !study.HasLanguage(l[1]) {
+					return usageError{fmt.Errorf("%s %q is not a language of the study: use one of %s", l[0], l[1], strings.Join(study.Langs(), ", "))}
+				}
 			}
 			id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
 			if err != nil {
@@ -281,6 +306,13 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 					return usageError{err}
 				}
 				defer files[i].Close()
+			}
+			hfiles := make([]*os.File, len(handovers))
+			for i, path := range handovers {
+				if hfiles[i], err = os.Open(path); err != nil {
+					return usageError{err}
+				}
+				defer hfiles[i].Close()
 			}
 			// Unlocking the key used 256 MiB (argon2id) that the garbage
 			// collector would otherwise count as live heap to grow from:
@@ -294,43 +326,82 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 				return err
 			}
 			defer ws.Abort() // unless closed
-			if len(batches) == 0 && !ws.Saved() {
+			if len(batches) == 0 && len(handovers) == 0 && !ws.Saved() {
 				return usageError{fmt.Errorf("%s is a new workspace: give the batches to decrypt", out)}
+			}
+			if err := ws.SetStudyFile(studyData); err != nil {
+				return err
+			}
+			if labels != "" {
+				if err := ws.SetLabels(labels); err != nil {
+					return usageError{err}
+				}
 			}
 			if err := decrypt(cmd, ws, verifier, batches, files); err != nil {
 				return err
+			}
+			for i, path := range handovers {
+				sum, err := ws.ImportHandover(hfiles[i], newProgress(cmd.ErrOrStderr(), path, "envelopes"))
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: handover from %s, %d envelopes, %d testimonies brought in, %d already here, %d quarantined\n",
+					path, sum.From, sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
 			}
 			ws.SetExportProgress(newProgress(cmd.ErrOrStderr(), "writing exports", "testimonies"))
 			if err := ws.Close(); err != nil {
 				return err
 			}
-			stdout := cmd.OutOrStdout()
-			fmt.Fprintf(stdout, "%d testimonies in %s\n", ws.Len(), out)
-			quar := ws.Quarantined()
-			if len(quar) == 0 {
-				return nil
-			}
-			total := 0
-			for _, q := range quar {
-				total += q.Count
-			}
-			fmt.Fprintf(stdout, "%d envelopes quarantined in %s (see quarantine.jsonl):\n", total, out)
-			for _, q := range quar {
-				fmt.Fprintf(stdout, "  %6d  %s: %s\n", q.Count, q.Reason, q.Explanation)
-			}
-			return errQuarantined
+			return summarize(cmd.OutOrStdout(), ws, out)
 		},
 	}
 	c.Flags().StringVar(&keyPath, "key", "", "your key file, made by keygen (required)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file instead of the terminal")
-	c.Flags().StringVar(&studyPath, "study", "", "the study file the server used (required)")
-	c.Flags().StringArrayVar(&serverKeys, "server-key", nil, "the server's verifier key, as `intake server-key` printed it (required; repeat for each server of a study served by several)")
+	c.Flags().StringVar(&studyPath, "study", "", "the study file the server serves (required)")
+	c.Flags().StringArrayVar(&serverKeys, "server-key", nil, "the server's verifier key, as `intake server-key` printed it (required with batches; repeat for each server of a study served by several)")
 	c.Flags().StringVar(&out, "out", "", "workspace folder (required; created if missing)")
-	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files, one of the study's (default: as before, or the study's first)")
-	for _, f := range []string{"key", "study", "server-key", "out"} {
+	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files and of the XLSX sheet of labels, one of the study's (default: as before, or the study's first)")
+	c.Flags().StringVar(&labels, "labels", "", "also write testimonies-labels-`LANG`.csv, choice labels in LANG instead of values, and keep it up to date (none: stop)")
+	c.Flags().StringArrayVar(&handovers, "handover", nil, "a handover `FILE` from a teammate (repeat for several)")
+	for _, f := range []string{"key", "study", "out"} {
 		c.MarkFlagRequired(f)
 	}
 	return c
+}
+
+// summarize prints what the workspace holds after a decrypt run, and
+// returns errQuarantined if it holds quarantined envelopes.
+func summarize(stdout io.Writer, ws *researcher.Workspace, dir string) error {
+	fmt.Fprintf(stdout, "%d testimonies in %s\n", ws.Len(), dir)
+	if n := ws.SealedBefore(); n > 0 {
+		fmt.Fprintf(stdout, "%d sealed before you joined the team: ask a teammate for a handover (researcher handover --to <your public key>)\n", n)
+	}
+	quar := ws.Quarantined()
+	if len(quar) == 0 {
+		return nil
+	}
+	total := 0
+	for _, q := range quar {
+		total += q.Count
+	}
+	fmt.Fprintf(stdout, "%d envelopes quarantined in %s (see quarantine.jsonl):\n", total, dir)
+	for _, q := range quar {
+		fmt.Fprintf(stdout, "  %6d  %s: %s\n", q.Count, q.Reason, q.Explanation)
+	}
+	return errQuarantined
+}
+
+// loadStudy reads and checks a study file named on the command line.
+func loadStudy(path string) (*config.Study, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	s, err := config.Parse(path, data)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return s, data, nil
 }
 
 // decrypt runs the steps of a decrypt run, printing what each did: batches
@@ -345,7 +416,7 @@ func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifie
 	for _, sum := range resumed {
 		fmt.Fprintf(stdout, "batch %s, kept by an interrupted run: %s\n", sum.BatchID, describe(sum))
 	}
-	re, err := ws.Reexamine(verifier, newProgress(stderr, "examining the quarantine again", "envelopes"))
+	re, err := ws.Reexamine(newProgress(stderr, "examining the quarantine again", "envelopes"))
 	if err != nil {
 		return err
 	}
@@ -374,6 +445,9 @@ func describe(sum *researcher.Summary) string {
 		return fmt.Sprintf("%d envelopes, the same batch as one before it", sum.Envelopes)
 	}
 	s := fmt.Sprintf("%d envelopes, %d new testimonies, %d already imported, %d quarantined", sum.Envelopes, sum.Imported, sum.Skipped, sum.Quarantined)
+	if sum.SealedBefore > 0 {
+		s += fmt.Sprintf(", %d sealed before you joined", sum.SealedBefore)
+	}
 	var reasons []string
 	for _, q := range sum.Reasons {
 		reasons = append(reasons, fmt.Sprintf("%d %s", q.Count, q.Reason))
@@ -432,83 +506,6 @@ func newProgress(w io.Writer, label, unit string) func(done, total int) {
 			fmt.Fprintf(w, "%s: %d of %d %s (%d%%)\n", label, done, total, unit, t*10)
 		}
 	}
-}
-
-func pseudonymCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "pseudonym",
-		Short: "List or rename pseudonyms in a workspace",
-	}
-	var keyPath, passFile, studyPath, ws string
-	flags := func(c *cobra.Command) {
-		c.Flags().StringVar(&keyPath, "key", "", "your key file (required)")
-		c.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file instead of the terminal")
-		c.Flags().StringVar(&studyPath, "study", "", "the study file (required)")
-		c.Flags().StringVar(&ws, "workspace", "", "workspace folder made by decrypt (required)")
-		for _, f := range []string{"key", "study", "workspace"} {
-			c.MarkFlagRequired(f)
-		}
-	}
-	open := func(cmd *cobra.Command) (*researcher.Workspace, error) {
-		study, err := config.Load(studyPath)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		if _, err := os.Stat(filepath.Join(ws, "registry.sealed")); err != nil {
-			return nil, usageError{fmt.Errorf("%s is not a workspace made by decrypt: %w", ws, err)}
-		}
-		id, err := openKey(keyPath, passFile, cmd.ErrOrStderr())
-		if err != nil {
-			return nil, inputError(err)
-		}
-		return researcher.Open(ws, study, id, "")
-	}
-	rename := &cobra.Command{
-		Use:   "rename OLD NEW",
-		Short: "Give a testimony another pseudonym",
-		Long: `rename changes a pseudonym everywhere in the workspace. Names are written in Hangul
-(romanized for you), as "Hangul/Roman", or as "Hangul (Roman)".`,
-		Example: `  researcher pseudonym rename --key k --study s.yaml --workspace ws 김석한 "김영철/Kim Young-chul"`,
-		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			if err := w.Rename(args[0], args[1]); err != nil {
-				return err
-			}
-			if err := w.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "renamed %s to %s\n", args[0], args[1])
-			return nil
-		},
-	}
-	flags(rename)
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List the pseudonyms in a workspace",
-		Example: "  researcher pseudonym list --key k --study s.yaml --workspace ws",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			w, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer w.Close()
-			for t, err := range w.All() {
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", t.Pseudonym, t.PseudonymRoman)
-			}
-			return w.Close()
-		},
-	}
-	flags(list)
-	c.AddCommand(rename, list)
-	return c
 }
 
 func auditKeyCmd() *cobra.Command {

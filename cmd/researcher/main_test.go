@@ -262,7 +262,7 @@ func TestDecryptQuarantineIsLoudAndRecoverable(t *testing.T) {
 		t.Fatalf("quarantine not recovered:\n%s", out)
 	}
 	csv, _ := os.ReadFile(filepath.Join(ws, "testimonies.csv"))
-	if strings.Count(string(csv), "\r\n") != 6 || !strings.Contains(string(csv), ",41\r\n") {
+	if strings.Count(string(csv), "\r\n") != 6 || !strings.Contains(string(csv), `,"41"`+"\r\n") {
 		t.Fatalf("testimonies.csv after recovery:\n%s", csv)
 	}
 	q, _ := os.ReadFile(filepath.Join(ws, "quarantine.jsonl"))

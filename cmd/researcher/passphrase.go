@@ -4,19 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/crypto/keyfile"
 	"github.com/testimony-project/testimony/internal/atomicfile"
 	"github.com/testimony-project/testimony/internal/passphrase"
 	"github.com/testimony-project/testimony/internal/secretfile"
+	"github.com/testimony-project/testimony/researcher"
 )
 
 func passphraseCmd() *cobra.Command {
-	var keyPath, oldFile, newFile string
+	var keyPath, oldFile, newFile, workspace string
 	var fast bool
 	c := &cobra.Command{
-		Use:   "passphrase --key FILE",
+		Use:   "passphrase --key FILE [--workspace WORKSPACE]",
 		Short: "Change the passphrase of a key file",
 		Long: `passphrase encrypts your private key again under a new passphrase. The key does not
 change: its public key, its fingerprint and every envelope sealed to it stay as they were.
@@ -27,11 +30,22 @@ checked to open with the new passphrase before it replaces the old one.
 
 Copies of the key file you made earlier still open with the old passphrase: replace or
 destroy them too. A key file whose public key line is in the old format is rewritten in the
-current one (you may give the same passphrase).`,
+current one (you may give the same passphrase).
+
+With --workspace, the change is recorded in that workspace's audit log
+(passphrase-changed, with the key's fingerprint; never the passphrase).
+
+` + exitCodesHelp,
 		Example: `  researcher passphrase --key ~/testimony.key
-  researcher passphrase --key ~/testimony.key --passphrase-file old.txt --new-passphrase-file new.txt`,
+  researcher passphrase --key ~/testimony.key --passphrase-file old.txt --new-passphrase-file new.txt
+  researcher passphrase --key ~/testimony.key --workspace ~/study-workspace`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workspace != "" {
+				if _, err := researcher.StudyOf(workspace); err != nil {
+					return usageError{err}
+				}
+			}
 			// Write through a symbolic link to the file it names.
 			path, err := filepath.EvalSymlinks(keyPath)
 			if err != nil {
@@ -83,12 +97,28 @@ current one (you may give the same passphrase).`,
 			fmt.Fprintf(cmd.OutOrStdout(), "passphrase changed: %s (argon2id t=%d m=%d p=%d)\npublic key:  %s\nfingerprint: %s\n",
 				keyPath, params.Time, params.MemoryKiB, params.Threads, r, r.Fingerprint())
 			fmt.Fprintln(cmd.ErrOrStderr(), "Copies of the key file made earlier still open with the old passphrase: replace or destroy them.")
+			if workspace == "" {
+				return nil
+			}
+			w, err := researcher.Open(workspace, nil, id, "")
+			if err == nil {
+				err = w.Record(audit.PassphraseChanged(r.Fingerprint(), time.Now()))
+				if err == nil {
+					err = w.Close()
+				}
+				w.Abort()
+			}
+			if err != nil {
+				return fmt.Errorf("the passphrase was changed, but recording it in %s failed: %w", workspace, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "recorded in the audit log of %s\n", workspace)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&keyPath, "key", "", "your key file, made by keygen (required)")
 	c.Flags().StringVar(&oldFile, "passphrase-file", "", "read the current passphrase from this file instead of the terminal")
 	c.Flags().StringVar(&newFile, "new-passphrase-file", "", "read the new passphrase from this file instead of the terminal")
+	c.Flags().StringVar(&workspace, "workspace", "", "record the change in this workspace's audit log")
 	c.Flags().BoolVar(&fast, "weak-kdf-for-tests", false, "keep the file's argon2id cost even if below 256 MiB; for tests and demos only")
 	c.Flags().MarkHidden("weak-kdf-for-tests")
 	c.MarkFlagRequired("key")

@@ -457,23 +457,48 @@
     return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   }
 
-  // marshal writes the version 2 plaintext exactly as response.Marshal does.
-  function marshal(model, lang, answers) {
+  // marshal writes the version 3 plaintext of a first testimony exactly
+  // as response.Marshal does; ret is the person's return address
+  // (returnkey.js's address()), or null if they declined one.
+  function marshal(model, lang, answers, ret) {
     if (!/^[0-9a-f]{64}$/.test(model.version || '')) throw new Error('the study version is missing');
+    return '{"v":3,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
+      ',"lang":' + jsonString(lang) + (ret ? ',"return":' + jsonString(ret) : '') + ',"answers":' + answersJSON(model, answers, null) + '}';
+  }
+
+  // answersJSON writes answers as response does: ids sorted, an array for
+  // a multi_choice question of the model (or an id in lists), else a
+  // string.
+  function answersJSON(model, answers, lists) {
     var ids = Object.keys(answers).filter(function (id) { return answers[id].length > 0; }).sort();
     var members = ids.map(function (id) {
-      var q = question(model, id), vals = answers[id];
-      if (q && q.type === 'multi_choice') return jsonString(id) + ':[' + vals.map(jsonString).join(',') + ']';
+      var q = model ? question(model, id) : null, vals = answers[id];
+      if ((q && q.type === 'multi_choice') || (lists && own(lists, id))) return jsonString(id) + ':[' + vals.map(jsonString).join(',') + ']';
       if (vals.length !== 1) throw new Error('question ' + id + ' has ' + vals.length + ' values');
       return jsonString(id) + ':' + jsonString(vals[0]);
     });
-    return '{"v":2,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
-      ',"lang":' + jsonString(lang) + ',"answers":{' + members.join(',') + '}}';
+    return '{' + members.join(',') + '}';
+  }
+
+  // marshalThread writes a message on a thread exactly as
+  // response.MarshalMessage does: m is {kind: 'followup'|'addition'|
+  // 'withdrawal', thread (the return address), reply (a followup's reply
+  // id), answers ({id: [values]}), lists ({id: true} for the answers
+  // written as arrays), sig (64 bytes, or null to write the bytes that
+  // are signed)}.
+  function marshalThread(model, lang, m) {
+    if (!/^[0-9a-f]{64}$/.test(model.version || '')) throw new Error('the study version is missing');
+    if (['followup', 'addition', 'withdrawal'].indexOf(m.kind) < 0) throw new Error('unknown kind of message');
+    if ((m.kind === 'followup') !== !!m.reply) throw new Error('a followup, and only a followup, names a reply');
+    return '{"v":3,"study":' + jsonString(model.id) + ',"version":' + jsonString(model.version) +
+      ',"lang":' + jsonString(lang) + ',"kind":' + jsonString(m.kind) + ',"thread":' + jsonString(m.thread) +
+      (m.reply ? ',"reply":' + jsonString(m.reply) : '') + ',"answers":' + answersJSON(null, m.answers || {}, m.lists || {}) +
+      (m.sig ? ',"sig":"' + base64(m.sig) + '"' : '') + '}';
   }
 
   var api = {
     parseRecipient: parseRecipient, seal: seal, bucketSize: bucketSize, base64: base64,
-    fromForm: fromForm, validate: validate, relevant: relevant, shown: shown, marshal: marshal,
+    fromForm: fromForm, validate: validate, relevant: relevant, shown: shown, marshal: marshal, marshalThread: marshalThread,
     canonicalDecimal: canonicalDecimal, compareDecimal: compareDecimal,
     normalizeText: normalizeText, trimSpace: trimSpace, utf8: utf8, looksLikeTorBrowser: looksLikeTorBrowser
   };
@@ -698,42 +723,67 @@
       review.pending = null;
     });
 
+    // The return passphrase, once made: kept to send again after a
+    // failure, so that the words shown are those of what was stored.
+    var pending = null;
+
     $('review-send').addEventListener('click', function () {
       var btn = this, answers = review.pending;
       if (!answers) return;
       btn.disabled = true;
-      status.textContent = form.getAttribute('data-sealing');
-      // sealTo seals the answers, as the plaintext of the version this
-      // page shows, to keys (the page's researchers, or those the server
-      // names when they changed since it was made), which later sends
-      // use too.
-      function sealTo(keys) {
-        var pt = null;
-        try {
-          recipients = keys.split(' ').map(parseRecipient);
-          form.setAttribute('data-recipients', keys);
-          pt = utf8(marshal(model, model.lang, answers));
-          return base64(seal(model.id, pt, recipients));
-        } finally {
-          if (pt) pt.fill(0);
+      var declined = !!($('noreturn') && $('noreturn').checked);
+      var ready = declined ? Promise.resolve(null) : pending ? Promise.resolve(pending) :
+        makeReturn(model, function (f) { status.textContent = form.getAttribute('data-preparing').replace('{n}', String(Math.floor(100 * f))); });
+      ready.then(function (ret) {
+        if (ret) pending = ret;
+        sealAndSend(ret);
+      }, function () {
+        status.textContent = form.getAttribute('data-words-failed');
+        btn.disabled = false;
+      });
+
+      function sealAndSend(ret) {
+        status.textContent = form.getAttribute('data-sealing');
+        // sealTo seals the answers, as the plaintext of the version this
+        // page shows, with the return address if there is one, to keys
+        // (the page's researchers, or those the server names when they
+        // changed since it was made), which later sends use too.
+        function sealTo(keys) {
+          var pt = null;
+          try {
+            recipients = keys.split(' ').map(parseRecipient);
+            form.setAttribute('data-recipients', keys);
+            pt = utf8(marshal(model, model.lang, answers, ret ? ret.address : null));
+            return base64(seal(model.id, pt, recipients));
+          } finally {
+            if (pt) pt.fill(0);
+          }
         }
+        setTimeout(function () {
+          var env;
+          try {
+            env = sealTo(form.getAttribute('data-recipients'));
+          } catch (err) {
+            status.textContent = form.getAttribute('data-seal-failed');
+            btn.disabled = false;
+            return;
+          }
+          send(env, function (why) {
+            // Nothing was stored: say why. The answers are still here, to
+            // send again.
+            status.textContent = why || form.getAttribute('data-send-failed');
+            btn.disabled = false;
+          }, sealTo, function () {
+            if (ret) {
+              showWords(ret.words, ret.list);
+            } else {
+              var none = $('no-pp');
+              if (none && none.getAttribute('data-declined')) none.textContent = none.getAttribute('data-declined');
+            }
+            pending = null;
+          });
+        }, 20);
       }
-      setTimeout(function () {
-        var env;
-        try {
-          env = sealTo(form.getAttribute('data-recipients'));
-        } catch (err) {
-          status.textContent = form.getAttribute('data-seal-failed');
-          btn.disabled = false;
-          return;
-        }
-        send(env, function (why) {
-          // Nothing was stored: say why. The answers are still here, to
-          // send again.
-          status.textContent = why || form.getAttribute('data-send-failed');
-          btn.disabled = false;
-        }, sealTo);
-      }, 20);
     });
 
     // Where the study accepts only sealed answers, the page comes with its
@@ -754,7 +804,8 @@
   // removed from the study), the server refuses the envelope with 409 and
   // names the current ones (header Testimony-Recipients): reseal(keys)
   // returns the same answers sealed to them, which are posted once more.
-  function send(envelope, failed, reseal) {
+  // after is called once the receipt is shown.
+  function send(envelope, failed, reseal, after) {
     var sealed = $('sealed');
     if (typeof fetch !== 'function' || typeof DOMParser !== 'function') {
       sealed.elements.envelope.value = envelope;
@@ -772,7 +823,7 @@
       }).then(function (resp) {
         return resp.text().then(function (text) {
           var page = new DOMParser().parseFromString(text, 'text/html');
-          if (resp.ok) { showPage(page); return; }
+          if (resp.ok) { showPage(page); if (after) after(); return; }
           var keys = resp.headers.get('Testimony-Recipients');
           if (resp.status === 409 && keys && reseal && !resealed) {
             resealed = true;
@@ -787,6 +838,58 @@
       }).catch(function () { failed(''); });
     }
     post(envelope);
+  }
+
+  // makeReturn makes a return passphrase, before anything is sent: the
+  // secret (crypto.getRandomValues, through nacl.randomBytes), the keys
+  // (Argon2id, keys.js, reporting progress) and the address the plaintext
+  // carries; and, meanwhile, it fetches the word list of the page's
+  // language to show the words. It resolves to {address, words, list},
+  // the secret and the keys cleared, or fails with nothing sent: a
+  // testimony is never stored with a passphrase the person was not shown.
+  function makeReturn(model, progress) {
+    var rk = root.testimonyReturnKey;
+    if (!rk || typeof fetch !== 'function' || typeof Promise !== 'function') return Promise.reject(new Error('keys.js is missing'));
+    var list = rk.listFor(model.lang), secret = rk.generate();
+    var words = fetch('/static/words-' + list + '.txt', { credentials: 'omit', cache: 'no-store', redirect: 'error' }).then(function (resp) {
+      if (!resp.ok) throw new Error('status ' + resp.status);
+      return resp.text();
+    }).then(function (text) {
+      var ws = text.split('\n');
+      if (ws[ws.length - 1] === '') ws.pop();
+      if (ws.length !== 2048) throw new Error('word list');
+      return ws;
+    });
+    var seed = rk.seedAsync(secret, model.id, progress);
+    return Promise.all([words, seed]).then(function (r) {
+      var k = rk.keys(r[1]);
+      r[1].fill(0);
+      var address = rk.address(k);
+      rk.clear(k);
+      var shown = rk.indices(secret).map(function (i) { return r[0][i]; });
+      secret.fill(0);
+      return { address: address, words: shown, list: list };
+    }, function (err) {
+      secret.fill(0);
+      throw err;
+    });
+  }
+
+  // showWords shows the return passphrase on the receipt the server sent,
+  // in the place it left for them.
+  function showWords(words, list) {
+    var ol = $('pp-words');
+    if (!ol) return;
+    while (ol.firstChild) ol.removeChild(ol.firstChild);
+    words.forEach(function (w) {
+      var li = document.createElement('li');
+      li.textContent = w;
+      ol.appendChild(li);
+    });
+    ol.setAttribute('lang', list);
+    $('pp').hidden = false;
+    var none = $('no-pp');
+    if (none) none.hidden = true;
   }
 
   // showPage shows a page the server sent in place of this one.

@@ -167,8 +167,8 @@ test('the plaintext is written exactly as response.Marshal writes it', () => {
   const answers = { used: ['yes'], where: ['home'], story: ['"q" \\ </script> & \u2028\u0001\b\f\n\t 한글 🙂'], consent: ['yes'] };
   const v = 'ab'.repeat(32);
   assert.strictEqual(t.marshal(model, 'ko', answers),
-    '{"v":2,"study":"js-test","version":"' + v + '","lang":"ko","answers":{"consent":"yes","story":"\\"q\\" \\\\ </script> & \\u2028\\u0001\\b\\f\\n\\t 한글 🙂","used":"yes","where":["home"]}}');
-  assert.strictEqual(t.marshal(model, 'en', {}), '{"v":2,"study":"js-test","version":"' + v + '","lang":"en","answers":{}}');
+    '{"v":3,"study":"js-test","version":"' + v + '","lang":"ko","answers":{"consent":"yes","story":"\\"q\\" \\\\ </script> & \\u2028\\u0001\\b\\f\\n\\t 한글 🙂","used":"yes","where":["home"]}}');
+  assert.strictEqual(t.marshal(model, 'en', {}), '{"v":3,"study":"js-test","version":"' + v + '","lang":"en","answers":{}}');
   assert.throws(() => t.marshal({ id: 'js-test', questions: [] }, 'en', {}), /version/);
 });
 
