@@ -2,7 +2,8 @@
 // tests and the offline demo.
 //
 // Use [Start] to bring up three directory authorities, three relays and a
-// client with a SOCKS port, all on 127.0.0.1 with free ports, and
+// client with a SOCKS port (and a control port, for [Network.NewIdentity]),
+// all on 127.0.0.1 with free ports, and
 // [Network.ExtraArgs] or [Network.TorrcLines] to point another tor (for
 // example the one that serves an onion service) at it. [Network.Close] stops
 // every tor it started.
@@ -39,6 +40,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,6 +118,8 @@ type Network struct {
 	procs          []*proc
 	dirAuthorities []string // "auth0 orport=… v3ident=… 127.0.0.1:… FP"
 	socksAddr      string
+	controlAddr    string // the client's control port
+	cookieFile     string // its authentication cookie
 	relays         int
 	relayHSDirs    bool // relays are directory caches and HSDirs
 	voting         time.Duration
@@ -130,6 +134,7 @@ type node struct {
 	dir              string
 	orPort, dirPort  int
 	socksPort        int
+	controlPort      int    // the client's, for NewIdentity
 	fingerprint      string // relay identity, 40 upper-case hex digits
 	v3ident          string // authorities only
 	isAuth, isClient bool
@@ -237,7 +242,7 @@ func lookPath(given, name string) (string, error) {
 
 // layout picks free ports and names directories for every node.
 func (n *Network) layout() ([]*node, error) {
-	ports, err := freePorts(2*numAuthorities + n.relays + 1)
+	ports, err := freePorts(2*numAuthorities + n.relays + 2)
 	if err != nil {
 		return nil, err
 	}
@@ -250,14 +255,17 @@ func (n *Network) layout() ([]*node, error) {
 		nodes = append(nodes, &node{name: "relay" + strconv.Itoa(i), orPort: ports[0]})
 		ports = ports[1:]
 	}
-	nodes = append(nodes, &node{name: "client0", isClient: true, socksPort: ports[0]})
+	nodes = append(nodes, &node{name: "client0", isClient: true, socksPort: ports[0], controlPort: ports[1]})
 	for _, nd := range nodes {
 		nd.dir = filepath.Join(n.dir, nd.name)
 		if err := os.MkdirAll(nd.dir, 0o700); err != nil {
 			return nil, fmt.Errorf("failed to create %s directory: %w", nd.name, err)
 		}
 	}
-	n.socksAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(nodes[len(nodes)-1].socksPort))
+	client := nodes[len(nodes)-1]
+	n.socksAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(client.socksPort))
+	n.controlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(client.controlPort))
+	n.cookieFile = filepath.Join(client.dir, "control_auth_cookie")
 	return nodes, nil
 }
 
@@ -396,6 +404,8 @@ func (n *Network) writeConfig(nodes []*node) error {
 		switch {
 		case nd.isClient:
 			c = append(c, fmt.Sprintf("SocksPort 127.0.0.1:%d ExtendedErrors", nd.socksPort),
+				fmt.Sprintf("ControlPort 127.0.0.1:%d", nd.controlPort),
+				"CookieAuthentication 1",
 				// For diagnosing onion service connections.
 				"Log info file "+filepath.Join(nd.dir, "info.log"))
 		default:
@@ -495,6 +505,49 @@ func (n *Network) VotingInterval() time.Duration { return n.voting }
 // "127.0.0.1:PORT". It accepts .onion names and, with ExtendedErrors, reports
 // an unknown or not yet published onion service as SOCKS error 0xF0.
 func (n *Network) SocksAddr() string { return n.socksAddr }
+
+// NewIdentity makes the client forget what a person's Tor Browser forgets on
+// "New Identity": its circuits and the onion service descriptors it
+// fetched, so that the next request to an onion service fetches the
+// current descriptor and picks an introduction point from it afresh (the
+// client otherwise keeps a descriptor while it works). It returns once tor
+// has done it: tor does it at most once every 10 seconds, so a second call
+// within 10 seconds waits.
+func (n *Network) NewIdentity(ctx context.Context) error {
+	cookie, err := os.ReadFile(n.cookieFile)
+	if err != nil {
+		return fmt.Errorf("failed to read the client's control cookie: %w", err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", n.controlAddr)
+	if err != nil {
+		return fmt.Errorf("failed to reach the client's control port: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	tc := textproto.NewConn(conn)
+	for _, cmd := range []string{"AUTHENTICATE " + hex.EncodeToString(cookie), "SETEVENTS SIGNAL", "SIGNAL NEWNYM"} {
+		if err := tc.PrintfLine("%s", cmd); err != nil {
+			return fmt.Errorf("tor control: %w", err)
+		}
+		if _, _, err := tc.ReadResponse(250); err != nil {
+			return fmt.Errorf("tor control: %s: %w", strings.Fields(cmd)[0], err)
+		}
+	}
+	for {
+		line, err := tc.ReadLine()
+		if err != nil {
+			return fmt.Errorf("tor control: waiting for NEWNYM: %w", err)
+		}
+		if line == "650 SIGNAL NEWNYM" {
+			return nil
+		}
+	}
+}
 
 // HTTPClient returns an HTTP client whose connections go through the
 // network's client tor, which resolves .onion names itself, as Tor Browser

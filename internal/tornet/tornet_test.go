@@ -67,6 +67,13 @@ func TestNetwork(t *testing.T) {
 		t.Errorf("TorrcLines() = %q, want TestingTorNetwork 1 and %d DirAuthority lines", n.TorrcLines(), numAuthorities)
 	}
 
+	// New Identity: tor confirms it has forgotten circuits and descriptors.
+	nctx, ncancel := context.WithTimeout(t.Context(), 30*time.Second)
+	if err := n.NewIdentity(nctx); err != nil {
+		t.Errorf("NewIdentity: %v", err)
+	}
+	ncancel()
+
 	// Another tor joins with the command-line arguments, a third with the
 	// torrc lines; both must bootstrap from this network alone.
 	t.Run("join", func(t *testing.T) {
