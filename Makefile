@@ -4,21 +4,30 @@ GO ?= go
 export PATH := $(PATH):/usr/sbin
 FUZZTIME ?= 100000x
 
-.PHONY: demo test deps check fuzz bench bench-stalled install package package-test
+.PHONY: demo test test-onionbalance deps check fuzz bench bench-stalled install package package-test
 
 demo: deps
 	$(GO) run ./cmd/intake demo
 
 test: deps check
 	$(GO) test -race -timeout 40m ./...
+	$(MAKE) test-onionbalance
 	$(MAKE) fuzz
 	$(MAKE) package-test
 
 # deps installs the Debian packages the demo and the tests start for real:
-# tor (private Tor network and onion service), Chromium (browser tests) and
-# CJK fonts (screenshots of Korean pages).
+# tor (private Tor network and onion service), Chromium (browser tests),
+# CJK fonts (screenshots of Korean pages), Onionbalance (test-onionbalance).
 deps:
 	@scripts/deps
+
+# test-onionbalance serves a study from two servers behind one onion
+# address: real tor, Debian's onionbalance and the intake, researcher and
+# auditor binaries, on a private Tor network of its own with the 7 HSDirs
+# and 20 s voting onionbalance --is-testnet needs (2 to 3 minutes; `go test
+# ./...` skips it). TESTIMONY_KEEP=1 keeps its logs.
+test-onionbalance: deps
+	TESTIMONY_TEST_ONIONBALANCE=1 $(GO) test -count=1 -run '^TestOnionbalanceOverTor$$' -v -timeout 15m ./cmd/intake
 
 check:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }

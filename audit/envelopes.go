@@ -66,41 +66,55 @@ const (
 )
 
 // CheckManifest checks an exported batch's manifest against the server
-// log: a batch-exported record must carry its hash and count, and every
-// envelope it lists must have a submission-stored record; each record it
-// relies on must be proven, by an inclusion proof, to be in the tree of the
-// log's latest signed checkpoint. Problems are added to rec.Problems.
-// Call it once per manifest; it holds only the one manifest.
+// logs: a batch-exported record of one of them must carry its hash and
+// count, and every envelope it lists must have a submission-stored record
+// in that same server's log; each record it relies on must be proven, by
+// an inclusion proof, to be in the tree of that log's latest signed
+// checkpoint. Problems are added to rec.Problems. Call it once per
+// manifest; it holds only the one manifest.
 func (rec *Reconciliation) CheckManifest(m Manifest) {
-	srv := rec.Server
 	if rec.stored == nil {
-		rec.stored = map[[32]byte]int64{}
-		rec.exported = map[[32]byte]int64{}
-		for i, r := range srv.records {
-			switch r.Event {
-			case EventSubmissionStored:
-				if _, ok := rec.stored[r.SHA256]; !ok {
-					rec.stored[r.SHA256] = int64(i)
-				}
-			case EventBatchExported:
-				if _, ok := rec.exported[r.SHA256]; !ok {
-					rec.exported[r.SHA256] = int64(i)
+		rec.exported = map[[32]byte]exportRecord{}
+		for s, srv := range rec.Servers {
+			stored := map[[32]byte]int64{}
+			for i, r := range srv.records {
+				switch r.Event {
+				case EventSubmissionStored:
+					if _, ok := stored[r.SHA256]; !ok {
+						stored[r.SHA256] = int64(i)
+					}
+				case EventBatchExported:
+					if _, ok := rec.exported[r.SHA256]; !ok {
+						rec.exported[r.SHA256] = exportRecord{s, int64(i)}
+					}
 				}
 			}
+			rec.stored = append(rec.stored, stored)
 		}
 	}
 	problem := func(p Problem) { rec.Problems = append(rec.Problems, p) }
 	hash := hex.EncodeToString(m.SHA256[:])
 	rec.Manifests++
-	if i, ok := rec.exported[m.SHA256]; !ok {
-		problem(Problem{ManifestNotRecorded, srv.Dir, -1, hash, fmt.Sprintf("%s: the server log has no batch-exported record of this manifest", m.Source)})
-	} else if c := srv.records[i].Count; c != len(m.Envelopes) {
-		problem(Problem{ManifestNotRecorded, srv.Dir, i, hash, fmt.Sprintf("%s lists %d envelopes, the server log's batch-exported record %d", m.Source, len(m.Envelopes), c)})
+	x, ok := rec.exported[m.SHA256]
+	if !ok {
+		if len(rec.Servers) > 1 {
+			// Which server's records would its envelopes be in?
+			problem(Problem{ManifestNotRecorded, "every server log", -1, hash, fmt.Sprintf("%s: no server log has a batch-exported record of this manifest", m.Source)})
+			rec.EnvelopesChecked += len(m.Envelopes)
+			return
+		}
+		problem(Problem{ManifestNotRecorded, rec.Servers[0].Dir, -1, hash, fmt.Sprintf("%s: the server log has no batch-exported record of this manifest", m.Source)})
+	}
+	srv := rec.Servers[x.server] // the only one if !ok
+	if ok {
+		if c := srv.records[x.record].Count; c != len(m.Envelopes) {
+			problem(Problem{ManifestNotRecorded, srv.Dir, x.record, hash, fmt.Sprintf("%s lists %d envelopes, the server log's batch-exported record %d", m.Source, len(m.Envelopes), c)})
+		}
 	}
 	unproven := 0
 	for _, e := range m.Envelopes {
 		rec.EnvelopesChecked++
-		i, ok := rec.stored[e.SHA256]
+		i, ok := rec.stored[x.server][e.SHA256]
 		if !ok {
 			problem(Problem{EnvelopeNotRecorded, srv.Dir, -1, hash, fmt.Sprintf("%s: envelope %s (%x) has no submission-stored record", m.Source, e.ID, e.SHA256)})
 			continue

@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -188,5 +189,139 @@ func TestReconcileReplies(t *testing.T) {
 		l.Close()
 		rec, err := g.reconcile(t, g.r1, g.r2)
 		wantProblem(t, rec, err, Unproven)
+	})
+}
+
+// serverFixture writes a server log, signed by a key of its own, that
+// stored the envelopes named and exported them in one batch named m.
+func serverFixture(t *testing.T, m string, envelopes ...string) ServerLog {
+	t.Helper()
+	return serverFixtureWith(t, m, nil, envelopes...)
+}
+
+// serverFixtureWith is serverFixture with more records after the export.
+func serverFixtureWith(t *testing.T, m string, more []Record, envelopes ...string) ServerLog {
+	t.Helper()
+	k := newTestKey(t, testOrigin)
+	dir := t.TempDir()
+	l := openTestLog(t, dir, k)
+	for _, e := range envelopes {
+		mustAppend(t, l, SubmissionStored(sha256.Sum256([]byte(e)), testDay))
+	}
+	mustAppend(t, l, BatchExported(manifest(m), len(envelopes), testDay))
+	for _, r := range more {
+		mustAppend(t, l, r)
+	}
+	if _, err := l.Checkpoint(testDay, true); err != nil {
+		t.Fatal(err)
+	}
+	return ServerLog{dir, k.vkey}
+}
+
+// researcherFixture writes a researcher log that imported the batches.
+func researcherFixture(t *testing.T, k testKey, batches map[string]int) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := Open(dir, k.signer.Name(), k.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m, n := range batches {
+		mustAppend(t, l, BatchImported(manifest(m), n, "fingerprint", testDay.Add(48*time.Hour)))
+	}
+	l.Checkpoint(testDay, true)
+	l.Close()
+	return dir
+}
+
+// TestReconcileServers: a study served by two backends, each with its own
+// log and key, and one researcher who imported both batches.
+func TestReconcileServers(t *testing.T) {
+	a := serverFixture(t, "a1", "ea1", "ea2")
+	b := serverFixture(t, "b1", "eb1")
+	rk := newTestKey(t, "testimony/researcher/a")
+	both := researcherFixture(t, rk, map[string]int{"a1": 2, "b1": 1})
+	rec, err := ReconcileServers([]ServerLog{a, b}, []string{both}, []string{rk.vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Servers) != 2 || len(rec.Batches) != 2 || rec.Batches[0].Server != a.Dir || rec.Batches[1].Server != b.Dir ||
+		len(rec.Batches[1].Imports) != 1 || rec.Batches[1].Imports[0].Log != both {
+		t.Fatalf("batches = %+v", rec.Batches)
+	}
+
+	// Every envelope of each batch is in the log of the server that
+	// exported it, and only there.
+	env := func(s string) ManifestEnvelope { return ManifestEnvelope{s, sha256.Sum256([]byte(s))} }
+	rec.CheckManifest(Manifest{"a1.tar", manifest("a1"), []ManifestEnvelope{env("ea1"), env("ea2")}})
+	rec.CheckManifest(Manifest{"b1.tar", manifest("b1"), []ManifestEnvelope{env("eb1")}})
+	if !rec.OK() || rec.Manifests != 2 || rec.EnvelopesChecked != 3 {
+		t.Fatalf("manifests of both servers: %v", rec.Problems)
+	}
+	rec.CheckManifest(Manifest{"b1-forged.tar", manifest("b1"), []ManifestEnvelope{env("ea1")}})
+	if len(rec.Problems) != 1 || rec.Problems[0].Kind != EnvelopeNotRecorded || rec.Problems[0].Log != b.Dir {
+		t.Fatalf("an envelope of server a in a batch of server b: %v", rec.Problems)
+	}
+
+	t.Run("one server's batch not imported", func(t *testing.T) {
+		onlyA := researcherFixture(t, rk, map[string]int{"a1": 2})
+		rec, err := ReconcileServers([]ServerLog{a, b}, []string{onlyA}, []string{rk.vkey})
+		wantProblem(t, rec, err, NotImported)
+		if len(rec.Problems) != 1 || rec.Problems[0].Log != b.Dir {
+			t.Errorf("problems = %v, want server b's batch not imported", rec.Problems)
+		}
+	})
+	t.Run("a server left out", func(t *testing.T) {
+		rec, err := ReconcileServers([]ServerLog{a}, []string{both}, []string{rk.vkey})
+		wantProblem(t, rec, err, NotExported)
+	})
+	t.Run("one batch in two server logs", func(t *testing.T) {
+		c := serverFixture(t, "a1", "ea1", "ea2")
+		rec, err := ReconcileServers([]ServerLog{a, b, c}, []string{both}, []string{rk.vkey})
+		wantProblem(t, rec, err, ExportedTwice)
+		for _, p := range rec.Problems {
+			if p.Kind == NotImported {
+				t.Errorf("the second export of a batch reported as not imported too: %v", p)
+			}
+		}
+	})
+	t.Run("keys swapped between servers", func(t *testing.T) {
+		rec, err := ReconcileServers([]ServerLog{{a.Dir, b.Key}, {b.Dir, a.Key}}, []string{both}, []string{rk.vkey})
+		wantProblem(t, rec, err, LogDamaged)
+	})
+	t.Run("a server given twice", func(t *testing.T) {
+		if _, err := ReconcileServers([]ServerLog{a, a}, []string{both}, []string{rk.vkey}); err == nil || !strings.Contains(err.Error(), "given twice") {
+			t.Errorf("the same server twice: err = %v", err)
+		}
+		if _, err := ReconcileServerLogs([]ServerLog{a, {b.Dir, a.Key}}); err == nil || !strings.Contains(err.Error(), "key of its own") {
+			t.Errorf("one key for two servers: err = %v", err)
+		}
+		if _, err := ReconcileServerLogs(nil); err == nil {
+			t.Error("no server at all: no error")
+		}
+	})
+	t.Run("a reply batch imported by one server of two", func(t *testing.T) {
+		later := testDay.Add(72 * time.Hour)
+		r := researcherFixture(t, rk, map[string]int{"a1": 2, "b1": 1})
+		l, err := Open(r, rk.signer.Name(), rk.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, ReplyBatchWritten(manifest("reply"), 3, later))
+		if _, err := l.Checkpoint(later, true); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		imported := ReplyBatchImported(manifest("reply"), 3, later)
+		a2 := serverFixtureWith(t, "a1", []Record{imported}, "ea1", "ea2")
+		b2 := serverFixture(t, "b1", "eb1")
+		rec, err := ReconcileServers([]ServerLog{a2, b2}, []string{r}, []string{rk.vkey})
+		wantProblem(t, rec, err, ReplyBatchNotImported)
+		if len(rec.Problems) != 1 || !strings.Contains(rec.Problems[0].Detail, b2.Dir) {
+			t.Fatalf("problems = %v, want the reply batch missing on server b only", rec.Problems)
+		}
+		if im := rec.ReplyBatches[0].Imports; len(im) != 1 || im[0].Server != a2.Dir {
+			t.Fatalf("imports = %+v, want server a's", im)
+		}
 	})
 }

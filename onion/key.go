@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/testimony-project/testimony/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/cretz/bine/torutil"
 	bed25519 "github.com/cretz/bine/torutil/ed25519"
+
+	"github.com/testimony-project/testimony/internal/atomicfile"
 )
 
 // keyFileName is the onion key inside Config.DataDir. The file has tor's own
@@ -84,21 +85,50 @@ func parseKey(b []byte) (bed25519.PrivateKey, error) {
 }
 
 // loadOrCreateKey returns the key in dir, creating it first if there is
-// none. A new key is written completely and synced before it is linked into
-// place, so a crash never leaves a partial key, and an existing key is never
-// replaced.
+// none.
 func loadOrCreateKey(dir string) (bed25519.PrivateKey, error) {
 	path := filepath.Join(dir, keyFileName)
 	key, err := readKey(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
+	return createKey(path)
+}
+
+// CreateKey makes a new onion key and writes it to path (mode 0600), in
+// tor's hs_ed25519_secret_key format, which tor's HiddenServiceDir and
+// Onionbalance's config.yaml both read; it returns the key's address. It
+// never replaces an existing file.
+func CreateKey(path string) (string, error) {
+	key, err := createKey(path)
+	if err != nil {
+		return "", err
+	}
+	return addressOf(key), nil
+}
+
+// KeyAddress returns the onion address, "xxxx.onion", of the key file at
+// path (in tor's hs_ed25519_secret_key format), refusing one that other
+// users can read.
+func KeyAddress(path string) (string, error) {
+	key, err := readKey(path)
+	if err != nil {
+		return "", err
+	}
+	return addressOf(key), nil
+}
+
+// createKey writes a new key to path. The key is written completely and
+// synced before it is linked into place, so a crash never leaves a partial
+// key, and an existing file is never replaced.
+func createKey(path string) (bed25519.PrivateKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate onion key: %w", err)
 	}
-	key = bed25519.FromCryptoPrivateKey(priv).PrivateKey()
-	tmp, err := os.CreateTemp(dir, keyFileName+".tmp-")
+	key := bed25519.FromCryptoPrivateKey(priv).PrivateKey()
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("failed to create onion key: %w", err)
 	}
@@ -131,4 +161,18 @@ func checkPathForTor(p string) error {
 		return fmt.Errorf("onion data directory %q contains a space, quote, backslash or control character, which tor cannot use: choose another", p)
 	}
 	return nil
+}
+
+// ParseAddress checks that s is a v3 onion address, "xxxx.onion" or the 56
+// characters without ".onion", in lower case, with a valid checksum and
+// version, and returns it with ".onion".
+func ParseAddress(s string) (string, error) {
+	id := strings.TrimSuffix(s, ".onion")
+	if len(id) != 56 || strings.ToLower(id) != id {
+		return "", fmt.Errorf("%q is not a v3 onion address (56 lower-case letters and digits, then .onion)", s)
+	}
+	if _, err := torutil.PublicKeyFromV3OnionServiceID(id); err != nil {
+		return "", fmt.Errorf("%q is not a v3 onion address (%v): check it for typos", s, strings.ToLower(err.Error()))
+	}
+	return id + ".onion", nil
 }

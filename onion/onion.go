@@ -12,13 +12,56 @@
 // restarts and crashes. If the tor process dies, the Service starts a new one
 // and republishes the same address on the same socket; the listener stays
 // open throughout, so the HTTP server never notices. Tor's proof-of-work
-// defence against introduction floods is on by default.
+// defence against introduction floods is on by default, and a rendezvous
+// circuit that opens more than MaxStreams streams is closed.
+//
+// # Three ways to publish
+//
+// By default the service is added to tor over its control port
+// (ADD_ONION): the key goes to tor over that connection and never into a
+// tor file. This is the simplest and the default.
+//
+// As an Onionbalance backend ([Config.OnionbalanceFrontend]), the service
+// is one "instance" of an Onionbalance frontend: several servers publish
+// their own descriptors, and the frontend (Debian's onionbalance, holding
+// the frontend's key on another machine) publishes one descriptor for the
+// frontend address that lists their introduction points, so people reach
+// any of them at that one address. tor supports this only for services it
+// reads from its torrc, not for ADD_ONION ones, so in this mode the Service
+// writes into the tor's torrc (see [ServiceTorrc]):
+//
+//	HiddenServiceDir <DataDir>                  the same key file as above
+//	HiddenServicePort 80 unix:<DataDir>/http.sock
+//	HiddenServiceOnionbalanceInstance 1
+//	HiddenServiceMaxStreams, HiddenServiceMaxStreamsCloseCircuit 1
+//	HiddenServicePoWDefensesEnabled, HiddenServicePoWQueueRate, …Burst
+//
+// and writes DataDir/ob_config ("MasterOnionAddress <frontend>"), which
+// tor reads with it. Everything else is as by default: the tor is the
+// Service's own child, supervised and restarted, with SafeLogging; Start
+// returns once tor uploaded the backend's descriptor; Published is called
+// on each publication. The backend still answers at its own address too
+// (that is how the frontend learns its introduction points); people are
+// given only the frontend's. It needs a tor of its own: ControlAddr is
+// refused, since configuring a shared tor's torrc services is its
+// operator's business (see below).
+//
+// With a tor that is not this process's at all (such as Debian's
+// tor@default service running as its own user), use [ListenExternal] for
+// the socket and give that tor the lines [ServiceTorrc] returns: the
+// process then starts no tor, holds no onion key and needs no Internet
+// socket. The onion address is then that tor's business (its
+// HiddenServiceDir/hostname), and nothing tells this process when it is
+// published.
 //
 // Layout of the data directory (mode 0700):
 //
 //	hs_ed25519_secret_key  the onion key (0600), in tor's own format
 //	http.sock              the socket tor forwards onion port 80 to
 //	tor/                   tor's data directory; tor/notice.log is tor's log
+//	ob_config              Onionbalance backends only: the frontend's address
+//	hostname, hs_ed25519_public_key
+//	                       Onionbalance backends only: written by tor
 package onion
 
 import (
@@ -122,6 +165,15 @@ type Config struct {
 	// log). It must not block. The zero value calls nothing.
 	Published func()
 
+	// OnionbalanceFrontend, if set, makes the service a backend of the
+	// Onionbalance frontend at this address ("xxxx.onion"; the ".onion"
+	// may be left out): tor publishes it from its torrc with
+	// HiddenServiceOnionbalanceInstance 1 (see the package documentation).
+	// It cannot be combined with ControlAddr, nor be the service's own
+	// address. The zero value publishes an ordinary service with
+	// ADD_ONION.
+	OnionbalanceFrontend string
+
 	// Logger receives the service's events: tor starting, bootstrap
 	// progress, publication, tor exiting and restarting, stopping. Entries
 	// carry no IP addresses or other identifying detail. The zero value
@@ -178,7 +230,13 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 		return nil, err
 	}
 	s.addr = addressOf(s.key)
-	if s.ln, err = listenUnix(s.sockPath); err != nil {
+	if c.OnionbalanceFrontend == s.addr {
+		return nil, fmt.Errorf("the Onionbalance frontend address %s is this backend's own: give the address of the frontend's key (intake onionbalance-config prints it)", s.addr)
+	}
+	if err := writeOBConfig(c.DataDir, c.OnionbalanceFrontend); err != nil {
+		return nil, err
+	}
+	if s.ln, err = listenUnix(s.sockPath, 0o600); err != nil {
 		return nil, err
 	}
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
@@ -227,9 +285,30 @@ func (c *Config) normalize() error {
 		}
 		c.TorPath = p
 	}
+	if c.OnionbalanceFrontend != "" {
+		if c.ControlAddr != "" {
+			return errors.New("an Onionbalance backend needs a tor of its own, started by this process: tor supports Onionbalance only for services of its torrc, which a shared tor's operator configures (see ServiceTorrc)")
+		}
+	}
 	if c.ControlCookie != "" && c.ControlAddr == "" {
 		return errors.New("tor control cookie set without a control address: set both or neither")
 	}
+	if err := c.normalizeService(); err != nil {
+		return err
+	}
+	if c.PublishTimeout < 0 {
+		return fmt.Errorf("publish timeout %v is negative: use 0 for %v", c.PublishTimeout, DefaultPublishTimeout)
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	c.TestNetwork = append([]string(nil), c.TestNetwork...)
+	return nil
+}
+
+// normalizeService checks and defaults the fields that say how tor
+// publishes the service, whichever tor does it.
+func (c *Config) normalizeService() error {
 	if c.PoWQueueRate < 0 || c.PoWQueueBurst < 0 {
 		return fmt.Errorf("proof-of-work queue rate %d or burst %d is negative: use 0 for the defaults", c.PoWQueueRate, c.PoWQueueBurst)
 	}
@@ -245,13 +324,13 @@ func (c *Config) normalize() error {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = DefaultMaxStreams
 	}
-	if c.PublishTimeout < 0 {
-		return fmt.Errorf("publish timeout %v is negative: use 0 for %v", c.PublishTimeout, DefaultPublishTimeout)
+	if c.OnionbalanceFrontend != "" {
+		a, err := ParseAddress(c.OnionbalanceFrontend)
+		if err != nil {
+			return fmt.Errorf("malformed Onionbalance frontend address: %w", err)
+		}
+		c.OnionbalanceFrontend = a
 	}
-	if c.PublishTimeout == 0 {
-		c.PublishTimeout = DefaultPublishTimeout
-	}
-	c.TestNetwork = append([]string(nil), c.TestNetwork...)
 	return nil
 }
 
@@ -273,10 +352,10 @@ func prepareDir(dir string) error {
 	return nil
 }
 
-// listenUnix listens on path, first removing a socket left by a process
-// that is gone. It refuses to remove anything that is not a socket, or a
-// socket something still listens on.
-func listenUnix(path string) (*net.UnixListener, error) {
+// listenUnix listens on path with the given mode, first removing a socket
+// left by a process that is gone. It refuses to remove anything that is not
+// a socket, or a socket something still listens on.
+func listenUnix(path string, mode fs.FileMode) (*net.UnixListener, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("%s exists and is not a socket: move it away", path)
@@ -295,7 +374,7 @@ func listenUnix(path string) (*net.UnixListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("failed to restrict socket %s: %w", path, err)
 	}

@@ -451,6 +451,8 @@ func TestConfigErrors(t *testing.T) {
 		{"max streams", Config{DataDir: private, ControlAddr: "127.0.0.1:1", MaxStreams: 70000}, "out of range"},
 		{"open dir", Config{DataDir: open, ControlAddr: "127.0.0.1:1"}, "chmod 700"},
 		{"no tor", Config{DataDir: private, TorPath: "/nonexistent/tor"}, "apt-get install tor"},
+		{"bad frontend", Config{DataDir: private, TorPath: "/bin/true", OnionbalanceFrontend: "example.onion"}, "not a v3 onion address"},
+		{"frontend with control port", Config{DataDir: private, ControlAddr: "127.0.0.1:1", OnionbalanceFrontend: someAddress(t)}, "needs a tor of its own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Start(t.Context(), tc.c)
@@ -461,6 +463,16 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(private, keyFileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a rejected configuration created a key: %v", err)
+	}
+
+	// A backend of itself is refused before tor starts.
+	own := shortDir(t)
+	if _, err := loadOrCreateKey(own); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := Address(own)
+	if _, err := Start(t.Context(), Config{DataDir: own, TorPath: "/bin/false", OnionbalanceFrontend: addr}); err == nil || !strings.Contains(err.Error(), "this backend's own") {
+		t.Errorf("Start as a backend of its own address: err = %v", err)
 	}
 }
 

@@ -36,6 +36,7 @@ type incarnation struct {
 	proc   *torProcess   // nil with ControlAddr
 	cancel func()        // ends the incarnation's goroutines and kills its tor
 	id     string        // service ID once added, without ".onion"
+	added  bool          // the service was added with ADD_ONION (DEL_ONION removes it)
 	lost   chan struct{} // closed when tor exits or the control connection fails
 	watch  context.CancelFunc
 }
@@ -81,8 +82,17 @@ func (s *Service) startIncarnation(ctx context.Context) (inc *incarnation, err e
 	if err = inc.ctrl.AddEventListener(events, codes...); err != nil {
 		return inc, fmt.Errorf("failed to subscribe to tor events: %w", err)
 	}
-	if inc.id, err = s.addOnion(inc.ctrl); err != nil {
-		return inc, err
+	if s.c.OnionbalanceFrontend != "" {
+		// tor read the service from its torrc.
+		if err = s.checkTorrcService(); err != nil {
+			return inc, err
+		}
+		inc.id = strings.TrimSuffix(s.addr, ".onion")
+	} else {
+		if inc.id, err = s.addOnion(inc.ctrl); err != nil {
+			return inc, err
+		}
+		inc.added = true
 	}
 	st.setID(inc.id)
 	if inc.t != nil {
@@ -152,6 +162,13 @@ func (s *Service) startTor(ctx context.Context, inc *incarnation) error {
 		"Log notice file " + filepath.Join(s.torDir, "notice.log"),
 		// tor exits if this process dies without closing it.
 		"__OwningControllerProcess " + strconv.Itoa(os.Getpid()),
+	}
+	if s.c.OnionbalanceFrontend != "" {
+		hs, err := ServiceTorrc(s.c, s.c.DataDir, s.sockPath)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, hs...)
 	}
 	if testTorrc != nil {
 		lines = append(lines, testTorrc(s.torDir)...)
@@ -231,6 +248,20 @@ func (s *Service) addOnion(ctrl *control.Conn) (string, error) {
 	return "", errors.New("tor accepted the onion service but reported no service ID")
 }
 
+// checkTorrcService checks that the tor just started serves the key in
+// DataDir: tor writes the address of the HiddenServiceDir's key to its
+// hostname file when it loads the service.
+func (s *Service) checkTorrcService() error {
+	b, err := os.ReadFile(filepath.Join(s.c.DataDir, "hostname"))
+	if err != nil {
+		return fmt.Errorf("tor did not load the onion service from its torrc: %w", err)
+	}
+	if got := strings.TrimSpace(string(b)); got != s.addr {
+		return fmt.Errorf("tor loaded onion service %s from %s, but its key is for %s", got, s.c.DataDir, s.addr)
+	}
+	return nil
+}
+
 // stopIncarnation removes the service and stops tor, gently first. It
 // handles partly started incarnations.
 func (s *Service) stopIncarnation(inc *incarnation) {
@@ -243,7 +274,7 @@ func (s *Service) stopIncarnation(inc *incarnation) {
 	force := time.AfterFunc(stopWait, inc.cancel)
 	defer force.Stop()
 	if inc.ctrl != nil {
-		if inc.id != "" {
+		if inc.added {
 			inc.ctrl.DelOnion(inc.id)
 		}
 		if inc.t != nil {

@@ -229,9 +229,9 @@ func (w *Workspace) fail(err error) {
 	w.discard()
 }
 
-// Import reads a batch, checks it against the server's verifier key, and
-// opens and checks every envelope not seen before, in parallel, as the batch
-// streams in. progress, if not nil, is called as envelopes are processed.
+// Import reads a batch, checks it against the server's verifier key (or
+// the keys of several servers: see [ServerKeys]), and opens and checks
+// every envelope not seen before, in parallel, as the batch streams in. progress, if not nil, is called as envelopes are processed.
 //
 // The batch is refused whole, and the run with it, unless it carries a valid
 // signature by the server key and every envelope matches the manifest, or if
@@ -266,7 +266,7 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 		defer func() { keep.remove() }() // unless finished
 		r = io.TeeReader(r, keep)
 	}
-	br, err := batch.NewReader(r, server)
+	br, err := openBatch(r, server)
 	if err != nil {
 		return nil, err
 	}

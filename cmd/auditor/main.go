@@ -1,7 +1,7 @@
 // Command auditor verifies testimony audit logs offline.
 //
 //	auditor verify --log DIR --key VERIFIER [--trusted CHECKPOINT] [--save-checkpoint FILE] [--store DIR] [--json]
-//	auditor reconcile --server-log DIR --server-key VERIFIER [--researcher-log DIR... --researcher-key VERIFIER...] [--exports PATH...] [--json]
+//	auditor reconcile --server-log DIR --server-key VERIFIER [--server-log DIR --server-key VERIFIER...] [--researcher-log DIR... --researcher-key VERIFIER...] [--exports PATH...] [--json]
 //
 // reconcile matches batches both ways: the batches the server exported with
 // those the researchers imported, and the reply batches the researchers
@@ -205,11 +205,11 @@ func storeEnvelopes(dir string, errp *error) iter.Seq2[string, [32]byte] {
 }
 
 func reconcileCommand(stdout io.Writer) *cobra.Command {
-	var serverDir, serverKey string
+	var serverDirs, serverKeys []string
 	var researcherDirs, researcherKeys, exports []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "reconcile --server-log DIR --server-key VERIFIER --researcher-log DIR... --researcher-key VERIFIER...",
+		Use:   "reconcile --server-log DIR --server-key VERIFIER... --researcher-log DIR... --researcher-key VERIFIER...",
 		Short: "Check that every exported batch was imported, every reply batch written was imported, and nothing else",
 		Long: `reconcile verifies the server's audit log and each researcher's audit log,
 then checks that every batch the server exported (manifest hash and count)
@@ -223,11 +223,17 @@ its log's latest signed checkpoint. Give every researcher's log: a batch
 imported by a researcher whose log is missing, or a reply batch they wrote,
 is reported as unaccounted for.
 
+A study served by several servers behind one address (Onionbalance) has a log
+and a key per server: give each server's --server-log followed by its
+--server-key, in pairs. Every batch of every server must then be imported,
+and nothing else; a batch recorded as exported by two servers is a finding.
+Every reply batch must be imported by every server: a person coming back may
+reach any of them.
 Each researcher log must be signed by one of the --researcher-key keys.
 
-With --exports (batch files, the server's export records in
+With --exports (batch files, the servers' export records in
 DATA/store/exports, or folders holding either), reconcile also checks each
-batch manifest: the server log must record it as exported, with its count,
+batch manifest: a server log must record it as exported, with its count,
 and must hold a submission-stored record for every envelope it lists, proven
 to be in the signed log. With --exports alone, it checks only that.
 
@@ -239,16 +245,25 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 
   # Every exported envelope is in the server log.
   auditor reconcile --server-log ./server-audit --server-key "$(cat server-audit.vkey)" \
-    --exports /media/usb/ --exports ./server-data/store/exports`,
+    --exports /media/usb/ --exports ./server-data/store/exports
+
+  # Two servers behind Onionbalance, one researcher.
+  auditor reconcile \
+    --server-log ./backend1-audit --server-key "$(cat backend1-audit.vkey)" \
+    --server-log ./backend2-audit --server-key "$(cat backend2-audit.vkey)" \
+    --researcher-log ./alice-audit --researcher-key "$(cat alice-audit.vkey)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			servers, err := serverLogs(serverDirs, serverKeys)
+			if err != nil {
+				return err
+			}
 			var rec *audit.Reconciliation
-			var err error
 			switch {
 			case len(researcherDirs) > 0 || len(researcherKeys) > 0:
-				rec, err = audit.Reconcile(serverDir, serverKey, researcherDirs, researcherKeys)
+				rec, err = audit.ReconcileServers(servers, researcherDirs, researcherKeys)
 			case len(exports) > 0:
-				rec, err = audit.ReconcileServer(serverDir, serverKey)
+				rec, err = audit.ReconcileServerLogs(servers)
 			default:
 				return errors.New("give the researchers' logs (--researcher-log and --researcher-key), the exported batches (--exports), or both")
 			}
@@ -274,8 +289,8 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&serverDir, "server-log", "", "the server's audit log directory (required)")
-	f.StringVar(&serverKey, "server-key", "", "pinned verifier key of the server log (required)")
+	f.StringArrayVar(&serverDirs, "server-log", nil, "a server's audit log directory (required; repeat for each server, each followed by its --server-key)")
+	f.StringArrayVar(&serverKeys, "server-key", nil, "pinned verifier key of the --server-log before it (required)")
 	f.StringArrayVar(&researcherDirs, "researcher-log", nil, "a researcher's audit log directory (required; repeat for each)")
 	f.StringArrayVar(&researcherKeys, "researcher-key", nil, "pinned verifier key of a researcher log (repeat for each)")
 	f.StringArrayVar(&exports, "exports", nil, "a batch file, a server export record (part-NNNNNN.manifest) or a folder of them (repeat for several)")
@@ -284,6 +299,20 @@ Any mismatch is named and makes reconcile exit with status 1.`,
 		cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// serverLogs pairs the --server-log and --server-key flags in the order
+// they were given: the first log with the first key, and so on. A log
+// paired with another server's key fails verification, by name.
+func serverLogs(dirs, keys []string) ([]audit.ServerLog, error) {
+	if len(dirs) != len(keys) {
+		return nil, fmt.Errorf("%d --server-log but %d --server-key: give each server's log followed by its key", len(dirs), len(keys))
+	}
+	var servers []audit.ServerLog
+	for i := range dirs {
+		servers = append(servers, audit.ServerLog{Dir: dirs[i], Key: keys[i]})
+	}
+	return servers, nil
 }
 
 // checkManifests checks every manifest found at path: a batch file, a
@@ -430,7 +459,7 @@ func formatEvents(ev map[audit.Event]int) string {
 }
 
 func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
-	logs := append([]*audit.Report{rec.Server}, rec.Researchers...)
+	logs := append(append([]*audit.Report{}, rec.Servers...), rec.Researchers...)
 	for _, r := range logs {
 		status := "OK"
 		if !r.OK() {
@@ -438,7 +467,11 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		}
 		fmt.Fprintf(w, "log %s: %d records, %d signed, %s\n", r.Dir, r.Records, r.Signed, status)
 	}
-	fmt.Fprintf(w, "batches exported by the server: %d\n", len(rec.Batches))
+	if len(rec.Servers) > 1 {
+		fmt.Fprintf(w, "batches exported by the %d servers: %d\n", len(rec.Servers), len(rec.Batches))
+	} else {
+		fmt.Fprintf(w, "batches exported by the server: %d\n", len(rec.Batches))
+	}
 	for _, b := range rec.Batches {
 		var where []string
 		for _, im := range b.Imports {
@@ -447,7 +480,11 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		if len(where) == 0 {
 			where = []string{"NOT IMPORTED"}
 		}
-		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, server record %d -> %s\n", b.Day, b.Count, b.Manifest, b.Record, strings.Join(where, "; "))
+		server := ""
+		if len(rec.Servers) > 1 {
+			server = b.Server + " "
+		}
+		fmt.Fprintf(w, "  %s  %d envelopes, manifest %s, %sserver record %d -> %s\n", b.Day, b.Count, b.Manifest, server, b.Record, strings.Join(where, "; "))
 	}
 	if len(rec.Researchers) > 0 {
 		fmt.Fprintf(w, "reply batches written by the researchers: %d\n", len(rec.ReplyBatches))
@@ -455,7 +492,11 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 	for _, b := range rec.ReplyBatches {
 		var where []string
 		for _, im := range b.Imports {
-			where = append(where, fmt.Sprintf("server record %d (%s)", im.Record, im.Day))
+			server := ""
+			if len(rec.Servers) > 1 {
+				server = im.Server + " "
+			}
+			where = append(where, fmt.Sprintf("%sserver record %d (%s)", server, im.Record, im.Day))
 		}
 		if len(where) == 0 {
 			where = []string{"NOT IMPORTED"}
@@ -470,9 +511,9 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		case len(rec.Researchers) == 0:
 			fmt.Fprintf(w, "result: OK: the server log records every exported batch and every envelope in them\n")
 		case rec.Manifests > 0:
-			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by the server, and nothing else; the server log records every envelope in them\n")
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by every server, and nothing else; the server log records every envelope in them\n")
 		default:
-			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by the server, and nothing else\n")
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by every server, and nothing else\n")
 		}
 		return
 	}

@@ -364,3 +364,39 @@ func TestReconcileExports(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// TestReconcileSeveralServers: two Onionbalance backends, each with its
+// own log and key, given as --server-log/--server-key pairs.
+func TestReconcileSeveralServers(t *testing.T) {
+	a := newLog(t, "testimony/server/study-1", audit.SubmissionStored(h("ea"), day), audit.BatchExported(h("batch-a"), 1, day))
+	b := newLog(t, "testimony/server/study-1", audit.SubmissionStored(h("eb"), day), audit.BatchExported(h("batch-b"), 1, day))
+	res := newLog(t, "testimony/researcher/alice", audit.BatchImported(h("batch-a"), 1, "alice-key-fp", day), audit.BatchImported(h("batch-b"), 1, "alice-key-fp", day))
+	args := []string{"reconcile", "--server-log", a.dir, "--server-key", a.vkey, "--server-log", b.dir, "--server-key", b.vkey,
+		"--researcher-log", res.dir, "--researcher-key", res.vkey}
+	code, out, errOut := runAuditor(t, args...)
+	if code != exitOK || !strings.Contains(out, "batches exported by the 2 servers: 2") || !strings.Contains(out, b.dir+" server record") || !strings.Contains(out, "result: OK") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runAuditor(t, append(args, "--json")...)
+	var rec audit.Reconciliation
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || code != exitOK || len(rec.Servers) != 2 || rec.Batches[1].Server != b.dir {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+
+	// The second server's batch, left out of the researcher's import.
+	code, out, _ = runAuditor(t, "reconcile", "--server-log", a.dir, "--server-key", a.vkey, "--server-log", b.dir, "--server-key", b.vkey,
+		"--researcher-log", newLog(t, "testimony/researcher/bob", audit.BatchImported(h("batch-a"), 1, "bob-key-fp", day)).dir,
+		"--researcher-key", res.vkey)
+	if code != exitDamaged {
+		t.Fatalf("a researcher log signed by another key, and a batch not imported: exit %d:\n%s", code, out)
+	}
+
+	for _, bad := range [][]string{
+		{"reconcile", "--server-log", a.dir, "--server-log", b.dir, "--server-key", a.vkey, "--researcher-log", res.dir, "--researcher-key", res.vkey},
+		{"reconcile", "--server-log", a.dir, "--server-key", a.vkey, "--server-log", a.dir, "--server-key", b.vkey, "--researcher-log", res.dir, "--researcher-key", res.vkey},
+	} {
+		if code, _, errOut := runAuditor(t, bad...); code != exitError || !strings.Contains(errOut, "--server") && !strings.Contains(errOut, "twice") {
+			t.Errorf("%q: exit %d, %s", bad, code, errOut)
+		}
+	}
+}

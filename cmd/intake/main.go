@@ -46,6 +46,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), exportCmd(), purgeCmd(), serverKeyCmd(), auditKeyCmd(), addressCmd(), demoCmd())
 	root.AddCommand(backupCmd(), restoreCmd(), statusCmd(), repliesCmd())
+	root.AddCommand(onionbalanceConfigCmd(), torrcCmd())
 	return root
 }
 
@@ -59,7 +60,10 @@ submission as an envelope sealed to the study's researchers. It starts the syste
 publishes the service with a key kept in DIR/onion (so the address never changes), and
 prints the address. There is no TCP listener: tor forwards to a Unix socket in DIR.
 
---listen serves on a loopback address instead, for development only.
+--onionbalance-frontend ADDRESS makes it one of several servers behind one address (see
+intake onionbalance-config); --external-tor SOCKET starts no tor and serves on SOCKET
+for a tor of the operator's (see intake torrc). --listen serves on a loopback address
+instead, for development only.
 
 It refuses a study whose recipients include the example study's placeholder
 keys, and a revision of the study that changes its id or the meaning of a
@@ -88,6 +92,7 @@ On SIGTERM or SIGINT it stops taking connections, gives requests in progress
 	f.StringVar(&o.listen, "listen", "", "serve on this loopback address instead of an onion service (development only)")
 	f.StringVar(&o.torControl, "tor-control", "", "use an already-running tor through its control port 127.0.0.1:PORT instead of starting one")
 	f.StringVar(&o.torCookie, "tor-cookie", "", "control cookie file of the tor at --tor-control (default: the file tor names)")
+	addOnionFlags(f, &o)
 	f.BoolVar(&o.noPoW, "no-pow", false, "turn off tor's proof-of-work defence against floods (on by default)")
 	f.IntVar(&o.powQueueRate, "pow-queue-rate", 0, "under a flood, introductions tor serves per second, highest proof-of-work first (default 250)")
 	f.IntVar(&o.powQueueBurst, "pow-queue-burst", 0, "under a flood, introductions tor serves at once at most (default 2500)")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,8 @@ import (
 type serveOptions struct {
 	study, data, listen         string
 	torControl, torCookie       string
+	onionbalanceFrontend        string // --onionbalance-frontend
+	externalTor                 string // --external-tor SOCKET
 	noPoW                       bool
 	powQueueRate, powQueueBurst int
 	maxStreams                  int
@@ -37,6 +40,9 @@ type serveOptions struct {
 // runServe serves until ctx is done: on the onion service by default, on a
 // loopback address with --listen.
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
+	if err := checkOnionOptions(o); err != nil {
+		return err
+	}
 	if o.listen != "" {
 		if err := checkLoopback(o.listen); err != nil {
 			return err
@@ -117,31 +123,97 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return serve(ctx, srv, hs, ln, o.stopGrace, log)
 	}
 
+	ln, closeOnion, err := publish(ctx, o, d, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeOnion()
+	describeVersions(stdout, study, versions.Earlier, time.Now())
+	return serve(ctx, srv, hs, ln, o.stopGrace, log)
+}
+
+// publish makes the listener people reach through Tor: by default and as an
+// Onionbalance backend, an onion service of a tor that intake starts and
+// supervises; with --external-tor, only a socket for a tor of the
+// operator's. The returned function stops what it started.
+func publish(ctx context.Context, o serveOptions, d *intake.Data, log oplog.Logger, stdout io.Writer) (net.Listener, func(), error) {
+	if o.externalTor != "" {
+		ln, err := onion.ListenExternal(o.externalTor)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--external-tor: %w", err)
+		}
+		fmt.Fprintf(stdout, "serving on unix:%s for the tor of the operator's torrc (the onion address is in its HiddenServiceDir/hostname)\n", o.externalTor)
+		return ln, func() { ln.Close() }, nil
+	}
 	var extra []string
 	if o.testNetwork != "" {
+		var err error
 		if extra, err = readTorrcLines(o.testNetwork); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	svc, err := onion.Start(ctx, onion.Config{
-		DataDir:       filepath.Join(o.data, "onion"),
-		ControlAddr:   o.torControl,
-		ControlCookie: o.torCookie,
-		PoWDisabled:   o.noPoW,
-		PoWQueueRate:  o.powQueueRate,
-		PoWQueueBurst: o.powQueueBurst,
-		MaxStreams:    o.maxStreams,
-		TestNetwork:   extra,
-		Published:     func() { d.Record(audit.OnionPublished(time.Now())) },
-		Logger:        log.Zerolog(),
+		DataDir:              filepath.Join(o.data, "onion"),
+		ControlAddr:          o.torControl,
+		ControlCookie:        o.torCookie,
+		PoWDisabled:          o.noPoW,
+		PoWQueueRate:         o.powQueueRate,
+		PoWQueueBurst:        o.powQueueBurst,
+		MaxStreams:           o.maxStreams,
+		OnionbalanceFrontend: o.onionbalanceFrontend,
+		TestNetwork:          extra,
+		Published:            func() { d.Record(audit.OnionPublished(time.Now())) },
+		Logger:               log.Zerolog(),
 	})
 	if err != nil {
-		return fmt.Errorf("failed to start the onion service: %w", err)
+		return nil, nil, fmt.Errorf("failed to start the onion service: %w", err)
 	}
-	defer svc.Close()
-	fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
-	describeVersions(stdout, study, versions.Earlier, time.Now())
-	return serve(ctx, srv, hs, svc.Listener(), o.stopGrace, log)
+	if o.onionbalanceFrontend != "" {
+		front, _ := onion.ParseAddress(o.onionbalanceFrontend)
+		fmt.Fprintf(stdout, "serving on http://%s as a backend of the Onionbalance frontend %s (give people the frontend's address)\n", svc.Address(), front)
+	} else {
+		fmt.Fprintf(stdout, "serving on http://%s\n", svc.Address())
+	}
+	return svc.Listener(), func() { svc.Close() }, nil
+}
+
+// checkOnionOptions refuses combinations of the options that say how the
+// service reaches Tor that cannot work. With --external-tor, the options
+// that configure a tor of intake's own belong in that tor's torrc.
+func checkOnionOptions(o serveOptions) error {
+	if o.onionbalanceFrontend != "" {
+		if _, err := onion.ParseAddress(o.onionbalanceFrontend); err != nil {
+			return fmt.Errorf("malformed --onionbalance-frontend: %w", err)
+		}
+		if o.listen != "" {
+			return errors.New("--onionbalance-frontend makes an onion service, --listen serves on loopback: give one")
+		}
+	}
+	if o.externalTor == "" {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"--listen", o.listen != ""},
+		{"--tor-control", o.torControl != ""},
+		{"--tor-cookie", o.torCookie != ""},
+		{"--private-tor-network", o.testNetwork != ""},
+		{"--onionbalance-frontend", o.onionbalanceFrontend != ""},
+		{"--no-pow", o.noPoW},
+		{"--pow-queue-rate", o.powQueueRate != 0},
+		{"--pow-queue-burst", o.powQueueBurst != 0},
+		{"--max-streams", o.maxStreams != 0},
+	} {
+		if f.set {
+			if f.name == "--listen" {
+				return errors.New("--external-tor serves on a socket for tor, --listen on loopback: give one")
+			}
+			return fmt.Errorf("%s has no effect with --external-tor: that tor's torrc decides it; `intake torrc` prints the lines to put there", f.name)
+		}
+	}
+	return nil
 }
 
 // readTorrcLines reads "Key value" lines (blank lines and # comments

@@ -219,10 +219,10 @@ func openKey(path, passFile string, stderr io.Writer) (*envelope.Identity, error
 }
 
 func decryptCmd() *cobra.Command {
-	var keyPath, passFile, studyPath, serverKey, out, lang, labels string
-	var handovers, teamCopies []string
+	var keyPath, passFile, studyPath, out, lang, labels string
+	var serverKeys, handovers, teamCopies []string
 	c := &cobra.Command{
-		Use:   "decrypt --key FILE --study STUDY --server-key KEY --out WORKSPACE [BATCH...]",
+		Use:   "decrypt --key FILE --study STUDY --server-key KEY... --out WORKSPACE [BATCH...]",
 		Short: "Check, decrypt and pseudonymize batches into a workspace",
 		Long: `decrypt checks each batch's signature against the server key you pinned and every
 envelope's hash (a tampered, truncated or unsigned batch is refused whole), decrypts the
@@ -239,6 +239,9 @@ only what is new and never changes a pseudonym.
 
 The study file must be a valid revision of every version the workspace holds (same id,
 no question id reused with another type, no choice value given another meaning).
+
+A study served by several servers behind one address (Onionbalance) has a batch key per
+server: give each with its own --server-key, and each batch must be signed by one of them.
 
 A key that opens none of a batch's envelopes is refused before anything is written,
 with the fingerprints of the study's recipients and of your key. A run is all or
@@ -273,6 +276,10 @@ and brings in those that now pass. It also finishes a run that was interrupted.
   # after correcting the study file: examine the quarantine again
   researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
     --server-key "$(cat server.pub)" --out ~/study-workspace
+  # two servers behind Onionbalance: the batches of both into one workspace
+  researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
+    --server-key "$(cat backend1.pub)" --server-key "$(cat backend2.pub)" \
+    --out ~/study-workspace backend1-batch.tar backend2-batch.tar
   # a new researcher: the testimonies sealed before they joined, from a teammate
   researcher decrypt --key ~/testimony.key --study nk-internet-access.yaml \
     --out ~/study-workspace --handover from-alice.handover
@@ -287,10 +294,16 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			}
 			var verifier note.Verifier
 			switch {
-			case serverKey != "":
-				if verifier, err = note.NewVerifier(strings.TrimSpace(serverKey)); err != nil {
-					return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+			case len(serverKeys) > 0:
+				var keys []note.Verifier
+				for _, serverKey := range serverKeys {
+					v, err := note.NewVerifier(strings.TrimSpace(serverKey))
+					if err != nil {
+						return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
+					}
+					keys = append(keys, v)
 				}
+				verifier = researcher.ServerKeys(keys...)
 			case len(batches) > 0:
 				return usageError{errors.New("--server-key is required to check batches: give the line `intake server-key` printed")}
 			}
@@ -378,7 +391,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 	c.Flags().StringVar(&keyPath, "key", "", "your key file, made by keygen (required)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file instead of the terminal")
 	c.Flags().StringVar(&studyPath, "study", "", "the study file the server serves (required)")
-	c.Flags().StringVar(&serverKey, "server-key", "", "the server's verifier key, as `intake server-key` printed it (required with batches)")
+	c.Flags().StringArrayVar(&serverKeys, "server-key", nil, "the server's verifier key, as `intake server-key` printed it (required with batches; repeat for each server of a study served by several)")
 	c.Flags().StringVar(&out, "out", "", "workspace folder (required; created if missing)")
 	c.Flags().StringVar(&lang, "lang", "", "language of question labels in Markdown files and of the XLSX sheet of labels, one of the study's (default: as before, or the study's first)")
 	c.Flags().StringVar(&labels, "labels", "", "also write testimonies-labels-`LANG`.csv, choice labels in LANG instead of values, and keep it up to date (none: stop)")

@@ -316,7 +316,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("audit logs do not reconcile: %w", err)
 	}
 	step("auditor", "Verified the server's audit log (%d records, %d signed) and the researcher's (%d): every exported batch was imported, nothing else. No record names a person, an address or a time finer than the day.",
-		rec.Server.Records, rec.Server.Signed, rec.Researchers[0].Records)
+		rec.Servers[0].Records, rec.Servers[0].Signed, rec.Researchers[0].Records)
 
 	fmt.Fprintf(out, "\nDone in %.1f s. The workspace holds testimonies.csv (opens in Excel), testimonies.jsonl, codebook.csv and one Markdown file per testimony.\n", time.Since(started).Seconds())
 	if o.Dir != "" {

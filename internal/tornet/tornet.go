@@ -2,10 +2,25 @@
 // tests and the offline demo.
 //
 // Use [Start] to bring up three directory authorities, three relays and a
-// client with a SOCKS port, all on 127.0.0.1 with free ports, and
+// client with a SOCKS port (and a control port, for [Network.NewIdentity]),
+// all on 127.0.0.1 with free ports, and
 // [Network.ExtraArgs] or [Network.TorrcLines] to point another tor (for
 // example the one that serves an onion service) at it. [Network.Close] stops
 // every tor it started.
+//
+// The authorities vote every 10 seconds and are the only HSDirs (the relays
+// are not directory caches, which keeps fresh clients from stalling on
+// them). An onion service's time period, and so the lifetime of its
+// descriptors, is 24 voting intervals: 4 minutes.
+//
+// Onionbalance run with --is-testnet assumes more: a 20-second voting
+// interval (its 8-minute time period must be tor's) and at least 5 HSDirs
+// for which its tor has a current microdescriptor (with fewer, it loops
+// forever filling its hash ring, at full CPU, deaf to SIGTERM). Right after
+// each consensus of a young network some microdescriptors are new and not
+// yet fetched, so [OnionbalanceOptions] asks for 7. [Options.HSDirs] and
+// [Options.VotingInterval] give that, at the cost of a slower start; the
+// default network stays as it was for every other test.
 //
 // The network never touches the public Tor network: every tor runs with
 // TestingTorNetwork 1, UseDefaultFallbackDirs 0 and only this network's
@@ -25,6 +40,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +55,12 @@ import (
 
 const (
 	numAuthorities = 3
-	numRelays      = 3
+	// defaultRelays is the number of relays besides the authorities,
+	// unless Options.HSDirs asks for more.
+	defaultRelays = 3
+	maxHSDirs     = 12
+
+	defaultVotingInterval = 10 * time.Second
 
 	// killAfter is how long Close waits after SIGTERM before SIGKILL. One
 	// authority occasionally ignores SIGTERM on such a network.
@@ -60,6 +81,33 @@ type Options struct {
 
 	// Logf receives progress messages. The zero value discards them.
 	Logf func(format string, args ...any)
+
+	// HSDirs is the number of relays that store onion service descriptors
+	// (the HSDir flag): 3 to 12, or 0 for 3. The three authorities are
+	// HSDirs; above 3, the other relays are directory caches and HSDirs too
+	// (fresh clients then sometimes stall for about 10 seconds while
+	// bootstrapping), and there are HSDirs-3 of them instead of 3.
+	// Onionbalance needs at least 5.
+	HSDirs int
+
+	// VotingInterval is how often the authorities make a consensus; an
+	// onion service's time period is 24 of them. A whole number of seconds
+	// from 10 s to 60 s. The zero value means 10 s. Onionbalance's
+	// --is-testnet assumes 20 s. The first consensus comes one to two
+	// intervals after the start, so a longer one starts the network more
+	// slowly.
+	VotingInterval time.Duration
+}
+
+// OnionbalanceOptions returns opts with what `onionbalance --is-testnet`
+// needs of a test network: 7 HSDirs (5 at least, and room for two its tor
+// lacks a fresh microdescriptor for) and a 20-second voting interval. Such
+// a network takes about 35 to 55 seconds to start instead of 15 to 25 (90
+// on a loaded machine).
+func OnionbalanceOptions(opts Options) Options {
+	opts.HSDirs = 7
+	opts.VotingInterval = 20 * time.Second
+	return opts
 }
 
 // Network is a running private Tor network. Its methods are safe for
@@ -70,6 +118,11 @@ type Network struct {
 	procs          []*proc
 	dirAuthorities []string // "auth0 orport=… v3ident=… 127.0.0.1:… FP"
 	socksAddr      string
+	controlAddr    string // the client's control port
+	cookieFile     string // its authentication cookie
+	relays         int
+	relayHSDirs    bool // relays are directory caches and HSDirs
+	voting         time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -81,6 +134,7 @@ type node struct {
 	dir              string
 	orPort, dirPort  int
 	socksPort        int
+	controlPort      int    // the client's, for NewIdentity
 	fingerprint      string // relay identity, 40 upper-case hex digits
 	v3ident          string // authorities only
 	isAuth, isClient bool
@@ -92,6 +146,10 @@ type node struct {
 // on this kind of machine that takes 15 to 25 seconds. On any error, and if
 // ctx ends first, it stops every tor it started before returning.
 func Start(ctx context.Context, opts Options) (*Network, error) {
+	n, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
 	torPath, err := lookPath(opts.TorPath, "tor")
 	if err != nil {
 		return nil, err
@@ -100,7 +158,6 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{dir: opts.Dir, logf: opts.Logf}
 	if n.logf == nil {
 		n.logf = func(string, ...any) {}
 	}
@@ -151,6 +208,27 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	return n, nil
 }
 
+// configure checks opts and returns the network they describe, not
+// started.
+func configure(opts Options) (*Network, error) {
+	n := &Network{dir: opts.Dir, logf: opts.Logf, relays: defaultRelays, voting: defaultVotingInterval}
+	switch h := opts.HSDirs; {
+	case h == 0 || h == numAuthorities:
+	case h > numAuthorities && h <= maxHSDirs:
+		n.relays, n.relayHSDirs = max(defaultRelays, h-numAuthorities), true
+	default:
+		return nil, fmt.Errorf("tornet: %d HSDirs asked for: want 3 to %d, or 0 for 3", h, maxHSDirs)
+	}
+	switch v := opts.VotingInterval; {
+	case v == 0:
+	case v >= 10*time.Second && v <= time.Minute && v%time.Second == 0:
+		n.voting = v
+	default:
+		return nil, fmt.Errorf("tornet: voting interval %v: want whole seconds from 10s to 1m, or 0 for 10s", v)
+	}
+	return n, nil
+}
+
 func lookPath(given, name string) (string, error) {
 	if given == "" {
 		given = name
@@ -164,7 +242,7 @@ func lookPath(given, name string) (string, error) {
 
 // layout picks free ports and names directories for every node.
 func (n *Network) layout() ([]*node, error) {
-	ports, err := freePorts(2*numAuthorities + numRelays + 1)
+	ports, err := freePorts(2*numAuthorities + n.relays + 2)
 	if err != nil {
 		return nil, err
 	}
@@ -173,18 +251,21 @@ func (n *Network) layout() ([]*node, error) {
 		nodes = append(nodes, &node{name: "auth" + strconv.Itoa(i), isAuth: true, orPort: ports[0], dirPort: ports[1]})
 		ports = ports[2:]
 	}
-	for i := range numRelays {
+	for i := range n.relays {
 		nodes = append(nodes, &node{name: "relay" + strconv.Itoa(i), orPort: ports[0]})
 		ports = ports[1:]
 	}
-	nodes = append(nodes, &node{name: "client0", isClient: true, socksPort: ports[0]})
+	nodes = append(nodes, &node{name: "client0", isClient: true, socksPort: ports[0], controlPort: ports[1]})
 	for _, nd := range nodes {
 		nd.dir = filepath.Join(n.dir, nd.name)
 		if err := os.MkdirAll(nd.dir, 0o700); err != nil {
 			return nil, fmt.Errorf("failed to create %s directory: %w", nd.name, err)
 		}
 	}
-	n.socksAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(nodes[len(nodes)-1].socksPort))
+	client := nodes[len(nodes)-1]
+	n.socksAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(client.socksPort))
+	n.controlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(client.controlPort))
+	n.cookieFile = filepath.Join(client.dir, "control_auth_cookie")
 	return nodes, nil
 }
 
@@ -290,6 +371,8 @@ func (n *Network) writeConfig(nodes []*node) error {
 		if nd.isAuth {
 			n.dirAuthorities = append(n.dirAuthorities, fmt.Sprintf("%s orport=%d v3ident=%s 127.0.0.1:%d %s",
 				nd.name, nd.orPort, nd.v3ident, nd.dirPort, nd.fingerprint))
+		}
+		if nd.isAuth || (n.relayHSDirs && !nd.isClient) {
 			hsdirs = append(hsdirs, nd.fingerprint)
 		}
 	}
@@ -321,6 +404,8 @@ func (n *Network) writeConfig(nodes []*node) error {
 		switch {
 		case nd.isClient:
 			c = append(c, fmt.Sprintf("SocksPort 127.0.0.1:%d ExtendedErrors", nd.socksPort),
+				fmt.Sprintf("ControlPort 127.0.0.1:%d", nd.controlPort),
+				"CookieAuthentication 1",
 				// For diagnosing onion service connections.
 				"Log info file "+filepath.Join(nd.dir, "info.log"))
 		default:
@@ -335,16 +420,21 @@ func (n *Network) writeConfig(nodes []*node) error {
 			)
 		}
 		if nd.isAuth {
+			// Vote and distribution delays of a fifth of the interval:
+			// 2 s for 10 s, 4 s for 20 s, as Onionbalance's testnet
+			// mode expects.
+			vi := int(n.voting / time.Second)
+			delay := strconv.Itoa(vi / 5)
 			c = append(c,
 				fmt.Sprintf("DirPort 127.0.0.1:%d", nd.dirPort),
 				"AuthoritativeDirectory 1",
 				"V3AuthoritativeDirectory 1",
-				"TestingV3AuthInitialVotingInterval 10",
-				"TestingV3AuthInitialVoteDelay 2",
-				"TestingV3AuthInitialDistDelay 2",
-				"V3AuthVotingInterval 10",
-				"V3AuthVoteDelay 2",
-				"V3AuthDistDelay 2",
+				"TestingV3AuthInitialVotingInterval "+strconv.Itoa(vi),
+				"TestingV3AuthInitialVoteDelay "+delay,
+				"TestingV3AuthInitialDistDelay "+delay,
+				"V3AuthVotingInterval "+strconv.Itoa(vi),
+				"V3AuthVoteDelay "+delay,
+				"V3AuthDistDelay "+delay,
 				"V3AuthNIntervalsValid 2",
 				"TestingDirAuthVoteGuard *",
 				"TestingDirAuthVoteHSDir "+strings.Join(hsdirs, ","),
@@ -352,10 +442,13 @@ func (n *Network) writeConfig(nodes []*node) error {
 				"TestingMinExitFlagThreshold 0",
 				"V3BandwidthsFile "+bwfile,
 			)
-		} else if !nd.isClient {
+		} else if !nd.isClient && !n.relayHSDirs {
 			// Relays are not directory caches, so clients fetch directory
 			// data only from the always up-to-date authorities; otherwise a
-			// fresh client often stalls asking a fresh relay.
+			// fresh client often stalls asking a fresh relay. HSDirs must
+			// be directory caches (descriptors are uploaded and fetched
+			// over BEGIN_DIR), so with more HSDirs than authorities the
+			// relays are caches, stalls and all.
 			c = append(c, "DirCache 0")
 		}
 		torrc := filepath.Join(nd.dir, "torrc")
@@ -396,10 +489,65 @@ func (n *Network) ExtraArgs() []string {
 	return args
 }
 
+// HSDirs returns the number of relays that store onion service
+// descriptors.
+func (n *Network) HSDirs() int {
+	if n.relayHSDirs {
+		return numAuthorities + n.relays
+	}
+	return numAuthorities
+}
+
+// VotingInterval returns how often the authorities make a consensus.
+func (n *Network) VotingInterval() time.Duration { return n.voting }
+
 // SocksAddr returns the address of the client's SOCKS5 port,
 // "127.0.0.1:PORT". It accepts .onion names and, with ExtendedErrors, reports
 // an unknown or not yet published onion service as SOCKS error 0xF0.
 func (n *Network) SocksAddr() string { return n.socksAddr }
+
+// NewIdentity makes the client forget what a person's Tor Browser forgets on
+// "New Identity": its circuits and the onion service descriptors it
+// fetched, so that the next request to an onion service fetches the
+// current descriptor and picks an introduction point from it afresh (the
+// client otherwise keeps a descriptor while it works). It returns once tor
+// has done it: tor does it at most once every 10 seconds, so a second call
+// within 10 seconds waits.
+func (n *Network) NewIdentity(ctx context.Context) error {
+	cookie, err := os.ReadFile(n.cookieFile)
+	if err != nil {
+		return fmt.Errorf("failed to read the client's control cookie: %w", err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", n.controlAddr)
+	if err != nil {
+		return fmt.Errorf("failed to reach the client's control port: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	tc := textproto.NewConn(conn)
+	for _, cmd := range []string{"AUTHENTICATE " + hex.EncodeToString(cookie), "SETEVENTS SIGNAL", "SIGNAL NEWNYM"} {
+		if err := tc.PrintfLine("%s", cmd); err != nil {
+			return fmt.Errorf("tor control: %w", err)
+		}
+		if _, _, err := tc.ReadResponse(250); err != nil {
+			return fmt.Errorf("tor control: %s: %w", strings.Fields(cmd)[0], err)
+		}
+	}
+	for {
+		line, err := tc.ReadLine()
+		if err != nil {
+			return fmt.Errorf("tor control: waiting for NEWNYM: %w", err)
+		}
+		if line == "650 SIGNAL NEWNYM" {
+			return nil
+		}
+	}
+}
 
 // HTTPClient returns an HTTP client whose connections go through the
 // network's client tor, which resolves .onion names itself, as Tor Browser

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -41,8 +42,8 @@ func TestNetwork(t *testing.T) {
 	defer n.Close()
 	dir := n.Dir()
 
-	if pids := n.PIDs(); len(pids) != numAuthorities+numRelays+1 {
-		t.Errorf("got %d running tors, want %d", len(pids), numAuthorities+numRelays+1)
+	if pids := n.PIDs(); len(pids) != numAuthorities+defaultRelays+1 {
+		t.Errorf("got %d running tors, want %d", len(pids), numAuthorities+defaultRelays+1)
 	}
 	host, _, err := net.SplitHostPort(n.SocksAddr())
 	if err != nil || host != "127.0.0.1" {
@@ -65,6 +66,13 @@ func TestNetwork(t *testing.T) {
 	if auths != numAuthorities || !slices.Contains(n.TorrcLines(), "TestingTorNetwork 1") {
 		t.Errorf("TorrcLines() = %q, want TestingTorNetwork 1 and %d DirAuthority lines", n.TorrcLines(), numAuthorities)
 	}
+
+	// New Identity: tor confirms it has forgotten circuits and descriptors.
+	nctx, ncancel := context.WithTimeout(t.Context(), 30*time.Second)
+	if err := n.NewIdentity(nctx); err != nil {
+		t.Errorf("NewIdentity: %v", err)
+	}
+	ncancel()
 
 	// Another tor joins with the command-line arguments, a third with the
 	// torrc lines; both must bootstrap from this network alone.
@@ -204,4 +212,65 @@ func torsUsing(t *testing.T, dir string) []int {
 		}
 	}
 	return pids
+}
+
+// TestOnionbalanceConfig checks, without starting tor, that the options
+// Onionbalance needs make 7 HSDirs that are directory caches and a 20 s
+// voting schedule, and that the default network keeps 3 HSDirs, relays
+// that are not caches, and 10 s voting. (make test-onionbalance runs such a
+// network for real.)
+func TestOnionbalanceConfig(t *testing.T) {
+	for _, tc := range []struct {
+		opts            Options
+		hsdirs, relays  int
+		voting          string
+		relaysAreCaches bool
+	}{
+		{Options{}, 3, 3, "10", false},
+		{OnionbalanceOptions(Options{}), 7, 4, "20", true},
+	} {
+		tc.opts.Dir = t.TempDir()
+		n, err := configure(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := n.layout()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, nd := range nodes {
+			nd.fingerprint = fmt.Sprintf("%040X", i+1)
+			nd.v3ident = fmt.Sprintf("%040X", 100+i)
+		}
+		if err := n.writeConfig(nodes); err != nil {
+			t.Fatal(err)
+		}
+		if n.HSDirs() != tc.hsdirs || len(nodes) != numAuthorities+tc.relays+1 {
+			t.Errorf("%+v: %d HSDirs, %d nodes; want %d and %d", tc.opts, n.HSDirs(), len(nodes), tc.hsdirs, numAuthorities+tc.relays+1)
+		}
+		auth, _ := os.ReadFile(filepath.Join(n.dir, "auth0", "torrc"))
+		var listed []string
+		for l := range strings.Lines(string(auth)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "TestingDirAuthVoteHSDir "); ok {
+				listed = strings.Split(v, ",")
+			}
+		}
+		if len(listed) != tc.hsdirs {
+			t.Errorf("%+v: authorities vote HSDir for %d relays, want %d", tc.opts, len(listed), tc.hsdirs)
+		}
+		for _, want := range []string{"V3AuthVotingInterval " + tc.voting + "\n", "TestingV3AuthInitialVotingInterval " + tc.voting + "\n"} {
+			if !strings.Contains(string(auth), want) {
+				t.Errorf("%+v: authority torrc lacks %q", tc.opts, want)
+			}
+		}
+		relay, _ := os.ReadFile(filepath.Join(n.dir, "relay0", "torrc"))
+		if cache := !strings.Contains(string(relay), "DirCache 0\n"); cache != tc.relaysAreCaches {
+			t.Errorf("%+v: relays are directory caches: %v, want %v", tc.opts, cache, tc.relaysAreCaches)
+		}
+	}
+	for _, bad := range []Options{{HSDirs: 2}, {HSDirs: 13}, {VotingInterval: 5 * time.Second}, {VotingInterval: 15500 * time.Millisecond}} {
+		if _, err := Start(t.Context(), bad); err == nil || !strings.Contains(err.Error(), "want") {
+			t.Errorf("Start(%+v): err = %v", bad, err)
+		}
+	}
 }
