@@ -219,7 +219,7 @@ func (m *Manifest) MarshalText() ([]byte, error) {
 	switch {
 	case envelope.CheckStudyID(m.StudyID) != nil:
 		return nil, fmt.Errorf("malformed handover: study id %q", m.StudyID)
-	case !validFingerprint(m.From):
+	case !envelope.IsFingerprint(m.From):
 		return nil, fmt.Errorf("malformed handover: fingerprint %q", m.From)
 	case m.To == nil:
 		return nil, errors.New("malformed handover: no recipient")
@@ -279,7 +279,7 @@ func ParseManifest(text []byte) (*Manifest, error) {
 	if m.From, err = l.Field("from"); err != nil {
 		return nil, err
 	}
-	if !validFingerprint(m.From) {
+	if !envelope.IsFingerprint(m.From) {
 		return nil, l.Errorf("malformed fingerprint %.80q", m.From)
 	}
 	to, err := l.Field("to")
@@ -349,23 +349,6 @@ func ParseManifest(text []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func validFingerprint(s string) bool {
-	if len(s) != 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%5 == 4 {
-			if c != '-' {
-				return false
-			}
-		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // Writer writes a handover file.

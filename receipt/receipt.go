@@ -132,7 +132,7 @@ func (r *Receipt) MarshalText() ([]byte, error) {
 	switch {
 	case envelope.CheckStudyID(r.StudyID) != nil:
 		return nil, fmt.Errorf("malformed receipt: study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", r.StudyID)
-	case !validFingerprint(r.Researcher):
+	case !envelope.IsFingerprint(r.Researcher):
 		return nil, fmt.Errorf("malformed receipt: researcher fingerprint %q: want five groups of four uppercase hex digits joined by '-'", r.Researcher)
 	case len(r.Batches) == 0:
 		return nil, errors.New("malformed receipt: it lists no batch")
@@ -174,7 +174,7 @@ func Parse(text []byte) (*Receipt, error) {
 	if r.Researcher, err = l.Field("researcher"); err != nil {
 		return nil, err
 	}
-	if !validFingerprint(r.Researcher) {
+	if !envelope.IsFingerprint(r.Researcher) {
 		return nil, l.Errorf("malformed researcher fingerprint %.80q", r.Researcher)
 	}
 	n, err := l.Count("batches", "batch count", 1, MaxBatches)
@@ -215,21 +215,4 @@ func Verify(msg []byte, verifiers []note.Verifier) (*Receipt, error) {
 	}
 	r.Hash = sha256.Sum256(msg)
 	return r, nil
-}
-
-func validFingerprint(s string) bool {
-	if len(s) != 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%5 == 4 {
-			if c != '-' {
-				return false
-			}
-		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }

@@ -116,7 +116,7 @@ func fingerprintOf(name string) string {
 		return ""
 	}
 	fp := h[0:4] + "-" + h[4:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20]
-	if !validFingerprint(fp) {
+	if !envelope.IsFingerprint(fp) {
 		return ""
 	}
 	return fp
@@ -199,7 +199,7 @@ func (m *Manifest) marshalText() ([]byte, error) {
 	switch {
 	case envelope.CheckStudyID(m.StudyID) != nil:
 		return nil, fmt.Errorf("malformed study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", m.StudyID)
-	case !validFingerprint(m.Researcher):
+	case !envelope.IsFingerprint(m.Researcher):
 		return nil, fmt.Errorf("malformed researcher fingerprint %q", m.Researcher)
 	case len(m.Records) == 0:
 		return nil, errors.New("no reply records to write: a reply batch holds at least one")
@@ -237,7 +237,7 @@ func parseManifest(text []byte) (*Manifest, error) {
 	if m.Researcher, err = l.Field("researcher"); err != nil {
 		return nil, err
 	}
-	if !validFingerprint(m.Researcher) {
+	if !envelope.IsFingerprint(m.Researcher) {
 		return nil, l.Errorf("malformed researcher fingerprint %.80q", m.Researcher)
 	}
 	n, err := l.Count("count", "record count", 1, MaxRecords)
@@ -251,23 +251,6 @@ func parseManifest(text []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func validFingerprint(s string) bool {
-	if len(s) != 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%5 == 4 {
-			if c != '-' {
-				return false
-			}
-		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // OpenManifest checks that msg, a reply batch's signed manifest, carries

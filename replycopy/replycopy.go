@@ -170,7 +170,7 @@ func (c *Copy) MarshalText() ([]byte, error) {
 	switch {
 	case envelope.CheckStudyID(c.StudyID) != nil:
 		return nil, fmt.Errorf("malformed team copy: study id %q: want 3 to 64 characters of a-z, 0-9 and '-'", c.StudyID)
-	case !validFingerprint(c.Researcher):
+	case !envelope.IsFingerprint(c.Researcher):
 		return nil, fmt.Errorf("malformed team copy: researcher fingerprint %q: want five groups of four uppercase hex digits joined by '-'", c.Researcher)
 	case len(c.Replies) == 0:
 		return nil, errors.New("malformed team copy: it holds no reply")
@@ -262,7 +262,7 @@ func Parse(text []byte) (*Copy, error) {
 	if c.Researcher, err = field("researcher"); err != nil {
 		return nil, err
 	}
-	if !validFingerprint(c.Researcher) {
+	if !envelope.IsFingerprint(c.Researcher) {
 		return nil, bad("malformed researcher fingerprint %.80q", c.Researcher)
 	}
 	b, err := field("batch")
@@ -378,21 +378,4 @@ func decodeHex(dst []byte, s string) bool {
 	}
 	_, err := hex.Decode(dst, []byte(s))
 	return err == nil
-}
-
-func validFingerprint(s string) bool {
-	if len(s) != 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%5 == 4 {
-			if c != '-' {
-				return false
-			}
-		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }

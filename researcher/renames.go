@@ -21,7 +21,7 @@ import (
 func (c claim) rename() (pseudonym.Rename, error) {
 	n := pseudonym.Name{Hangul: c.Hangul, Roman: c.Roman}
 	switch {
-	case !validFingerprint(c.By):
+	case !envelope.IsFingerprint(c.By):
 		return pseudonym.Rename{}, fmt.Errorf("malformed fingerprint %.40q", c.By)
 	case !isHexRef(c.Ref):
 		return pseudonym.Rename{}, fmt.Errorf("malformed testimony reference %.40q", c.Ref)
@@ -253,7 +253,7 @@ func parseRenames(text []byte) (*renamesFile, error) {
 	if f.by, err = r.Field("researcher"); err != nil {
 		return nil, err
 	}
-	if !validFingerprint(f.by) {
+	if !envelope.IsFingerprint(f.by) {
 		return nil, r.Errorf("malformed fingerprint %.80q", f.by)
 	}
 	n, err := r.Count("renames", "count", 1, MaxRenames)
@@ -412,21 +412,4 @@ func studyVerifiers(s interface {
 		vs[i] = k.Verifier()
 	}
 	return vs, nil
-}
-
-func validFingerprint(s string) bool {
-	if len(s) != 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%5 == 4 {
-			if c != '-' {
-				return false
-			}
-		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/testimony-project/testimony/config"
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/crypto/returnkey"
 	"github.com/testimony-project/testimony/export"
 	"github.com/testimony-project/testimony/internal/atomicfile"
@@ -608,7 +609,7 @@ func checkReplies(es []replyEntry, study string) error {
 			return fmt.Errorf("reply: %v", err)
 		case c.ID != e.ID || c.Study != study || ids[e.ID]:
 			return errors.New("reply id")
-		case !validFingerprint(e.By) || !isHexRef(e.Ref):
+		case !envelope.IsFingerprint(e.By) || !isHexRef(e.Ref):
 			return errors.New("reply author or reference")
 		case e.queued() != (e.Number < 0), e.Number >= returnkey.MaxReplies, !e.queued() && !isHexHash(e.Batch):
 			return errors.New("reply number")

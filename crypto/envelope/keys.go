@@ -174,6 +174,27 @@ func (r *Recipient) Fingerprint() string {
 	return strings.Join(groups, "-")
 }
 
+// IsFingerprint reports whether s has the form of a fingerprint
+// [Recipient.Fingerprint] writes: five groups of four uppercase hex digits
+// joined by '-'. Files that name a researcher by fingerprint check it with
+// this before looking the key up.
+func IsFingerprint(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%5 == 4 {
+			if c != '-' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseRecipient parses a public key string made by [Recipient.String]. It
 // refuses a changed character (checksum), an X25519 key that is not the
 // canonical encoding of a point of large order, an Ed25519 key that is not

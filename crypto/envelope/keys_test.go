@@ -44,6 +44,14 @@ func TestRecipientString(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9A-F]{4}(-[0-9A-F]{4}){4}$`).MatchString(fp) {
 		t.Fatalf("fingerprint %q has an unexpected form", fp)
 	}
+	if !IsFingerprint(fp) {
+		t.Fatalf("IsFingerprint(%q) = false", fp)
+	}
+	for _, bad := range []string{"", "abcd-0123-4567-89ab-cdef", fp + "-", fp[1:], " " + fp[1:], strings.ReplaceAll(fp, "-", ":"), fp[:4] + "G" + fp[5:], fp[:23] + "g", strings.Replace(fp, "-", "", 1) + "0"} {
+		if IsFingerprint(bad) {
+			t.Errorf("IsFingerprint(%q) = true", bad)
+		}
+	}
 }
 
 // keyString encodes x and ed with a valid checksum, whatever they are.
