@@ -185,7 +185,7 @@ the server imported it.
 			if err := writeNew(out, 0o644, func(wr io.Writer) error { return copyFile(wr, rb.Path) }); err != nil {
 				return err
 			}
-			if err := writeNew(teamCopy, 0o600, func(wr io.Writer) error { _, err := wr.Write(rb.TeamCopy); return err }); err != nil {
+			if err := writeNewBytes(teamCopy, 0o600, rb.TeamCopy); err != nil {
 				return err
 			}
 			o := cmd.OutOrStdout()

@@ -77,6 +77,11 @@ func writeNew(path string, perm os.FileMode, write func(io.Writer) error) error 
 	return atomicfile.Write(path, perm, write)
 }
 
+// writeNewBytes is [writeNew] of data already in memory.
+func writeNewBytes(path string, perm os.FileMode, data []byte) error {
+	return writeNew(path, perm, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
 func exportCmd() *cobra.Command {
 	var f wsFlags
 	var lang, labels string
@@ -149,7 +154,7 @@ server has purged them, the batches you keep are the only copy of quarantined en
 			if err != nil {
 				return err
 			}
-			if err := writeNew(out, 0o644, func(wr io.Writer) error { _, err := wr.Write(msg); return err }); err != nil {
+			if err := writeNewBytes(out, 0o644, msg); err != nil {
 				return err
 			}
 			if err := w.Close(); err != nil {
@@ -245,7 +250,7 @@ reference, which only the team can compute, never by anything the server knows.`
 			if err != nil {
 				return err
 			}
-			if err := writeNew(out, 0o600, func(wr io.Writer) error { _, err := wr.Write(msg); return err }); err != nil {
+			if err := writeNewBytes(out, 0o600, msg); err != nil {
 				return err
 			}
 			if err := w.Close(); err != nil {
@@ -474,13 +479,13 @@ With --workspace (and --key), the change is recorded in that workspace's audit l
 			if err := w.Record(rec); err != nil {
 				return err
 			}
-			if err := writeNew(out, 0o644, func(wr io.Writer) error { _, err := wr.Write(edited); return err }); err != nil {
+			if err := writeNewBytes(out, 0o644, edited); err != nil {
 				return err
 			}
 			if err := w.Close(); err != nil {
 				return err
 			}
-		} else if err := writeNew(out, 0o644, func(wr io.Writer) error { _, err := wr.Write(edited); return err }); err != nil {
+		} else if err := writeNewBytes(out, 0o644, edited); err != nil {
 			return err
 		}
 		verb := "with"
