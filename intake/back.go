@@ -432,7 +432,12 @@ func (s *Server) backSend(w http.ResponseWriter, r *http.Request) {
 		malformed()
 		return
 	}
-	if n, err := base64.RawURLEncoding.Strict().Decode(seed[:], []byte(key[0])); err != nil || n != len(seed) || len(key[0]) != 43 {
+	// The length first: Decode writes past seed if the text is longer.
+	if len(key[0]) != base64.RawURLEncoding.EncodedLen(len(seed)) {
+		malformed()
+		return
+	}
+	if n, err := base64.RawURLEncoding.Strict().Decode(seed[:], []byte(key[0])); err != nil || n != len(seed) {
 		malformed()
 		return
 	}
