@@ -415,8 +415,8 @@ func (r *run) researcher(study *config.Study, lang string, f func(w *researcher.
 }
 
 // export exports every pending envelope to the USB stick, as intake
-// export --out does, and narrates it.
-func (r *run) export(what string) error {
+// export --out does, and narrates it, with note.
+func (r *run) export(note string) error {
 	var res *intake.ExportResult
 	if err := r.operator(func(d *intake.Data) (err error) {
 		res, err = d.ExportParts(intake.ExportOptions{Out: r.usb}, time.Now())
@@ -427,7 +427,7 @@ func (r *run) export(what string) error {
 	for _, p := range res.Parts {
 		r.res.Batches = append(r.res.Batches, p.Path)
 	}
-	r.step("operator", "Exported %d envelopes%s → %s, signed by the server key", res.Envelopes, what, r.rel(res.Parts[0].Path))
+	r.step("operator", "Exported %d envelopes → %s%s", res.Envelopes, r.rel(res.Parts[0].Path), note)
 	return nil
 }
 
@@ -498,7 +498,7 @@ func (r *run) testimonies() error {
 			r.detail("sealed envelope of %d bytes (%s): received", n, s.lang)
 		}
 	}
-	if err := r.export(""); err != nil {
+	if err := r.export(", signed by the server key"); err != nil {
 		return err
 	}
 	w, sums, err := r.decrypt("ko", r.res.Batches...)
@@ -612,10 +612,10 @@ func (r *run) wayBack() error {
 	if err != nil {
 		return err
 	}
-	r.step("people", "The first browser's person comes back with JavaScript: it derives the keys from the words, downloads all %d reply records (%d KiB, the same for everyone), finds %s for it; the person withdraws the testimony",
-		records, records*reply.RecordSize>>10, plural(found, "reply", "replies"))
+	r.step("people", "The first browser's person comes back with JavaScript: the browser derives the keys, downloads all %d reply records (%d KiB, the same for everyone), finds %s; the person withdraws the testimony",
+		records, records*reply.RecordSize>>10, plural(found, "reply of theirs", "replies of theirs"))
 
-	if err := r.export(" (a follow-up and a withdrawal: to the server, like any testimony)"); err != nil {
+	if err := r.export(": a follow-up and a withdrawal, which the server cannot tell from testimonies"); err != nil {
 		return err
 	}
 	w, sums, err := r.decrypt("", r.res.Batches[len(r.res.Batches)-1])
@@ -630,7 +630,7 @@ func (r *run) wayBack() error {
 			r.res.Withdrawn = t.Pseudonym
 		}
 	}
-	r.step("researcher", "Decrypted %d messages, each signed with the key of a testimony's return address: %s on %s's thread; %s withdrawn (%s), in no export now",
+	r.step("researcher", "Decrypted %d messages on threads, each signed with its thread's key: %s on %s's; %s withdrawn (%s), in no export now",
 		sums[0].Messages, plural(w.Threads().Followups, "follow-up", "follow-ups"), name, plural(w.Withdrawn(), "testimony", "testimonies"), r.res.Withdrawn)
 	fu, err := readCSV(filepath.Join(r.res.Workspace, "followups.csv"))
 	if err != nil {
