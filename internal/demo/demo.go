@@ -343,7 +343,8 @@ func (r *run) setUp(kdf keyfile.Params) error {
 		return err
 	}
 	r.step("researchers", "Study %q: %d questions in Korean, English and Chinese → %s", r.study.ID, len(r.study.Questions), r.rel(studyPath))
-	// Researcher 1 unlocks the key once; each researcher command does.
+	// Researcher 1's key is unlocked once here; each researcher command
+	// unlocks it.
 	key, err := os.ReadFile(key1)
 	if err != nil {
 		return err
@@ -528,13 +529,13 @@ func (r *run) testimonies() error {
 func (r *run) wayBack() error {
 	ctx := r.ctx
 	// The researcher reads the first person's testimony and asks more.
-	first := slices.IndexFunc(r.res.Imported, func(t researcher.Testimony) bool {
+	asked := slices.IndexFunc(r.res.Imported, func(t researcher.Testimony) bool {
 		return researcher.Cell(t.Answers["testimony"]) == response.NormalizeText(samples[0].answers["testimony"][0])
 	})
-	if first < 0 {
+	if asked < 0 {
 		return errors.New("the first testimony is not in the workspace")
 	}
-	name := r.res.Imported[first].Pseudonym
+	name := r.res.Imported[asked].Pseudonym
 	r.res.RepliedTo, r.res.FollowupQuestion, r.res.FollowupAnswer = name, followupQuestion, followupAnswer
 	var queued *researcher.QueuedReply
 	if _, err := r.researcher(nil, "", func(w *researcher.Workspace) error {
@@ -590,7 +591,11 @@ func (r *run) wayBack() error {
 	shown, err := r.site.comeBack(ctx, samples[0].lang, r.firstWords)
 	if err == nil && len(shown) == 0 {
 		// The server looks for new reply records once a second.
-		time.Sleep(1100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(1100 * time.Millisecond):
+		}
 		shown, err = r.site.comeBack(ctx, samples[0].lang, r.firstWords)
 	}
 	if err != nil {

@@ -172,7 +172,7 @@ func narrationProblems(out string) []string {
 	for _, s := range append(append(slices.Clone(samples), sealedSamples...), lateSample) {
 		texts = append(texts, string([]rune(s.answers["testimony"][0])[:12]))
 	}
-	texts = append(texts, string([]rune(replyText)[:12]), followupAnswer)
+	texts = append(texts, string([]rune(replyText)[:12]))
 	for _, l := range lines {
 		if clock.MatchString(l) {
 			problems = append(problems, fmt.Sprintf("the narration shows a time of day: %q", l))

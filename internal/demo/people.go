@@ -32,7 +32,8 @@ type site struct {
 }
 
 // maxPage bounds what the demo reads of a response: the download of
-// replies is the largest (256 records of 2 KiB at first).
+// replies is the largest (512 KiB: 256 records of 2 KiB, the first step
+// of its padding).
 const maxPage = 8 << 20
 
 func (s *site) do(ctx context.Context, method, path string, form url.Values) (int, []byte, error) {
