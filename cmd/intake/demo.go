@@ -15,11 +15,14 @@ func demoCmd() *cobra.Command {
 	var loopback bool
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the whole pipeline on this machine, with throwaway keys",
+		Short: "Run a study's whole life on this machine, with throwaway keys",
 		Long: `demo plays every role on this machine: two researchers make keys, a study is written,
 the server starts as an onion service on a private Tor network on 127.0.0.1 (no
 internet needed), people testify through Tor with and without JavaScript, the operator exports a
-signed batch, and a researcher decrypts it offline and gets a pseudonymized table.
+signed batch, and a researcher decrypts it offline and gets a pseudonymized table. Then the
+way back: the researcher replies with a follow-up question, one person comes back and answers
+it, another withdraws, and the next decrypt shows both; the researcher signs an import receipt,
+the operator purges exactly what it covers, and an auditor verifies and reconciles the logs.
 Everything happens in a temporary folder that is removed at the end (also on Ctrl-C).`,
 		Example: "  go run ./cmd/intake demo\n  intake demo --keep /tmp/demo   # keep the files to look at them",
 		Args:    cobra.NoArgs,
