@@ -95,7 +95,7 @@ func (br *Reader) Next() (File, io.Reader, error) {
 	}
 	f := br.m.Files[i]
 	if size != f.Size {
-		return File{}, nil, fmt.Errorf("backup entry %s is %d bytes, the manifest says %d: altered", f.Path, size, f.Size)
+		return File{}, nil, br.sr.Fail(fmt.Errorf("backup entry %s is %d bytes, the manifest says %d: altered", f.Path, size, f.Size))
 	}
 	return f, br.sr, nil
 }

@@ -263,7 +263,6 @@ type Reader struct {
 	m    *Manifest
 	sr   *signedtar.Reader
 	tags map[[TagSize]byte]int
-	err  error
 }
 
 // NewReader reads the manifest at the start of the reply batch in r and
@@ -293,17 +292,6 @@ func (br *Reader) Manifest() *Manifest { return br.m }
 // Next returns the next record, checked against the manifest, or io.EOF
 // after the last, once it has checked the batch ends there.
 func (br *Reader) Next() (Record, error) {
-	if br.err != nil {
-		return Record{}, br.err
-	}
-	rec, err := br.entry()
-	if err != nil && err != io.EOF {
-		br.err = err
-	}
-	return rec, err
-}
-
-func (br *Reader) entry() (Record, error) {
 	i, _, err := br.sr.Next()
 	if err != nil {
 		return Record{}, err
@@ -314,7 +302,7 @@ func (br *Reader) entry() (Record, error) {
 	}
 	t := [TagSize]byte(data)
 	if j, dup := br.tags[t]; dup {
-		return Record{}, fmt.Errorf("reply batch entry %q has the same tag as %q: refused, it would link two replies", br.m.entry(i).Name, br.m.entry(j).Name)
+		return Record{}, br.sr.Fail(fmt.Errorf("reply batch entry %q has the same tag as %q: refused, it would link two replies", br.m.entry(i).Name, br.m.entry(j).Name))
 	}
 	br.tags[t] = i
 	return Record{SHA256: br.m.Records[i], Data: data}, nil

@@ -375,6 +375,10 @@ func (r *Reader) checkHeader(hdr *tar.Header, min, max int64) error {
 	return nil
 }
 
+// Fail makes err, a check of the caller's on the entry Next returned,
+// the error every later call returns, and returns it.
+func (r *Reader) Fail(err error) error { return r.fail(err) }
+
 func (r *Reader) fail(err error) error {
 	r.err = err
 	return err
