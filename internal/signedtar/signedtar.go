@@ -36,9 +36,10 @@
 //     last entry's data, the end-of-archive marker must be exactly where
 //     the bytes counted from the headers put it, and nothing may follow it
 //     (not even zeros). archive/tar alone silently accepts a clean end of
-//     input instead of the marker, skips the padding of an entry whatever
-//     it holds, and reads extended (PAX, GNU) headers, all of which this
-//     count catches.
+//     input instead of the marker or of an entry's padding, and reads
+//     extended (PAX, GNU) headers; this count catches both. (It does not
+//     check what the padding after an entry's data holds: archive/tar
+//     skips it unread, and nothing signed depends on it.)
 //
 // Only once [Reader.Next] has returned io.EOF is the archive known to be
 // exactly what was signed: the caller discards what it read if any call
