@@ -104,7 +104,6 @@ const (
 const (
 	formatLine   = "testimony backup v1"
 	manifestName = "manifest"
-	blockSize    = 512
 )
 
 // File is one file in a backup.

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/testimony-project/testimony/internal/signedtar"
 )
 
 // Write writes a backup to w, sealed with age to recipients: the signed
@@ -32,8 +32,8 @@ func Write(w io.Writer, recipients []age.Recipient, signed []byte, open func(Fil
 		return fmt.Errorf("failed to seal the backup: %w", err)
 	}
 	mtime, _ := time.Parse(time.DateOnly, m.Day)
-	tw := tar.NewWriter(enc)
-	if err := writeEntry(tw, manifestName, int64(len(signed)), bytes.NewReader(signed), mtime, nil); err != nil {
+	tw := signedtar.NewWriter(enc, noun, mtime)
+	if err := tw.WriteEntry(signedtar.ManifestName, int64(len(signed)), bytes.NewReader(signed)); err != nil {
 		return err
 	}
 	for _, f := range m.Files {
@@ -42,7 +42,7 @@ func Write(w io.Writer, recipients []age.Recipient, signed []byte, open func(Fil
 			return fmt.Errorf("failed to read %s for the backup: %w", f.Path, err)
 		}
 		h := sha256.New()
-		err = writeEntry(tw, f.Path, f.Size, r, mtime, h)
+		err = tw.WriteEntry(f.Path, f.Size, io.TeeReader(r, h))
 		r.Close()
 		if err != nil {
 			return err
@@ -52,38 +52,10 @@ func Write(w io.Writer, recipients []age.Recipient, signed []byte, open func(Fil
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return fmt.Errorf("failed to write the backup: %w", err)
+		return err
 	}
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("failed to write the backup: %w", err)
-	}
-	return nil
-}
-
-// writeEntry writes one entry of size bytes read from r, also into h if
-// not nil.
-func writeEntry(tw *tar.Writer, name string, size int64, r io.Reader, mtime time.Time, h io.Writer) error {
-	hdr := &tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     name,
-		Size:     size,
-		Mode:     0o600,
-		ModTime:  mtime,
-		Format:   tar.FormatUSTAR,
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("failed to write %s into the backup: %w", name, err)
-	}
-	var w io.Writer = tw
-	if h != nil {
-		w = io.MultiWriter(tw, h)
-	}
-	n, err := io.CopyN(w, r, size)
-	if err == io.EOF {
-		return fmt.Errorf("%s is shorter (%d bytes) than the %d bytes it had when the backup began: make the backup again", name, n, size)
-	}
-	if err != nil {
-		return fmt.Errorf("failed to write %s into the backup: %w", name, err)
 	}
 	return nil
 }

@@ -63,7 +63,6 @@
 package batch
 
 import (
-	"archive/tar"
 	"bytes"
 	"cmp"
 	"crypto/rand"
@@ -80,6 +79,7 @@ import (
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/signednote"
+	"github.com/testimony-project/testimony/internal/signedtar"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -103,12 +103,11 @@ const (
 )
 
 const (
-	formatLine   = "testimony batch v2"
-	manifestName = "manifest"
-	envelopeDir  = "envelopes/"
-	versionDir   = "versions/"
-	idLen        = 26
-	blockSize    = 512
+	noun        = "batch"
+	formatLine  = "testimony batch v2"
+	envelopeDir = "envelopes/"
+	versionDir  = "versions/"
+	idLen       = 26
 )
 
 // Envelope is one sealed submission in a batch.
@@ -241,7 +240,7 @@ func (m *Manifest) check() error {
 // against the hash in the manifest, so a file that changed between the two
 // passes is caught rather than exported.
 type Writer struct {
-	tw     *tar.Writer
+	tw     *signedtar.Writer
 	m      *Manifest
 	signed []byte
 	next   int   // position of the next entry: versions, then envelopes
@@ -263,8 +262,8 @@ func NewWriter(w io.Writer, signer note.Signer, m *Manifest) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	bw := &Writer{tw: tar.NewWriter(w), m: m, signed: signed, h: sha256.New()}
-	if err := writeEntry(bw.tw, manifestName, int64(len(signed)), bytes.NewReader(signed), nil); err != nil {
+	bw := &Writer{tw: signedtar.NewWriter(w, noun, time.Unix(0, 0)), m: m, signed: signed, h: sha256.New()}
+	if err := bw.tw.WriteEntry(signedtar.ManifestName, int64(len(signed)), bytes.NewReader(signed)); err != nil {
 		return nil, err
 	}
 	return bw, nil
@@ -331,7 +330,7 @@ func (bw *Writer) write(fn func() error) error {
 
 func (bw *Writer) copy(name string, size int64, r io.Reader, sum [32]byte) error {
 	bw.h.Reset()
-	if err := writeEntry(bw.tw, name, size, r, bw.h); err != nil {
+	if err := bw.tw.WriteEntry(name, size, io.TeeReader(r, bw.h)); err != nil {
 		return err
 	}
 	if [32]byte(bw.h.Sum(nil)) != sum {
@@ -355,38 +354,10 @@ func (bw *Writer) Close() error {
 		return bw.err
 	}
 	if err := bw.tw.Close(); err != nil {
-		bw.err = fmt.Errorf("failed to finish batch: %w", err)
-		return bw.err
+		bw.err = err
+		return err
 	}
 	bw.close = true
-	return nil
-}
-
-// writeEntry writes one entry of size bytes read from r, also into h if
-// not nil.
-func writeEntry(tw *tar.Writer, name string, size int64, r io.Reader, h hash.Hash) error {
-	hdr := &tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     name,
-		Size:     size,
-		Mode:     0o600,
-		ModTime:  time.Unix(0, 0),
-		Format:   tar.FormatUSTAR,
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("failed to write batch entry %q: %w", name, err)
-	}
-	var w io.Writer = tw
-	if h != nil {
-		w = io.MultiWriter(tw, h)
-	}
-	n, err := io.CopyN(w, r, size)
-	if err == io.EOF {
-		return fmt.Errorf("batch entry %q is shorter (%d bytes) than its %d bytes: the file changed after it was hashed", name, n, size)
-	}
-	if err != nil {
-		return fmt.Errorf("failed to write batch entry %q: %w", name, err)
-	}
 	return nil
 }
 
@@ -491,10 +462,8 @@ func Read(r io.Reader, verifier note.Verifier) (*Manifest, []Envelope, error) {
 // manifest in memory.
 type Reader struct {
 	m    *Manifest
-	cr   *countingReader
-	tr   *tar.Reader
+	sr   *signedtar.Reader
 	next int   // position of the next entry expected: versions, then envelopes
-	want int64 // bytes of archive read so far, per the headers
 	err  error // sticky
 }
 
@@ -508,22 +477,8 @@ type Reader struct {
 // known to be complete only once Next returns io.EOF. Discard what was read
 // if either returns any other error.
 func NewReader(r io.Reader, verifier note.Verifier) (*Reader, error) {
-	cr := &countingReader{r: r}
-	tr := tar.NewReader(cr)
-	hdr, err := tr.Next()
-	if err == io.EOF {
-		return nil, errors.New("empty batch: no manifest")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read batch: %w", truncated(err))
-	}
-	if hdr.Name != manifestName {
-		return nil, fmt.Errorf("batch does not start with a manifest (first entry is %q): not a batch file, or altered", hdr.Name)
-	}
-	if err := checkHeader(hdr, maxManifestSize); err != nil {
-		return nil, err
-	}
-	msg, err := readData(tr, hdr)
+	sr := signedtar.NewReader(r, noun)
+	msg, err := sr.ReadManifest(maxManifestSize)
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +486,8 @@ func NewReader(r io.Reader, verifier note.Verifier) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{m: m, cr: cr, tr: tr, want: blockSize + padded(hdr.Size)}, nil
+	sr.Expect(signedtar.List{Len: len(m.Versions) + len(m.Entries), Entry: m.entry, Index: m.position})
+	return &Reader{m: m, sr: sr}, nil
 }
 
 // Manifest returns the batch's verified manifest. The caller must not modify
@@ -547,15 +503,11 @@ func (br *Reader) NextVersion() (Version, error) {
 	if br.next >= len(br.m.Versions) {
 		return Version{}, io.EOF
 	}
-	name, data, err := br.entry()
+	i, data, err := br.entry()
 	if err != nil {
-		br.err = err
 		return Version{}, err
 	}
-	sum, _ := strings.CutPrefix(name, versionDir)
-	v := Version{Data: data}
-	hex.Decode(v.SHA256[:], []byte(sum))
-	return v, nil
+	return Version{SHA256: br.m.Versions[i], Data: data}, nil
 }
 
 // Next returns the next envelope, checked against the manifest. It first
@@ -563,43 +515,51 @@ func (br *Reader) NextVersion() (Version, error) {
 // After the last envelope it checks the batch ends there and returns
 // io.EOF.
 func (br *Reader) Next() (Envelope, error) {
-	if br.err != nil {
-		return Envelope{}, br.err
-	}
 	for br.next < len(br.m.Versions) {
 		if _, err := br.NextVersion(); err != nil {
 			return Envelope{}, err
 		}
 	}
-	if br.next == len(br.m.Versions)+len(br.m.Entries) {
-		if err := br.end(); err != nil {
-			br.err = err
-			return Envelope{}, err
-		}
-		return Envelope{}, io.EOF
-	}
-	name, data, err := br.entry()
+	i, data, err := br.entry()
 	if err != nil {
-		br.err = err
 		return Envelope{}, err
 	}
-	return Envelope{ID: strings.TrimPrefix(name, envelopeDir), Data: data}, nil
+	return Envelope{ID: br.m.Entries[i-len(br.m.Versions)].ID, Data: data}, nil
 }
 
-// nameAt returns the name of the entry at position i.
-func (br *Reader) nameAt(i int) string {
-	if i < len(br.m.Versions) {
-		return versionDir + hex.EncodeToString(br.m.Versions[i][:])
+// entry reads the next entry and returns its position.
+func (br *Reader) entry() (int, []byte, error) {
+	i, _, err := br.sr.Next()
+	var data []byte
+	if err == nil {
+		data, err = br.sr.ReadData()
 	}
-	return envelopeDir + br.m.Entries[i-len(br.m.Versions)].ID
+	if err != nil {
+		if err != io.EOF {
+			br.err = err
+		}
+		return 0, nil, err
+	}
+	br.next = i + 1
+	return i, data, nil
+}
+
+// entry returns the entry at position i of the batch after the manifest:
+// the study files, then the envelopes.
+func (m *Manifest) entry(i int) signedtar.Entry {
+	if i < len(m.Versions) {
+		return signedtar.Entry{Name: versionDir + hex.EncodeToString(m.Versions[i][:]), Min: 1, Max: MaxVersionSize, SHA256: m.Versions[i]}
+	}
+	e := m.Entries[i-len(m.Versions)]
+	return signedtar.Entry{Name: envelopeDir + e.ID, Min: 1, Max: MaxEnvelopeSize, SHA256: e.SHA256}
 }
 
 // position returns where the manifest lists the entry named name, if it
 // does.
-func (br *Reader) position(name string) (int, bool) {
+func (m *Manifest) position(name string) (int, bool) {
 	if id, ok := strings.CutPrefix(name, envelopeDir); ok {
-		i, found := slices.BinarySearchFunc(br.m.Entries, id, func(e ManifestEntry, id string) int { return cmp.Compare(e.ID, id) })
-		return len(br.m.Versions) + i, found
+		i, found := slices.BinarySearchFunc(m.Entries, id, func(e ManifestEntry, id string) int { return cmp.Compare(e.ID, id) })
+		return len(m.Versions) + i, found
 	}
 	if h, ok := strings.CutPrefix(name, versionDir); ok {
 		var sum [32]byte
@@ -609,141 +569,9 @@ func (br *Reader) position(name string) (int, bool) {
 		if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
 			return 0, false
 		}
-		return slices.BinarySearchFunc(br.m.Versions, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		return slices.BinarySearchFunc(m.Versions, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	}
 	return 0, false
-}
-
-// entry reads the next entry, which must be the one at position br.next,
-// and checks it against the manifest.
-func (br *Reader) entry() (string, []byte, error) {
-	hdr, err := br.tr.Next()
-	if err == io.EOF {
-		return "", nil, br.missing()
-	}
-	if err != nil {
-		return "", nil, fmt.Errorf("failed to read batch entry %q: %w", br.nameAt(br.next), truncated(err))
-	}
-	name := hdr.Name
-	i, listed := br.position(name)
-	switch {
-	case name == manifestName:
-		return "", nil, errors.New(`duplicate batch entry "manifest": altered`)
-	case !listed:
-		return "", nil, fmt.Errorf("batch entry %q is not listed in the signed manifest: added after signing", name)
-	case i < br.next:
-		return "", nil, fmt.Errorf("duplicate batch entry %q", name)
-	case i > br.next:
-		return "", nil, fmt.Errorf("batch entry %q is missing (found %q in its place): removed or reordered after signing", br.nameAt(br.next), name)
-	}
-	limit := int64(MaxEnvelopeSize)
-	want := [32]byte{}
-	if i < len(br.m.Versions) {
-		limit, want = MaxVersionSize, br.m.Versions[i]
-	} else {
-		want = br.m.Entries[i-len(br.m.Versions)].SHA256
-	}
-	if err := checkHeader(hdr, limit); err != nil {
-		return "", nil, err
-	}
-	data, err := readData(br.tr, hdr)
-	if err != nil {
-		return "", nil, err
-	}
-	if sha256.Sum256(data) != want {
-		return "", nil, fmt.Errorf("batch entry %q does not match the SHA-256 in the signed manifest: altered", name)
-	}
-	br.next++
-	br.want += blockSize + padded(hdr.Size)
-	return name, data, nil
-}
-
-// end checks that the batch ends after its last entry.
-func (br *Reader) end() error {
-	hdr, err := br.tr.Next()
-	if err == nil {
-		if _, listed := br.position(hdr.Name); listed || hdr.Name == manifestName {
-			return fmt.Errorf("duplicate batch entry %q after the last envelope: altered", hdr.Name)
-		}
-		return fmt.Errorf("batch entry %q is not listed in the signed manifest: added after signing", hdr.Name)
-	}
-	if err != io.EOF {
-		return fmt.Errorf("failed to read batch after its last entry: %w", truncated(err))
-	}
-	// archive/tar stops at the end-of-archive marker, but also, silently,
-	// at a clean end of input or after a padding it skipped.
-	if br.cr.n != br.want+2*blockSize {
-		return errors.New("batch is truncated or malformed after its last entry: end-of-archive marker missing or unexpected tar headers")
-	}
-	var one [1]byte
-	if n, _ := io.ReadFull(br.cr, one[:]); n != 0 {
-		return errors.New("batch has data after its end-of-archive marker: altered")
-	}
-	return nil
-}
-
-func (br *Reader) missing() error {
-	total := len(br.m.Versions) + len(br.m.Entries)
-	more := total - br.next - 1
-	if more == 0 {
-		return fmt.Errorf("batch entry %q is missing: batch truncated", br.nameAt(br.next))
-	}
-	return fmt.Errorf("batch entry %q and %d after it are missing: batch truncated", br.nameAt(br.next), more)
-}
-
-// checkHeader checks hdr is a regular file of 1 to limit bytes.
-func checkHeader(hdr *tar.Header, limit int64) error {
-	if hdr.Typeflag != tar.TypeReg {
-		return fmt.Errorf("batch entry %q is not a regular file (type %q): altered", hdr.Name, hdr.Typeflag)
-	}
-	if hdr.Size <= 0 || hdr.Size > limit {
-		return fmt.Errorf("batch entry %q is %d bytes: want 1 to %d", hdr.Name, hdr.Size, limit)
-	}
-	return nil
-}
-
-// readData reads the data of the entry hdr, whose size checkHeader bounded.
-// Beyond MaxEnvelopeSize it allocates as data arrives, not as the header
-// claims.
-func readData(tr *tar.Reader, hdr *tar.Header) ([]byte, error) {
-	var data []byte
-	var err error
-	if hdr.Size <= MaxEnvelopeSize {
-		data = make([]byte, hdr.Size)
-		_, err = io.ReadFull(tr, data)
-	} else {
-		buf := bytes.NewBuffer(make([]byte, 0, MaxEnvelopeSize))
-		var n int64
-		n, err = buf.ReadFrom(tr)
-		if err == nil && n != hdr.Size {
-			err = io.ErrUnexpectedEOF
-		}
-		data = buf.Bytes()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read batch entry %q: %w", hdr.Name, truncated(err))
-	}
-	return data, nil
-}
-
-func truncated(err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("batch truncated: %w", err)
-	}
-	return err
-}
-
-func padded(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // OpenManifest checks that the signed manifest msg carries exactly one
@@ -795,18 +623,7 @@ func ParseUnverifiedManifest(msg []byte) (*Manifest, error) {
 // without checking its signature (see [ParseUnverifiedManifest]), and
 // returns it without reading further.
 func ReadUnverifiedManifest(r io.Reader) (*Manifest, error) {
-	tr := tar.NewReader(r)
-	hdr, err := tr.Next()
-	if err != nil {
-		return nil, fmt.Errorf("failed to read batch: %w", truncated(err))
-	}
-	if hdr.Name != manifestName {
-		return nil, fmt.Errorf("batch does not start with a manifest (first entry is %q): not a batch file, or altered", hdr.Name)
-	}
-	if err := checkHeader(hdr, maxManifestSize); err != nil {
-		return nil, err
-	}
-	msg, err := readData(tr, hdr)
+	msg, err := signedtar.NewReader(r, noun).ReadManifest(maxManifestSize)
 	if err != nil {
 		return nil, err
 	}

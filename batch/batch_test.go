@@ -1034,3 +1034,6 @@ func FuzzParseUnverifiedManifest(f *testing.F) {
 		}
 	})
 }
+
+// padded returns n rounded up to whole tar blocks.
+func padded(n int64) int64 { return (n + 511) / 512 * 512 }

@@ -1,7 +1,6 @@
 package reply
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/signednote"
+	"github.com/testimony-project/testimony/internal/signedtar"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -27,10 +27,9 @@ const (
 )
 
 const (
-	batchFormat  = "testimony reply batch v1"
-	manifestName = "manifest"
-	recordDir    = "records/"
-	blockSize    = 512
+	batchFormat = "testimony reply batch v1"
+	noun        = "reply batch"
+	recordDir   = "records/"
 )
 
 // ErrUnknownKey is wrapped by [NewReader] and [OpenManifest] when a
@@ -161,37 +160,19 @@ func Write(w io.Writer, signer note.Signer, studyID string, records [][]byte) (*
 		return nil, fmt.Errorf("failed to sign reply batch: %w", err)
 	}
 	m.Hash = sha256.Sum256(signed)
-	tw := tar.NewWriter(w)
-	if err := writeEntry(tw, manifestName, signed); err != nil {
+	tw := signedtar.NewWriter(w, noun, time.Unix(0, 0))
+	if err := tw.WriteEntry(signedtar.ManifestName, int64(len(signed)), bytes.NewReader(signed)); err != nil {
 		return nil, err
 	}
 	for _, sum := range m.Records {
-		if err := writeEntry(tw, recordDir+hex.EncodeToString(sum[:]), byHash[sum]); err != nil {
+		if err := tw.WriteEntry(recordDir+hex.EncodeToString(sum[:]), RecordSize, bytes.NewReader(byHash[sum])); err != nil {
 			return nil, err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("failed to finish reply batch: %w", err)
+		return nil, err
 	}
 	return m, nil
-}
-
-func writeEntry(tw *tar.Writer, name string, data []byte) error {
-	hdr := &tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     name,
-		Size:     int64(len(data)),
-		Mode:     0o600,
-		ModTime:  time.Unix(0, 0),
-		Format:   tar.FormatUSTAR,
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("failed to write reply batch entry %q: %w", name, err)
-	}
-	if _, err := tw.Write(data); err != nil {
-		return fmt.Errorf("failed to write reply batch entry %q: %w", name, err)
-	}
-	return nil
 }
 
 // marshalText returns the manifest's text, checking it fits the format.
@@ -280,12 +261,8 @@ func OpenManifest(msg []byte, verifiers []note.Verifier) (*Manifest, error) {
 // one record and the tags seen in memory.
 type Reader struct {
 	m    *Manifest
-	cr   *countingReader
-	tr   *tar.Reader
-	next int
-	want int64
+	sr   *signedtar.Reader
 	tags map[[TagSize]byte]int
-	err  error
 }
 
 // NewReader reads the manifest at the start of the reply batch in r and
@@ -295,22 +272,8 @@ type Reader struct {
 // whole only at io.EOF; discard what was read if Next returns another
 // error. The caller checks [Manifest.StudyID] is its study.
 func NewReader(r io.Reader, verifiers []note.Verifier) (*Reader, error) {
-	cr := &countingReader{r: r}
-	tr := tar.NewReader(cr)
-	hdr, err := tr.Next()
-	if err == io.EOF {
-		return nil, errors.New("empty reply batch: no manifest")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read reply batch: %w", truncated(err))
-	}
-	if hdr.Name != manifestName {
-		return nil, fmt.Errorf("reply batch does not start with a manifest (first entry is %.80q): not a reply batch, or altered", hdr.Name)
-	}
-	if err := checkHeader(hdr, maxManifestSize); err != nil {
-		return nil, err
-	}
-	msg, err := readData(tr, hdr)
+	sr := signedtar.NewReader(r, noun)
+	msg, err := sr.ReadManifest(maxManifestSize)
 	if err != nil {
 		return nil, err
 	}
@@ -318,82 +281,40 @@ func NewReader(r io.Reader, verifiers []note.Verifier) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{m: m, cr: cr, tr: tr, want: blockSize + padded(hdr.Size), tags: make(map[[TagSize]byte]int, len(m.Records))}, nil
+	sr.Expect(signedtar.List{Len: len(m.Records), Entry: m.entry, Index: m.position})
+	return &Reader{m: m, sr: sr, tags: make(map[[TagSize]byte]int, len(m.Records))}, nil
 }
 
 // Manifest returns the batch's verified manifest. The caller must not
 // modify it.
 func (br *Reader) Manifest() *Manifest { return br.m }
 
-func (br *Reader) nameAt(i int) string { return recordDir + hex.EncodeToString(br.m.Records[i][:]) }
-
 // Next returns the next record, checked against the manifest, or io.EOF
 // after the last, once it has checked the batch ends there.
 func (br *Reader) Next() (Record, error) {
-	if br.err != nil {
-		return Record{}, br.err
-	}
-	rec, err := br.entry()
-	if err != nil {
-		br.err = err
-	}
-	return rec, err
-}
-
-func (br *Reader) entry() (Record, error) {
-	if br.next == len(br.m.Records) {
-		if err := br.end(); err != nil {
-			return Record{}, err
-		}
-		return Record{}, io.EOF
-	}
-	hdr, err := br.tr.Next()
-	if err == io.EOF {
-		if more := len(br.m.Records) - br.next - 1; more > 0 {
-			return Record{}, fmt.Errorf("reply batch entry %q and %d after it are missing: batch truncated", br.nameAt(br.next), more)
-		}
-		return Record{}, fmt.Errorf("reply batch entry %q is missing: batch truncated", br.nameAt(br.next))
-	}
-	if err != nil {
-		return Record{}, fmt.Errorf("failed to read reply batch entry %q: %w", br.nameAt(br.next), truncated(err))
-	}
-	i, listed := br.position(hdr.Name)
-	switch {
-	case hdr.Name == manifestName:
-		return Record{}, errors.New(`duplicate reply batch entry "manifest": altered`)
-	case !listed:
-		return Record{}, fmt.Errorf("reply batch entry %.80q is not listed in the signed manifest: added after signing", hdr.Name)
-	case i < br.next:
-		return Record{}, fmt.Errorf("duplicate reply batch entry %q", hdr.Name)
-	case i > br.next:
-		return Record{}, fmt.Errorf("reply batch entry %q is missing (found %q in its place): removed or reordered after signing", br.nameAt(br.next), hdr.Name)
-	}
-	if err := checkHeader(hdr, RecordSize); err != nil {
-		return Record{}, err
-	}
-	if hdr.Size != RecordSize {
-		return Record{}, fmt.Errorf("reply batch entry %q is %d bytes, want %d", hdr.Name, hdr.Size, RecordSize)
-	}
-	data, err := readData(br.tr, hdr)
+	i, _, err := br.sr.Next()
 	if err != nil {
 		return Record{}, err
 	}
-	sum := sha256.Sum256(data)
-	if sum != br.m.Records[i] {
-		return Record{}, fmt.Errorf("reply batch entry %q does not match the SHA-256 in the signed manifest: altered", hdr.Name)
+	data, err := br.sr.ReadData()
+	if err != nil {
+		return Record{}, err
 	}
 	t := [TagSize]byte(data)
 	if j, dup := br.tags[t]; dup {
-		return Record{}, fmt.Errorf("reply batch entry %q has the same tag as %q: refused, it would link two replies", hdr.Name, br.nameAt(j))
+		return Record{}, br.sr.Fail(fmt.Errorf("reply batch entry %q has the same tag as %q: refused, it would link two replies", br.m.entry(i).Name, br.m.entry(j).Name))
 	}
 	br.tags[t] = i
-	br.next++
-	br.want += blockSize + padded(hdr.Size)
-	return Record{SHA256: sum, Data: data}, nil
+	return Record{SHA256: br.m.Records[i], Data: data}, nil
+}
+
+// entry returns the entry at position i of the batch after the manifest.
+func (m *Manifest) entry(i int) signedtar.Entry {
+	return signedtar.Entry{Name: recordDir + hex.EncodeToString(m.Records[i][:]), Min: RecordSize, Max: RecordSize, SHA256: m.Records[i]}
 }
 
 // position returns where the manifest lists the entry named name.
-func (br *Reader) position(name string) (int, bool) {
+func (m *Manifest) position(name string) (int, bool) {
 	h, ok := strings.CutPrefix(name, recordDir)
 	if !ok || len(h) != 64 || strings.ToLower(h) != h {
 		return 0, false
@@ -402,31 +323,7 @@ func (br *Reader) position(name string) (int, bool) {
 	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
 		return 0, false
 	}
-	return slices.BinarySearchFunc(br.m.Records, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
-}
-
-// end checks that the batch ends after its last entry.
-func (br *Reader) end() error {
-	hdr, err := br.tr.Next()
-	if err == nil {
-		if _, listed := br.position(hdr.Name); listed || hdr.Name == manifestName {
-			return fmt.Errorf("duplicate reply batch entry %q after the last record: altered", hdr.Name)
-		}
-		return fmt.Errorf("reply batch entry %.80q is not listed in the signed manifest: added after signing", hdr.Name)
-	}
-	if err != io.EOF {
-		return fmt.Errorf("failed to read reply batch after its last entry: %w", truncated(err))
-	}
-	// archive/tar stops at the end-of-archive marker, but also, silently,
-	// at a clean end of input or after padding it skipped.
-	if br.cr.n != br.want+2*blockSize {
-		return errors.New("reply batch is truncated or malformed after its last entry: end-of-archive marker missing or unexpected tar headers")
-	}
-	var one [1]byte
-	if n, _ := io.ReadFull(br.cr, one[:]); n != 0 {
-		return errors.New("reply batch has data after its end-of-archive marker: altered")
-	}
-	return nil
+	return slices.BinarySearchFunc(m.Records, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 }
 
 // ReadAll reads a whole reply batch with [NewReader] and returns its
@@ -448,48 +345,4 @@ func ReadAll(r io.Reader, verifiers []note.Verifier) (*Manifest, []Record, error
 		}
 		recs = append(recs, rec)
 	}
-}
-
-func checkHeader(hdr *tar.Header, limit int64) error {
-	if hdr.Typeflag != tar.TypeReg {
-		return fmt.Errorf("reply batch entry %.80q is not a regular file (type %q): altered", hdr.Name, hdr.Typeflag)
-	}
-	if hdr.Size <= 0 || hdr.Size > limit {
-		return fmt.Errorf("reply batch entry %.80q is %d bytes: want 1 to %d", hdr.Name, hdr.Size, limit)
-	}
-	return nil
-}
-
-// readData reads the entry hdr, whose size checkHeader bounded, as its
-// bytes arrive rather than as the header claims.
-func readData(tr *tar.Reader, hdr *tar.Header) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(tr, hdr.Size))
-	if err == nil && n != hdr.Size {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read reply batch entry %.80q: %w", hdr.Name, truncated(err))
-	}
-	return buf.Bytes(), nil
-}
-
-func truncated(err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("reply batch truncated: %w", err)
-	}
-	return err
-}
-
-func padded(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
