@@ -37,9 +37,10 @@
 //     the bytes counted from the headers put it, and nothing may follow it
 //     (not even zeros). archive/tar alone silently accepts a clean end of
 //     input instead of the marker or of an entry's padding, and reads
-//     extended (PAX, GNU) headers; this count catches both. (It does not
-//     check what the padding after an entry's data holds: archive/tar
-//     skips it unread, and nothing signed depends on it.)
+//     extended (PAX, GNU) headers; this count catches both;
+//   - anything but zeros in the padding that fills an entry's last block,
+//     so that an archive that reads has one byte form: the one a [Writer]
+//     makes of its entries.
 //
 // Only once [Reader.Next] has returned io.EOF is the archive known to be
 // exactly what was signed: the caller discards what it read if any call
@@ -155,6 +156,7 @@ func (r *Reader) ReadManifest(max int64) ([]byte, error) {
 	if err := r.checkHeader(hdr, 1, max); err != nil {
 		return nil, r.fail(err)
 	}
+	r.cr.padding(hdr.Name, hdr.Size)
 	data, err := r.read(hdr.Name, hdr.Size)
 	if err != nil {
 		return nil, r.fail(err)
@@ -197,6 +199,9 @@ func (r *Reader) Next() (i int, size int64, err error) {
 	}
 	e := r.list.Entry(r.next)
 	hdr, err := r.tr.Next()
+	if err := r.checkPadding(); err != nil {
+		return 0, 0, r.fail(err)
+	}
 	if err == io.EOF {
 		if more := r.list.Len - r.next - 1; more > 0 {
 			return 0, 0, r.fail(fmt.Errorf("%s entry %q and %d after it are missing: %s truncated", r.noun, e.Name, more, r.noun))
@@ -212,6 +217,7 @@ func (r *Reader) Next() (i int, size int64, err error) {
 	if err := r.checkHeader(hdr, e.Min, e.Max); err != nil {
 		return 0, 0, r.fail(err)
 	}
+	r.cr.padding(hdr.Name, hdr.Size)
 	i = r.next
 	r.next++
 	r.want += blockSize + padded(hdr.Size)
@@ -332,6 +338,9 @@ func (r *Reader) read(name string, size int64) ([]byte, error) {
 // input to its end.
 func (r *Reader) end() error {
 	hdr, err := r.tr.Next()
+	if err := r.checkPadding(); err != nil {
+		return err
+	}
 	if err == nil {
 		if hdr.Name == ManifestName {
 			return r.misplaced(hdr.Name, "")
@@ -398,15 +407,39 @@ func quote(name string) string { return fmt.Sprintf("%.256q", name) }
 
 func padded(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
 
+// countingReader counts the bytes of the archive, and checks that those
+// between padFrom and padTo, an entry's padding, are zeros.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r              io.Reader
+	n              int64
+	padFrom, padTo int64
+	padName        string // the entry the padding follows
+	badPad         bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	for i := max(c.padFrom, c.n); i < min(c.padTo, c.n+int64(n)); i++ {
+		if p[i-c.n] != 0 {
+			c.badPad = true
+		}
+	}
 	c.n += int64(n)
 	return n, err
+}
+
+// padding sets the padding to check: that of an entry named name, of size
+// bytes, whose header was just read.
+func (c *countingReader) padding(name string, size int64) {
+	c.padFrom, c.padTo, c.padName = c.n+size, c.n+padded(size), name
+}
+
+// checkPadding returns an error if the padding read so far was not zeros.
+func (r *Reader) checkPadding() error {
+	if r.cr.badPad {
+		return fmt.Errorf("%s entry %s is followed by padding that is not zeros: altered", r.noun, quote(r.cr.padName))
+	}
+	return nil
 }
 
 // Writer writes an archive: the manifest, then each entry it lists.

@@ -383,3 +383,35 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestPaddingZeros: a byte other than zero anywhere in the padding after
+// an entry (the manifest and the last entry included) is refused, so an
+// archive that reads has one byte form.
+func TestPaddingZeros(t *testing.T) {
+	all := append([]entry{manifest}, entries...)
+	good := archive(t, all, nil)
+	if _, err := readAll(good, list(entries, true), false); err != nil {
+		t.Fatal(err)
+	}
+	// The padding after each entry: its header block, its data, then
+	// zeros to the block's end.
+	off, checked := int64(0), 0
+	for _, e := range all {
+		data := off + blockSize
+		for i := data + int64(len(e.data)); i < data+padded(int64(len(e.data))); i++ {
+			for _, streaming := range []bool{false, true} {
+				bad := bytes.Clone(good)
+				bad[i] = 'x'
+				_, err := readAll(bad, list(entries, true), streaming)
+				if err == nil || !strings.Contains(err.Error(), "padding that is not zeros") || !strings.Contains(err.Error(), e.name) {
+					t.Fatalf("byte %d of the padding after %q made non-zero: %v", i, e.name, err)
+				}
+			}
+			checked++
+		}
+		off = data + padded(int64(len(e.data)))
+	}
+	if checked < 4*blockSize-len("the manifest")-len("first")-700-len("third") {
+		t.Fatalf("checked %d padding bytes: the layout is not what the test assumes", checked)
+	}
+}
