@@ -776,14 +776,19 @@ func (w *Workspace) examineOne(j job, before map[string]bool) result {
 	r.ref = testimonyRef(opened.Key)
 	clear(opened.Key[:])
 	defer clear(plain)
-	if h, err := response.PeekHeader(plain); err == nil && h.Kind.IsMessage() {
-		if r.msg, r.line, err = w.unmarshalMessage(h, plain); err != nil {
-			r.reason = reasonOf(err)
-			r.line = quarantineLine(r.reason, err, plain)
-		}
-		return r
-	}
+	// Testimonies first: a message on a thread is refused by Unmarshal
+	// as one (ErrThreadMessage), and read again as a message. This spares
+	// every testimony a second parse.
 	study, resp, err := w.unmarshal(plain)
+	if errors.Is(err, response.ErrThreadMessage) {
+		if h, herr := response.PeekHeader(plain); herr == nil && h.Kind.IsMessage() {
+			if r.msg, r.line, err = w.unmarshalMessage(h, plain); err != nil {
+				r.reason = reasonOf(err)
+				r.line = quarantineLine(r.reason, err, plain)
+			}
+			return r
+		}
+	}
 	if err == nil {
 		r.line, err = dataLine(study, resp)
 		r.ret = addressOf(resp.Return)
@@ -820,7 +825,7 @@ func (w *Workspace) unmarshal(plain []byte) (*config.Study, *response.Response, 
 	guess := w.versions[guessVersion(plain, w.study.ID)]
 	if guess != nil {
 		resp, err := response.Unmarshal(guess, plain)
-		if err == nil || errors.As(err, new(response.Problems)) {
+		if err == nil || errors.As(err, new(response.Problems)) || errors.Is(err, response.ErrThreadMessage) {
 			return guess, resp, err
 		}
 	}

@@ -604,7 +604,7 @@ func Unmarshal(s *config.Study, data []byte) (*Response, error) {
 		return nil, err
 	}
 	if w.has("kind") {
-		return nil, fmt.Errorf("plaintext is a message on a thread (%.20q), not a first testimony", w.kind)
+		return nil, fmt.Errorf("%w (%.20q), not a first testimony", ErrThreadMessage, w.kind)
 	}
 	for _, m := range []string{"thread", "reply", "sig"} {
 		if w.has(m) {

@@ -43,6 +43,13 @@ const threadLabel = "testimony-thread-v1\x00"
 // it was not written by whoever holds that thread's passphrase.
 var ErrThreadUnverified = errors.New("message on a thread is not signed by the thread's key")
 
+// ErrThreadMessage is what [Unmarshal] returns, wrapped, for a plaintext
+// that is a message on a thread (it has a "kind") rather than a first
+// testimony: a reader that expects mostly testimonies tries [Unmarshal]
+// first and reads the few messages with [PeekHeader] and
+// [UnmarshalMessage] when it gets this.
+var ErrThreadMessage = errors.New("plaintext is a message on a thread")
+
 // Message is a message on a thread: what a person who came back with the
 // return passphrase sends, sealed in an ordinary envelope.
 //
