@@ -73,4 +73,5 @@ package-test:
 # then with the attack kept up (-reconnect).
 bench-stalled:
 	$(GO) run ./bench/stalled
-	$(GO) run ./bench/stalled -reconnect 
+	$(GO) run ./bench/stalled -reconnect
+	$(GO) run ./bench/stalled -passphrase 

@@ -46,7 +46,8 @@ const keyField = "key"
 // replyCache is the download of replies, made again when the records
 // change.
 type replyCache struct {
-	src *Replies
+	src  *Replies
+	held func(n int64) // if set, told of the bytes the cache holds, or is about to
 
 	mu      sync.Mutex
 	checked time.Time
@@ -86,6 +87,11 @@ func (c *replyCache) get() (records, body []byte, err error) {
 	}
 	n := len(recs) / reply.RecordSize
 	total := max((n+ReplyBucket-1)/ReplyBucket, 1) * ReplyBucket
+	if c.held != nil {
+		// While it is made again: the old download, the records read, the
+		// padding and the new download.
+		c.held(int64(len(c.records) + len(c.body) + len(recs) + 2*total*reply.RecordSize))
+	}
 	pad := make([]byte, 0, (total-n)*reply.RecordSize)
 	for range total - n {
 		p, perr := reply.Padding()
@@ -96,6 +102,9 @@ func (c *replyCache) get() (records, body []byte, err error) {
 	}
 	body = mergeRecords(recs, sortRecords(pad))
 	c.records, c.body, c.sig, c.ok, c.checked = recs, body, sig, true, time.Now()
+	if c.held != nil {
+		c.held(int64(len(recs) + len(body)))
+	}
 	return recs, body, nil
 }
 

@@ -672,6 +672,7 @@ type kdfSlots struct {
 	slots   chan struct{}
 	waiting chan struct{} // a token per request waiting for a slot
 	wait    time.Duration
+	changed func(delta int64) // if set, told of each derivation started (+1) and ended (-1)
 }
 
 func newKDFSlots(n int, wait time.Duration) *kdfSlots {
@@ -697,7 +698,13 @@ func (k *kdfSlots) run(ctx context.Context, q *request, f func()) error {
 	select {
 	case k.slots <- struct{}{}:
 		<-k.waiting
+		if k.changed != nil {
+			k.changed(1)
+		}
 		f()
+		if k.changed != nil {
+			k.changed(-1)
+		}
 		<-k.slots
 	case <-t.C:
 		<-k.waiting

@@ -204,6 +204,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -255,6 +257,15 @@ type Config struct {
 	// [Server.RunDaily]), or when the server stops. Never for a single
 	// visit. An error is counted.
 	RepliesServed func(count int, day time.Time) error
+	// MemoryLimit, if set, is called with the memory the server may take
+	// at the moment: [Server.MemoryBound] less the return passphrase
+	// derivations not running and the reply downloads not held. It is
+	// called once by New and again whenever that changes (a derivation
+	// starts or ends, the replies are read again), in the order of the
+	// changes. intake serve gives it to debug.SetMemoryLimit, so that the
+	// garbage collector keeps the heap near what the server needs now
+	// rather than near the most it could need.
+	MemoryLimit func(bytes int64)
 }
 
 // Server serves the questionnaire and takes submissions.
@@ -276,6 +287,21 @@ type Server struct {
 	replies    replyCache
 	served     servedCounts
 	memory     int64 // MemoryBound
+	memoryBase int64 // MemoryBound without derivations and replies
+
+	memMu      sync.Mutex   // orders the calls of c.MemoryLimit
+	kdfRunning atomic.Int64 // derivations running
+	replyHeld  atomic.Int64 // bytes held for the replies
+}
+
+// memoryChanged tells c.MemoryLimit what the server may take now.
+func (s *Server) memoryChanged() {
+	if s.c.MemoryLimit == nil {
+		return
+	}
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	s.c.MemoryLimit(min(s.memoryBase+s.kdfRunning.Load()*kdfMemory+s.replyHeld.Load(), s.memory))
 }
 
 // MemoryBound returns the most memory the server is designed to take with
@@ -360,8 +386,17 @@ func New(c Config) (*Server, error) {
 	s.kdf = newKDFSlots(lim.KDFs, defaultTiming.wait)
 	s.replies.src = c.Replies
 	s.served.days = map[string]int{}
-	s.memory = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory)) +
-		int64(lim.KDFs)*kdfMemory + replyMemory
+	s.memoryBase = baseMemory + int64(lim.MaxConns)*(connMemory+uploadAllowance) + lim.UploadMemory + int64(max(slots*perRequest, processingMemory))
+	s.memory = s.memoryBase + int64(lim.KDFs)*kdfMemory + replyMemory
+	s.kdf.changed = func(delta int64) {
+		s.kdfRunning.Add(delta)
+		s.memoryChanged()
+	}
+	s.replies.held = func(n int64) {
+		s.replyHeld.Store(n)
+		s.memoryChanged()
+	}
+	s.memoryChanged()
 	for _, r := range c.Study.Recipients {
 		s.names = append(s.names, r.Name)
 	}

@@ -15,7 +15,9 @@
 // whole run. Then the
 // person visits the site in a loop for -duration: the landing page, the
 // one-page questionnaire, an envelope posted to /sealed and a form posted
-// to /submit, each request timed. Memory is sampled from /proc every
+// to /submit that declines a return passphrase (with -passphrase, one
+// that takes it: each then costs the server an Argon2id derivation of 64
+// MiB), each request timed. Memory is sampled from /proc every
 // 50 ms. At the end the server gets SIGTERM; the time it takes to exit and
 // its exit status are reported too.
 package main
@@ -47,6 +49,7 @@ import (
 
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/intake"
 )
 
 type options struct {
@@ -56,6 +59,7 @@ type options struct {
 	duration       time.Duration
 	people         int
 	reconnect      bool
+	passphrase     bool
 	bin, serveArgs string
 }
 
@@ -68,6 +72,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long the person uses the site during the attack")
 	flag.IntVar(&o.people, "people", 1, "people using the site at once")
 	flag.BoolVar(&o.reconnect, "reconnect", false, "open every attacking connection the server closes again, 100 ms later")
+	flag.BoolVar(&o.passphrase, "passphrase", false, "the person's form posts take a return passphrase (the server derives its keys)")
 	flag.StringVar(&o.bin, "bin", "", "intake binary to measure (default: build ./cmd/intake)")
 	flag.StringVar(&o.serveArgs, "serve-args", "", "extra arguments for intake serve, space-separated")
 	flag.Parse()
@@ -309,7 +314,11 @@ func person(base string, study *config.Study, o options) ([]time.Duration, map[s
 		return nil, nil, err
 	}
 	sealed := url.Values{"lang": {"ko"}, "envelope": {base64.StdEncoding.EncodeToString(env)}}.Encode()
-	form := url.Values{"lang": {"ko"}, "q.consent": {"yes"}, "q.testimony": {"도서관에서 보았다"}}.Encode()
+	fv := url.Values{"lang": {"ko"}, "q.consent": {"yes"}, "q.testimony": {"도서관에서 보았다"}}
+	if !o.passphrase {
+		fv.Set(intake.NoReturnField, "1")
+	}
+	form := fv.Encode()
 	type req struct{ method, path, body string }
 	visit := []req{
 		{"GET", "/?lang=ko", ""},

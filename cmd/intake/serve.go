@@ -92,8 +92,16 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	}()
 	limits := o.limits
 	limits.UploadMemory = int64(o.uploadMiB) << 20
+	// The limits bound what clients can make the server hold; the garbage
+	// collector is told what the server may hold at the moment, so that it
+	// collects before going beyond (unless the operator set GOMEMLIMIT).
+	var memoryLimit func(int64)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		memoryLimit = func(n int64) { debug.SetMemoryLimit(n) }
+	}
 	srv, err := intake.New(intake.Config{
-		Study: study, Earlier: versions.Earlier, Store: d.Store, Log: log, Limits: limits,
+		MemoryLimit: memoryLimit,
+		Study:       study, Earlier: versions.Earlier, Store: d.Store, Log: log, Limits: limits,
 		Stored:  func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
 		Replies: d.Replies(),
 		RepliesServed: func(count int, day time.Time) error {
@@ -102,12 +110,6 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	})
 	if err != nil {
 		return err
-	}
-	// The limits bound what clients can make the server hold; the garbage
-	// collector is told, so that it collects before going beyond (unless
-	// the operator set GOMEMLIMIT).
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(srv.MemoryBound())
 	}
 	hs := srv.HTTPServer()
 	go hourly(ctx, d, versions)
