@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,8 @@ import (
 //	                           exports/<export>/ folders keep each exported
 //	                           batch's signed manifest (part-NNNNNN.manifest)
 //	DIR/audit/                 the audit log (see package audit)
-//	DIR/serve.lock             held (flock) by the one process serving the directory
+//	DIR/serve.lock             held (flock) by the one process serving the directory;
+//	                           holds "min-free N", the low-disk watermark it keeps
 //	DIR/recover.lock           held by an export or purge while it recovers
 //	                           what a crashed server left
 //
@@ -265,6 +267,7 @@ func (d *Data) LockServe() error {
 	if _, err := d.Store.ReleaseReserve(); err != nil {
 		return err
 	}
+	d.recordWatermark(f)
 	if d.Store.Unconfirmed() {
 		if _, err := d.RecoverSubmissions(time.Now()); err != nil {
 			return fmt.Errorf("failed to recover the audit records of envelopes stored before a crash: %w", err)
@@ -273,6 +276,40 @@ func (d *Data) LockServe() error {
 	d.confirmable = true
 	d.Store.EnsureReserve()
 	return nil
+}
+
+// recordWatermark writes into the serve lock the low-disk watermark this
+// server keeps, for intake status to judge the disk by the same one
+// (ReadWatermark). It is a hint: if the disk is too full to write it,
+// status falls back to the default.
+func (d *Data) recordWatermark(f *os.File) {
+	sp, err := store.SpaceOf(d.Store.Dir())
+	if err != nil {
+		return
+	}
+	line := fmt.Sprintf("min-free %d\n", d.Store.MinFree(sp.Size))
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(line), 0)
+	}
+}
+
+// ReadWatermark returns the low-disk watermark the last intake serve of
+// the data directory dir recorded, in bytes (0: none), and whether it
+// recorded one.
+func ReadWatermark(dir string) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "serve.lock"))
+	if err != nil || len(b) > 64 {
+		return 0, false
+	}
+	v, ok := strings.CutPrefix(strings.TrimSuffix(string(b), "\n"), "min-free ")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // waitRecovery waits until no export or purge is recovering the directory.

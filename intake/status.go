@@ -44,8 +44,9 @@ func (l Level) String() string {
 // StatusOptions are the thresholds of [ReadStatus].
 type StatusOptions struct {
 	// MinFree is the low-disk watermark intake serve was given (its
-	// --min-free), as in store.Options: 0 for the default, negative for
-	// none.
+	// --min-free), as in store.Options: negative for none; 0 for the one
+	// the last intake serve recorded (see [ReadWatermark]), else the
+	// default.
 	MinFree int64
 	// WarnPending warns when at least this many envelopes wait for export
 	// (0: never).
@@ -230,10 +231,13 @@ func (s *Status) read(dir string, o StatusOptions, now time.Time) error {
 		return err
 	}
 	s.DiskSize = sp.Size
+	recorded, ok := ReadWatermark(dir)
 	switch {
 	case o.MinFree < 0:
 	case o.MinFree > 0:
 		s.MinFree = o.MinFree
+	case ok:
+		s.MinFree = recorded
 	default:
 		s.MinFree = store.DefaultMinFree(sp.Size)
 	}

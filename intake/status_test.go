@@ -273,3 +273,45 @@ func TestStatusTextfile(t *testing.T) {
 		t.Errorf("status of a healthy server:\n%s", b)
 	}
 }
+
+// TestStatusUsesServeWatermark: intake status, not told --min-free, judges
+// the disk by the watermark the serving intake serve recorded, so that it
+// cannot say OK while the server refuses submissions, nor the reverse.
+func TestStatusUsesServeWatermark(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := store.SpaceOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	above := sp.Free + 1<<30 // more than is free: the server refuses submissions
+	d, err := OpenDataWith(dir, store.Options{MinFree: above, Reserve: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.BindStudy(dataStudy); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.LockServe(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := ReadWatermark(dir); !ok || got != above {
+		t.Fatalf("recorded watermark %d, %v; want %d", got, ok, above)
+	}
+	o := defaultStatus
+	o.MinFree = 0 // not given
+	s := ReadStatus(dir, o, time.Now())
+	if s.MinFree != above || !hasProblem(s, Critical, "below the low-disk watermark") {
+		t.Fatalf("status without --min-free: watermark %d, %s %v; want %d and below it", s.MinFree, s.State, s.Problems, above)
+	}
+	o.MinFree = 1 << 20 // given: it wins
+	if s := ReadStatus(dir, o, time.Now()); s.MinFree != 1<<20 || hasProblem(s, Critical, "below the low-disk watermark") {
+		t.Fatalf("status with --min-free 1 MiB: watermark %d, %v", s.MinFree, s.Problems)
+	}
+	for _, bad := range []string{"", "min-free -5\n", "min-free x\n", "free 5\n"} {
+		os.WriteFile(filepath.Join(dir, "serve.lock"), []byte(bad), 0o600)
+		if _, ok := ReadWatermark(dir); ok {
+			t.Errorf("ReadWatermark read %q", bad)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func statusCmd() *cobra.Command {
 		Long: `status tells whether an intake serve holds the data directory, whether the tor it
 started runs and the onion service was published since it started, how many envelopes
 wait for export and how large they are, the exported ones not yet purged, the free
-space on the data disk against the low-disk watermark (pass serve's --min-free), the
+space on the data disk against the low-disk watermark (the one intake serve recorded), the
 day of the last export and backup, the size of the audit log, and any export or purge
 that was interrupted.
 
@@ -77,7 +77,7 @@ the watermark, an interrupted export), 3 UNKNOWN (the directory cannot be read).
 	f.StringVar(&dataDir, "data", "", "data directory (required)")
 	f.BoolVar(&asJSON, "json", false, "print the status as JSON")
 	f.StringVar(&textfile, "textfile", "", "also write the status for node_exporter's textfile collector to this file (*.prom)")
-	f.Var(&minFree, "min-free", "the low-disk watermark intake serve was given with --min-free (default: serve's default)")
+	f.Var(&minFree, "min-free", "judge the disk by this low-disk watermark instead of the one intake serve recorded in DATA/serve.lock")
 	f.IntVar(&o.WarnPending, "warn-pending", o.WarnPending, "warn when this many envelopes wait for export (0: never)")
 	f.IntVar(&o.WarnDays, "warn-days", o.WarnDays, "warn when an envelope has waited for export more than this many days (0: never)")
 	f.IntVar(&o.WarnBackupDays, "warn-backup-days", o.WarnBackupDays, "warn when the last backup is older than this many days (0: never)")
