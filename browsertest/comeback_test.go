@@ -141,11 +141,12 @@ func comeBack(t *testing.T, ctx context.Context, n *netlog, s *site, ids []*enve
 	// The come-back page, from the landing page.
 	do(t, ctx, "landing page", chromedp.Navigate(s.base+"/?lang=ko"), waitFor(`#back`))
 	n.reset()
-	ready := waitFor(`#bf`)
+	// The come-back page's own form first: #js-note is on every page.
+	ready := []chromedp.Action[chromedp.Void]{waitFor(`#bf`)}
 	if js {
-		ready = chromedp.WaitVisible(chromedp.CSS(`#js-note`))
+		ready = append(ready, chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	}
-	do(t, ctx, "come back", click(`#back`), ready)
+	do(t, ctx, "come back", append([]chromedp.Action[chromedp.Void]{click(`#back`)}, ready...)...)
 	if js {
 		pageWeight(t, n, mode, "back", maxBytesJS, 0)
 	} else {
@@ -164,7 +165,7 @@ func comeBack(t *testing.T, ctx context.Context, n *netlog, s *site, ids []*enve
 	p, _ := returnkey.Parse(words)
 	english := p.Words(returnkey.English)
 	typed := strings.ToUpper(strings.Join(english[:3], " ")) + "\n" + strings.Join(english[3:], "  ")
-	do(t, ctx, "the page again", chromedp.Navigate(s.base+"/back?lang=ko"), ready)
+	do(t, ctx, "the page again", append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(s.base + "/back?lang=ko")}, ready...)...)
 	n.reset()
 	do(t, ctx, "the words", chromedp.SendKeys(chromedp.CSS(`#pp`), typed), click(`#bf button[type="submit"]`),
 		chromedp.WaitVisible(chromedp.CSS(`section.reply`)))

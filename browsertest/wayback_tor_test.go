@@ -314,12 +314,15 @@ func (p *wayBackPerson) testify(t *testing.T, base string) {
 // words.
 func (p *wayBackPerson) comeBack(t *testing.T, base string) {
 	t.Helper()
-	ready := waitFor(`#bf`)
+	// The come-back page's own form first: #js-note is on every page,
+	// the first page's too, and waiting for it alone let the words be
+	// typed while the come-back page was still replacing it.
+	ready := []chromedp.Action[chromedp.Void]{waitFor(`#bf`)}
 	if p.js {
-		ready = chromedp.WaitVisible(chromedp.CSS(`#js-note`))
+		ready = append(ready, chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	}
 	do(t, p.ctx, "first page", chromedp.Navigate(base+"/?lang=ko"), waitFor(`#back`))
-	do(t, p.ctx, "come back", click(`#back`), ready)
+	do(t, p.ctx, "come back", append([]chromedp.Action[chromedp.Void]{click(`#back`)}, ready...)...)
 	do(t, p.ctx, "the words", chromedp.SendKeys(chromedp.CSS(`#pp`), p.words), click(`#bf button[type="submit"]`),
 		chromedp.WaitVisible(chromedp.CSS(`section.reply`)))
 	page := html(t, p.ctx, "main")
