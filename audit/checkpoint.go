@@ -93,8 +93,10 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("malformed checkpoint: size %q: %w", s, err)
 	}
 	c.Size = size
+	// Strict decoding still skips '\r' and '\n': compare the encoding too,
+	// so that a checkpoint has one byte form.
 	h, err := base64.StdEncoding.Strict().DecodeString(lines[2])
-	if err != nil || len(h) != tlog.HashSize {
+	if err != nil || len(h) != tlog.HashSize || base64.StdEncoding.EncodeToString(h) != lines[2] {
 		return Checkpoint{}, fmt.Errorf("malformed checkpoint: root hash %q is not %d bytes of base64", lines[2], tlog.HashSize)
 	}
 	copy(c.Hash[:], h)
@@ -146,7 +148,7 @@ func openCheckpoint(msg []byte, known note.Verifiers) (Checkpoint, *note.Note, e
 		sigs = rest
 		_, b64, _ := bytes.Cut(line, []byte(" "))
 		_, b64, _ = bytes.Cut(b64, []byte(" "))
-		if _, err := base64.StdEncoding.Strict().DecodeString(string(b64)); err != nil {
+		if sig, err := base64.StdEncoding.Strict().DecodeString(string(b64)); err != nil || base64.StdEncoding.EncodeToString(sig) != string(b64) {
 			return Checkpoint{}, nil, errors.New("malformed checkpoint: a signature is not canonical base64")
 		}
 	}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -51,6 +52,7 @@ func TestParseCheckpointRejects(t *testing.T) {
 		"o\n1\n" + h + "\nday 2026-3-4\n",
 		"o\n1\n" + h + "\ntime 10:00\n",
 		"o\n1\n" + h + "\nday 2026-03-04\nday 2026-03-04\n",
+		"o\n1\n" + h[:20] + "\r" + h[20:] + "\n", // base64 decoding skips '\r'
 	} {
 		if c, err := ParseCheckpoint([]byte(text)); err == nil {
 			t.Errorf("ParseCheckpoint(%q) = %+v, want an error", text, c)
@@ -74,6 +76,13 @@ func TestOpenCheckpointKeys(t *testing.T) {
 	}
 	if _, _, err := openCheckpoint(msg, signerVerifiers{signer}); err != nil {
 		t.Fatalf("openCheckpoint with the signer as verifier: %v", err)
+	}
+	// A signature with a '\r' in its base64 (which the base64 decoder
+	// skips) would be another byte form: refused (by note.Open already).
+	sigAt := bytes.LastIndex(msg, []byte(" ")) + 1
+	cr := append(append(append([]byte{}, msg[:sigAt+10]...), '\r'), msg[sigAt+10:]...)
+	if _, _, err := openCheckpoint(cr, note.VerifierList(verifier)); err == nil {
+		t.Fatalf("a signature with a carriage return in its base64: err = %v", err)
 	}
 	forged, _ := note.Sign(&note.Note{Text: string(text)}, otherSigner)
 	var unverified *note.UnverifiedNoteError
