@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"strings"
 
-	"filippo.io/edwards25519"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/crypto/internal/keycheck"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -256,53 +256,11 @@ func ParseAddress(s string) (*Address, error) {
 	copy(a.ed[:], b[32:64])
 	copy(a.tagKey[:], b[64:])
 	clear(b)
-	if err := checkX25519(&a.x); err != nil {
+	if err := keycheck.X25519(&a.x); err != nil {
 		return nil, fmt.Errorf("malformed return address: %v", err)
 	}
-	if err := checkEd25519(&a.ed); err != nil {
+	if err := keycheck.Ed25519(&a.ed); err != nil {
 		return nil, fmt.Errorf("malformed return address: %v", err)
 	}
 	return a, nil
-}
-
-// smallOrder are the canonical encodings of the X25519 points of small
-// order: 0, 1, two points of order 8, and p-1.
-var smallOrder = [][32]byte{
-	{},
-	{1},
-	{0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
-	{0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57},
-	{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-}
-
-// checkX25519 refuses a non-canonical encoding (top bit set, or not below
-// 2^255-19) and the points of small order, as envelope.ParseRecipient
-// does.
-func checkX25519(k *[32]byte) error {
-	ge := k[31] == 0x7f && k[0] >= 0xed
-	for _, b := range k[1:31] {
-		ge = ge && b == 0xff
-	}
-	if k[31]&0x80 != 0 || ge {
-		return errors.New("X25519 key is not canonical")
-	}
-	for i := range smallOrder {
-		if *k == smallOrder[i] {
-			return errors.New("X25519 key is a point of small order")
-		}
-	}
-	return nil
-}
-
-// checkEd25519 refuses an encoding that is not canonical or not a point,
-// and points of small order.
-func checkEd25519(k *[32]byte) error {
-	p, err := new(edwards25519.Point).SetBytes(k[:])
-	if err != nil || string(p.Bytes()) != string(k[:]) {
-		return errors.New("Ed25519 key is not the canonical encoding of a point")
-	}
-	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return errors.New("Ed25519 key is a point of small order")
-	}
-	return nil
 }
