@@ -77,6 +77,19 @@ func writeNew(path string, perm os.FileMode, write func(io.Writer) error) error 
 	return atomicfile.Write(path, perm, write)
 }
 
+// closeWritten closes w, which records in its audit log that the file at
+// out was written; if that fails, it removes out, so that no receipt,
+// handover or study file is given out that the audit log does not show.
+func closeWritten(w *researcher.Workspace, out string) error {
+	if err := w.Close(); err != nil {
+		if rerr := os.Remove(out); rerr != nil {
+			return fmt.Errorf("%w (and %s, written before, could not be removed: delete it, the audit log does not show it: %v)", err, out, rerr)
+		}
+		return fmt.Errorf("%w (%s was removed: the audit log does not show it)", err, out)
+	}
+	return nil
+}
+
 // writeNewBytes is [writeNew] of data already in memory.
 func writeNewBytes(path string, perm os.FileMode, data []byte) error {
 	return writeNew(path, perm, func(w io.Writer) error { _, err := w.Write(data); return err })
@@ -157,7 +170,7 @@ server has purged them, the batches you keep are the only copy of quarantined en
 			if err := writeNewBytes(out, 0o644, msg); err != nil {
 				return err
 			}
-			if err := w.Close(); err != nil {
+			if err := closeWritten(w, out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "receipt for %d batches written to %s (signed by %s, sha256 %x)\n", len(r.Batches), out, r.Researcher, r.Hash)
@@ -369,7 +382,7 @@ shows the envelopes' hashes and sizes: treat it like a batch.
 			}); err != nil {
 				return err
 			}
-			if err := w.Close(); err != nil {
+			if err := closeWritten(w, out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d testimonies handed over to %s in %s", sum.Envelopes-sum.Messages, sum.To, out)
@@ -482,7 +495,7 @@ With --workspace (and --key), the change is recorded in that workspace's audit l
 			if err := writeNewBytes(out, 0o644, edited); err != nil {
 				return err
 			}
-			if err := w.Close(); err != nil {
+			if err := closeWritten(w, out); err != nil {
 				return err
 			}
 		} else if err := writeNewBytes(out, 0o644, edited); err != nil {
