@@ -307,7 +307,10 @@ func (d *Data) ImportReplies(study *config.Study, paths []string, now time.Time)
 	}
 	for i := range out {
 		h := out[i].Manifest.Hash
-		if recorded[h] {
+		// Recorded before and nothing stored now: the same import again.
+		// Records stored again after a purge are recorded again, so that
+		// the audit log never shows purged what the server serves.
+		if recorded[h] && out[i].Added == 0 {
 			continue
 		}
 		if err := d.Record(audit.ReplyBatchImported(h, len(out[i].Manifest.Records), now)); err != nil {
@@ -463,23 +466,14 @@ func (r *Replies) finishPurge() (bool, error) {
 			return true, fmt.Errorf("failed to delete reply records: %w", err)
 		}
 	}
-	if err := syncDir(r.dir); err != nil {
+	if err := atomicfile.SyncDir(r.dir); err != nil {
 		return true, err
 	}
 	if err := os.Remove(journal); err != nil {
 		return true, err
 	}
 	coarsen(r.dir)
-	return true, syncDir(r.dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return true, atomicfile.SyncDir(r.dir)
 }
 
 // StoredReplies returns how many reply records the directory holds.
