@@ -434,7 +434,8 @@ func (q *request) end() {
 	}
 }
 
-// Read reads the request body (bodyProgress's), noting its progress.
+// progress notes n more bytes of the request body: every progressBytes,
+// it pushes the body's stall deadline further.
 func (q *request) progress(n int) {
 	q.acc += n
 	if q.acc < progressBytes {
@@ -663,6 +664,22 @@ func (p bodyProgress) Read(b []byte) (int, error) {
 // 64 MiB and the little around it.
 const kdfMemory = 65 << 20
 
+// inSlot runs f in the slot just taken, and gives the slot back however f
+// ends: a panic (recovered by the handler) must not keep a slot, nor its
+// memory in the limit.
+func (k *kdfSlots) inSlot(f func()) {
+	if k.changed != nil {
+		k.changed(1)
+	}
+	defer func() {
+		if k.changed != nil {
+			k.changed(-1)
+		}
+		<-k.slots
+	}()
+	f()
+}
+
 // errKDFBusy says no derivation slot came free in time.
 var errKDFBusy = errors.New("every return passphrase derivation slot stayed busy")
 
@@ -698,14 +715,7 @@ func (k *kdfSlots) run(ctx context.Context, q *request, f func()) error {
 	select {
 	case k.slots <- struct{}{}:
 		<-k.waiting
-		if k.changed != nil {
-			k.changed(1)
-		}
-		f()
-		if k.changed != nil {
-			k.changed(-1)
-		}
-		<-k.slots
+		k.inSlot(f)
 	case <-t.C:
 		<-k.waiting
 		err = errKDFBusy
