@@ -353,11 +353,10 @@ func ParseManifest(text []byte) (*Manifest, error) {
 
 // Writer writes a handover file.
 type Writer struct {
-	w        *bufio.Writer
-	m        *Manifest
-	versions [][]byte
-	next     int
-	err      error
+	w    *bufio.Writer
+	m    *Manifest
+	next int
+	err  error
 }
 
 // NewWriter signs the manifest with signer, which must be the key of the
@@ -499,9 +498,13 @@ func NewReader(r io.Reader, verifiers []note.Verifier) (*Reader, error) {
 	if size > MaxManifestSize {
 		return nil, fmt.Errorf("%w: a manifest of %d bytes, larger than %d", ErrInvalid, size, MaxManifestSize)
 	}
-	msg := make([]byte, size)
-	if _, err := io.ReadFull(hr.r, msg); err != nil {
+	// Allocated as the bytes arrive, not as the length claims.
+	msg, err := io.ReadAll(io.LimitReader(hr.r, int64(size)))
+	if err != nil {
 		return nil, hr.readErr(err)
+	}
+	if len(msg) != int(size) {
+		return nil, hr.readErr(io.ErrUnexpectedEOF)
 	}
 	nt, err := manifestKind.Open(msg, verifiers...)
 	if err != nil {
