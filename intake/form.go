@@ -18,16 +18,6 @@ type field struct{ k0, k1, v0, v1 int }
 
 func (f *form) key(fl field) string { return string(f.buf[fl.k0:fl.k1]) }
 
-// get returns the first value of name, or "".
-func (f *form) get(name string) string {
-	for _, fl := range f.fields {
-		if f.key(fl) == name {
-			return string(f.buf[fl.v0:fl.v1])
-		}
-	}
-	return ""
-}
-
 // bytes returns the values of name, sharing the form's buffer.
 func (f *form) bytes(name string) [][]byte {
 	var out [][]byte

@@ -92,3 +92,13 @@ func TestReadFormLimits(t *testing.T) {
 		t.Fatalf("refused growth: %v, lang %q", err, f.get("lang"))
 	}
 }
+
+// get returns the first value of name, or "".
+func (f *form) get(name string) string {
+	for _, fl := range f.fields {
+		if f.key(fl) == name {
+			return string(f.buf[fl.v0:fl.v1])
+		}
+	}
+	return ""
+}

@@ -104,7 +104,10 @@
 // records' tags; each record found is opened with R's key, and its content
 // read ([ParseContent]) and checked to be for the study ([Find]). The
 // download is the same for everyone, so the server does not learn which
-// records, if any, were found.
+// records, if any, were found. (A person without JavaScript posts the
+// passphrase instead, and the server runs Find for them, in memory, for
+// that request: it then knows, for that moment, which records are theirs;
+// see SECURITY.md.)
 //
 // # What the server and the researcher's tools must do
 //

@@ -842,14 +842,14 @@
 
   // makeReturn makes a return passphrase, before anything is sent: the
   // secret (crypto.getRandomValues, through nacl.randomBytes), the keys
-  // (Argon2id, keys.js, reporting progress) and the address the plaintext
+  // (Argon2id, returnkey.js, reporting progress) and the address the plaintext
   // carries; and, meanwhile, it fetches the word list of the page's
   // language to show the words. It resolves to {address, words, list},
   // the secret and the keys cleared, or fails with nothing sent: a
   // testimony is never stored with a passphrase the person was not shown.
   function makeReturn(model, progress) {
     var rk = root.testimonyReturnKey;
-    if (!rk || typeof fetch !== 'function' || typeof Promise !== 'function') return Promise.reject(new Error('keys.js is missing'));
+    if (!rk || typeof fetch !== 'function' || typeof Promise !== 'function') return Promise.reject(new Error('returnkey.js is missing'));
     var list = rk.listFor(model.lang), secret = rk.generate();
     var words = fetch('/static/words-' + list + '.txt', { credentials: 'omit', cache: 'no-store', redirect: 'error' }).then(function (resp) {
       if (!resp.ok) throw new Error('status ' + resp.status);

@@ -128,9 +128,6 @@ func (k *Kind) UnverifiedText(msg []byte) ([]byte, error) {
 // whom its text names as its author. It fails with an error of class
 // [Kind.Invalid].
 func (k *Kind) CheckSigner(n *note.Note, name, who string) error {
-	if len(n.Sigs) != 1 {
-		return refuse(k.Invalid, nil, "%s carries other signatures besides one by %s", k.What, who)
-	}
 	if s := n.Sigs[0]; s.Name != name {
 		return refuse(k.Invalid, nil, "%s names %s but is signed by %s", k.What, who, keyName(s.Name, s.Hash))
 	}

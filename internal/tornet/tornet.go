@@ -86,7 +86,8 @@ type Options struct {
 	// (the HSDir flag): 3 to 12, or 0 for 3. The three authorities are
 	// HSDirs; above 3, the other relays are directory caches and HSDirs too
 	// (fresh clients then sometimes stall for about 10 seconds while
-	// bootstrapping), and there are HSDirs-3 of them instead of 3.
+	// bootstrapping), and there are max(3, HSDirs-3) of them
+	// ([Network.HSDirs] gives the number there are).
 	// Onionbalance needs at least 5.
 	HSDirs int
 
