@@ -4,7 +4,9 @@
 // On the server, use [GenerateKey] once to make the server's signing key,
 // and [NewWriter] to export envelopes: it streams, so a batch of any size is
 // written holding only its manifest in memory. On the researcher's machine,
-// use [NewReader] with the verifier key the researchers pinned: it streams
+// use [NewReader] with the verifier keys the researchers pinned (the
+// server's, or one per server when several serve the study behind
+// Onionbalance, each signing its own batches): it streams
 // too, and returns the study files and envelopes only as they prove to be
 // exactly what the server signed. [Write] and [Read] do the same for a batch
 // held in memory.
@@ -411,17 +413,18 @@ type Batch struct {
 	Envelopes []Envelope // in manifest order
 }
 
-// ReadAll reads a whole batch from r, checks it against verifier, and
+// ReadAll reads a whole batch from r, checks it against verifiers, and
 // returns it. It returns an error, and nothing else, unless the manifest
-// carries exactly one valid signature by verifier's key and the batch holds
+// carries exactly one valid signature, by the key of one of verifiers, and
+// nothing else, and the batch holds
 // exactly the study files and envelopes the manifest lists, each matching
 // its SHA-256, with nothing missing, extra, repeated or out of order. The
 // error names the bad entry.
 //
 // ReadAll holds the whole batch in memory; use [NewReader] to stream.
 // The caller should check [Manifest.StudyID] is the study it expects.
-func ReadAll(r io.Reader, verifier note.Verifier) (*Batch, error) {
-	br, err := NewReader(r, verifier)
+func ReadAll(r io.Reader, verifiers ...note.Verifier) (*Batch, error) {
+	br, err := NewReader(r, verifiers...)
 	if err != nil {
 		return nil, err
 	}
@@ -450,8 +453,8 @@ func ReadAll(r io.Reader, verifier note.Verifier) (*Batch, error) {
 
 // Read is [ReadAll] for callers that need only the envelopes: it checks the
 // study files too, but does not return them.
-func Read(r io.Reader, verifier note.Verifier) (*Manifest, []Envelope, error) {
-	b, err := ReadAll(r, verifier)
+func Read(r io.Reader, verifiers ...note.Verifier) (*Manifest, []Envelope, error) {
+	b, err := ReadAll(r, verifiers...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -468,7 +471,7 @@ type Reader struct {
 }
 
 // NewReader reads the manifest at the start of the batch in r and checks its
-// signature against verifier, as [ReadAll] does.
+// signature against verifiers, as [ReadAll] does.
 //
 // Call [Reader.NextVersion] until it returns io.EOF to get the study files,
 // then [Reader.Next] until it returns io.EOF to get the envelopes (Next
@@ -476,13 +479,13 @@ type Reader struct {
 // returned has been checked against the signed manifest, but the batch is
 // known to be complete only once Next returns io.EOF. Discard what was read
 // if either returns any other error.
-func NewReader(r io.Reader, verifier note.Verifier) (*Reader, error) {
+func NewReader(r io.Reader, verifiers ...note.Verifier) (*Reader, error) {
 	sr := signedtar.NewReader(r, noun)
 	msg, err := sr.ReadManifest(maxManifestSize)
 	if err != nil {
 		return nil, err
 	}
-	m, err := OpenManifest(msg, verifier)
+	m, err := OpenManifest(msg, verifiers...)
 	if err != nil {
 		return nil, err
 	}
@@ -575,15 +578,18 @@ func (m *Manifest) position(name string) (int, bool) {
 }
 
 // OpenManifest checks that the signed manifest msg carries exactly one
-// signature, valid for verifier, and nothing else, and parses it. Its Hash
-// is the SHA-256 of msg.
-func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
+// signature, valid for one of verifiers, and nothing else, and parses it.
+// Its Hash is the SHA-256 of msg.
+func OpenManifest(msg []byte, verifiers ...note.Verifier) (*Manifest, error) {
 	kind := signednote.Kind{
 		What:    `batch entry "manifest"`,
-		Signers: fmt.Sprintf("the pinned server key %.64q+%08x", verifier.Name(), verifier.KeyHash()),
+		Signers: pinnedKeys(verifiers),
 		Hint:    "check --server-key, or the batch is not from this server",
 	}
-	n, err := kind.Open(msg, verifier)
+	if len(verifiers) > 1 {
+		kind.Hint = "check --server-key, or the batch is not from a server of this study"
+	}
+	n, err := kind.Open(msg, verifiers...)
 	if err != nil {
 		return nil, err
 	}
@@ -593,6 +599,28 @@ func OpenManifest(msg []byte, verifier note.Verifier) (*Manifest, error) {
 	}
 	m.Hash = sha256.Sum256(msg)
 	return m, nil
+}
+
+// pinnedKeys names the server keys a manifest may be signed by, as errors
+// say it: `the pinned server key "testimony-server"+1a2b3c4d`, or for
+// several `one of the 2 pinned server keys ("a"+…, "b"+…)`, at most three
+// named.
+func pinnedKeys(verifiers []note.Verifier) string {
+	names := make([]string, 0, 3)
+	for i, v := range verifiers {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(verifiers)-3))
+			break
+		}
+		names = append(names, fmt.Sprintf("%.64q+%08x", v.Name(), v.KeyHash()))
+	}
+	switch len(verifiers) {
+	case 0:
+		return "a pinned server key (none was given)"
+	case 1:
+		return "the pinned server key " + names[0]
+	}
+	return fmt.Sprintf("one of the %d pinned server keys (%s)", len(verifiers), strings.Join(names, ", "))
 }
 
 // unverifiedKind names manifests in the errors of ParseUnverifiedManifest.

@@ -362,6 +362,48 @@ func TestReadRefuses(t *testing.T) {
 	}
 }
 
+// TestReadSeveralKeys: a study served by several servers (Onionbalance
+// backends) has a pinned key per server, each signing its own batches; a
+// batch is read with all of them, and refused, naming them, if none signed
+// it. A manifest signed by two of them is refused as with one key.
+func TestReadSeveralKeys(t *testing.T) {
+	envs := envelopes(3, 100)
+	var byOther bytes.Buffer
+	if _, err := Write(&byOther, otherKeys.signer, study, envs); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := write(t, envs)
+	for _, b := range [][]byte{good, byOther.Bytes()} {
+		m, got, err := Read(bytes.NewReader(b), serverKeys.verifier, otherKeys.verifier)
+		if err != nil || len(got) != 3 || m.Hash != sha256.Sum256(untar(t, b)[0].data) {
+			t.Fatalf("Read with both keys: %d envelopes, %v", len(got), err)
+		}
+	}
+
+	skey, vkey, err := GenerateKey("third-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, _ := note.NewVerifier(vkey)
+	thirdSigner, _ := note.NewSigner(skey)
+	_, _, err = Read(bytes.NewReader(byOther.Bytes()), serverKeys.verifier, third)
+	want := fmt.Sprintf(`not signed by one of the 2 pinned server keys ("testimony-server"+%08x, "third-server"+%08x) (signed by "testimony-server"+%08x): check --server-key, or the batch is not from a server of this study`,
+		serverKeys.verifier.KeyHash(), third.KeyHash(), otherKeys.verifier.KeyHash())
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a batch signed by neither key: err = %v\nwant it to contain %s", err, want)
+	}
+	if _, _, err := Read(bytes.NewReader(good)); err == nil || !strings.Contains(err.Error(), "none was given") {
+		t.Errorf("Read with no key: err = %v", err)
+	}
+
+	es := untar(t, good)
+	text, _, _ := strings.Cut(string(es[0].data), "\n\n")
+	two := retar(t, append([]entry{{name: "manifest", data: signManifest(t, text+"\n", serverKeys.signer, thirdSigner)}}, es[1:]...))
+	if _, _, err := Read(bytes.NewReader(two), serverKeys.verifier, third); err == nil || !strings.Contains(err.Error(), "other signatures besides one by one of the 2 pinned server keys") {
+		t.Errorf("a manifest signed by both pinned keys: err = %v", err)
+	}
+}
+
 // TestReadRefusesVersions: study files are checked like envelopes.
 func TestReadRefusesVersions(t *testing.T) {
 	good, m := write(t, envelopes(2, 100), studyFiles...)

@@ -65,7 +65,7 @@ func TestServerKeys(t *testing.T) {
 	// that were; the workspace is unchanged.
 	three := batchBy(t, s3, f.study, f.envelope(t, "to a stranger"))
 	err = decryptRun(dir, f.study, f.ids[0], keys, three)
-	if err == nil || !strings.Contains(err.Error(), "none of the 2 pinned server keys") || !strings.Contains(err.Error(), "another-test-server") {
+	if err == nil || !strings.Contains(err.Error(), "not signed by one of the 2 pinned server keys") || !strings.Contains(err.Error(), "another-test-server") {
 		t.Fatalf("a batch of an unpinned server: err = %v", err)
 	}
 	// Each key alone refuses the other server's batch, as before.
