@@ -210,9 +210,6 @@ func keyNonce(sum [32]byte) [24]byte {
 	return n
 }
 
-// KeyName returns the note key name of the researcher with fingerprint fp.
-func KeyName(fp string) string { return envelope.NoteKeyPrefix + strings.ReplaceAll(fp, "-", "") }
-
 // MarshalText returns the text of the manifest, without its signature,
 // failing if m does not fit the format.
 func (m *Manifest) MarshalText() ([]byte, error) {
@@ -375,7 +372,7 @@ func NewWriter(w io.Writer, m *Manifest, signer note.Signer, versions [][]byte) 
 	if err != nil {
 		return nil, err
 	}
-	if signer.Name() != KeyName(m.From) {
+	if signer.Name() != envelope.NoteKeyName(m.From) {
 		return nil, fmt.Errorf("the handover names researcher %s, but the signing key is %q: sign with that researcher's own key", m.From, signer.Name())
 	}
 	signed, err := note.Sign(&note.Note{Text: string(text)}, signer)
@@ -513,7 +510,7 @@ func NewReader(r io.Reader, verifiers []note.Verifier) (*Reader, error) {
 	if hr.m, err = ParseManifest([]byte(nt.Text)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := manifestKind.CheckSigner(nt, KeyName(hr.m.From), "researcher "+hr.m.From); err != nil {
+	if err := manifestKind.CheckSigner(nt, envelope.NoteKeyName(hr.m.From), "researcher "+hr.m.From); err != nil {
 		return nil, err
 	}
 	return hr, nil

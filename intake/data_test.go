@@ -17,6 +17,7 @@ import (
 
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/batch"
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/smallfs"
 	"github.com/testimony-project/testimony/receipt"
 	"github.com/testimony-project/testimony/store"
@@ -488,7 +489,7 @@ func TestExportRecoversCrashedServer(t *testing.T) {
 // researcherKey makes a researcher signing key named as receipts require.
 func researcherKey(t testing.TB, fp string) (note.Signer, note.Verifier) {
 	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, receipt.KeyName(fp))
+	skey, vkey, err := note.GenerateKey(rand.Reader, envelope.NoteKeyName(fp))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@
 //     read it to each other: five groups of four uppercase hexadecimal
 //     digits joined by '-' ("0123-4567-89AB-CDEF-0123"). The signature must
 //     be by the key named "testimony-researcher-" followed by the
-//     fingerprint without its dashes ([KeyName]), so a receipt cannot claim
+//     fingerprint without its dashes ([envelope.NoteKeyName]), so a receipt cannot claim
 //     another researcher's name.
 //   - n, from 1 to [MaxBatches], decimal without sign or leading zeros, is
 //     the number of lines that follow: the SHA-256 of each imported batch's
@@ -50,7 +50,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/signednote"
@@ -65,10 +64,7 @@ const (
 	MaxSize = 8 << 20
 )
 
-const (
-	formatLine    = "testimony import receipt v1"
-	keyNamePrefix = "testimony-researcher-"
-)
+const formatLine = "testimony import receipt v1"
 
 // Errors [Verify] wraps, so that callers can count rejections by reason.
 var (
@@ -95,13 +91,6 @@ type Receipt struct {
 	Hash [32]byte
 }
 
-// KeyName returns the note key name of the researcher key whose fingerprint
-// is fingerprint: "testimony-researcher-" and the fingerprint without its
-// dashes.
-func KeyName(fingerprint string) string {
-	return keyNamePrefix + strings.ReplaceAll(fingerprint, "-", "")
-}
-
 // Sign sorts r.Batches, checks r, signs it with signer, which must be the
 // key of the researcher r names, sets r.Hash and returns the signed
 // receipt.
@@ -111,7 +100,7 @@ func Sign(r *Receipt, signer note.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if signer.Name() != KeyName(r.Researcher) {
+	if signer.Name() != envelope.NoteKeyName(r.Researcher) {
 		return nil, fmt.Errorf("receipt names researcher %s, but the signing key is %q: sign with that researcher's own key", r.Researcher, signer.Name())
 	}
 	msg, err := note.Sign(&note.Note{Text: string(text)}, signer)
@@ -210,7 +199,7 @@ func Verify(msg []byte, verifiers []note.Verifier) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := kind.CheckSigner(n, KeyName(r.Researcher), "researcher "+r.Researcher); err != nil {
+	if err := kind.CheckSigner(n, envelope.NoteKeyName(r.Researcher), "researcher "+r.Researcher); err != nil {
 		return nil, err
 	}
 	r.Hash = sha256.Sum256(msg)

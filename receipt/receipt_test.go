@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -55,8 +56,8 @@ func sign(t testing.TB, r *Receipt, k key) []byte {
 }
 
 func TestSignVerify(t *testing.T) {
-	alice := newKey(t, KeyName(fp))
-	bob := newKey(t, KeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
+	alice := newKey(t, envelope.NoteKeyName(fp))
+	bob := newKey(t, envelope.NoteKeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
 	r := &Receipt{StudyID: "nk-study", Researcher: fp, Batches: hashes("b", "a", "c")}
 	msg := sign(t, r, alice)
 	got, err := Verify(msg, []note.Verifier{bob.verifier, alice.verifier})
@@ -87,8 +88,8 @@ func TestSignVerify(t *testing.T) {
 }
 
 func TestVerifyRefuses(t *testing.T) {
-	alice := newKey(t, KeyName(fp))
-	mallory := newKey(t, KeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
+	alice := newKey(t, envelope.NoteKeyName(fp))
+	mallory := newKey(t, envelope.NoteKeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
 	r := &Receipt{StudyID: "nk-study", Researcher: fp, Batches: hashes("a", "b")}
 	good := sign(t, r, alice)
 	text, _, _ := strings.Cut(string(good), "\n\n")
@@ -203,7 +204,7 @@ func TestMakeVector(t *testing.T) {
 	if os.Getenv("TESTIMONY_MAKE_RECEIPT_VECTOR") == "" {
 		t.Skip("set TESTIMONY_MAKE_RECEIPT_VECTOR=1 to write a new test vector")
 	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, KeyName(fp))
+	skey, vkey, err := note.GenerateKey(rand.Reader, envelope.NoteKeyName(fp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func FuzzParse(f *testing.F) {
 		for i := range n {
 			r.Batches = append(r.Batches, sha256.Sum256([]byte{byte(i)}))
 		}
-		Sign(r, newKey(f, KeyName(fp)).signer)
+		Sign(r, newKey(f, envelope.NoteKeyName(fp)).signer)
 		text, _ := r.MarshalText()
 		f.Add(text)
 	}
@@ -238,7 +239,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzVerify(f *testing.F) {
-	alice := newKey(f, KeyName(fp))
+	alice := newKey(f, envelope.NoteKeyName(fp))
 	good := sign(f, &Receipt{StudyID: "nk-study", Researcher: fp, Batches: hashes("a", "b")}, alice)
 	f.Add(good)
 	f.Add(good[:len(good)-10])

@@ -101,12 +101,6 @@ type Record struct {
 	Data []byte
 }
 
-// keyName returns the note key name of the researcher with the given
-// fingerprint.
-func keyName(fingerprint string) string {
-	return envelope.NoteKeyPrefix + strings.ReplaceAll(fingerprint, "-", "")
-}
-
 // fingerprintOf returns the fingerprint a researcher's signing key name
 // holds, or "".
 func fingerprintOf(name string) string {
@@ -250,7 +244,7 @@ func OpenManifest(msg []byte, verifiers []note.Verifier) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := manifestKind.CheckSigner(n, keyName(m.Researcher), "researcher "+m.Researcher); err != nil {
+	if err := manifestKind.CheckSigner(n, envelope.NoteKeyName(m.Researcher), "researcher "+m.Researcher); err != nil {
 		return nil, err
 	}
 	m.Hash = sha256.Sum256(msg)

@@ -85,10 +85,7 @@ const (
 	MaxSize = 512 + MaxReplies*(6+32+1+3+1+(reply.MaxContentSize+2)/3*4+1) + 256
 )
 
-const (
-	formatLine    = "testimony team copy of replies v1"
-	keyNamePrefix = "testimony-researcher-"
-)
+const formatLine = "testimony team copy of replies v1"
 
 // Errors [Verify] wraps.
 var (
@@ -126,12 +123,6 @@ type Reply struct {
 	Parsed  *reply.Content
 }
 
-// KeyName returns the note key name of the researcher key whose
-// fingerprint is fingerprint.
-func KeyName(fingerprint string) string {
-	return keyNamePrefix + strings.ReplaceAll(fingerprint, "-", "")
-}
-
 // Sign sorts c.Replies, checks c, signs it with signer, which must be the
 // key of the researcher c names, sets c.Hash and returns the signed copy.
 func Sign(c *Copy, signer note.Signer) ([]byte, error) {
@@ -149,7 +140,7 @@ func Sign(c *Copy, signer note.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if signer.Name() != KeyName(c.Researcher) {
+	if signer.Name() != envelope.NoteKeyName(c.Researcher) {
 		return nil, fmt.Errorf("team copy names researcher %s, but the signing key is %q: sign with that researcher's own key", c.Researcher, signer.Name())
 	}
 	msg, err := note.Sign(&note.Note{Text: string(text)}, signer)
@@ -363,7 +354,7 @@ func Verify(msg []byte, verifiers []note.Verifier) (*Copy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if n.Sigs[0].Name != KeyName(c.Researcher) {
+	if n.Sigs[0].Name != envelope.NoteKeyName(c.Researcher) {
 		return nil, fmt.Errorf("%w: it names researcher %s but is signed by %.64q", ErrInvalid, c.Researcher, n.Sigs[0].Name)
 	}
 	c.Hash = sha256.Sum256(msg)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/testimony-project/testimony/config"
+	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/reply"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -68,8 +69,8 @@ func sample(t testing.TB) *Copy {
 }
 
 func TestSignVerify(t *testing.T) {
-	alice := newKey(t, KeyName(fp))
-	bob := newKey(t, KeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
+	alice := newKey(t, envelope.NoteKeyName(fp))
+	bob := newKey(t, envelope.NoteKeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
 	c := sample(t)
 	msg, err := Sign(c, alice.signer)
 	if err != nil {
@@ -107,8 +108,8 @@ func TestSignVerify(t *testing.T) {
 }
 
 func TestVerifyRefuses(t *testing.T) {
-	alice := newKey(t, KeyName(fp))
-	mallory := newKey(t, KeyName(fp)) // claims Alice's name
+	alice := newKey(t, envelope.NoteKeyName(fp))
+	mallory := newKey(t, envelope.NoteKeyName(fp)) // claims Alice's name
 	good, err := Sign(sample(t), alice.signer)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestVerifyRefuses(t *testing.T) {
 		}
 	}
 	// Signed by a key named for another researcher than the text names.
-	bob := newKey(t, KeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
+	bob := newKey(t, envelope.NoteKeyName("AAAA-BBBB-CCCC-DDDD-EEEE"))
 	c := sample(t)
 	Sign(c, alice.signer)
 	text, err := c.MarshalText()
@@ -148,7 +149,7 @@ func TestVerifyRefuses(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	c := sample(t)
-	if _, err := Sign(c, newKey(t, KeyName(fp)).signer); err != nil {
+	if _, err := Sign(c, newKey(t, envelope.NoteKeyName(fp)).signer); err != nil {
 		t.Fatal(err)
 	}
 	good, _ := c.MarshalText()
@@ -195,7 +196,7 @@ func TestParseRefuses(t *testing.T) {
 		{Ref: ref("a"), Number: 2, Content: content(t, "nk-study", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "x")},
 		{Ref: ref("a"), Number: 2, Content: content(t, "nk-study", "bbbbbbbbbbbbbbbbbbbbbbbbbb", "y")},
 	}}
-	if _, err := Sign(c2, newKey(t, KeyName(fp)).signer); err == nil || !strings.Contains(err.Error(), "number 2") {
+	if _, err := Sign(c2, newKey(t, envelope.NoteKeyName(fp)).signer); err == nil || !strings.Contains(err.Error(), "number 2") {
 		t.Errorf("two replies numbered alike: %v", err)
 	}
 }
@@ -210,7 +211,7 @@ func mustDecode(s string) string {
 
 func FuzzParse(f *testing.F) {
 	c := sample(f)
-	Sign(c, newKey(f, KeyName(fp)).signer)
+	Sign(c, newKey(f, envelope.NoteKeyName(fp)).signer)
 	text, _ := c.MarshalText()
 	f.Add(text)
 	f.Add([]byte("testimony team copy of replies v1\nstudy abc\n"))
@@ -227,7 +228,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzVerify(f *testing.F) {
-	alice := newKey(f, KeyName(fp))
+	alice := newKey(f, envelope.NoteKeyName(fp))
 	good, _ := Sign(sample(f), alice.signer)
 	f.Add(good)
 	f.Add(good[:len(good)-10])

@@ -308,7 +308,7 @@ func verifyRenames(msg []byte, verifiers []note.Verifier) (*renamesFile, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := renamesKind.CheckSigner(n, envelope.NoteKeyPrefix+strings.ReplaceAll(f.by, "-", ""), "researcher "+f.by); err != nil {
+	if err := renamesKind.CheckSigner(n, envelope.NoteKeyName(f.by), "researcher "+f.by); err != nil {
 		return nil, err
 	}
 	return f, nil

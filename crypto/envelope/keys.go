@@ -122,10 +122,14 @@ func (v *verifier) Name() string                { return v.name }
 func (v *verifier) KeyHash() uint32             { return v.hash }
 func (v *verifier) Verify(msg, sig []byte) bool { return ed25519.Verify(v.key, msg, sig) }
 
-// noteName is the key's name in signed notes: NoteKeyPrefix and the
-// fingerprint without dashes.
-func (r *Recipient) noteName() string {
-	return NoteKeyPrefix + strings.ReplaceAll(r.Fingerprint(), "-", "")
+// noteName is the key's name in signed notes.
+func (r *Recipient) noteName() string { return NoteKeyName(r.Fingerprint()) }
+
+// NoteKeyName returns the name, in signed notes, of the signing key of the
+// researcher whose fingerprint is fingerprint (as [Recipient.Fingerprint]
+// prints it): [NoteKeyPrefix] and the fingerprint without its dashes.
+func NoteKeyName(fingerprint string) string {
+	return NoteKeyPrefix + strings.ReplaceAll(fingerprint, "-", "")
 }
 
 // keyHash is the note format's key hash: the first four bytes, big-endian,
