@@ -27,8 +27,8 @@
 //     read it to each other: five groups of four uppercase hexadecimal
 //     digits joined by '-' ("0123-4567-89AB-CDEF-0123"). The signature must
 //     be by the key named "testimony-researcher-" followed by the
-//     fingerprint without its dashes ([envelope.NoteKeyName]), so a receipt cannot claim
-//     another researcher's name.
+//     fingerprint without its dashes ([envelope.NoteKeyName]), so a
+//     receipt cannot claim another researcher's name.
 //   - n, from 1 to [MaxBatches], decimal without sign or leading zeros, is
 //     the number of lines that follow: the SHA-256 of each imported batch's
 //     signed manifest (the hash the batch's audit records carry), in 64
