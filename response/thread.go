@@ -263,6 +263,11 @@ func VerifyThread(m *Message) error {
 	if err := checkMessage(m); err != nil {
 		return err
 	}
+	return verifyThread(m)
+}
+
+// verifyThread is VerifyThread for a message checkMessage accepted.
+func verifyThread(m *Message) error {
 	if m.Sig == nil {
 		return fmt.Errorf("%w: it is not signed", ErrThreadUnverified)
 	}
@@ -336,7 +341,7 @@ func UnmarshalMessage(s *config.Study, data []byte) (*Message, error) {
 	if err := checkMessage(m); err != nil {
 		return nil, fmt.Errorf("malformed plaintext: %w", err)
 	}
-	if err := VerifyThread(m); err != nil {
+	if err := verifyThread(m); err != nil {
 		return nil, err
 	}
 	if ps := checkAddition(s, m); ps != nil {
