@@ -52,7 +52,8 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	// Placeholder keys: every answer would be sealed to nobody.
+	// Placeholder keys: every answer would be sealed to nobody; refused
+	// before the data directory is opened.
 	if err := study.CheckServable(); err != nil {
 		return err
 	}
@@ -61,35 +62,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer d.Close()
-	if err := d.LockServe(); err != nil {
-		return err
-	}
-	if err := d.BindStudy(study.ID); err != nil {
-		return err
-	}
-	// The revision is checked against every version served before it is
-	// kept as one: a refused study file is never a version served.
-	versions, err := intake.LoadVersions(d, study, time.Duration(o.grace), time.Now())
-	if err != nil {
-		return err
-	}
-	if err := d.SaveVersionFile(o.study, study.SHA256); err != nil {
-		return err
-	}
 	log := oplog.New(stderr)
-	if err := d.Record(audit.ServiceStarted(study.SHA256, time.Now())); err != nil {
-		return err
-	}
-	if err := versions.RecordRetired(d, time.Now()); err != nil {
-		return err
-	}
-	defer func() {
-		now := time.Now()
-		d.Record(audit.ServiceStopped(now))
-		if l, err := d.Audit(); err == nil {
-			l.Checkpoint(now, false)
-		}
-	}()
 	limits := o.limits
 	limits.UploadMemory = int64(o.uploadMiB) << 20
 	// The limits bound what clients can make the server hold; the garbage
@@ -99,20 +72,15 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 	if os.Getenv("GOMEMLIMIT") == "" {
 		memoryLimit = func(n int64) { debug.SetMemoryLimit(n) }
 	}
-	srv, err := intake.New(intake.Config{
-		MemoryLimit: memoryLimit,
-		Study:       study, Earlier: versions.Earlier, Store: d.Store, Log: log, Limits: limits,
-		Stored:  func(sum [32]byte, day time.Time) error { return d.Record(audit.SubmissionStored(sum, day)) },
-		Replies: d.Replies(),
-		RepliesServed: func(count int, day time.Time) error {
-			return d.Record(audit.RepliesServed(count, day))
-		},
-	})
+	serving, err := d.StartServing(study, o.study, time.Duration(o.grace),
+		intake.Config{Log: log, Limits: limits, MemoryLimit: memoryLimit}, time.Now())
 	if err != nil {
 		return err
 	}
+	defer func() { serving.Stop(time.Now()) }()
+	srv, versions := serving.Server, serving.Versions
 	hs := srv.HTTPServer()
-	go hourly(ctx, d, versions)
+	go serving.RunHourly(ctx)
 
 	if o.listen != "" {
 		ln, err := net.Listen("tcp", o.listen)
@@ -240,26 +208,6 @@ func readTorrcLines(path string) ([]string, error) {
 		args = append(args, "--"+k, strings.TrimSpace(v))
 	}
 	return args, sc.Err()
-}
-
-// hourly asks the audit log every hour to sign a checkpoint, which it
-// does at most once a day, so signatures do not reveal when single
-// submissions arrived; and records the retirement of earlier versions
-// whose grace period ended.
-func hourly(ctx context.Context, d *intake.Data, versions *intake.Versions) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			versions.RecordRetired(d, now)
-			if l, err := d.Audit(); err == nil {
-				l.Checkpoint(now, false)
-			}
-		}
-	}
 }
 
 // describeVersions tells the operator which versions of the study are

@@ -272,11 +272,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer data.Close()
-	srv, err := r.server(data)
+	serving, err := data.StartServing(r.study, filepath.Join(r.dir, "study.yaml"), intake.DefaultGrace,
+		intake.Config{Log: oplog.New(io.Discard)}, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	hs := srv.HTTPServer()
+	defer func() { serving.Stop(time.Now()) }()
+	hs := serving.Server.HTTPServer()
 	fmt.Fprintln(r.out)
 	base, client, stopServer, err := startServing(ctx, o, dir, hs, func() { data.Record(audit.OnionPublished(time.Now())) }, r.step)
 	if err != nil {
@@ -351,42 +353,6 @@ func (r *run) setUp(kdf keyfile.Params) error {
 	}
 	r.id, err = keyfile.Decrypt(key, []byte(passphrase))
 	return err
-}
-
-// server readies the data directory and makes the intake server, as
-// intake serve does.
-func (r *run) server(data *intake.Data) (*intake.Server, error) {
-	if err := r.study.CheckServable(); err != nil {
-		return nil, err
-	}
-	if err := data.LockServe(); err != nil {
-		return nil, err
-	}
-	if err := data.BindStudy(r.study.ID); err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	versions, err := intake.LoadVersions(data, r.study, intake.DefaultGrace, now)
-	if err != nil {
-		return nil, err
-	}
-	if err := data.SaveVersionFile(filepath.Join(r.dir, "study.yaml"), r.study.SHA256); err != nil {
-		return nil, err
-	}
-	if err := data.Record(audit.ServiceStarted(r.study.SHA256, now)); err != nil {
-		return nil, err
-	}
-	if err := versions.RecordRetired(data, now); err != nil {
-		return nil, err
-	}
-	return intake.New(intake.Config{
-		Study: r.study, Earlier: versions.Earlier, Store: data.Store, Log: oplog.New(io.Discard),
-		Stored:  func(sum [32]byte, day time.Time) error { return data.Record(audit.SubmissionStored(sum, day)) },
-		Replies: data.Replies(),
-		RepliesServed: func(count int, day time.Time) error {
-			return data.Record(audit.RepliesServed(count, day))
-		},
-	})
 }
 
 // operator runs f on the server's data directory opened anew, as each
