@@ -313,6 +313,15 @@ type repliesState struct {
 	addProb   string
 	confirm   bool // the withdrawal is to be confirmed
 	withdrawn bool // a withdrawal was just sent
+	// replies are the person's replies if this request already found
+	// them (nil: find them).
+	replies *foundReplies
+}
+
+// foundReplies is what findReplies found.
+type foundReplies struct {
+	found      []reply.Found
+	unreadable int
 }
 
 type followupQuestion struct {
@@ -345,12 +354,13 @@ type repliesPage struct {
 // renderReplies finds the replies of the person whose seed it is and
 // shows them, with st.
 func (s *Server) renderReplies(w http.ResponseWriter, r *http.Request, lang string, status int, seed *[returnkey.SeedSize]byte, st repliesState) {
-	found, unreadable, err := s.findReplies(seed)
-	if err != nil {
-		s.c.Log.Add(oplog.Counter{Event: oplog.StoreUnavailable, Path: oplog.PathForm})
-		s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "back_unavailable")
-		return
+	if st.replies == nil {
+		var ok bool
+		if st.replies, ok = s.findRepliesOrSay(w, r, lang, seed); !ok {
+			return
+		}
 	}
+	found, unreadable := st.replies.found, st.replies.unreadable
 	l := i18n.NewLocalizer(s.bundle, config.ChromeLanguage(lang))
 	p := repliesPage{page: s.page(lang, localize(l, "back_title"), ""), Key: base64.RawURLEncoding.EncodeToString(seed[:]),
 		Addition: st.addition, AddProblem: st.addProb, AddMax: response.AdditionLimit(s.c.Study),
@@ -371,6 +381,18 @@ func (s *Server) renderReplies(w http.ResponseWriter, r *http.Request, lang stri
 		p.Replies = append(p.Replies, rv)
 	}
 	s.render(w, status, "replies.html", p)
+}
+
+// findRepliesOrSay is findReplies, answering the request with a page that
+// says the replies cannot be read now if it fails.
+func (s *Server) findRepliesOrSay(w http.ResponseWriter, r *http.Request, lang string, seed *[returnkey.SeedSize]byte) (*foundReplies, bool) {
+	found, unreadable, err := s.findReplies(seed)
+	if err != nil {
+		s.c.Log.Add(oplog.Counter{Event: oplog.StoreUnavailable, Path: oplog.PathForm})
+		s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "back_unavailable")
+		return nil, false
+	}
+	return &foundReplies{found, unreadable}, true
 }
 
 // findReplies looks for the replies of the seed's keys among the stored
@@ -465,13 +487,13 @@ func (s *Server) backSend(w http.ResponseWriter, r *http.Request) {
 	st := repliesState{sent: "sent_" + string(m.Kind)}
 	switch m.Kind {
 	case response.Followup:
-		found, _, err := s.findReplies(&seed)
-		if err != nil {
-			s.message(w, r, lang, http.StatusServiceUnavailable, "error_title", "back_unavailable")
+		known, ok := s.findRepliesOrSay(w, r, lang, &seed)
+		if !ok {
 			return
 		}
+		st.replies = known
 		var c *reply.Content
-		for _, fr := range found {
+		for _, fr := range known.found {
 			if fr.Content.ID == form.Get("reply") && len(fr.Content.Questions) > 0 {
 				c = fr.Content
 			}
@@ -482,6 +504,7 @@ func (s *Server) backSend(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var ps response.Problems
+		var err error
 		m, ps, err = response.FollowupFromForm(s.c.Study, c, lang, form)
 		if err != nil {
 			malformed()
@@ -489,7 +512,7 @@ func (s *Server) backSend(w http.ResponseWriter, r *http.Request) {
 		}
 		if ps != nil {
 			s.reject(path, oplog.InvalidAnswers)
-			s.renderReplies(w, r, lang, http.StatusUnprocessableEntity, &seed, repliesState{replyID: c.ID, form: form, problems: ps})
+			s.renderReplies(w, r, lang, http.StatusUnprocessableEntity, &seed, repliesState{replyID: c.ID, form: form, problems: ps, replies: known})
 			return
 		}
 	case response.Addition:
