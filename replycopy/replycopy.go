@@ -63,15 +63,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/crypto/returnkey"
+	"github.com/testimony-project/testimony/internal/signednote"
 	"github.com/testimony-project/testimony/reply"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -214,104 +214,85 @@ func Parse(text []byte) (*Copy, error) {
 	if len(text) > MaxSize {
 		return nil, fmt.Errorf("malformed team copy: larger than %d bytes", MaxSize)
 	}
-	lineNo := 0
-	line := func() (string, bool) {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
-		}
-		l := string(text[:i])
-		text = text[i+1:]
-		lineNo++
-		return l, true
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("malformed team copy, line %d: %s", lineNo, fmt.Sprintf(format, args...))
-	}
-	field := func(key string) (string, error) {
-		l, ok := line()
-		if !ok {
-			return "", bad("missing %q line", key)
-		}
-		v, ok := strings.CutPrefix(l, key+" ")
-		if !ok {
-			return "", bad("want %q line, got %.80q", key, l)
-		}
-		return v, nil
-	}
-	if l, ok := line(); !ok || l != formatLine {
-		return nil, bad("not a %q: unsupported version, or not a team copy", formatLine)
+	l := signednote.NewLines(text, "team copy")
+	if err := l.Header(formatLine, "team copy"); err != nil {
+		return nil, err
 	}
 	c := &Copy{}
 	var err error
-	if c.StudyID, err = field("study"); err != nil {
+	if c.StudyID, err = l.Field("study"); err != nil {
 		return nil, err
 	}
 	if envelope.CheckStudyID(c.StudyID) != nil {
-		return nil, bad("malformed study id %.80q", c.StudyID)
+		return nil, l.Errorf("malformed study id %.80q", c.StudyID)
 	}
-	if c.Researcher, err = field("researcher"); err != nil {
+	if c.Researcher, err = l.Field("researcher"); err != nil {
 		return nil, err
 	}
 	if !envelope.IsFingerprint(c.Researcher) {
-		return nil, bad("malformed researcher fingerprint %.80q", c.Researcher)
+		return nil, l.Errorf("malformed researcher fingerprint %.80q", c.Researcher)
 	}
-	b, err := field("batch")
+	b, err := l.Field("batch")
 	if err != nil {
 		return nil, err
 	}
-	if !decodeHex(c.Batch[:], b) {
-		return nil, bad("malformed batch SHA-256 %.80q", b)
+	if !signednote.ParseHex(c.Batch[:], b) {
+		return nil, l.Errorf("malformed batch SHA-256 %.80q", b)
 	}
-	v, err := field("replies")
+	n, err := l.Count("replies", "reply count", 1, MaxReplies)
 	if err != nil {
 		return nil, err
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > MaxReplies || strconv.Itoa(n) != v {
-		return nil, bad("malformed reply count %.80q: want 1 to %d", v, MaxReplies)
 	}
 	numbers := map[[20]byte]bool{}
-	for range n {
-		l, err := field("reply")
+	for i := range n {
+		s, err := l.Item(i, n, "reply")
 		if err != nil {
 			return nil, err
 		}
-		parts := strings.Split(l, " ")
-		if len(parts) != 3 {
-			return nil, bad("want \"reply <ref> <number> <content>\", got %.80q", l)
+		fields, ok := strings.CutPrefix(s, "reply ")
+		parts := strings.Split(fields, " ")
+		if !ok || len(parts) != 3 {
+			return nil, l.Errorf("want \"reply <ref> <number> <content>\", got %.80q", s)
 		}
 		var r Reply
-		if !decodeHex(r.Ref[:], parts[0]) {
-			return nil, bad("malformed testimony reference %.40q", parts[0])
+		if !signednote.ParseHex(r.Ref[:], parts[0]) {
+			return nil, l.Errorf("malformed testimony reference %.40q", parts[0])
 		}
-		num, err := strconv.ParseUint(parts[1], 10, 32)
-		if err != nil || strconv.FormatUint(num, 10) != parts[1] {
-			return nil, bad("malformed reply number %.40q", parts[1])
+		num, ok := signednote.ParseDecimal[int64](parts[1], 0, math.MaxUint32)
+		if !ok {
+			return nil, l.Errorf("malformed reply number %.40q", parts[1])
 		}
 		r.Number = uint32(num)
 		if len(parts[2]) > (reply.MaxContentSize+2)/3*4 {
-			return nil, bad("reply content longer than a record holds")
+			return nil, l.Errorf("reply content longer than a record holds")
 		}
 		if r.Content, err = base64.StdEncoding.Strict().DecodeString(parts[2]); err != nil || base64.StdEncoding.EncodeToString(r.Content) != parts[2] {
-			return nil, bad("malformed reply content: not standard base64")
+			return nil, l.Errorf("malformed reply content: not standard base64")
 		}
 		if r.Parsed, err = reply.ParseContent(r.Content); err != nil {
-			return nil, bad("%v", err)
+			return nil, l.Errorf("%v", err)
 		}
 		if k := len(c.Replies); k > 0 && c.Replies[k-1].Parsed.ID >= r.Parsed.ID {
-			return nil, bad("reply %s listed out of order or twice", r.Parsed.ID)
+			return nil, l.Errorf("reply %s listed out of order or twice", r.Parsed.ID)
 		}
 		if err := checkReply(c, r, r.Parsed, numbers); err != nil {
-			return nil, bad("%v", err)
+			return nil, l.Errorf("%v", err)
 		}
 		c.Replies = append(c.Replies, r)
 	}
-	if len(text) != 0 {
-		lineNo++
-		return nil, bad("unexpected text after the %d replies", n)
+	if err := l.End(n, "reply"); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// copyKind is how Verify names team copies and their signers.
+var copyKind = signednote.Kind{
+	What:       "team copy",
+	Signers:    "a researcher of the study",
+	Hint:       "a researcher no longer in the team, or another study",
+	UnknownKey: ErrUnknownKey,
+	Invalid:    ErrInvalid,
 }
 
 // Verify checks that msg is a team copy signed by exactly one key, one of
@@ -326,47 +307,17 @@ func Verify(msg []byte, verifiers []note.Verifier) (*Copy, error) {
 	if len(msg) > MaxSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxSize)
 	}
-	n, err := note.Open(msg, note.VerifierList(verifiers...))
+	n, err := copyKind.Open(msg, verifiers...)
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		switch {
-		case errors.As(err, &unverified):
-			var by []string
-			for i, s := range unverified.Note.UnverifiedSigs {
-				if i == 3 {
-					by = append(by, fmt.Sprintf("and %d more", len(unverified.Note.UnverifiedSigs)-3))
-					break
-				}
-				by = append(by, fmt.Sprintf("%.64q", s.Name))
-			}
-			return nil, fmt.Errorf("%w (a researcher no longer in the team, or another study): signed by %s", ErrUnknownKey, strings.Join(by, ", "))
-		case errors.As(err, &invalid):
-			return nil, fmt.Errorf("%w: the signature by %.64q does not verify: the copy was altered", ErrInvalid, invalid.Name)
-		}
-		return nil, fmt.Errorf("%w: not a signed team copy", ErrInvalid)
-	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 ||
-		string(msg) != n.Text+"\n— "+n.Sigs[0].Name+" "+n.Sigs[0].Base64+"\n" {
-		return nil, fmt.Errorf("%w: it carries other signatures or text than one researcher's signature", ErrInvalid)
+		return nil, err
 	}
 	c, err := Parse([]byte(n.Text))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if n.Sigs[0].Name != envelope.NoteKeyName(c.Researcher) {
-		return nil, fmt.Errorf("%w: it names researcher %s but is signed by %.64q", ErrInvalid, c.Researcher, n.Sigs[0].Name)
+	if err := copyKind.CheckSigner(n, envelope.NoteKeyName(c.Researcher), "researcher "+c.Researcher); err != nil {
+		return nil, err
 	}
 	c.Hash = sha256.Sum256(msg)
 	return c, nil
-}
-
-// decodeHex decodes s, lowercase hexadecimal of exactly len(dst) bytes,
-// into dst.
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) || strings.ToLower(s) != s {
-		return false
-	}
-	_, err := hex.Decode(dst, []byte(s))
-	return err == nil
 }

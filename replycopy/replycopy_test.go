@@ -174,7 +174,7 @@ func TestParseRefuses(t *testing.T) {
 		{"fingerprint", with(2, "researcher 0123-4567-89ab-cdef-0123\n"), "fingerprint"},
 		{"batch", with(3, "batch 00\n"), "batch"},
 		{"count leading zero", with(4, "replies 03\n"), "count"},
-		{"count too large", with(4, "replies 4\n"), "line 8: missing \"reply\""},
+		{"count too large", with(4, "replies 4\n"), "line 8: it ends after 3 of 4 reply lines"},
 		{"count too small", with(4, "replies 2\n"), "unexpected text"},
 		{"reference", with(5, "reply "+strings.ToUpper(parts[1])+" "+parts[2]+" "+parts[3]+"\n"), "reference"},
 		{"number", with(5, "reply "+parts[1]+" 01 "+parts[3]+"\n"), "number"},
