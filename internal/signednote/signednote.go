@@ -1,7 +1,7 @@
 // Package signednote opens the signed files testimony's programs exchange
 // (batch and reply batch manifests, receipts, handover manifests, renames
-// files, backup manifests) and reads their text, as strictly as their
-// formats require and with one vocabulary of errors.
+// files, team copies of replies, backup manifests) and reads their text,
+// as strictly as their formats require and with one vocabulary of errors.
 //
 // Each of those files is a note (golang.org/x/mod/sumdb/note) signed by
 // exactly one key:
