@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/envelope"
+	"github.com/testimony-project/testimony/internal/jsontoken"
 	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 )
@@ -281,15 +281,15 @@ func parseWire(data []byte) (*wireContent, error) {
 		var err error
 		switch key {
 		case "v":
-			w.V, err = number(dec, `member "v"`)
+			w.V, err = jsontoken.Int(dec, `member "v"`)
 		case "study":
-			w.Study, err = str(dec, `member "study"`)
+			w.Study, err = jsontoken.String(dec, `member "study"`)
 		case "id":
-			w.ID, err = str(dec, `member "id"`)
+			w.ID, err = jsontoken.String(dec, `member "id"`)
 		case "lang":
-			w.Lang, err = str(dec, `member "lang"`)
+			w.Lang, err = jsontoken.String(dec, `member "lang"`)
 		case "text":
-			w.Text, err = str(dec, `member "text"`)
+			w.Text, err = jsontoken.String(dec, `member "text"`)
 		case "questions":
 			w.Questions, err = questions(dec)
 		default:
@@ -310,7 +310,7 @@ func parseWire(data []byte) (*wireContent, error) {
 }
 
 func questions(dec *json.Decoder) ([]wireQuestion, error) {
-	if err := delim(dec, '[', `member "questions": an array`); err != nil {
+	if err := jsontoken.Delim(dec, '[', `member "questions": an array`); err != nil {
 		return nil, err
 	}
 	var qs []wireQuestion
@@ -323,13 +323,13 @@ func questions(dec *json.Decoder) ([]wireQuestion, error) {
 			var err error
 			switch key {
 			case "id":
-				q.ID, err = str(dec, `question member "id"`)
+				q.ID, err = jsontoken.String(dec, `question member "id"`)
 			case "type":
-				q.Type, err = str(dec, `question member "type"`)
+				q.Type, err = jsontoken.String(dec, `question member "type"`)
 			case "label":
-				q.Label, err = str(dec, `question member "label"`)
+				q.Label, err = jsontoken.String(dec, `question member "label"`)
 			case "required":
-				q.Required, err = boolean(dec, `question member "required"`)
+				q.Required, err = jsontoken.Bool(dec, `question member "required"`)
 			case "choices":
 				q.Choices, err = choices(dec)
 			default:
@@ -342,11 +342,11 @@ func questions(dec *json.Decoder) ([]wireQuestion, error) {
 		}
 		qs = append(qs, q)
 	}
-	return qs, delim(dec, ']', "the end of the questions")
+	return qs, jsontoken.Delim(dec, ']', "the end of the questions")
 }
 
 func choices(dec *json.Decoder) ([]wireChoice, error) {
-	if err := delim(dec, '[', `question member "choices": an array`); err != nil {
+	if err := jsontoken.Delim(dec, '[', `question member "choices": an array`); err != nil {
 		return nil, err
 	}
 	var cs []wireChoice
@@ -359,9 +359,9 @@ func choices(dec *json.Decoder) ([]wireChoice, error) {
 			var err error
 			switch key {
 			case "value":
-				c.Value, err = str(dec, `choice member "value"`)
+				c.Value, err = jsontoken.String(dec, `choice member "value"`)
 			case "label":
-				c.Label, err = str(dec, `choice member "label"`)
+				c.Label, err = jsontoken.String(dec, `choice member "label"`)
 			default:
 				return fmt.Errorf("unknown choice member %.40q", key)
 			}
@@ -372,18 +372,18 @@ func choices(dec *json.Decoder) ([]wireChoice, error) {
 		}
 		cs = append(cs, c)
 	}
-	return cs, delim(dec, ']', "the end of the choices")
+	return cs, jsontoken.Delim(dec, ']', "the end of the choices")
 }
 
 // object reads an object, calling member for each member name after
 // checking it is not repeated, and checks the required members are there.
 func object(dec *json.Decoder, what string, required []string, member func(string) error) error {
-	if err := delim(dec, '{', what+": an object"); err != nil {
+	if err := jsontoken.Delim(dec, '{', what+": an object"); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
 	for dec.More() {
-		key, err := str(dec, "a member name")
+		key, err := jsontoken.String(dec, "a member name")
 		if err != nil {
 			return err
 		}
@@ -395,7 +395,7 @@ func object(dec *json.Decoder, what string, required []string, member func(strin
 			return err
 		}
 	}
-	if err := delim(dec, '}', "the end of "+what); err != nil {
+	if err := jsontoken.Delim(dec, '}', "the end of "+what); err != nil {
 		return err
 	}
 	for _, m := range required {
@@ -404,72 +404,4 @@ func object(dec *json.Decoder, what string, required []string, member func(strin
 		}
 	}
 	return nil
-}
-
-func delim(dec *json.Decoder, d json.Delim, want string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != d {
-		return fmt.Errorf("want %s, got %s", want, kind(tok))
-	}
-	return nil
-}
-
-func str(dec *json.Decoder, want string) (string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", err
-	}
-	v, ok := tok.(string)
-	if !ok {
-		return "", fmt.Errorf("%s: want a string, got %s", want, kind(tok))
-	}
-	return v, nil
-}
-
-func number(dec *json.Decoder, want string) (int, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return 0, err
-	}
-	n, ok := tok.(json.Number)
-	if !ok {
-		return 0, fmt.Errorf("%s: want a number, got %s", want, kind(tok))
-	}
-	v, err := strconv.Atoi(string(n))
-	if err != nil || strconv.Itoa(v) != string(n) {
-		return 0, fmt.Errorf("%s: want a whole number, got %.20s", want, n)
-	}
-	return v, nil
-}
-
-func boolean(dec *json.Decoder, want string) (bool, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return false, err
-	}
-	b, ok := tok.(bool)
-	if !ok {
-		return false, fmt.Errorf("%s: want true or false, got %s", want, kind(tok))
-	}
-	return b, nil
-}
-
-// kind names a JSON token without quoting its content.
-func kind(tok json.Token) string {
-	switch tok := tok.(type) {
-	case json.Delim:
-		return fmt.Sprintf("%q", string(tok))
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return "an unexpected token"
 }

@@ -84,6 +84,7 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/testimony-project/testimony/config"
 	"github.com/testimony-project/testimony/crypto/returnkey"
+	"github.com/testimony-project/testimony/internal/jsontoken"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -686,13 +687,13 @@ func parseWire(data []byte) (*wireMessage, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := delim(dec, '{', "an object"); err != nil {
+	if err := jsontoken.Delim(dec, '{', "an object"); err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
 	w := &wireMessage{seen: seen}
 	for dec.More() {
-		key, err := str(dec, "a member name")
+		key, err := jsontoken.String(dec, "a member name")
 		if err != nil {
 			return nil, err
 		}
@@ -702,52 +703,42 @@ func parseWire(data []byte) (*wireMessage, error) {
 		seen[key] = true
 		switch key {
 		case "v":
-			tok, err := dec.Token()
-			if err != nil {
+			if w.v, err = jsontoken.Int(dec, `member "v"`); err != nil {
 				return nil, err
 			}
-			n, ok := tok.(json.Number)
-			if !ok {
-				return nil, fmt.Errorf("member \"v\": want a number, got %s", kind(tok))
-			}
-			v, err := strconv.Atoi(string(n))
-			if err != nil || strconv.Itoa(v) != string(n) {
-				return nil, fmt.Errorf("member \"v\": want a whole number, got %.20s", n)
-			}
-			w.v = v
 		case "study":
-			if w.study, err = str(dec, "member \"study\": a string"); err != nil {
+			if w.study, err = jsontoken.String(dec, `member "study"`); err != nil {
 				return nil, err
 			}
 		case "version":
-			if w.version, err = str(dec, "member \"version\": a string"); err != nil {
+			if w.version, err = jsontoken.String(dec, `member "version"`); err != nil {
 				return nil, err
 			}
 			if !config.IsVersion(w.version) {
 				return nil, errors.New("member \"version\": want 64 lowercase hex digits")
 			}
 		case "lang":
-			if w.lang, err = str(dec, "member \"lang\": a string"); err != nil {
+			if w.lang, err = jsontoken.String(dec, `member "lang"`); err != nil {
 				return nil, err
 			}
 		case "return":
-			if w.ret, err = str(dec, "member \"return\": a string"); err != nil {
+			if w.ret, err = jsontoken.String(dec, `member "return"`); err != nil {
 				return nil, err
 			}
 		case "kind":
-			if w.kind, err = str(dec, "member \"kind\": a string"); err != nil {
+			if w.kind, err = jsontoken.String(dec, `member "kind"`); err != nil {
 				return nil, err
 			}
 		case "thread":
-			if w.thread, err = str(dec, "member \"thread\": a string"); err != nil {
+			if w.thread, err = jsontoken.String(dec, `member "thread"`); err != nil {
 				return nil, err
 			}
 		case "reply":
-			if w.reply, err = str(dec, "member \"reply\": a string"); err != nil {
+			if w.reply, err = jsontoken.String(dec, `member "reply"`); err != nil {
 				return nil, err
 			}
 		case "sig":
-			if w.sig, err = str(dec, "member \"sig\": a string"); err != nil {
+			if w.sig, err = jsontoken.String(dec, `member "sig"`); err != nil {
 				return nil, err
 			}
 		case "answers":
@@ -758,7 +749,7 @@ func parseWire(data []byte) (*wireMessage, error) {
 			return nil, fmt.Errorf("unknown member %q", key)
 		}
 	}
-	if err := delim(dec, '}', "the end of the object"); err != nil {
+	if err := jsontoken.Delim(dec, '}', "the end of the object"); err != nil {
 		return nil, err
 	}
 	for _, m := range []string{"v", "study", "version", "lang", "answers"} {
@@ -773,13 +764,13 @@ func parseWire(data []byte) (*wireMessage, error) {
 }
 
 func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
-	if err := delim(dec, '{', "member \"answers\": an object"); err != nil {
+	if err := jsontoken.Delim(dec, '{', "member \"answers\": an object"); err != nil {
 		return nil, err
 	}
 	var answers []wireAnswer
 	seen := map[string]bool{}
 	for dec.More() {
-		id, err := str(dec, "a question id")
+		id, err := jsontoken.String(dec, "a question id")
 		if err != nil {
 			return nil, err
 		}
@@ -800,13 +791,13 @@ func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
 			}
 			a := wireAnswer{id: id, array: true}
 			for dec.More() {
-				v, err := str(dec, fmt.Sprintf("question %q: an array of strings", id))
+				v, err := jsontoken.String(dec, fmt.Sprintf("question %q, in an array of strings", id))
 				if err != nil {
 					return nil, err
 				}
 				a.vals = append(a.vals, v)
 			}
-			if err := delim(dec, ']', "the end of an array"); err != nil {
+			if err := jsontoken.Delim(dec, ']', "the end of an array"); err != nil {
 				return nil, err
 			}
 			if len(a.vals) == 0 {
@@ -814,50 +805,10 @@ func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
 			}
 			answers = append(answers, a)
 		default:
-			return nil, fmt.Errorf("question %q: want a string or an array of strings, got %s", id, kind(tok))
+			return nil, fmt.Errorf("question %q: want a string or an array of strings, got %s", id, jsontoken.Kind(tok))
 		}
 	}
-	return answers, delim(dec, '}', "the end of the answers")
-}
-
-func delim(dec *json.Decoder, d json.Delim, want string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != d {
-		return fmt.Errorf("want %s, got %s", want, kind(tok))
-	}
-	return nil
-}
-
-func str(dec *json.Decoder, want string) (string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", err
-	}
-	v, ok := tok.(string)
-	if !ok {
-		return "", fmt.Errorf("want %s, got %s", want, kind(tok))
-	}
-	return v, nil
-}
-
-// kind names a JSON token without quoting its content.
-func kind(tok json.Token) string {
-	switch tok := tok.(type) {
-	case json.Delim:
-		return fmt.Sprintf("%q", string(tok))
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return "an unexpected token"
+	return answers, jsontoken.Delim(dec, '}', "the end of the answers")
 }
 
 // isNFC reports whether s is in Unicode NFC. Most testimony is ASCII,
