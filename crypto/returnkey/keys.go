@@ -68,10 +68,9 @@ func Derive(p *Passphrase, studyID string) (*Keys, error) {
 
 // Keys are a person's return keys, derived from the seed.
 type Keys struct {
-	x      *ecdh.PrivateKey
-	ed     ed25519.PrivateKey
-	tagKey [32]byte
-	addr   Address
+	x    *ecdh.PrivateKey
+	ed   ed25519.PrivateKey
+	addr Address // with the tag key, held only there
 }
 
 // NewKeys returns the keys of a seed (see the package documentation).
@@ -87,10 +86,9 @@ func NewKeys(seed [SeedSize]byte) *Keys {
 	d := derive("testimony-return-ed25519", &seed)
 	k.ed = ed25519.NewKeyFromSeed(d[:])
 	clear(d[:])
-	k.tagKey = derive("testimony-return-tag", &seed)
+	k.addr.tagKey = derive("testimony-return-tag", &seed)
 	copy(k.addr.x[:], x.PublicKey().Bytes())
 	copy(k.addr.ed[:], k.ed.Public().(ed25519.PublicKey))
-	k.addr.tagKey = k.tagKey
 	return k
 }
 
@@ -117,7 +115,7 @@ func (k *Keys) X25519() [32]byte { return k.addr.x }
 // Tag returns tag(i, researcher): the tag of the i-th reply by the
 // researcher.
 func (k *Keys) Tag(i uint32, researcher *envelope.Recipient) [TagSize]byte {
-	return tag(&k.tagKey, researcher.Fingerprint(), i)
+	return tag(&k.addr.tagKey, researcher.Fingerprint(), i)
 }
 
 // Tags returns tag(0, researcher) … tag(n-1, researcher).
@@ -125,7 +123,7 @@ func (k *Keys) Tags(researcher *envelope.Recipient, n int) [][TagSize]byte {
 	fp := researcher.Fingerprint()
 	ts := make([][TagSize]byte, n)
 	for i := range ts {
-		ts[i] = tag(&k.tagKey, fp, uint32(i))
+		ts[i] = tag(&k.addr.tagKey, fp, uint32(i))
 	}
 	return ts
 }
@@ -163,7 +161,6 @@ func signed(message []byte) []byte {
 // crypto/ecdh, which cannot erase it: drop the Keys.
 func (k *Keys) Clear() {
 	clear(k.ed)
-	clear(k.tagKey[:])
 	clear(k.addr.tagKey[:])
 }
 
