@@ -291,7 +291,7 @@ func (s *Server) backOpen(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var seed [returnkey.SeedSize]byte
-	kerr := s.kdf.run(r.Context(), requestOf(r), func() { seed, err = returnkey.Seed(p, s.c.Study.ID) })
+	kerr := s.kdf.run(r.Context(), requestOf(r), kdfComeBack, func() { seed, err = returnkey.Seed(p, s.c.Study.ID) })
 	p.Clear()
 	if kerr != nil || err != nil {
 		s.reject(oplog.PathForm, oplog.Busy)

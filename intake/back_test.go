@@ -196,7 +196,9 @@ func TestReturnPassphraseWithoutJavaScript(t *testing.T) {
 func TestReturnPassphraseBusy(t *testing.T) {
 	b := startBackSite(t, func(c *Config) { c.Limits.KDFs = 1 })
 	b.srv.kdf.wait = 50 * time.Millisecond
-	b.srv.kdf.slots <- struct{}{} // the one slot is taken
+	if err := b.srv.kdf.acquire(context.Background(), kdfNewReturn); err != nil { // the one slot is taken
+		t.Fatal(err)
+	}
 	resp, body := postForm(t, http.DefaultClient, b.base+"/submit", url.Values{"lang": {"en"}, "q.used": {"no"}, "q.consent": {"yes"}})
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Too many people") || !strings.Contains(body, `formaction="/submit"`) {
 		t.Fatalf("status %d:\n%s", resp.StatusCode, body)
@@ -214,7 +216,7 @@ func TestReturnPassphraseBusy(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Too many people") {
 		t.Fatalf("come back while busy: status %d:\n%s", resp.StatusCode, body)
 	}
-	<-b.srv.kdf.slots
+	b.srv.kdf.release()
 }
 
 // replyTo is one reply a test researcher writes.

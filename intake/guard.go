@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,8 +46,10 @@ type Limits struct {
 	// without JavaScript: one for each passphrase given after a
 	// submission, and one for each passphrase typed on the come-back page.
 	// A request beyond it waits up to 10 seconds behind at most
-	// 8 × KDFs others, and then gets the "busy" page (503), nothing
-	// stored. It bounds the memory they take (KDFs × 64 MiB), the cores,
+	// 8 × KDFs others of its kind, and then gets the "busy" page (503),
+	// nothing stored; a slot that comes free goes to a submission first,
+	// so that come-back posts, which store nothing, hold back no
+	// testimony. It bounds the memory they take (KDFs × 64 MiB), the cores,
 	// and how fast anyone can try passphrases through the server. The
 	// default is half the cores, from 1 to 4.
 	KDFs int
@@ -664,6 +667,96 @@ func (p bodyProgress) Read(b []byte) (int, error) {
 // 64 MiB and the little around it.
 const kdfMemory = 65 << 20
 
+// errKDFBusy says no derivation slot came free in time.
+var errKDFBusy = errors.New("every return passphrase derivation slot stayed busy")
+
+// kdfClass says whom a derivation is for, which decides who gets a slot
+// first when several wait.
+type kdfClass int
+
+const (
+	// kdfNewReturn is the passphrase of a testimony being sent without
+	// JavaScript: a person who testified, whose testimony waits for it.
+	kdfNewReturn kdfClass = iota
+	// kdfComeBack is a passphrase typed on the come-back page: anyone can
+	// post one, as often as they like, and store nothing.
+	kdfComeBack
+	kdfClasses
+)
+
+// kdfSlots bounds the return passphrase derivations run at once
+// (Limits.KDFs), and the requests waiting for one: at most 8 per slot of
+// each class. A slot that comes free goes to the request of the first
+// class (new returns) that has waited longest, else to the come-back
+// request that has, so that a flood of come-back posts, which costs its
+// sender nothing stored, can hold back no testimony.
+type kdfSlots struct {
+	n       int
+	wait    time.Duration
+	changed func(delta int64) // if set, told of each derivation started (+1) and ended (-1)
+
+	mu      sync.Mutex
+	free    int
+	waiting [kdfClasses][]chan struct{} // FIFO; a channel is closed when its request is given a slot
+}
+
+func newKDFSlots(n int, wait time.Duration) *kdfSlots {
+	return &kdfSlots{n: n, free: n, wait: wait}
+}
+
+// acquire takes a slot for a request of class c, waiting up to k.wait,
+// or until ctx is done, behind at most 8 slots' worth of requests of its
+// class.
+func (k *kdfSlots) acquire(ctx context.Context, c kdfClass) error {
+	k.mu.Lock()
+	if k.free > 0 {
+		k.free--
+		k.mu.Unlock()
+		return nil
+	}
+	if len(k.waiting[c]) >= 8*k.n {
+		k.mu.Unlock()
+		return errKDFBusy
+	}
+	given := make(chan struct{})
+	k.waiting[c] = append(k.waiting[c], given)
+	k.mu.Unlock()
+	t := time.NewTimer(k.wait)
+	defer t.Stop()
+	var err error
+	select {
+	case <-given:
+		return nil
+	case <-t.C:
+		err = errKDFBusy
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if i := slices.Index(k.waiting[c], given); i >= 0 {
+		k.waiting[c] = slices.Delete(k.waiting[c], i, i+1)
+		return err
+	}
+	// Given a slot as the wait ended: take it after all.
+	return nil
+}
+
+// release gives a slot back: to the request that has waited longest in
+// the first class that has one waiting, else to the free slots.
+func (k *kdfSlots) release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for c := range k.waiting {
+		if len(k.waiting[c]) > 0 {
+			close(k.waiting[c][0])
+			k.waiting[c] = slices.Delete(k.waiting[c], 0, 1)
+			return
+		}
+	}
+	k.free++
+}
+
 // inSlot runs f in the slot just taken, and gives the slot back however f
 // ends: a panic (recovered by the handler) must not keep a slot, nor its
 // memory in the limit.
@@ -675,53 +768,23 @@ func (k *kdfSlots) inSlot(f func()) {
 		if k.changed != nil {
 			k.changed(-1)
 		}
-		<-k.slots
+		k.release()
 	}()
 	f()
 }
 
-// errKDFBusy says no derivation slot came free in time.
-var errKDFBusy = errors.New("every return passphrase derivation slot stayed busy")
-
-// kdfSlots bounds the return passphrase derivations run at once
-// (Limits.KDFs), and the requests waiting for one.
-type kdfSlots struct {
-	slots   chan struct{}
-	waiting chan struct{} // a token per request waiting for a slot
-	wait    time.Duration
-	changed func(delta int64) // if set, told of each derivation started (+1) and ended (-1)
-}
-
-func newKDFSlots(n int, wait time.Duration) *kdfSlots {
-	return &kdfSlots{slots: make(chan struct{}, n), waiting: make(chan struct{}, 8*n), wait: wait}
-}
-
-// run runs f in a slot, waiting up to k.wait for one, behind at most 8
-// slots' worth of other requests; it returns errKDFBusy if none came, and
-// does not run f. A request holding a processing slot (q.process) gives it
-// back while it waits and takes it again after f: the requests turning
-// bodies into pages must not wait behind derivations. q may be nil.
-func (k *kdfSlots) run(ctx context.Context, q *request, f func()) error {
-	select {
-	case k.waiting <- struct{}{}:
-	default:
-		return errKDFBusy
-	}
+// run runs f in a slot for a request of class c, waiting up to k.wait for
+// one (see [kdfSlots]); it returns errKDFBusy if none came, and does not
+// run f. A request holding a processing slot (q.process) gives it back
+// while it waits and runs f, and takes it again after: the requests
+// turning bodies into pages must not wait behind derivations. q may be
+// nil.
+func (k *kdfSlots) run(ctx context.Context, q *request, c kdfClass, f func()) error {
 	held := q != nil && q.work
 	q.processed()
-	t := time.NewTimer(k.wait)
-	defer t.Stop()
-	var err error
-	select {
-	case k.slots <- struct{}{}:
-		<-k.waiting
+	err := k.acquire(ctx, c)
+	if err == nil {
 		k.inSlot(f)
-	case <-t.C:
-		<-k.waiting
-		err = errKDFBusy
-	case <-ctx.Done():
-		<-k.waiting
-		err = ctx.Err()
 	}
 	if held {
 		q.process()

@@ -35,13 +35,13 @@ func TestMemoryLimitFollowsUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := srv.MemoryBound() - int64(cap(srv.kdf.slots))*kdfMemory - replyMemory
+	base := srv.MemoryBound() - int64(srv.kdf.n)*kdfMemory - replyMemory
 	if len(limits) != 1 || limits[0] != base {
 		t.Fatalf("limits after New = %v, want [%d]", limits, base)
 	}
 
 	var during int64
-	if err := srv.kdf.run(context.Background(), nil, func() { during = last() }); err != nil {
+	if err := srv.kdf.run(context.Background(), nil, kdfComeBack, func() { during = last() }); err != nil {
 		t.Fatal(err)
 	}
 	if during != base+kdfMemory || last() != base {

@@ -1113,7 +1113,7 @@ func (s *Server) newReturn(r *http.Request, lang string) ([]string, *returnkey.A
 	var words []string
 	var addr *returnkey.Address
 	var err error
-	kerr := s.kdf.run(r.Context(), requestOf(r), func() {
+	kerr := s.kdf.run(r.Context(), requestOf(r), kdfNewReturn, func() {
 		var p *returnkey.Passphrase
 		if p, err = returnkey.Generate(); err != nil {
 			return
