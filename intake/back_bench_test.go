@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +102,59 @@ func BenchmarkBack(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkComeBackFlood sends testimonies without JavaScript, each
+// taking a return passphrase, one after another, while 16 clients post
+// passphrases to the come-back page as fast as the server answers, with
+// one derivation slot (the default on 2 cores). It reports the share of
+// testimonies answered 200 with their words, and the time each took.
+func BenchmarkComeBackFlood(b *testing.B) {
+	st, _ := testStudyAndKey(b)
+	ts := serveTest(b, Config{Study: st, Store: tempStoreTB(b), Limits: Limits{KDFs: 1}})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	const flooders = 16
+	for range flooders {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			p, _ := returnkey.Generate()
+			form := url.Values{"lang": {"en"}, "passphrase": {p.Format("en")}}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if resp, err := http.PostForm(ts.base+"/back", form); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second) // the flood under way
+	var took []time.Duration
+	ok := 0
+	for b.Loop() {
+		start := time.Now()
+		resp, err := http.PostForm(ts.base+"/submit", url.Values{"lang": {"en"}, "q.used": {"no"}, "q.consent": {"yes"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took = append(took, time.Since(start))
+		if resp.StatusCode == http.StatusOK && wordsRE.Match(body) {
+			ok++
+		}
+	}
+	close(stop)
+	for range flooders {
+		<-done
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(ok)/float64(len(took)), "answered")
+	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "max-ms")
 }
