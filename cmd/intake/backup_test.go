@@ -28,16 +28,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// storyStudy writes a study with a consent and a free-text question, sealed
-// to a fresh researcher key, and returns its path, the loaded study and the
-// key.
-func storyStudy(t testing.TB) (string, *config.Study, *envelope.Identity) {
-	t.Helper()
-	id, err := envelope.GenerateIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := fmt.Sprintf(`id: restore-test
+// storyStudyYAML is a study file with a consent and a free-text question,
+// with the id and the one researcher's public key given.
+func storyStudyYAML(id, publicKey string) string {
+	return fmt.Sprintf(`id: %s
 title: {ko: 조사, en: Survey, zh: 调查}
 introduction: {ko: 소개, en: Introduction, zh: 介绍}
 recipients:
@@ -50,7 +44,19 @@ questions:
   - id: consent
     type: consent
     label: {ko: 동의합니다, en: I agree, zh: 我同意}
-`, id.Recipient())
+`, id, publicKey)
+}
+
+// storyStudy writes a study with a consent and a free-text question, sealed
+// to a fresh researcher key, and returns its path, the loaded study and the
+// key.
+func storyStudy(t testing.TB) (string, *config.Study, *envelope.Identity) {
+	t.Helper()
+	id, err := envelope.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := storyStudyYAML("restore-test", id.Recipient().String())
 	path := filepath.Join(t.TempDir(), "study.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

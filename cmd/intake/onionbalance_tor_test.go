@@ -105,20 +105,7 @@ func TestOnionbalanceOverTor(t *testing.T) {
 		t.Fatalf("keygen printed no public key:\n%s", out)
 	}
 	study := filepath.Join(dir, "study.yaml")
-	os.WriteFile(study, fmt.Appendf(nil, `id: scale-out
-title: {ko: 조사, en: Survey, zh: 调查}
-introduction: {ko: 소개, en: Introduction, zh: 介绍}
-recipients:
-  - name: Researcher
-    public_key: %s
-questions:
-  - id: story
-    type: long_text
-    label: {ko: 이야기, en: Story, zh: 故事}
-  - id: consent
-    type: consent
-    label: {ko: 동의합니다, en: I agree, zh: 我同意}
-`, pub), 0o600)
+	os.WriteFile(study, []byte(storyStudyYAML("scale-out", pub)), 0o600)
 
 	// The frontend's key, then the backends that name it.
 	front := filepath.Join(dir, "front")
