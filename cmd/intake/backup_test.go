@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -212,36 +211,15 @@ func startServeOnion(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
 	cmd.Env = append(os.Environ(), serveChildEnv+"="+strings.Join(append([]string{"serve"}, args...), "\x1f"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	var stderr clitest.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "serving on ") {
-				lines <- strings.TrimPrefix(strings.Fields(sc.Text())[2], "http://")
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case addr, ok := <-lines:
-		if !ok {
-			t.Fatalf("serve did not start:\n%s", stderr.String())
-		}
-		return cmd, addr
-	case <-time.After(4 * time.Minute):
-		t.Fatalf("serve did not publish in 4 minutes:\n%s", stderr.String())
-	}
-	return nil, ""
+	line := startServing(t, cmd, &stderr, "serve", 4*time.Minute)
+	return cmd, strings.TrimPrefix(strings.Fields(line)[2], "http://")
 }
 
 // firstAnswer waits until the onion service answers through Tor.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -450,17 +449,9 @@ func startProcess(t *testing.T, what, bin, name string, args ...string) (*exec.C
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, name), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr clitest.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if cmd.Process != nil && cmd.ProcessState == nil {
 			cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
 			go func() { cmd.Wait(); close(done) }()
@@ -475,26 +466,7 @@ func startProcess(t *testing.T, what, bin, name string, args ...string) (*exec.C
 			t.Logf("%s log:\n%s", what, lastLinesOf([]byte(stderr.String()), 20))
 		}
 	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "serving on ") {
-				lines <- sc.Text()
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatalf("%s did not start:\n%s", what, stderr.String())
-		}
-		return cmd, l
-	case <-time.After(4 * time.Minute):
-		t.Fatalf("%s did not start in 4 minutes:\n%s", what, stderr.String())
-	}
-	return nil, ""
+	return cmd, startServing(t, cmd, &stderr, what, 4*time.Minute)
 }
 
 // startTor starts a tor with the given torrc lines in dir, which holds its

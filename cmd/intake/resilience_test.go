@@ -101,12 +101,23 @@ func startServeChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
 	cmd.Env = append(os.Environ(), serveChildEnv+"="+strings.Join(append([]string{"serve"}, args...), "\x1f"))
+	var stderr clitest.Buffer
+	line := startServing(t, cmd, &stderr, "serve", 20*time.Second)
+	return cmd, strings.Fields(line)[2]
+}
+
+// startServing starts cmd, a command that serves, with stderr as its
+// standard error, and returns the first line it prints that starts with
+// "serving on ". If cmd stops printing before, or d passes, it kills cmd
+// and fails the test with what cmd wrote to stderr; otherwise the caller
+// stops cmd.
+func startServing(t *testing.T, cmd *exec.Cmd, stderr *clitest.Buffer, what string, d time.Duration) string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr clitest.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,23 +126,23 @@ func startServeChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "serving on ") {
-				lines <- strings.Fields(sc.Text())[2]
+				lines <- sc.Text()
 			}
 		}
 		close(lines)
 	}()
 	select {
-	case base, ok := <-lines:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("serve did not start:\n%s", stderr.String())
+	case l, ok := <-lines:
+		if ok {
+			return l
 		}
-		return cmd, base
-	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("serve did not start in 20 s:\n%s", stderr.String())
+		t.Fatalf("%s did not start:\n%s", what, stderr.String())
+	case <-time.After(d):
+		cmd.Process.Kill()
+		t.Fatalf("%s did not start in %v:\n%s", what, d, stderr.String())
 	}
-	return nil, ""
+	return ""
 }
 
 // TestServeSIGKILL kills a real `intake serve` with SIGKILL, many times,
