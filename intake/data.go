@@ -288,9 +288,13 @@ func (d *Data) recordWatermark(f *os.File) {
 		return
 	}
 	line := fmt.Sprintf("min-free %d\n", d.Store.MinFree(sp.Size))
-	if f.Truncate(0) == nil {
+	old := make([]byte, len(line)+1)
+	if n, _ := f.ReadAt(old, 0); string(old[:n]) != line && f.Truncate(0) == nil {
 		f.WriteAt([]byte(line), 0)
 	}
+	// Opening (creating) or writing the lock stamped it with this second:
+	// the data directory keeps no time finer than the day.
+	coarsen(f.Name())
 }
 
 // ReadWatermark returns the low-disk watermark the last intake serve of

@@ -789,3 +789,30 @@ func TestPurgeCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestServeLockKeepsNoTime: the serve lock, created or rewritten (with the
+// watermark) at each start, carries the day, not the second, of the start;
+// and a start that changes nothing does not rewrite it.
+func TestServeLockKeepsNoTime(t *testing.T) {
+	dir := t.TempDir()
+	for range 2 {
+		d, err := OpenData(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.LockServe(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "serve.lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.ModTime().UTC(); !m.Equal(m.Truncate(24 * time.Hour)) {
+			t.Errorf("serve.lock was modified at %v: finer than the day", m)
+		}
+		if _, ok := ReadWatermark(dir); !ok {
+			t.Error("serve.lock holds no watermark")
+		}
+		d.Close()
+	}
+}
