@@ -23,12 +23,13 @@ type Serving struct {
 }
 
 // StartServing readies d to serve study, whose file is at studyPath, and
-// makes the server. In order, and stopping at the first refusal, before
-// anything of d is changed but the lock:
+// makes the server. In order, stopping at the first refusal:
 //
 //   - it refuses a study whose recipients include the example study's
 //     placeholder keys (every answer would be sealed to nobody);
-//   - it takes d's serve lock (one server per data directory);
+//   - it takes d's serve lock (one server per data directory), which also
+//     recovers the records of envelopes a crashed server stored and
+//     keeps the watermark for intake status ([Data.LockServe]);
 //   - it binds d to the study's id, or checks that d serves it;
 //   - it checks the revision against every version served from d, with
 //     grace for the answers to earlier versions ([LoadVersions]), and keeps
@@ -37,8 +38,13 @@ type Serving struct {
 //   - it records in d's audit log that the service started, and the
 //     versions retired since (and that it stopped, if it then fails).
 //
-// c's Study, Earlier, Store, Stored, Replies and RepliesServed are set
-// from study and d; the caller gives the rest (Log, Limits, MemoryLimit).
+// A refusal of the study itself (placeholder keys, another study's id, a
+// revision that breaks the rules) comes before anything of the study is
+// kept or recorded. c's Study, Earlier, Store, Stored, Replies and
+// RepliesServed are set from study and d; the caller gives the rest (Log,
+// Limits, MemoryLimit). A caller that must not touch the data directory
+// for a study with placeholder keys checks study.CheckServable before it
+// opens d, as intake serve does.
 func (d *Data) StartServing(study *config.Study, studyPath string, grace time.Duration, c Config, now time.Time) (*Serving, error) {
 	if err := study.CheckServable(); err != nil {
 		return nil, err

@@ -155,6 +155,7 @@ func TestServeOnionOptions(t *testing.T) {
 	}{
 		{serveOptions{onionbalanceFrontend: "nope"}, "malformed --onionbalance-frontend"},
 		{serveOptions{onionbalanceFrontend: front, listen: "127.0.0.1:0"}, "give one"},
+		{serveOptions{onionbalanceFrontend: front, torControl: "127.0.0.1:9051"}, "needs a tor of intake's own"},
 		{serveOptions{externalTor: "/run/x.sock", listen: "127.0.0.1:0"}, "give one"},
 		{serveOptions{externalTor: "/run/x.sock", onionbalanceFrontend: front}, "--onionbalance-frontend has no effect with --external-tor"},
 		{serveOptions{externalTor: "/run/x.sock", torControl: "127.0.0.1:9051"}, "--tor-control has no effect"},

@@ -158,6 +158,9 @@ func checkOnionOptions(o serveOptions) error {
 		if o.listen != "" {
 			return errors.New("--onionbalance-frontend makes an onion service, --listen serves on loopback: give one")
 		}
+		if o.torControl != "" && o.externalTor == "" {
+			return errors.New("--onionbalance-frontend needs a tor of intake's own: tor supports Onionbalance only for services of its torrc; for a tor of yours, use --external-tor and put `intake torrc --onionbalance-frontend` lines in its torrc")
+		}
 	}
 	if o.externalTor == "" {
 		return nil
