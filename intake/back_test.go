@@ -832,3 +832,49 @@ func TestLargestFollowup(t *testing.T) {
 		t.Fatalf("status %d:\n%s", resp.StatusCode, body)
 	}
 }
+
+// TestReplyImportRecordedAgainAfterPurge: an import after a purge that
+// stored the records again but failed to record them (simulated by putting
+// the records back by hand) is recorded when it is run again, so that the
+// audit log does not show purged what the server serves.
+func TestReplyImportRecordedAgainAfterPurge(t *testing.T) {
+	b := startBackSite(t, nil)
+	var seed [32]byte
+	a := returnkey.NewKeys(seed).Address()
+	path := writeBatch(t, t.TempDir(), b.id, b.study.ID, replyTo{a, 0, &reply.Content{Study: b.study.ID, ID: reply.NewID(), Lang: "en", Text: "a"}})
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	out, err := b.d.ImportReplies(b.study, []string{path}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := out[0].Manifest.Hash
+	stored, _, err := b.d.Replies().Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.d.PurgeReplies(0, now); err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	for p := 0; p < len(stored); p += reply.RecordSize {
+		recs = append(recs, stored[p:p+reply.RecordSize])
+	}
+	if err := b.d.Replies().add(recs, now); err != nil {
+		t.Fatal(err)
+	}
+	out, err = b.d.ImportReplies(b.study, []string{path}, now)
+	if err != nil || out[0].Added != 0 || !out[0].Recorded {
+		t.Fatalf("import again: %+v, %v; want nothing added, and recorded", out, err)
+	}
+	n := 0
+	l, _ := b.d.Audit()
+	l.Scan(func(_ int64, r audit.Record) error {
+		if r.Event == audit.EventReplyBatchImported && r.SHA256 == h {
+			n++
+		}
+		return nil
+	})
+	if n != 2 {
+		t.Errorf("%d reply-batch-imported records of the batch, want 2: before and after the purge", n)
+	}
+}

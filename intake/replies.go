@@ -307,9 +307,10 @@ func (d *Data) ImportReplies(study *config.Study, paths []string, now time.Time)
 	}
 	for i := range out {
 		h := out[i].Manifest.Hash
-		// Recorded before and nothing stored now: the same import again.
-		// Records stored again after a purge are recorded again, so that
-		// the audit log never shows purged what the server serves.
+		// Recorded since the last purge and nothing stored now: the same
+		// import again. Records stored again after a purge are recorded
+		// again, so that the audit log never shows purged what the server
+		// serves.
 		if recorded[h] && out[i].Added == 0 {
 			continue
 		}
@@ -373,7 +374,9 @@ func (r *Replies) add(records [][]byte, now time.Time) error {
 }
 
 // recordedReplyBatches returns the manifests the audit log records as
-// imported.
+// imported since its last replies-purged record: a batch imported before a
+// purge is recorded again when it is imported again, even if an earlier
+// run of that import stored its records but failed to record it.
 func (d *Data) recordedReplyBatches() (map[[32]byte]bool, error) {
 	l, err := d.Audit()
 	if err != nil {
@@ -381,8 +384,11 @@ func (d *Data) recordedReplyBatches() (map[[32]byte]bool, error) {
 	}
 	seen := map[[32]byte]bool{}
 	err = l.Scan(func(_ int64, rec audit.Record) error {
-		if rec.Event == audit.EventReplyBatchImported {
+		switch rec.Event {
+		case audit.EventReplyBatchImported:
 			seen[rec.SHA256] = true
+		case audit.EventRepliesPurged:
+			clear(seen)
 		}
 		return nil
 	})
