@@ -54,6 +54,12 @@ func (w *Workspace) Close() error {
 	return w.appendSealedAudit()
 }
 
+// RunSaved reports whether Close saved this run, even if it then failed
+// (writing the exports, say): the run's registry is sealed, so the run
+// counts, and its audit records are in the audit log, or are appended to
+// it when the workspace is next opened.
+func (w *Workspace) RunSaved() bool { return w.saved }
+
 // commit saves the run: data made durable, batches kept, pseudonyms given,
 // registry sealed.
 func (w *Workspace) commit() error {
@@ -255,6 +261,7 @@ func (w *Workspace) commit() error {
 	if err := atomicfile.WriteBytes(filepath.Join(w.dir, registryFile), 0o600, sealed); err != nil {
 		return err
 	}
+	w.saved = true
 	crashPoint("sealed")
 
 	before := w.view

@@ -101,6 +101,7 @@ type Workspace struct {
 	keptVersions map[string]bool
 	failed       error // set when an Import of this run failed
 	closed       bool
+	saved        bool // the run's registry was sealed: see RunSaved
 	// exportProgress, if set, is called as Close writes testimonies to
 	// the exports.
 	exportProgress func(done, total int)

@@ -78,10 +78,15 @@ func writeNew(path string, perm os.FileMode, write func(io.Writer) error) error 
 }
 
 // closeWritten closes w, which records in its audit log that the file at
-// out was written; if that fails, it removes out, so that no receipt,
-// handover or study file is given out that the audit log does not show.
+// out was written; if that fails before the run is saved, it removes out,
+// so that no receipt, handover, renames file or study file is given out
+// that the audit log does not show. A run saved before Close failed
+// counts: its records reach the audit log, and out stays.
 func closeWritten(w *researcher.Workspace, out string) error {
 	if err := w.Close(); err != nil {
+		if w.RunSaved() {
+			return fmt.Errorf("%w (the run was saved: %s stays, and the audit log shows it once the workspace is opened again)", err, out)
+		}
 		if rerr := os.Remove(out); rerr != nil {
 			return fmt.Errorf("%w (and %s, written before, could not be removed: delete it, the audit log does not show it: %v)", err, out, rerr)
 		}
@@ -266,7 +271,7 @@ reference, which only the team can compute, never by anything the server knows.`
 			if err := writeNewBytes(out, 0o600, msg); err != nil {
 				return err
 			}
-			if err := w.Close(); err != nil {
+			if err := closeWritten(w, out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d renames signed to %s\n", n, out)
