@@ -624,7 +624,7 @@ func Unmarshal(s *config.Study, data []byte) (*Response, error) {
 	for _, a := range w.answers {
 		q := byID[a.id]
 		if q == nil {
-			return nil, fmt.Errorf("plaintext answers unknown question %q", a.id)
+			return nil, fmt.Errorf("plaintext answers unknown question %.40q", a.id)
 		}
 		if !q.Answerable() {
 			return nil, fmt.Errorf("plaintext answers %q, a note, which takes no answer", a.id)
@@ -775,7 +775,7 @@ func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
 			return nil, err
 		}
 		if seen[id] {
-			return nil, fmt.Errorf("question %q answered twice", id)
+			return nil, fmt.Errorf("question %.40q answered twice", id)
 		}
 		seen[id] = true
 		tok, err := dec.Token()
@@ -787,11 +787,12 @@ func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
 			answers = append(answers, wireAnswer{id: id, vals: []string{tok}})
 		case json.Delim:
 			if tok != '[' {
-				return nil, fmt.Errorf("question %q: want a string or an array of strings, got an object", id)
+				return nil, fmt.Errorf("question %.40q: want a string or an array of strings, got an object", id)
 			}
 			a := wireAnswer{id: id, array: true}
+			what := fmt.Sprintf("question %.40q, in an array of strings", id)
 			for dec.More() {
-				v, err := jsontoken.String(dec, fmt.Sprintf("question %q, in an array of strings", id))
+				v, err := jsontoken.String(dec, what)
 				if err != nil {
 					return nil, err
 				}
@@ -801,11 +802,11 @@ func parseAnswers(dec *json.Decoder) ([]wireAnswer, error) {
 				return nil, err
 			}
 			if len(a.vals) == 0 {
-				return nil, fmt.Errorf("question %q: empty array; an unanswered question is left out", id)
+				return nil, fmt.Errorf("question %.40q: empty array; an unanswered question is left out", id)
 			}
 			answers = append(answers, a)
 		default:
-			return nil, fmt.Errorf("question %q: want a string or an array of strings, got %s", id, jsontoken.Kind(tok))
+			return nil, fmt.Errorf("question %.40q: want a string or an array of strings, got %s", id, jsontoken.Kind(tok))
 		}
 	}
 	return answers, jsontoken.Delim(dec, '}', "the end of the answers")

@@ -5,7 +5,9 @@
 // Each function reads one value from a json.Decoder made with UseNumber
 // and fails if it is not of the type wanted. Errors say what was wanted
 // and the kind of token found ("member \"lang\": want a string, got a
-// number"), never the token's content, which may be what a person wrote.
+// number"), never a string's content, which may be what a person wrote;
+// only [Int] repeats a number it refuses, cut to 20 characters. The what
+// that callers give is theirs to bound.
 package jsontoken
 
 import (
