@@ -38,9 +38,14 @@
 //     (not even zeros). archive/tar alone silently accepts a clean end of
 //     input instead of the marker or of an entry's padding, and reads
 //     extended (PAX, GNU) headers; this count catches both;
-//   - anything but zeros in the padding that fills an entry's last block,
-//     so that an archive that reads has one byte form: the one a [Writer]
-//     makes of its entries.
+//   - anything but zeros in the padding that fills an entry's last block.
+//
+// What an archive that reads carries (its entries' names, sizes, order and
+// bytes, and nothing else) thus has one form. The header fields readers
+// ignore (mode, times, owners, how a number or a long name is written)
+// may differ from what a [Writer] writes, so two archives that read alike
+// may differ as files: the signed manifest, not the archive's hash, names
+// what was signed.
 //
 // Only once [Reader.Next] has returned io.EOF is the archive known to be
 // exactly what was signed: the caller discards what it read if any call
@@ -49,7 +54,8 @@
 // Errors say what was refused in the format's words, with its noun:
 // `batch entry "envelopes/…" is missing (found "envelopes/…" in its
 // place): removed or reordered after signing`. An input that ends too soon
-// is "<noun> truncated", wrapping io.ErrUnexpectedEOF. Entry names read
+// is "<noun> truncated"; within an entry's header or data, the error wraps
+// io.ErrUnexpectedEOF. Entry names read
 // from the archive are quoted with Go escapes and cut to 256 characters.
 //
 // # Writing
