@@ -566,10 +566,7 @@ func (m *Manifest) position(name string) (int, bool) {
 	}
 	if h, ok := strings.CutPrefix(name, versionDir); ok {
 		var sum [32]byte
-		if len(h) != 2*sha256.Size || strings.ToLower(h) != h {
-			return 0, false
-		}
-		if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
+		if !signednote.ParseHex(sum[:], h) {
 			return 0, false
 		}
 		return slices.BinarySearchFunc(m.Versions, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })

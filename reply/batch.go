@@ -310,11 +310,8 @@ func (m *Manifest) entry(i int) signedtar.Entry {
 // position returns where the manifest lists the entry named name.
 func (m *Manifest) position(name string) (int, bool) {
 	h, ok := strings.CutPrefix(name, recordDir)
-	if !ok || len(h) != 64 || strings.ToLower(h) != h {
-		return 0, false
-	}
 	var sum [32]byte
-	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
+	if !ok || !signednote.ParseHex(sum[:], h) {
 		return 0, false
 	}
 	return slices.BinarySearchFunc(m.Records, sum, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
