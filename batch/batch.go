@@ -600,24 +600,15 @@ func OpenManifest(msg []byte, verifiers ...note.Verifier) (*Manifest, error) {
 
 // pinnedKeys names the server keys a manifest may be signed by, as errors
 // say it: `the pinned server key "testimony-server"+1a2b3c4d`, or for
-// several `one of the 2 pinned server keys ("a"+…, "b"+…)`, at most three
-// named.
+// several `one of the 2 pinned server keys ("a"+…, "b"+…)`.
 func pinnedKeys(verifiers []note.Verifier) string {
-	names := make([]string, 0, 3)
-	for i, v := range verifiers {
-		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(verifiers)-3))
-			break
-		}
-		names = append(names, fmt.Sprintf("%.64q+%08x", v.Name(), v.KeyHash()))
-	}
 	switch len(verifiers) {
 	case 0:
 		return "a pinned server key (none was given)"
 	case 1:
-		return "the pinned server key " + names[0]
+		return "the pinned server key " + signednote.VerifierNames(verifiers)
 	}
-	return fmt.Sprintf("one of the %d pinned server keys (%s)", len(verifiers), strings.Join(names, ", "))
+	return fmt.Sprintf("one of the %d pinned server keys (%s)", len(verifiers), signednote.VerifierNames(verifiers))
 }
 
 // unverifiedKind names manifests in the errors of ParseUnverifiedManifest.

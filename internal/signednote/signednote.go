@@ -154,15 +154,27 @@ func signedBy(sigs []note.Signature) string {
 	if len(sigs) == 0 {
 		return ""
 	}
-	var by []string
-	for i, s := range sigs {
+	return " (signed by " + listKeys(len(sigs), func(i int) (string, uint32) { return sigs[i].Name, sigs[i].Hash }) + ")"
+}
+
+// VerifierNames lists the keys of verifiers as errors name keys:
+// `"a"+1a2b3c4d, "b"+…, and 2 more` (names quoted and cut as the package
+// documentation says, at most three listed).
+func VerifierNames(verifiers []note.Verifier) string {
+	return listKeys(len(verifiers), func(i int) (string, uint32) { return verifiers[i].Name(), verifiers[i].KeyHash() })
+}
+
+// listKeys lists n keys, key(i) giving the name and hash of the i-th.
+func listKeys(n int, key func(i int) (string, uint32)) string {
+	var names []string
+	for i := range n {
 		if i == maxNamesListed {
-			by = append(by, fmt.Sprintf("and %d more", len(sigs)-maxNamesListed))
+			names = append(names, fmt.Sprintf("and %d more", n-maxNamesListed))
 			break
 		}
-		by = append(by, keyName(s.Name, s.Hash))
+		names = append(names, keyName(key(i)))
 	}
-	return " (signed by " + strings.Join(by, ", ") + ")"
+	return strings.Join(names, ", ")
 }
 
 // keyName quotes a key name read from a message, cut to 64 characters,
