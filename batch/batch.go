@@ -575,9 +575,11 @@ func (m *Manifest) position(name string) (int, bool) {
 }
 
 // OpenManifest checks that the signed manifest msg carries exactly one
-// signature, valid for one of verifiers, and nothing else, and parses it.
+// signature, valid for one of verifiers (a key given twice counts once),
+// and nothing else, and parses it.
 // Its Hash is the SHA-256 of msg.
 func OpenManifest(msg []byte, verifiers ...note.Verifier) (*Manifest, error) {
+	verifiers = distinctKeys(verifiers)
 	kind := signednote.Kind{
 		What:    `batch entry "manifest"`,
 		Signers: pinnedKeys(verifiers),
@@ -596,6 +598,18 @@ func OpenManifest(msg []byte, verifiers ...note.Verifier) (*Manifest, error) {
 	}
 	m.Hash = sha256.Sum256(msg)
 	return m, nil
+}
+
+// distinctKeys returns verifiers without a key given twice (same name and
+// key hash), which note.VerifierList would take for two keys.
+func distinctKeys(verifiers []note.Verifier) []note.Verifier {
+	var out []note.Verifier
+	for _, v := range verifiers {
+		if !slices.ContainsFunc(out, func(o note.Verifier) bool { return o.Name() == v.Name() && o.KeyHash() == v.KeyHash() }) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // pinnedKeys names the server keys a manifest may be signed by, as errors

@@ -85,7 +85,7 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, _ := os.Open(damaged)
-	_, err = w.Import(f, verifier, nil)
+	_, err = w.Import(f, []note.Verifier{verifier}, nil)
 	f.Close()
 	if err == nil || !strings.Contains(err.Error(), "envelopes/") {
 		t.Fatalf("import of a batch missing an envelope: %v, want an error naming the envelope", err)

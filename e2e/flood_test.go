@@ -73,7 +73,7 @@ func TestFloodThenExportInParts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum, err := ws.Import(f, verifier, nil)
+			sum, err := ws.Import(f, []note.Verifier{verifier}, nil)
 			f.Close()
 			if err != nil {
 				t.Fatalf("researcher %d, %s: %v", r+1, filepath.Base(p.Path), err)

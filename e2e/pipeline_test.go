@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/testimony-project/testimony/internal/clitest"
 	"io"
 	"io/fs"
 	"maps"
@@ -23,6 +22,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/testimony-project/testimony/internal/clitest"
 
 	"github.com/testimony-project/testimony/audit"
 	"github.com/testimony-project/testimony/config"
@@ -369,7 +370,7 @@ func importBatch(t *testing.T, dir string, s *config.Study, id *envelope.Identit
 		t.Fatal(err)
 	}
 	defer f.Close()
-	sum, err := ws.Import(f, v, nil)
+	sum, err := ws.Import(f, []note.Verifier{v}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

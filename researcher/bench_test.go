@@ -14,6 +14,7 @@ import (
 	"github.com/testimony-project/testimony/crypto/returnkey"
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // BenchmarkImport compares the whole decrypt pipeline on 10,000 envelopes
@@ -85,7 +86,7 @@ func BenchmarkImport(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			sum, err := ws.Import(bytes.NewReader(data), f.verifier, nil)
+			sum, err := ws.Import(bytes.NewReader(data), []note.Verifier{f.verifier}, nil)
 			if err != nil || sum.Imported != n {
 				b.Fatalf("imported %v, %v", sum, err)
 			}

@@ -229,20 +229,23 @@ func (w *Workspace) fail(err error) {
 	w.discard()
 }
 
-// Import reads a batch, checks it against the server's verifier key (or
-// the keys of several servers: see [ServerKeys]), and opens and checks
-// every envelope not seen before, in parallel, as the batch streams in. progress, if not nil, is called as envelopes are processed.
+// Import reads a batch, checks it against the servers' verifier keys (the
+// server's, or one per server of a study served by several behind
+// Onionbalance, each signing its own batches; a key given twice counts
+// once), and opens and checks every envelope not seen before, in
+// parallel, as the batch streams in. progress, if not nil, is called as
+// envelopes are processed.
 //
 // The batch is refused whole, and the run with it, unless it carries a valid
-// signature by the server key and every envelope matches the manifest, or if
+// signature by one of the server keys and every envelope matches the manifest, or if
 // the researcher's key opens none of its new envelopes (they were sealed to
 // other keys). The workspace keeps a copy of the batch, so that its
 // quarantined envelopes can be examined again.
-func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done, total int)) (*Summary, error) {
+func (w *Workspace) Import(r io.Reader, servers []note.Verifier, progress func(done, total int)) (*Summary, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
 	}
-	sum, err := w.importBatch(r, server, progress, "")
+	sum, err := w.importBatch(r, servers, progress, "")
 	if err != nil {
 		w.fail(err)
 		return nil, err
@@ -253,7 +256,7 @@ func (w *Workspace) Import(r io.Reader, server note.Verifier, progress func(done
 // importBatch imports the batch in r. kept is the path of the batch in
 // batches/ when importing a batch the workspace already keeps, and empty
 // when r must be copied there.
-func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func(done, total int), kept string) (*Summary, error) {
+func (w *Workspace) importBatch(r io.Reader, servers []note.Verifier, progress func(done, total int), kept string) (*Summary, error) {
 	run, err := w.appenders()
 	if err != nil {
 		return nil, err
@@ -266,7 +269,7 @@ func (w *Workspace) importBatch(r io.Reader, server note.Verifier, progress func
 		defer func() { keep.remove() }() // unless finished
 		r = io.TeeReader(r, keep)
 	}
-	br, err := openBatch(r, server)
+	br, err := batch.NewReader(r, servers...)
 	if err != nil {
 		return nil, err
 	}
@@ -391,8 +394,8 @@ func (w *Workspace) wrongKeyError(m *batch.Manifest, n int) error {
 // Resume imports the batches in batches/ that no completed run imported:
 // those a run kept just before it was interrupted. progress is called for
 // each, as for Import. Call it before importing new batches. Without a
-// server key (nil), it fails if there is any such batch.
-func (w *Workspace) Resume(server note.Verifier, progress func(done, total int)) ([]*Summary, error) {
+// server key (none given), it fails if there is any such batch.
+func (w *Workspace) Resume(servers []note.Verifier, progress func(done, total int)) ([]*Summary, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
 	}
@@ -407,7 +410,7 @@ func (w *Workspace) Resume(server note.Verifier, progress func(done, total int))
 			continue
 		}
 		path := filepath.Join(w.dir, batchesDir, e.Name())
-		if server == nil {
+		if len(servers) == 0 {
 			err := fmt.Errorf("an interrupted run left batches to finish in %s: give the server's key to check them", filepath.Join(w.dir, batchesDir))
 			w.fail(err)
 			return nil, err
@@ -416,7 +419,7 @@ func (w *Workspace) Resume(server note.Verifier, progress func(done, total int))
 		if err != nil {
 			return nil, fmt.Errorf("failed to read workspace: %w", err)
 		}
-		sum, err := w.importBatch(f, server, progress, path)
+		sum, err := w.importBatch(f, servers, progress, path)
 		f.Close()
 		if err != nil {
 			err = fmt.Errorf("%s: %w", path, err)

@@ -109,7 +109,7 @@ func importInto(t *testing.T, dir string, f *fixture, id *envelope.Identity, dat
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := ws.Import(bytes.NewReader(data), f.verifier, nil)
+	sum, err := ws.Import(bytes.NewReader(data), []note.Verifier{f.verifier}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestRefusesTamperedBatchWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Import(bytes.NewReader(bad), f.verifier, nil); err == nil || !strings.Contains(err.Error(), "envelopes/") {
+	if _, err := ws.Import(bytes.NewReader(bad), []note.Verifier{f.verifier}, nil); err == nil || !strings.Contains(err.Error(), "envelopes/") {
 		t.Fatalf("tampered batch: err = %v, want an error naming the envelope", err)
 	}
 	if err := ws.Close(); err == nil || !strings.Contains(err.Error(), "nothing of this run was saved") {
@@ -184,7 +184,7 @@ func TestRefusesTamperedBatchWhole(t *testing.T) {
 	defer ws.Abort()
 	_, other, _ := batch.GenerateKey("impostor")
 	ov, _ := note.NewVerifier(other)
-	if _, err := ws.Import(bytes.NewReader(data), ov, nil); err == nil {
+	if _, err := ws.Import(bytes.NewReader(data), []note.Verifier{ov}, nil); err == nil {
 		t.Fatal("batch accepted under another server key")
 	}
 }

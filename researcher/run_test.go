@@ -22,22 +22,31 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// decryptRun runs what `researcher decrypt` runs: Open, Resume, Reexamine,
-// Import of each batch, Close.
+// decryptRun runs what `researcher decrypt` runs with one server key (or
+// none, nil): Open, Resume, Reexamine, Import of each batch, Close.
 func decryptRun(dir string, study *config.Study, id *envelope.Identity, v note.Verifier, batches ...[]byte) error {
+	var servers []note.Verifier
+	if v != nil {
+		servers = append(servers, v)
+	}
+	return decryptRunServers(dir, study, id, servers, batches...)
+}
+
+// decryptRunServers is decryptRun with the keys of several servers.
+func decryptRunServers(dir string, study *config.Study, id *envelope.Identity, servers []note.Verifier, batches ...[]byte) error {
 	ws, err := Open(dir, study, id, "en")
 	if err != nil {
 		return err
 	}
 	defer ws.Abort()
-	if _, err := ws.Resume(v, nil); err != nil {
+	if _, err := ws.Resume(servers, nil); err != nil {
 		return err
 	}
 	if _, err := ws.Reexamine(nil); err != nil {
 		return err
 	}
 	for _, b := range batches {
-		if _, err := ws.Import(bytes.NewReader(b), v, nil); err != nil {
+		if _, err := ws.Import(bytes.NewReader(b), servers, nil); err != nil {
 			return err
 		}
 	}
@@ -342,7 +351,7 @@ func TestWrongKeyChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ws.Import(bytes.NewReader(f.batch(t, envs...)), f.verifier, nil)
+	_, err = ws.Import(bytes.NewReader(f.batch(t, envs...)), []note.Verifier{f.verifier}, nil)
 	if err == nil || !strings.Contains(err.Error(), "opens none of the 3") || !strings.Contains(err.Error(), f.ids[0].Recipient().Fingerprint()) ||
 		!strings.Contains(err.Error(), f.ids[1].Recipient().Fingerprint()) {
 		t.Fatalf("batch sealed to another key: %v", err)
@@ -398,13 +407,13 @@ func TestRunIsAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Import(bytes.NewReader(good), f.verifier, nil); err != nil {
+	if _, err := ws.Import(bytes.NewReader(good), []note.Verifier{f.verifier}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Import(bytes.NewReader(bad), f.verifier, nil); err == nil {
+	if _, err := ws.Import(bytes.NewReader(bad), []note.Verifier{f.verifier}, nil); err == nil {
 		t.Fatal("tampered batch accepted")
 	}
-	if _, err := ws.Import(bytes.NewReader(good), f.verifier, nil); err == nil {
+	if _, err := ws.Import(bytes.NewReader(good), []note.Verifier{f.verifier}, nil); err == nil {
 		t.Fatal("Import went on in a failed run")
 	}
 	if err := ws.Close(); err == nil || !strings.Contains(err.Error(), "nothing of this run was saved") {

@@ -251,14 +251,14 @@ func TestHandover(t *testing.T) {
 	}
 	// The newcomer is not refused: the earlier envelopes are counted.
 	ws := f.open(t, newDir, c)
-	sum, err := ws.Import(bytes.NewReader(b1.Bytes()), f.verifier, nil)
+	sum, err := ws.Import(bytes.NewReader(b1.Bytes()), []note.Verifier{f.verifier}, nil)
 	if err != nil {
 		t.Fatalf("a batch sealed before the newcomer joined: %v", err)
 	}
 	if sum.SealedBefore != 3 || sum.Quarantined != 0 {
 		t.Fatalf("batch 1 for the newcomer: %+v", sum)
 	}
-	if _, err := ws.Import(bytes.NewReader(b2.Bytes()), f.verifier, nil); err != nil {
+	if _, err := ws.Import(bytes.NewReader(b2.Bytes()), []note.Verifier{f.verifier}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := ws.Close(); err != nil {

@@ -677,7 +677,7 @@ func TestHandoverCarriesThreads(t *testing.T) {
 	if err := ws.SetStudyFile(v2yaml); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Import(bytes.NewReader(b1.Bytes()), f.verifier, nil); err != nil {
+	if _, err := ws.Import(bytes.NewReader(b1.Bytes()), []note.Verifier{f.verifier}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := ws.Close(); err != nil {

@@ -392,7 +392,7 @@ func TestRestoreOverTor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, err := ws.Import(f, v, nil)
+		sum, err := ws.Import(f, []note.Verifier{v}, nil)
 		f.Close()
 		if err != nil || sum.Quarantined != 0 {
 			t.Fatalf("%s: %v %+v", path, err, sum)

@@ -292,18 +292,16 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 			if err != nil {
 				return err
 			}
-			var verifier note.Verifier
+			var servers []note.Verifier
 			switch {
 			case len(serverKeys) > 0:
-				var keys []note.Verifier
 				for _, serverKey := range serverKeys {
 					v, err := note.NewVerifier(strings.TrimSpace(serverKey))
 					if err != nil {
 						return usageError{fmt.Errorf("malformed --server-key %q: give the line `intake server-key` printed: %v", serverKey, err)}
 					}
-					keys = append(keys, v)
+					servers = append(servers, v)
 				}
-				verifier = researcher.ServerKeys(keys...)
 			case len(batches) > 0:
 				return usageError{errors.New("--server-key is required to check batches: give the line `intake server-key` printed")}
 			}
@@ -359,7 +357,7 @@ and brings in those that now pass. It also finishes a run that was interrupted.
 					return usageError{err}
 				}
 			}
-			if err := decrypt(cmd, ws, verifier, batches, files); err != nil {
+			if err := decrypt(cmd, ws, servers, batches, files); err != nil {
 				return err
 			}
 			for i, path := range handovers {
@@ -463,9 +461,9 @@ func loadStudy(path string) (*config.Study, []byte, error) {
 // decrypt runs the steps of a decrypt run, printing what each did: batches
 // an interrupted run kept, the quarantine examined again, then the batches
 // given.
-func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifier, batches []string, files []*os.File) error {
+func decrypt(cmd *cobra.Command, ws *researcher.Workspace, servers []note.Verifier, batches []string, files []*os.File) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	resumed, err := ws.Resume(verifier, newProgress(stderr, "resuming", "envelopes"))
+	resumed, err := ws.Resume(servers, newProgress(stderr, "resuming", "envelopes"))
 	if err != nil {
 		return err
 	}
@@ -483,7 +481,7 @@ func decrypt(cmd *cobra.Command, ws *researcher.Workspace, verifier note.Verifie
 		fmt.Fprintf(stdout, "%d quarantined envelopes could not be examined again: their batches are no longer in the workspace; decrypt those batches again\n", re.Missing)
 	}
 	for i, path := range batches {
-		sum, err := ws.Import(files[i], verifier, newProgress(stderr, path, "envelopes"))
+		sum, err := ws.Import(files[i], servers, newProgress(stderr, path, "envelopes"))
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}

@@ -411,7 +411,7 @@ func (r *run) decrypt(lang string, batches ...string) (*researcher.Workspace, []
 			if err != nil {
 				return err
 			}
-			sum, err := w.Import(f, r.serverKey, nil)
+			sum, err := w.Import(f, []note.Verifier{r.serverKey}, nil)
 			f.Close()
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
