@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -31,6 +32,9 @@ Everything happens in a temporary folder that is removed at the end (also on Ctr
 			defer stop()
 			_, err := demo.Run(ctx, demo.Options{Out: cmd.OutOrStdout(), Dir: keep, Loopback: loopback})
 			if err != nil && ctx.Err() != nil {
+				if keep != "" {
+					return fmt.Errorf("interrupted: everything the demo started was stopped; its files are in %s", keep)
+				}
 				return errors.New("interrupted: everything the demo started was stopped and its files removed")
 			}
 			return err

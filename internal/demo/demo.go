@@ -240,6 +240,13 @@ func (r *run) rel(path string) string {
 // Run runs the demo. It stops early, cleaning up, when ctx is done.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	dir := o.Dir
+	if dir != "" {
+		// A second run in the same folder would meet the first run's
+		// keys, server and workspace halfway through.
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+			return nil, fmt.Errorf("%s is not empty: give --keep a new or empty folder", dir)
+		}
+	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "testimony-demo-")
 		if err != nil {
@@ -314,7 +321,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 func (r *run) setUp(kdf keyfile.Params) error {
 	r.step("researchers", "Making two researcher keys (argon2id, %d MiB) …", kdf.MemoryKiB>>10)
 	var pubs []string
-	var key1 string
 	for i := 1; i <= 2; i++ {
 		id, err := envelope.GenerateIdentity()
 		if err != nil {
@@ -329,7 +335,7 @@ func (r *run) setUp(kdf keyfile.Params) error {
 			return err
 		}
 		if i == 1 {
-			key1 = p
+			r.id = id // the researcher the demo's researcher steps are
 		}
 		pubs = append(pubs, id.Recipient().String())
 		r.recipients = append(r.recipients, id.Recipient())
@@ -344,15 +350,14 @@ func (r *run) setUp(kdf keyfile.Params) error {
 	if r.study, err = config.Parse(studyPath, r.studyData); err != nil {
 		return err
 	}
-	r.step("researchers", "Study %q: %d questions in Korean, English and Chinese → %s", r.study.ID, len(r.study.Questions), r.rel(studyPath))
-	// Researcher 1's key is unlocked once here; each researcher command
-	// unlocks it.
-	key, err := os.ReadFile(key1)
-	if err != nil {
-		return err
+	questions := 0
+	for _, q := range r.study.Questions {
+		if q.Answerable() {
+			questions++
+		}
 	}
-	r.id, err = keyfile.Decrypt(key, []byte(passphrase))
-	return err
+	r.step("researchers", "Study %q: %d questions in Korean, English and Chinese → %s", r.study.ID, questions, r.rel(studyPath))
+	return nil
 }
 
 // operator runs f on the server's data directory opened anew, as each
@@ -709,19 +714,13 @@ func (r *run) audit() error {
 		return err
 	}
 	serverLog, researcherLog := filepath.Join(r.res.ServerDir, "audit"), filepath.Join(r.res.Workspace, "audit")
-	sv, err := audit.Verify(serverLog, serverKey, nil)
-	if err != nil {
-		return fmt.Errorf("the server's audit log does not verify: %w", err)
-	}
-	rv, err := audit.Verify(researcherLog, strings.TrimSpace(string(researcherKey)), nil)
-	if err != nil {
-		return fmt.Errorf("the researcher's audit log does not verify: %w", err)
-	}
-	r.step("auditor", "Verified the server's audit log (%d records, %d signed) and the researcher's (%d records, %d signed)", sv.Records, sv.Signed, rv.Records, rv.Signed)
+	// Reconcile verifies each log first, as auditor verify does.
 	rec, err := audit.Reconcile(serverLog, serverKey, []string{researcherLog}, []string{strings.TrimSpace(string(researcherKey))})
 	if err != nil {
-		return fmt.Errorf("audit logs do not reconcile: %w", err)
+		return fmt.Errorf("audit logs do not verify or reconcile: %w", err)
 	}
+	sv, rv := rec.Servers[0], rec.Researchers[0]
+	r.step("auditor", "Verified the server's audit log (%d records, %d signed) and the researcher's (%d records, %d signed)", sv.Records, sv.Signed, rv.Records, rv.Signed)
 	r.res.Reconciliation = rec
 	r.step("auditor", "Reconciled them: every batch exported (%d) was imported, every reply batch written (%d) was imported by the server, nothing else.",
 		len(rec.Batches), len(rec.ReplyBatches))

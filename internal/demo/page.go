@@ -59,11 +59,6 @@ func byID(id string) func(*html.Node) bool {
 	return func(n *html.Node) bool { return attr(n, "id") == id }
 }
 
-// input matches the input named name.
-func input(name string) func(*html.Node) bool {
-	return func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == name }
-}
-
 // text returns the text under n, its white space collapsed.
 func text(n *html.Node) string {
 	if n == nil {
