@@ -20,7 +20,9 @@ test: deps check
 
 # deps installs the Debian packages the demo and the tests start for real:
 # tor (private Tor network and onion service), Chromium (browser tests),
-# CJK fonts (screenshots of Korean pages), Onionbalance (test-onionbalance).
+# CJK fonts (screenshots of Korean pages), Node.js (the pages' JavaScript
+# against the Go vectors), LibreOffice Calc (the exports opened as
+# researchers open them), Onionbalance (test-onionbalance).
 deps:
 	@scripts/deps
 
@@ -72,9 +74,10 @@ package-test:
 	cd packaging && $(GO) vet ./... && TESTIMONY_PACKAGE_CHROOT=1 $(GO) test -count=1 -timeout 20m ./...
 
 # bench-stalled attacks `intake serve` with 1,000 uploads that stall and
-# 5,000 idle connections while a person uses the site (about a minute),
-# then with the attack kept up (-reconnect).
+# 5,000 idle connections while a person uses the site (about a minute
+# each), then with the attack kept up (-reconnect), then with each of the
+# person's form posts taking a return passphrase (-passphrase).
 bench-stalled:
 	$(GO) run ./bench/stalled
 	$(GO) run ./bench/stalled -reconnect
-	$(GO) run ./bench/stalled -passphrase 
+	$(GO) run ./bench/stalled -passphrase
