@@ -24,7 +24,15 @@ import (
 // an Onionbalance frontend or a tor of the operator's.
 func addOnionFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.StringVar(&o.onionbalanceFrontend, "onionbalance-frontend", "", "serve as one backend of the Onionbalance frontend at this address (see intake onionbalance-config); tor publishes the service from its torrc")
-	f.StringVar(&o.externalTor, "external-tor", "", "start no tor: serve on this Unix socket for a tor of the operator's that publishes the service (see intake torrc)")
+}
+
+// addTorServiceFlags adds the options of the service's defences that a
+// tor sets (intake serve's own tor, or the torrc intake torrc prints).
+func addTorServiceFlags(f *pflag.FlagSet, o *serveOptions) {
+	f.BoolVar(&o.noPoW, "no-pow", false, "turn off tor's proof-of-work defence against floods (on by default)")
+	f.IntVar(&o.powQueueRate, "pow-queue-rate", 0, "under a flood, introductions tor serves per second, highest proof-of-work first (default 250)")
+	f.IntVar(&o.powQueueBurst, "pow-queue-burst", 0, "under a flood, introductions tor serves at once at most (default 2500)")
+	f.IntVar(&o.maxStreams, "max-streams", 0, "streams allowed per circuit before tor closes it (default 32)")
 }
 
 // The frontend's files in the directory of intake onionbalance-config.
@@ -48,7 +56,7 @@ The first run makes the frontend's key, DIR/` + frontendKeyName + ` (tor's
 hs_ed25519_secret_key format, mode 0600), and prints the frontend's address: give it
 to every backend (intake serve --onionbalance-frontend ADDRESS). Once the backends
 have published, run it again with each backend's address (intake address --data DIR on
-it): it writes DIR/` + obConfigFile + ` for onionbalance, naming the key and the
+it; for a backend with --external-tor, the hostname file in its tor's HiddenServiceDir): it writes DIR/` + obConfigFile + ` for onionbalance, naming the key and the
 backends, and keeps the key. Run it again whenever a backend is added or removed, then
 restart onionbalance. It never replaces a key.
 
@@ -121,7 +129,7 @@ frontend, at the same address.`,
 	}
 	f := c.Flags()
 	f.StringVar(&dir, "dir", "", "directory of the frontend's key and config.yaml, such as /etc/onionbalance (required; created 0700)")
-	f.StringArrayVar(&backends, "backend", nil, "a backend's onion address, as `intake address` prints it on the backend (repeat for each)")
+	f.StringArrayVar(&backends, "backend", nil, "a backend's onion address, as `intake address` prints it on the backend (with --external-tor: its HiddenServiceDir/hostname; repeat for each)")
 	f.StringVar(&backupTo, "backup-to", "", "seal the frontend key to a passphrase in this file")
 	f.StringVar(&restoreFrom, "restore-from", "", "put back the frontend key sealed in this file (by --backup-to) into an empty --dir")
 	f.StringVar(&passFile, "passphrase-file", "", "read the backup's passphrase from this file instead of the terminal")
@@ -291,11 +299,8 @@ content torrc prints, and a key before tor starts with these lines.`,
 	f := c.Flags()
 	f.StringVar(&socket, "socket", "", "the socket of intake serve --external-tor (required)")
 	f.StringVar(&serviceDir, "service-dir", "/var/lib/tor/testimony", "tor's HiddenServiceDir for the study: the onion key")
-	f.StringVar(&o.onionbalanceFrontend, "onionbalance-frontend", "", "make the service a backend of the Onionbalance frontend at this address")
-	f.BoolVar(&o.noPoW, "no-pow", false, "turn off tor's proof-of-work defence against floods (on by default)")
-	f.IntVar(&o.powQueueRate, "pow-queue-rate", 0, "under a flood, introductions tor serves per second (default 250)")
-	f.IntVar(&o.powQueueBurst, "pow-queue-burst", 0, "under a flood, introductions tor serves at once at most (default 2500)")
-	f.IntVar(&o.maxStreams, "max-streams", 0, "streams allowed per circuit before tor closes it (default 32)")
+	addOnionFlags(f, &o)
+	addTorServiceFlags(f, &o)
 	c.MarkFlagRequired("socket")
 	return c
 }
