@@ -32,11 +32,7 @@ const keyFileSize = 32 + 64
 // dataDir (the directory given as [Config.DataDir]), without starting
 // anything. It fails if no key has been created yet: [Start] creates it.
 func Address(dataDir string) (string, error) {
-	key, err := readKey(filepath.Join(dataDir, keyFileName))
-	if err != nil {
-		return "", err
-	}
-	return addressOf(key), nil
+	return KeyAddress(filepath.Join(dataDir, keyFileName))
 }
 
 // addressOf returns the "xxxx.onion" address of an expanded private key.
@@ -118,19 +114,39 @@ func KeyAddress(path string) (string, error) {
 	return addressOf(key), nil
 }
 
-// createKey writes a new key to path. The key is written completely and
-// synced before it is linked into place, so a crash never leaves a partial
-// key, and an existing file is never replaced.
+// WriteKey checks that b is an onion key in tor's hs_ed25519_secret_key
+// format (as a backup holds it), writes it to path (mode 0600), as
+// CreateKey does, and returns its address. It never replaces an existing
+// file.
+func WriteKey(path string, b []byte) (string, error) {
+	key, err := parseKey(b)
+	if err != nil {
+		return "", fmt.Errorf("malformed onion key: %w", err)
+	}
+	if err := writeKey(path, key); err != nil {
+		return "", err
+	}
+	return addressOf(key), nil
+}
+
+// createKey writes a new key to path.
 func createKey(path string) (bed25519.PrivateKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate onion key: %w", err)
 	}
 	key := bed25519.FromCryptoPrivateKey(priv).PrivateKey()
+	return key, writeKey(path, key)
+}
+
+// writeKey writes key to path. The key is written completely and synced
+// before it is linked into place, so a crash never leaves a partial key,
+// and an existing file is never replaced.
+func writeKey(path string, key bed25519.PrivateKey) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-")
 	if err != nil {
-		return nil, fmt.Errorf("failed to create onion key: %w", err)
+		return fmt.Errorf("failed to create onion key: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(append(bytes.Clone(keyHeader), key...))
@@ -147,9 +163,9 @@ func createKey(path string) (bed25519.PrivateKey, error) {
 		err = atomicfile.SyncDir(dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to write onion key: %w", err)
+		return fmt.Errorf("failed to write onion key: %w", err)
 	}
-	return key, nil
+	return nil
 }
 
 // checkPathForTor rejects paths that tor's configuration and control

@@ -335,19 +335,24 @@ func (c *Config) normalizeService() error {
 }
 
 // prepareDir creates dir 0700, or checks that an existing one is private.
-func prepareDir(dir string) error {
+func prepareDir(dir string) error { return PrepareKeyDir(dir, "onion data directory") }
+
+// PrepareKeyDir creates dir, a directory that will hold an onion key, mode
+// 0700, or checks that an existing one is not open to other users. what
+// names it in errors: "onion data directory", "--dir".
+func PrepareKeyDir(dir, what string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("failed to create onion data directory: %w", err)
+		return fmt.Errorf("failed to create %s: %w", what, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("failed to read onion data directory: %w", err)
+		return fmt.Errorf("failed to read %s: %w", what, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("onion data directory %s is not a directory", dir)
+		return fmt.Errorf("%s %s is not a directory", what, dir)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("onion data directory %s is accessible by other users (mode %04o): run chmod 700 %s", dir, perm, dir)
+		return fmt.Errorf("%s %s is accessible by other users (mode %04o): it will hold an onion key; run chmod 700 %s", what, dir, perm, dir)
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ frontend, at the same address.`,
 			if backupTo != "" && restoreFrom != "" {
 				return errors.New("--backup-to and --restore-from: give one")
 			}
-			if err := prepareFrontendDir(dir); err != nil {
+			if err := onion.PrepareKeyDir(dir, "--dir"); err != nil {
 				return err
 			}
 			keyPath := filepath.Join(dir, frontendKeyName)
@@ -137,25 +137,6 @@ frontend, at the same address.`,
 	f.MarkHidden("insecure-fast-passphrase")
 	c.MarkFlagRequired("dir")
 	return c
-}
-
-// prepareFrontendDir creates dir 0700, or checks that an existing one is not
-// open to other users.
-func prepareFrontendDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("failed to create --dir: %w", err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("failed to read --dir: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("--dir %s is not a directory", dir)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("--dir %s is accessible by other users (mode %04o); it will hold the frontend's key: run chmod 700 %s", dir, perm, dir)
-	}
-	return nil
 }
 
 // frontendConfig returns Onionbalance's config.yaml for the key next to it
@@ -237,21 +218,9 @@ func restoreFrontendKey(keyPath, in string, pass []byte) (string, error) {
 		return "", fmt.Errorf("failed to open %s: %w", in, err)
 	}
 	defer clear(key)
-	// Write it aside, check it is a key, then link it into place.
-	tmp := keyPath + ".restore"
-	if err := atomicfile.WriteBytes(tmp, 0o600, key); err != nil {
-		return "", fmt.Errorf("failed to write the frontend key: %w", err)
-	}
-	defer os.Remove(tmp)
-	addr, err := onion.KeyAddress(tmp)
+	addr, err := onion.WriteKey(keyPath, key)
 	if err != nil {
-		return "", fmt.Errorf("%s does not hold a frontend key: %w", in, err)
-	}
-	if err := os.Link(tmp, keyPath); err != nil {
-		return "", fmt.Errorf("failed to write the frontend key: %w", err)
-	}
-	if err := atomicfile.SyncDir(filepath.Dir(keyPath)); err != nil {
-		return "", err
+		return "", fmt.Errorf("%s does not hold a frontend key, or it could not be written: %w", in, err)
 	}
 	return addr, nil
 }
