@@ -22,14 +22,8 @@ import (
 // by a process that is gone is replaced; one that something still listens
 // on is refused.
 func ListenExternal(path string) (net.Listener, error) {
-	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("socket path %q is not absolute: tor's torrc needs an absolute one", path)
-	}
-	if err := checkPathForTor(path); err != nil {
+	if err := checkSocketPath(path); err != nil {
 		return nil, err
-	}
-	if len(path) > 107 {
-		return nil, fmt.Errorf("socket path %s is longer than the 107 bytes Unix sockets allow: choose a shorter one", path)
 	}
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
@@ -43,10 +37,10 @@ func ListenExternal(path string) (net.Listener, error) {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 || (ok && int(st.Uid) != os.Geteuid()) {
 		return nil, fmt.Errorf("the socket's directory %s must belong to this user and be writable by it alone (mode %04o): run chmod 750 %s, or use a directory of its own such as systemd's RuntimeDirectory", dir, perm, dir)
 	}
+	// A listener net.ListenUnix made removes its socket when closed.
 	ln, err := listenUnix(path, 0o660)
 	if err != nil {
 		return nil, err
 	}
-	ln.SetUnlinkOnClose(true)
 	return ln, nil
 }

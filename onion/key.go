@@ -174,7 +174,7 @@ func checkPathForTor(p string) error {
 	if i := strings.IndexFunc(p, func(r rune) bool {
 		return r <= ' ' || r == '"' || r == '\'' || r == '\\' || r == 0x7f
 	}); i >= 0 {
-		return fmt.Errorf("onion data directory %q contains a space, quote, backslash or control character, which tor cannot use: choose another", p)
+		return fmt.Errorf("path %q contains a space, quote, backslash or control character, which tor cannot use: choose another", p)
 	}
 	return nil
 }

@@ -35,16 +35,11 @@ func ServiceTorrc(c Config, serviceDir, socket string) ([]string, error) {
 	if err := c.normalizeService(); err != nil {
 		return nil, err
 	}
-	for _, p := range []string{serviceDir, socket} {
-		if !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("path %q for tor is not absolute: tor resolves relative paths against its own working directory", p)
-		}
-		if err := checkPathForTor(p); err != nil {
-			return nil, err
-		}
+	if err := checkTorrcPath(serviceDir); err != nil {
+		return nil, err
 	}
-	if len(socket) > 107 {
-		return nil, fmt.Errorf("socket path %s is longer than the 107 bytes Unix sockets allow: choose a shorter one", socket)
+	if err := checkSocketPath(socket); err != nil {
+		return nil, err
 	}
 	lines := []string{
 		"HiddenServiceDir " + filepath.Clean(serviceDir),
@@ -97,6 +92,27 @@ func writeOBConfig(dir, frontend string) error {
 	}
 	if err := atomicfile.WriteBytes(path, 0o600, b); err != nil {
 		return fmt.Errorf("failed to write the Onionbalance configuration for tor: %w", err)
+	}
+	return nil
+}
+
+// checkTorrcPath refuses a path a torrc cannot name: relative, or with
+// characters tor's configuration cannot carry unquoted.
+func checkTorrcPath(p string) error {
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("path %q for tor is not absolute: tor resolves relative paths against its own working directory", p)
+	}
+	return checkPathForTor(p)
+}
+
+// checkSocketPath refuses a path of the service's socket that a torrc
+// cannot name (see checkTorrcPath) or that is too long for a Unix socket.
+func checkSocketPath(socket string) error {
+	if err := checkTorrcPath(socket); err != nil {
+		return err
+	}
+	if len(socket) > 107 {
+		return fmt.Errorf("socket path %s is longer than the 107 bytes Unix sockets allow: choose a shorter one", socket)
 	}
 	return nil
 }
