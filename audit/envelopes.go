@@ -98,9 +98,9 @@ func (rec *Reconciliation) CheckManifest(m Manifest) {
 	x, ok := rec.exported[m.SHA256]
 	if !ok {
 		if len(rec.Servers) > 1 {
-			// Which server's records would its envelopes be in?
-			problem(Problem{ManifestNotRecorded, "every server log", -1, hash, fmt.Sprintf("%s: no server log has a batch-exported record of this manifest", m.Source)})
-			rec.EnvelopesChecked += len(m.Envelopes)
+			// Which server's records would its envelopes be in? None is
+			// checked, and no one log is at fault.
+			problem(Problem{ManifestNotRecorded, "", -1, hash, fmt.Sprintf("%s: no server log has a batch-exported record of this manifest", m.Source)})
 			return
 		}
 		problem(Problem{ManifestNotRecorded, rec.Servers[0].Dir, -1, hash, fmt.Sprintf("%s: the server log has no batch-exported record of this manifest", m.Source)})

@@ -44,7 +44,8 @@ const (
 // A Problem is one finding of [Reconcile].
 type Problem struct {
 	Kind ProblemKind `json:"kind"`
-	// Log is the directory of the log the record is in.
+	// Log is the directory of the log the record is in, or "" for a
+	// finding about no one log (a manifest no server log records).
 	Log string `json:"log"`
 	// Record is the index of the record concerned, or -1.
 	Record int64 `json:"record"`
@@ -54,6 +55,9 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
+	if p.Log == "" {
+		return fmt.Sprintf("%s: %s", p.Kind, p.Detail)
+	}
 	if p.Record >= 0 {
 		return fmt.Sprintf("%s: record %d: %s: %s", p.Log, p.Record, p.Kind, p.Detail)
 	}

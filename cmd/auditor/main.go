@@ -507,11 +507,15 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 		fmt.Fprintf(w, "exported manifests checked: %d, with %d envelopes\n", rec.Manifests, rec.EnvelopesChecked)
 	}
 	if rec.OK() {
+		serverLogsRecord := "the server log records"
+		if len(rec.Servers) > 1 {
+			serverLogsRecord = "the server logs record"
+		}
 		switch {
 		case len(rec.Researchers) == 0:
-			fmt.Fprintf(w, "result: OK: the server log records every exported batch and every envelope in them\n")
+			fmt.Fprintf(w, "result: OK: %s every exported batch and every envelope in them\n", serverLogsRecord)
 		case rec.Manifests > 0:
-			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by every server, and nothing else; the server log records every envelope in them\n")
+			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by every server, and nothing else; %s every envelope in them\n", serverLogsRecord)
 		default:
 			fmt.Fprintf(w, "result: OK: every exported batch was imported, and nothing else; every reply batch written was imported by every server, and nothing else\n")
 		}
