@@ -67,12 +67,15 @@ func (p Problem) String() string {
 // A Batch is a batch a server exported and where it was imported.
 type Batch struct {
 	// Server is the directory of the log of the server that exported it.
-	Server   string   `json:"server"`
-	Manifest string   `json:"manifest_sha256"`
-	Count    int      `json:"count"`
-	Day      string   `json:"day"`
-	Record   int64    `json:"record"`
-	Imports  []Import `json:"imports"`
+	Server   string `json:"server"`
+	Manifest string `json:"manifest_sha256"`
+	Count    int    `json:"count"`
+	Day      string `json:"day"`
+	Record   int64  `json:"record"`
+	// Imports lists where the batch was imported; for a batch exported
+	// again (see [ExportedTwice]), they are listed under its first export
+	// only.
+	Imports []Import `json:"imports"`
 }
 
 // An Import is a record of a researcher importing a batch.

@@ -472,14 +472,20 @@ func printReconciliation(w io.Writer, rec *audit.Reconciliation) {
 	} else {
 		fmt.Fprintf(w, "batches exported by the server: %d\n", len(rec.Batches))
 	}
+	seen := map[string]bool{}
 	for _, b := range rec.Batches {
 		var where []string
 		for _, im := range b.Imports {
 			where = append(where, fmt.Sprintf("%s record %d (%s, key %s)", im.Log, im.Record, im.Day, im.ResearcherKey))
 		}
-		if len(where) == 0 {
+		switch {
+		case seen[b.Manifest]:
+			// Its imports are listed under its first export.
+			where = []string{"EXPORTED AGAIN: imports under its first export above"}
+		case len(where) == 0:
 			where = []string{"NOT IMPORTED"}
 		}
+		seen[b.Manifest] = true
 		server := ""
 		if len(rec.Servers) > 1 {
 			server = b.Server + " "
