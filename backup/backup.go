@@ -83,6 +83,7 @@ import (
 
 	"github.com/testimony-project/testimony/crypto/envelope"
 	"github.com/testimony-project/testimony/internal/signednote"
+	"github.com/testimony-project/testimony/internal/signedtar"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -101,10 +102,7 @@ const (
 	maxManifestSize = 350 << 20
 )
 
-const (
-	formatLine   = "testimony backup v1"
-	manifestName = "manifest"
-)
+const formatLine = "testimony backup v1"
 
 // File is one file in a backup.
 type File struct {
@@ -188,7 +186,7 @@ func (m *Manifest) check() error {
 // not starting with '.'. Such a path never leaves the folder it is
 // restored into.
 func CheckPath(p string) error {
-	if p == "" || len(p) > MaxPathLen || p == manifestName {
+	if p == "" || len(p) > MaxPathLen || p == signedtar.ManifestName {
 		return fmt.Errorf("malformed path %q in backup", p)
 	}
 	for _, seg := range strings.Split(p, "/") {
