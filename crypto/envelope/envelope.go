@@ -140,6 +140,7 @@ import (
 	"fmt"
 
 	"filippo.io/edwards25519"
+	"github.com/testimony-project/testimony/crypto/internal/keycheck"
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
 	"golang.org/x/crypto/salsa20/salsa"
@@ -307,7 +308,7 @@ func parse(env []byte) (*header, error) {
 	for i := range n {
 		entry := rest[i*entrySize : (i+1)*entrySize]
 		copy(h.keys[i][:], entry[:32])
-		if err := checkX25519Key(&h.keys[i]); err != nil {
+		if err := keycheck.X25519(&h.keys[i]); err != nil {
 			return nil, fmt.Errorf("%w: recipient %d: %v", ErrMalformed, i+1, err)
 		}
 		for j := range i {

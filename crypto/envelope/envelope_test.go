@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/testimony-project/testimony/crypto/internal/keycheck"
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
 )
@@ -173,7 +174,7 @@ func TestEphemeralPublic(t *testing.T) {
 // right one: every secret key multiplies each to zero.
 func TestSmallOrderList(t *testing.T) {
 	priv, _ := ecdh.X25519().GenerateKey(rand.Reader)
-	for _, k := range smallOrder {
+	for _, k := range keycheck.SmallOrder() {
 		pub, err := ecdh.X25519().NewPublicKey(k[:])
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +182,7 @@ func TestSmallOrderList(t *testing.T) {
 		if _, err := priv.ECDH(pub); err == nil {
 			t.Errorf("%x is not of small order", k)
 		}
-		if checkX25519Key(&k) == nil {
+		if keycheck.X25519(&k) == nil {
 			t.Errorf("%x accepted", k)
 		}
 	}
@@ -192,16 +193,16 @@ func TestSmallOrderList(t *testing.T) {
 			k[i] = 0xff
 		}
 		k[31] = 0x7f
-		if checkX25519Key(&k) == nil {
+		if keycheck.X25519(&k) == nil {
 			t.Errorf("non-canonical key %x accepted", k)
 		}
 	}
 	var top [32]byte
 	top[0], top[31] = 9, 0x80
-	if checkX25519Key(&top) == nil {
+	if keycheck.X25519(&top) == nil {
 		t.Error("key with the top bit set accepted")
 	}
-	if _, rs := newIDs(t, 1); checkX25519Key(&rs[0].x) != nil {
+	if _, rs := newIDs(t, 1); keycheck.X25519(&rs[0].x) != nil {
 		t.Error("a fresh key is refused")
 	}
 }

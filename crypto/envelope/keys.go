@@ -223,10 +223,10 @@ func ParseRecipient(s string) (*Recipient, error) {
 	if subtle.ConstantTimeCompare(c[:], b[64:]) != 1 {
 		return nil, fmt.Errorf("malformed public key %q: checksum mismatch, a character was changed", s)
 	}
-	if err := checkX25519Key(&r.x); err != nil {
+	if err := keycheck.X25519(&r.x); err != nil {
 		return nil, fmt.Errorf("malformed public key %q: %v", s, err)
 	}
-	if err := checkEd25519Key(&r.ed); err != nil {
+	if err := keycheck.Ed25519(&r.ed); err != nil {
 		return nil, fmt.Errorf("malformed public key %q: %v", s, err)
 	}
 	return r, nil
@@ -241,9 +241,3 @@ func (r *Recipient) checksum() [4]byte {
 	copy(c[:], h.Sum(nil))
 	return c
 }
-
-// smallOrder are the X25519 points of small order (see package keycheck).
-var smallOrder = keycheck.SmallOrder
-
-func checkX25519Key(k *[32]byte) error  { return keycheck.X25519(k) }
-func checkEd25519Key(k *[32]byte) error { return keycheck.Ed25519(k) }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"filippo.io/edwards25519"
+	"github.com/testimony-project/testimony/crypto/internal/keycheck"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -77,7 +78,7 @@ func TestParseRecipientRefusals(t *testing.T) {
 	copy(nonCanonicalEd[:], good.ed[:])
 	nonCanonicalEd[31] ^= 0x80 // the other x sign: still a point, so check it is refused only if non-canonical
 	cases := map[string]string{
-		"X of small order":   keyString(smallOrder[2], good.ed),
+		"X of small order":   keyString(keycheck.SmallOrder()[2], good.ed),
 		"X zero":             keyString([32]byte{}, good.ed),
 		"X top bit":          keyString([32]byte{9, 31: 0x80}, good.ed),
 		"Ed identity":        keyString(good.x, smallEd),
@@ -173,7 +174,7 @@ func FuzzParseRecipient(f *testing.F) {
 		if r.String() != s {
 			t.Fatalf("ParseRecipient(%q) prints as %q", s, r.String())
 		}
-		if checkX25519Key(&r.x) != nil || checkEd25519Key(&r.ed) != nil {
+		if keycheck.X25519(&r.x) != nil || keycheck.Ed25519(&r.ed) != nil {
 			t.Fatal("a weak key parsed")
 		}
 	})

@@ -8,14 +8,17 @@ package keycheck
 
 import (
 	"errors"
+	"slices"
 
 	"filippo.io/edwards25519"
 )
 
-// SmallOrder are the canonical encodings of the X25519 points of small
+// SmallOrder returns the canonical encodings of the X25519 points of small
 // order, on the curve and on its twist: 0, 1, two points of order 8, and
 // p-1. Every secret key multiplies them to zero.
-var SmallOrder = [][32]byte{
+func SmallOrder() [][32]byte { return slices.Clone(smallOrder) }
+
+var smallOrder = [][32]byte{
 	{},
 	{1},
 	{0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
@@ -43,8 +46,8 @@ func X25519(k *[32]byte) error {
 			return errors.New("X25519 key is not canonical (not below 2^255-19)")
 		}
 	}
-	for i := range SmallOrder {
-		if *k == SmallOrder[i] {
+	for i := range smallOrder {
+		if *k == smallOrder[i] {
 			return errors.New("X25519 key is a point of small order")
 		}
 	}
