@@ -96,6 +96,9 @@ func (c *replyCache) get() (records, body []byte, err error) {
 	for range total - n {
 		p, perr := reply.Padding()
 		if perr != nil {
+			if c.held != nil {
+				c.held(int64(len(c.records) + len(c.body))) // the old download stays
+			}
 			return nil, nil, perr
 		}
 		pad = append(pad, p...)
