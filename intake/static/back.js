@@ -355,10 +355,14 @@
           body: 'lang=' + encodeURIComponent(page.lang) + '&envelope=' + encodeURIComponent(env)
         }).then(function (resp) {
           if (resp.ok) {
-            st.textContent = msg(sent);
-            if (sent !== 'sent-withdrawal') btn.disabled = false;
-            if (done) done();
-            return;
+            // Stored. The answer's page is not shown, but it is read, so
+            // that the browser may use the connection again rather than
+            // hold it, the page half read, for as long as this one is open.
+            return resp.text().catch(function () { return ''; }).then(function () {
+              st.textContent = msg(sent);
+              if (sent !== 'sent-withdrawal') btn.disabled = false;
+              if (done) done();
+            });
           }
           var now = resp.headers.get('Testimony-Recipients');
           if (resp.status === 409 && now && !again) {
