@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/testimony-project/testimony/internal/tornet"
 )
@@ -45,7 +48,11 @@ func TestWayBackOverTor(t *testing.T) {
 		t.Fatal("tor is not installed: run scripts/deps (apt-get install tor), or use go test -short")
 	}
 	start := time.Now()
-	lap := func(what string) { t.Logf("%s after %v", what, time.Since(start).Round(100*time.Millisecond)) }
+	trail := &wayBackTrail{start: start}
+	lap := func(what string) {
+		t.Logf("%s after %v", what, time.Since(start).Round(100*time.Millisecond))
+		trail.add("%s", what)
+	}
 	dir := t.TempDir()
 	bin := buildCommands(t, dir)
 	cmd := func(name string, want int, args ...string) string {
@@ -110,12 +117,21 @@ questions:
 	torrc := filepath.Join(dir, "network.torrc")
 	os.WriteFile(torrc, []byte(strings.Join(netw.TorrcLines(), "\n")+"\n"), 0o600)
 	data := filepath.Join(dir, "data")
-	serve, onion := serveOnion(t, filepath.Join(bin, "intake"), "--config", studyPath, "--data", data, "--private-tor-network", torrc)
+	serve, onion, serverLog := serveOnion(t, filepath.Join(bin, "intake"), "--config", studyPath, "--data", data, "--private-tor-network", torrc)
 	lap("onion service published")
+	t.Cleanup(func() {
+		if t.Failed() {
+			trail.log(t, netw.Dir(), serverLog)
+		}
+	})
 	base := "http://" + onion
 	people := []*wayBackPerson{{js: true, story: "자바스크립트로 쓴 이야기: 도서관에서"}, {js: false, story: "자바스크립트 없이 쓴 이야기: 장마당에서"}}
 	for _, p := range people {
 		p.ctx, _ = browser(t, p.js, "socks5://"+netw.SocksAddr())
+		p.trail = trail
+		if err := chromedp.Listen(p.ctx, trail.listen(p.who())); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The descriptor may need a moment to reach every directory.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -288,23 +304,53 @@ questions:
 type wayBackPerson struct {
 	js          bool
 	ctx         context.Context
+	trail       *wayBackTrail
 	story       string
 	words, name string
 }
 
+// do runs one step of the person's; when it fails, the trail gets what the
+// page showed then.
+func (p *wayBackPerson) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+	defer cancel()
+	err := chromedp.Do(c, append([]chromedp.Action[chromedp.Void]{p.trail.settled(p.who())}, steps...)...)
+	if err == nil {
+		return
+	}
+	c, cancel2 := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel2()
+	shown, serr := chromedp.Run(c, chromedp.Evaluate[string](`location.href + ' | status: ' + ((document.getElementById('seal-status') || {}).textContent || '-') + ' | h1: ' + ((document.querySelector('h1') || {}).textContent || '-')`))
+	if serr != nil {
+		// Scripts are off: the address, from the history.
+		h, herr := chromedp.Run(c, chromedp.NavigationEntries())
+		if herr == nil && h.CurrentIndex >= 0 && int(h.CurrentIndex) < len(h.Entries) {
+			shown = h.Entries[h.CurrentIndex].URL + " (" + h.Entries[h.CurrentIndex].Title + ")"
+		} else {
+			shown = fmt.Sprint(serr, herr)
+		}
+	}
+	p.trail.add("%s: %s failed (%v); the page: %s", p.who(), what, err, shown)
+	t.Fatalf("%s: %v", what, err)
+}
+
 func (p *wayBackPerson) mode() string { return map[bool]string{true: "on", false: "off"}[p.js] }
+
+// who names the person in the trail.
+func (p *wayBackPerson) who() string { return "JavaScript " + p.mode() }
 
 // testify answers the questionnaire and keeps the words the receipt shows.
 func (p *wayBackPerson) testify(t *testing.T, base string) {
 	t.Helper()
 	if p.js {
-		do(t, p.ctx, "form", chromedp.Navigate(base+"/form?lang=ko&all=1"), chromedp.WaitVisible(chromedp.CSS(`#js-note`)),
+		p.do(t, "form", chromedp.Navigate(base+"/form?lang=ko&all=1"), chromedp.WaitVisible(chromedp.CSS(`#js-note`)),
 			typeIn("story", p.story), click(`input[name="q.consent"]`), click(`#tf button[value="next"]`), chromedp.WaitVisible(chromedp.CSS(`#review`)))
-		do(t, p.ctx, "send", click(`#review-send`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)), chromedp.WaitVisible(chromedp.CSS(`#pp`)))
+		p.do(t, "send", click(`#review-send`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)), chromedp.WaitVisible(chromedp.CSS(`#pp`)))
 	} else {
-		do(t, p.ctx, "form", chromedp.Navigate(base+"/form?lang=ko"), waitFor(`textarea[name="q.story"]`),
+		p.do(t, "form", chromedp.Navigate(base+"/form?lang=ko"), waitFor(`textarea[name="q.story"]`),
 			typeIn("story", p.story), click(`input[name="q.consent"]`), click(`button[value="next"]`), waitFor(`button[formaction="/submit"]`))
-		do(t, p.ctx, "send", click(`button[formaction="/submit"]`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
+		p.do(t, "send", click(`button[formaction="/submit"]`), chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "잘 받았습니다")]`)))
 	}
 	p.words = receiptWords(t, p.ctx)
 	screenshot(t, p.ctx, "tor-"+p.mode()+"-receipt.png")
@@ -321,9 +367,9 @@ func (p *wayBackPerson) comeBack(t *testing.T, base string) {
 	if p.js {
 		ready = append(ready, chromedp.WaitVisible(chromedp.CSS(`#js-note`)))
 	}
-	do(t, p.ctx, "first page", chromedp.Navigate(base+"/?lang=ko"), waitFor(`#back`))
-	do(t, p.ctx, "come back", append([]chromedp.Action[chromedp.Void]{click(`#back`)}, ready...)...)
-	do(t, p.ctx, "the words", chromedp.SendKeys(chromedp.CSS(`#pp`), p.words), click(`#bf button[type="submit"]`),
+	p.do(t, "first page", chromedp.Navigate(base+"/?lang=ko"), waitFor(`#back`))
+	p.do(t, "come back", append([]chromedp.Action[chromedp.Void]{click(`#back`)}, ready...)...)
+	p.do(t, "the words", chromedp.SendKeys(chromedp.CSS(`#pp`), p.words), click(`#bf button[type="submit"]`),
 		chromedp.WaitVisible(chromedp.CSS(`section.reply`)))
 	page := html(t, p.ctx, "main")
 	for _, want := range []string{"증언을 고맙게 받았습니다.", "그 일은 몇 년에 있었습니까?", "Researcher A"} {
@@ -337,7 +383,7 @@ func (p *wayBackPerson) comeBack(t *testing.T, base string) {
 func (p *wayBackPerson) answer(t *testing.T, base string) {
 	t.Helper()
 	p.comeBack(t, base)
-	do(t, p.ctx, "answer", chromedp.SendKeys(chromedp.CSS(`section.reply input[name="q.year"]`), "2019"), click(`section.reply input[value="work"]`),
+	p.do(t, "answer", chromedp.SendKeys(chromedp.CSS(`section.reply input[name="q.year"]`), "2019"), click(`section.reply input[value="work"]`),
 		click(`section.reply button[type="submit"]`), chromedp.WaitVisible(chromedp.Search(`//p[contains(., "대답을 보냈습니다")]`)))
 	screenshot(t, p.ctx, "tor-"+p.mode()+"-answered.png")
 }
@@ -347,11 +393,11 @@ func (p *wayBackPerson) withdraw(t *testing.T, base string) {
 	t.Helper()
 	p.comeBack(t, base)
 	if p.js {
-		do(t, p.ctx, "withdraw", click(`#withdraw`), chromedp.WaitVisible(chromedp.CSS(`#withdraw-confirm`)))
-		do(t, p.ctx, "confirm", click(`#withdraw-yes`), chromedp.WaitVisible(chromedp.Search(`//p[contains(., "철회 요청을 보냈습니다")]`)))
+		p.do(t, "withdraw", click(`#withdraw`), chromedp.WaitVisible(chromedp.CSS(`#withdraw-confirm`)))
+		p.do(t, "confirm", click(`#withdraw-yes`), chromedp.WaitVisible(chromedp.Search(`//p[contains(., "철회 요청을 보냈습니다")]`)))
 	} else {
-		do(t, p.ctx, "withdraw", click(`section.withdraw button[type="submit"]`), chromedp.WaitVisible(chromedp.Search(`//b[contains(., "정말 증언을 철회하겠습니까?")]`)))
-		do(t, p.ctx, "confirm", click(`button[name="confirm"]`), chromedp.WaitVisible(chromedp.Search(`//p[contains(., "철회 요청을 보냈습니다")]`)))
+		p.do(t, "withdraw", click(`section.withdraw button[type="submit"]`), chromedp.WaitVisible(chromedp.Search(`//b[contains(., "정말 증언을 철회하겠습니까?")]`)))
+		p.do(t, "confirm", click(`button[name="confirm"]`), chromedp.WaitVisible(chromedp.Search(`//p[contains(., "철회 요청을 보냈습니다")]`)))
 	}
 	screenshot(t, p.ctx, "tor-"+p.mode()+"-withdrawn.png")
 }
@@ -369,8 +415,9 @@ func buildCommands(t *testing.T, dir string) string {
 }
 
 // serveOnion runs intake serve on an onion service until it says where it
-// serves, and returns it and the onion address.
-func serveOnion(t *testing.T, intake string, args ...string) (*exec.Cmd, string) {
+// serves, and returns it, the onion address and a function that returns
+// what it has written to its standard error so far.
+func serveOnion(t *testing.T, intake string, args ...string) (*exec.Cmd, string, func() string) {
 	t.Helper()
 	c := exec.Command(intake, append([]string{"serve"}, args...)...)
 	stdout, err := c.StdoutPipe()
@@ -404,13 +451,139 @@ func serveOnion(t *testing.T, intake string, args ...string) (*exec.Cmd, string)
 			defer sw.mu.Unlock()
 			t.Fatalf("intake serve exited:\n%s", stderr.String())
 		}
-		return c, a
+		return c, a, func() string {
+			sw.mu.Lock()
+			defer sw.mu.Unlock()
+			return stderr.String()
+		}
 	case <-time.After(4 * time.Minute):
 		sw.mu.Lock()
 		defer sw.mu.Unlock()
 		t.Fatalf("intake serve did not publish in 4 minutes:\n%s", stderr.String())
 	}
-	return nil, ""
+	return nil, "", nil
+}
+
+// wayBackTrail is what TestWayBackOverTor saw, in order, with the time
+// since it began: its phases, and each person's requests, their answers
+// and their failures as Chromium reported them. When the test fails, it is
+// logged last, with the last lines of the client tor's and the server's
+// logs, where the tail of a CI log shows it.
+type wayBackTrail struct {
+	start time.Time
+	mu    sync.Mutex
+	lines []string
+	paths map[network.RequestID]string
+	// loading holds each person's requests not yet finished.
+	loading map[string]map[network.RequestID]bool
+}
+
+func (tr *wayBackTrail) add(format string, args ...any) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.lines = append(tr.lines, fmt.Sprintf("+%5.1f s  ", time.Since(tr.start).Seconds())+fmt.Sprintf(format, args...))
+}
+
+// listen returns a chromedp listener that adds who's requests to the
+// trail. It returns at once, as a listener must.
+func (tr *wayBackTrail) listen(who string) func(ev any) {
+	return func(ev any) {
+		tr.mu.Lock()
+		if tr.paths == nil {
+			tr.paths, tr.loading = map[network.RequestID]string{}, map[string]map[network.RequestID]bool{}
+		}
+		if tr.loading[who] == nil {
+			tr.loading[who] = map[network.RequestID]bool{}
+		}
+		var line string
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			path := e.Request.URL
+			if u, err := url.Parse(path); err == nil {
+				path = u.Path
+			}
+			tr.paths[e.RequestID] = path
+			if e.Type == network.ResourceTypeDocument {
+				// A new page: what the last one was loading no longer
+				// matters.
+				clear(tr.loading[who])
+			}
+			tr.loading[who][e.RequestID] = true
+			line = fmt.Sprintf("%s: %s %s", who, e.Request.Method, path)
+		case *network.EventResponseReceived:
+			line = fmt.Sprintf("%s: %d %s", who, e.Response.Status, tr.paths[e.RequestID])
+		case *network.EventLoadingFinished:
+			delete(tr.loading[who], e.RequestID)
+		case *network.EventLoadingFailed:
+			delete(tr.loading[who], e.RequestID)
+			line = fmt.Sprintf("%s: %s failed: %s", who, tr.paths[e.RequestID], e.ErrorText)
+		}
+		tr.mu.Unlock()
+		if line != "" {
+			tr.add("%s", line)
+		}
+	}
+}
+
+// settled returns an action that waits until who's browser has loaded
+// everything it asked for (a page's stylesheet too) and stayed so for a
+// moment, as a person waits for a page to appear before clicking in it:
+// Chromium may lay out a page whose stylesheet is still on its way
+// through Tor, and a click at the button's place then would land where
+// the styled page has no button. After 10 s it reports what is still
+// loading to the trail and lets the step go on.
+func (tr *wayBackTrail) settled(who string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		deadline := time.Now().Add(10 * time.Second)
+		quiet := 0
+		for quiet < 3 {
+			tr.mu.Lock()
+			var loading []string
+			for id := range tr.loading[who] {
+				loading = append(loading, tr.paths[id])
+			}
+			tr.mu.Unlock()
+			if len(loading) == 0 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+			if time.Now().After(deadline) {
+				tr.add("%s: still loading after 10 s: %v", who, loading)
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return nil
+	})
+}
+
+// log logs the trail, then the last lines of the client tor's log about
+// onion services and of the server's.
+func (tr *wayBackTrail) log(t *testing.T, netDir string, serverLog func() string) {
+	if b, err := os.ReadFile(filepath.Join(netDir, "client0", "info.log")); err == nil {
+		var hs []string
+		for _, l := range strings.Split(string(b), "\n") {
+			// Not the lines of every stream attached to a circuit
+			// already joined.
+			if (strings.Contains(l, "hs_") || strings.Contains(l, "rend") || strings.Contains(l, "intro") || strings.Contains(l, "[warn]")) &&
+				!strings.Contains(l, "pathbias_count_use_attempt") && !strings.Contains(l, "already here. Attaching") {
+				hs = append(hs, l)
+			}
+		}
+		t.Logf("the client tor's log about onion services (last lines):\n%s", strings.Join(hs[max(0, len(hs)-40):], "\n"))
+	}
+	if serverLog != nil {
+		lines := strings.Split(strings.TrimSpace(serverLog()), "\n")
+		t.Logf("intake serve's log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	t.Logf("what the test saw, in order:\n\t%s", strings.Join(tr.lines, "\n\t"))
 }
 
 // namesByText returns the pseudonyms of the testimonies whose Markdown
