@@ -37,7 +37,8 @@ import (
 //	                           batch's signed manifest (part-NNNNNN.manifest)
 //	DIR/audit/                 the audit log (see package audit)
 //	DIR/serve.lock             held (flock) by the one process serving the directory;
-//	                           holds "min-free N", the low-disk watermark it keeps
+//	                           holds "min-free N", the low-disk watermark it keeps,
+//	                           and "onion operator" behind an operator's tor
 //	DIR/recover.lock           held by an export or purge while it recovers
 //	                           what a crashed server left
 //
@@ -78,6 +79,13 @@ import (
 type Data struct {
 	Dir   string
 	Store *store.Store
+	// OnionByOperator says that the onion service is not intake's to
+	// publish: the server serves a tor of the operator's (intake serve
+	// --external-tor). Set before
+	// [Data.LockServe], it is recorded in the serve lock for intake
+	// status, which cannot see that tor and does not warn that the
+	// service was never published.
+	OnionByOperator bool
 
 	signer    note.Signer
 	vkey      string
@@ -267,7 +275,7 @@ func (d *Data) LockServe() error {
 	if _, err := d.Store.ReleaseReserve(); err != nil {
 		return err
 	}
-	d.recordWatermark(f)
+	d.recordServeHints(f)
 	if d.Store.Unconfirmed() {
 		if _, err := d.RecoverSubmissions(time.Now()); err != nil {
 			return fmt.Errorf("failed to recover the audit records of envelopes stored before a crash: %w", err)
@@ -278,42 +286,75 @@ func (d *Data) LockServe() error {
 	return nil
 }
 
-// recordWatermark writes into the serve lock the low-disk watermark this
-// server keeps, for intake status to judge the disk by the same one
-// (ReadWatermark). It is a hint: if the disk is too full to write it,
-// status falls back to the default.
-func (d *Data) recordWatermark(f *os.File) {
+// recordServeHints writes into the serve lock what intake status judges
+// this server by (readServeHints): the low-disk watermark it keeps, and
+// whether the onion service is the operator's to publish. They are hints:
+// if the disk is too full to write them, status falls back to the default
+// watermark and expects intake's own tor.
+//
+// The serve lock holds one line per hint: "min-free N", N the watermark
+// in bytes, then "onion operator" if Data.OnionByOperator.
+func (d *Data) recordServeHints(f *os.File) {
 	sp, err := store.SpaceOf(d.Store.Dir())
 	if err != nil {
 		return
 	}
-	line := fmt.Sprintf("min-free %d\n", d.Store.MinFree(sp.Size))
-	old := make([]byte, len(line)+1)
-	if n, _ := f.ReadAt(old, 0); string(old[:n]) != line && f.Truncate(0) == nil {
-		f.WriteAt([]byte(line), 0)
+	text := fmt.Sprintf("min-free %d\n", d.Store.MinFree(sp.Size))
+	if d.OnionByOperator {
+		text += "onion operator\n"
+	}
+	old := make([]byte, len(text)+1)
+	if n, _ := f.ReadAt(old, 0); string(old[:n]) != text && f.Truncate(0) == nil {
+		f.WriteAt([]byte(text), 0)
 	}
 	// Opening (creating) or writing the lock stamped it with this second:
 	// the data directory keeps no time finer than the day.
 	coarsen(f.Name())
 }
 
+// serveHints is what the last intake serve of a data directory recorded
+// in its serve lock (see recordServeHints).
+type serveHints struct {
+	// minFree is the low-disk watermark in bytes, if hasMinFree.
+	minFree    int64
+	hasMinFree bool
+	// onionByOperator: the onion service is the operator's to publish.
+	onionByOperator bool
+}
+
+// readServeHints reads the hints the last intake serve of the data
+// directory dir recorded. A line it does not know, or a lock too large
+// for hints, gives none.
+func readServeHints(dir string) serveHints {
+	b, err := os.ReadFile(filepath.Join(dir, "serve.lock"))
+	if err != nil || len(b) > 64 {
+		return serveHints{}
+	}
+	var h serveHints
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if v, ok := strings.CutPrefix(line, "min-free "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || h.hasMinFree {
+				return serveHints{}
+			}
+			h.minFree, h.hasMinFree = n, true
+			continue
+		}
+		if line == "onion operator" && !h.onionByOperator {
+			h.onionByOperator = true
+			continue
+		}
+		return serveHints{}
+	}
+	return h
+}
+
 // ReadWatermark returns the low-disk watermark the last intake serve of
 // the data directory dir recorded, in bytes (0: none), and whether it
 // recorded one.
 func ReadWatermark(dir string) (int64, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, "serve.lock"))
-	if err != nil || len(b) > 64 {
-		return 0, false
-	}
-	v, ok := strings.CutPrefix(strings.TrimSuffix(string(b), "\n"), "min-free ")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
+	h := readServeHints(dir)
+	return h.minFree, h.hasMinFree
 }
 
 // waitRecovery waits until no export or purge is recovering the directory.

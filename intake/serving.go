@@ -29,7 +29,8 @@ type Serving struct {
 //     placeholder keys (every answer would be sealed to nobody);
 //   - it takes d's serve lock (one server per data directory), which also
 //     recovers the records of envelopes a crashed server stored and
-//     keeps the watermark for intake status ([Data.LockServe]);
+//     records for intake status the watermark and whether the operator's
+//     tor publishes the service ([Data.LockServe]);
 //   - it binds d to the study's id, or checks that d serves it;
 //   - it checks the revision against every version served from d, with
 //     grace for the answers to earlier versions ([LoadVersions]), and keeps

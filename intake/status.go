@@ -84,10 +84,16 @@ type Status struct {
 
 	// Serving says whether an intake serve holds the data directory.
 	Serving bool `json:"serving"`
-	// Tor is "running" or "stopped" for the tor intake serve starts, and
-	// "not started by intake" when the server uses another tor (or serves
-	// on loopback); "" when it is not serving.
+	// Tor is "running" or "stopped" for the tor intake serve starts,
+	// "the operator's" when the server said it serves a tor of the
+	// operator's (intake serve --external-tor), and "not started by
+	// intake" otherwise (another tor it reaches by its control port, or
+	// --listen); "" when it is not serving.
 	Tor string `json:"tor,omitempty"`
+	// OnionByOperator says that the server serves a tor of the operator's,
+	// which publishes the onion service: intake can neither see nor record
+	// that, and Published stays false without a warning.
+	OnionByOperator bool `json:"onion_by_operator,omitempty"`
 	// Published says whether the onion service was published since the
 	// server last started; LastPublished is the day it last was.
 	Published     bool   `json:"published"`
@@ -165,7 +171,10 @@ func (s *Status) read(dir string, o StatusOptions, now time.Time) error {
 		torrc := filepath.Join(dir, "onion", "tor", "torrc")
 		owner, ownErr := torOwner(torrc)
 		torHeld, _ := locks.held(filepath.Join(dir, "onion", "tor", "lock"))
+		s.OnionByOperator = readServeHints(dir).onionByOperator
 		switch {
+		case s.OnionByOperator:
+			s.Tor = "the operator's"
 		case ownErr != nil:
 			s.Tor = "not started by intake"
 		case torHeld:
@@ -251,7 +260,7 @@ func (s *Status) read(dir string, o StatusOptions, now time.Time) error {
 		if s.Tor == "stopped" {
 			s.raise(Critical, "tor is not running (intake serve restarts it; if this lasts, see %s)", filepath.Join(dir, "onion", "tor", "notice.log"))
 		}
-		if !s.Published {
+		if !s.Published && !s.OnionByOperator {
 			s.raise(Warning, "the onion service has not been published since the server started")
 		}
 	}
@@ -421,6 +430,9 @@ func (ls locks) held(path string) (bool, int) {
 // performance data"), then one line per aspect, then the problems.
 func (s *Status) WriteText(w io.Writer, o StatusOptions) error {
 	summary := "serving, onion service published"
+	if s.OnionByOperator {
+		summary = "serving, for the operator's tor to publish"
+	}
 	if len(s.Problems) > 0 {
 		_, summary, _ = strings.Cut(s.Problems[0], ": ")
 		if len(s.Problems) > 1 {
@@ -446,8 +458,11 @@ func (s *Status) WriteText(w io.Writer, o StatusOptions) error {
 		row("server", "not serving")
 	}
 	pub := "not since the server started"
-	if s.Published {
+	switch {
+	case s.Published:
 		pub = "yes"
+	case s.OnionByOperator:
+		pub = "the operator's tor publishes it: intake cannot see it"
 	}
 	if s.LastPublished != "" {
 		pub += ", last on " + s.LastPublished
@@ -547,6 +562,7 @@ func (s *Status) WritePrometheus(w io.Writer) error {
 	gauge("serving", "Whether an intake serve holds the data directory.", bit(s.Serving))
 	gauge("tor_running", "Whether the tor intake serve started is running (0 also when the server uses another tor).", bit(s.Tor == "running"))
 	gauge("onion_published", "Whether the onion service was published since the server started.", bit(s.Published))
+	gauge("onion_by_operator", "Whether the server serves a tor of the operator's, which publishes the onion service where intake cannot see it (onion_published is then 0).", bit(s.OnionByOperator))
 	gauge("envelopes_pending", "Envelopes waiting for export that arrived before today (UTC).", s.Pending)
 	gauge("envelopes_pending_bytes", "Size of the envelopes waiting for export that arrived before today (UTC).", s.PendingBytes)
 	day("envelopes_pending_oldest_day_timestamp_seconds", "Midnight UTC of the day the oldest envelope waiting for export arrived.", s.OldestPending)

@@ -91,6 +91,48 @@ func TestStatusStates(t *testing.T) {
 			t.Fatalf("%s %v", s.State, s.Problems)
 		}
 	})
+	t.Run("the operator's tor", func(t *testing.T) {
+		// intake serve --external-tor: no onion-published record ever,
+		// and no warning for it; the disk is still judged.
+		dir := t.TempDir()
+		d := newData(t, dir)
+		d.OnionByOperator = true
+		if err := d.LockServe(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []audit.Record{audit.ServiceStarted([32]byte{1}, time.Now()), audit.BackupMade(time.Now())} {
+			if err := d.Record(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := ReadStatus(dir, defaultStatus, time.Now())
+		if s.Level != OK || !s.OnionByOperator || s.Published || s.Tor != "the operator's" {
+			t.Fatalf("%s %+v", s.State, s)
+		}
+		var text, prom strings.Builder
+		s.WriteText(&text, defaultStatus)
+		s.WritePrometheus(&prom)
+		for _, want := range []string{"TESTIMONY OK - serving, for the operator's tor to publish |", "onion service:         the operator's tor publishes it: intake cannot see it"} {
+			if !strings.Contains(text.String(), want) {
+				t.Errorf("status text lacks %q:\n%s", want, text.String())
+			}
+		}
+		if !strings.Contains(prom.String(), "testimony_onion_by_operator 1\n") {
+			t.Errorf("textfile lacks testimony_onion_by_operator 1:\n%s", prom.String())
+		}
+		// The next server is intake's own tor's again: the hint goes.
+		d.Close()
+		d = newData(t, dir)
+		if err := d.LockServe(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Record(audit.ServiceStarted([32]byte{1}, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if s := ReadStatus(dir, defaultStatus, time.Now()); s.OnionByOperator || !hasProblem(s, Warning, "not been published") {
+			t.Fatalf("after a server with its own tor: %s %v", s.State, s.Problems)
+		}
+	})
 	t.Run("tor", func(t *testing.T) {
 		_, dir := servingData(t)
 		torrc := filepath.Join(dir, "onion", "tor", "torrc")
@@ -312,6 +354,33 @@ func TestStatusUsesServeWatermark(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "serve.lock"), []byte(bad), 0o600)
 		if _, ok := ReadWatermark(dir); ok {
 			t.Errorf("ReadWatermark read %q", bad)
+		}
+	}
+}
+
+// TestReadServeHints: what intake status reads from the serve lock, and
+// that anything else gives no hint rather than a wrong one.
+func TestReadServeHints(t *testing.T) {
+	for _, tc := range []struct {
+		lock string
+		want serveHints
+	}{
+		{"min-free 1048576\n", serveHints{minFree: 1 << 20, hasMinFree: true}},
+		{"min-free 0\nonion operator\n", serveHints{hasMinFree: true, onionByOperator: true}},
+		{"onion operator\n", serveHints{onionByOperator: true}},
+		{"", serveHints{}},
+		{"min-free 5\nonion operator\nonion operator\n", serveHints{}},
+		{"min-free 5\nmin-free 6\n", serveHints{}},
+		{"min-free -5\n", serveHints{}},
+		{"min-free 5\nonion elsewhere\n", serveHints{}},
+		{"onion operator\n" + strings.Repeat("x", 64), serveHints{}},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "serve.lock"), []byte(tc.lock), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := readServeHints(dir); got != tc.want {
+			t.Errorf("serve.lock %q: %+v, want %+v", tc.lock, got, tc.want)
 		}
 	}
 }

@@ -62,6 +62,10 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer d.Close()
+	// Behind a tor of the operator's, intake status must not wait for
+	// intake to publish the service. (--listen is for development: there
+	// status still says that nothing was published.)
+	d.OnionByOperator = o.externalTor != ""
 	log := oplog.New(stderr)
 	limits := o.limits
 	limits.UploadMemory = int64(o.uploadMiB) << 20
