@@ -291,13 +291,43 @@ func browser(t testing.TB, js bool, proxy string) (context.Context, *netlog) {
 	return ctx, n
 }
 
+// do runs the steps of one thing a person does, once the page they act on
+// has loaded (see loaded).
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
+	if err := chromedp.Do(c, append([]chromedp.Action[chromedp.Void]{loaded()}, steps...)...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// loaded waits until the page has loaded, its stylesheet and scripts in
+// (document.readyState "complete"), as a person waits for a page to
+// appear before acting on it. A page that came from a form is in the DOM
+// before its stylesheet: Chromium may drop input that comes before its
+// first paint, and a click at a button's place before the stylesheet
+// applies lands where the styled page has no button. After 10 s it lets
+// the step go on, to fail or not on its own.
+func loaded() chromedp.Action[chromedp.Void] {
+	readyState := chromedp.Evaluate[string](`document.readyState`)
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			// Evaluation works with the page's scripts off too; it
+			// fails while one page replaces another: ask again.
+			state, err := readyState(ctx, t)
+			if err == nil && state == "complete" {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		return nil
+	})
 }
 
 func html(t *testing.T, ctx context.Context, sel string) string {

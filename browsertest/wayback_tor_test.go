@@ -315,7 +315,7 @@ func (p *wayBackPerson) do(t *testing.T, what string, steps ...chromedp.Action[c
 	t.Helper()
 	c, cancel := context.WithTimeout(p.ctx, 60*time.Second)
 	defer cancel()
-	err := chromedp.Do(c, append([]chromedp.Action[chromedp.Void]{p.trail.settled(p.who())}, steps...)...)
+	err := chromedp.Do(c, append([]chromedp.Action[chromedp.Void]{p.trail.settled(p.who()), loaded()}, steps...)...)
 	if err == nil {
 		return
 	}
