@@ -81,10 +81,9 @@ type Data struct {
 	Store *store.Store
 	// OnionByOperator says that the onion service is not intake's to
 	// publish: the server serves a tor of the operator's (intake serve
-	// --external-tor). Set before
-	// [Data.LockServe], it is recorded in the serve lock for intake
-	// status, which cannot see that tor and does not warn that the
-	// service was never published.
+	// --external-tor). Set before [Data.LockServe], it is recorded in the
+	// serve lock for intake status, which cannot see that tor and does
+	// not warn that the service was never published.
 	OnionByOperator bool
 
 	signer    note.Signer
