@@ -348,14 +348,6 @@ func readServeHints(dir string) serveHints {
 	return h
 }
 
-// ReadWatermark returns the low-disk watermark the last intake serve of
-// the data directory dir recorded, in bytes (0: none), and whether it
-// recorded one.
-func ReadWatermark(dir string) (int64, bool) {
-	h := readServeHints(dir)
-	return h.minFree, h.hasMinFree
-}
-
 // waitRecovery waits until no export or purge is recovering the directory.
 func (d *Data) waitRecovery() error {
 	f, err := os.OpenFile(filepath.Join(d.Dir, "recover.lock"), os.O_RDWR|os.O_CREATE, 0o600)

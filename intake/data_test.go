@@ -810,7 +810,7 @@ func TestServeLockKeepsNoTime(t *testing.T) {
 		if m := fi.ModTime().UTC(); !m.Equal(m.Truncate(24 * time.Hour)) {
 			t.Errorf("serve.lock was modified at %v: finer than the day", m)
 		}
-		if _, ok := ReadWatermark(dir); !ok {
+		if !readServeHints(dir).hasMinFree {
 			t.Error("serve.lock holds no watermark")
 		}
 		d.Close()

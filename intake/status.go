@@ -45,7 +45,7 @@ func (l Level) String() string {
 type StatusOptions struct {
 	// MinFree is the low-disk watermark intake serve was given (its
 	// --min-free), as in store.Options: negative for none; 0 for the one
-	// the last intake serve recorded (see [ReadWatermark]), else the
+	// the last intake serve recorded in its serve lock, else the
 	// default.
 	MinFree int64
 	// WarnPending warns when at least this many envelopes wait for export
@@ -164,6 +164,9 @@ func (s *Status) read(dir string, o StatusOptions, now time.Time) error {
 		return err
 	}
 
+	// What the last intake serve recorded in its lock: read once.
+	hints := readServeHints(dir)
+
 	// The server and its tor.
 	var serverPID int
 	s.Serving, serverPID = locks.held(filepath.Join(dir, "serve.lock"))
@@ -171,7 +174,7 @@ func (s *Status) read(dir string, o StatusOptions, now time.Time) error {
 		torrc := filepath.Join(dir, "onion", "tor", "torrc")
 		owner, ownErr := torOwner(torrc)
 		torHeld, _ := locks.held(filepath.Join(dir, "onion", "tor", "lock"))
-		s.OnionByOperator = readServeHints(dir).onionByOperator
+		s.OnionByOperator = hints.onionByOperator
 		switch {
 		case s.OnionByOperator:
 			s.Tor = "the operator's"
@@ -240,13 +243,12 @@ func (s *Status) read(dir string, o StatusOptions, now time.Time) error {
 		return err
 	}
 	s.DiskSize = sp.Size
-	recorded, ok := ReadWatermark(dir)
 	switch {
 	case o.MinFree < 0:
 	case o.MinFree > 0:
 		s.MinFree = o.MinFree
-	case ok:
-		s.MinFree = recorded
+	case hints.hasMinFree:
+		s.MinFree = hints.minFree
 	default:
 		s.MinFree = store.DefaultMinFree(sp.Size)
 	}

@@ -337,8 +337,8 @@ func TestStatusUsesServeWatermark(t *testing.T) {
 	if err := d.LockServe(); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := ReadWatermark(dir); !ok || got != above {
-		t.Fatalf("recorded watermark %d, %v; want %d", got, ok, above)
+	if h := readServeHints(dir); !h.hasMinFree || h.minFree != above {
+		t.Fatalf("recorded watermark %d, %v; want %d", h.minFree, h.hasMinFree, above)
 	}
 	o := defaultStatus
 	o.MinFree = 0 // not given
@@ -352,8 +352,8 @@ func TestStatusUsesServeWatermark(t *testing.T) {
 	}
 	for _, bad := range []string{"", "min-free -5\n", "min-free x\n", "free 5\n"} {
 		os.WriteFile(filepath.Join(dir, "serve.lock"), []byte(bad), 0o600)
-		if _, ok := ReadWatermark(dir); ok {
-			t.Errorf("ReadWatermark read %q", bad)
+		if readServeHints(dir).hasMinFree {
+			t.Errorf("readServeHints read a watermark in %q", bad)
 		}
 	}
 }
