@@ -312,22 +312,31 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 func loaded() chromedp.Action[chromedp.Void] {
 	readyState := chromedp.Evaluate[string](`document.readyState`)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
+		_, err := pollFor(ctx, 10*time.Second, 50*time.Millisecond, func() bool {
 			// Evaluation works with the page's scripts off too; it
 			// fails while one page replaces another: ask again.
 			state, err := readyState(ctx, t)
-			if err == nil && state == "complete" {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		return nil
+			return err == nil && state == "complete"
+		})
+		return err
 	})
+}
+
+// pollFor asks done every interval until it holds, for at most limit. It
+// reports whether done held, and fails only when ctx is done.
+func pollFor(ctx context.Context, limit, every time.Duration, done func() bool) (bool, error) {
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(every):
+		}
+	}
+	return true, nil
 }
 
 func html(t *testing.T, ctx context.Context, sel string) string {

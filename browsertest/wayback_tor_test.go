@@ -534,11 +534,11 @@ func (tr *wayBackTrail) listen(who string) func(ev any) {
 // loading to the trail and lets the step go on.
 func (tr *wayBackTrail) settled(who string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		deadline := time.Now().Add(10 * time.Second)
+		var loading []string
 		quiet := 0
-		for quiet < 3 {
+		ok, err := pollFor(ctx, 10*time.Second, 100*time.Millisecond, func() bool {
 			tr.mu.Lock()
-			var loading []string
+			loading = loading[:0]
 			for id := range tr.loading[who] {
 				loading = append(loading, tr.paths[id])
 			}
@@ -548,17 +548,12 @@ func (tr *wayBackTrail) settled(who string) chromedp.Action[chromedp.Void] {
 			} else {
 				quiet = 0
 			}
-			if time.Now().After(deadline) {
-				tr.add("%s: still loading after 10 s: %v", who, loading)
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
+			return quiet == 3
+		})
+		if err == nil && !ok {
+			tr.add("%s: still loading after 10 s: %v", who, loading)
 		}
-		return nil
+		return err
 	})
 }
 
