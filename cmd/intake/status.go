@@ -25,11 +25,12 @@ func statusCmd() *cobra.Command {
 		Use:   "status --data DIR [--json] [--textfile FILE]",
 		Short: "Tell whether the server is healthy, for a person or a monitor",
 		Long: `status tells whether an intake serve holds the data directory, whether the tor it
-started runs and the onion service was published since it started, how many envelopes
-wait for export and how large they are, the exported ones not yet purged, the free
-space on the data disk against the low-disk watermark (the one intake serve recorded), the
-day of the last export and backup, the size of the audit log, and any export or purge
-that was interrupted.
+started runs and the onion service was published since it started (with serve
+--external-tor: that the operator's tor publishes it, which intake cannot see), how
+many envelopes wait for export and how large they are, the exported ones not yet
+purged, the free space on the data disk against the low-disk watermark (the one intake
+serve recorded), the day of the last export and backup, the size of the audit log, and
+any export or purge that was interrupted.
 
 It shows nothing finer than the UTC day: it counts only envelopes and audit records
 from before today, rounds the free space down to a hundredth of the disk, and gives
@@ -37,8 +38,9 @@ days, not times, so a monitor that polls it every minute learns no more than the
 audit log tells. It only reads, so it works while the server runs and on a full disk.
 
 Its exit code follows the monitoring plugin convention (Nagios, Icinga): 0 OK,
-1 WARNING (disk near the watermark, many or old envelopes waiting, a purge or a server
-that was cut short, no recent backup), 2 CRITICAL (not serving, tor down, disk below
+1 WARNING (the onion service not published since the server started, disk near the
+watermark, many or old envelopes waiting, a purge or a server that was cut short, no
+recent backup), 2 CRITICAL (not serving, tor down, disk below
 the watermark, an interrupted export), 3 UNKNOWN (the directory cannot be read).
 --textfile also writes the figures as gauges for node_exporter's textfile collector
 (atomically; no timestamps).`,
